@@ -1,0 +1,1 @@
+console.log("bench: no scenarios yet (issue 7)");

@@ -1,0 +1,82 @@
+import { Context, Data, Effect, Layer, Schema } from "effect";
+import type { AnyConnector } from "./Connector.ts";
+
+/** A plugin could not be imported, or what it exports is not a connector. */
+export class ConnectorLoadError extends Data.TaggedError("ConnectorLoadError")<{
+  readonly specifier: string;
+  readonly message: string;
+}> {}
+
+const isConnector = (value: unknown): value is AnyConnector => {
+  const c = value as Partial<AnyConnector> | null;
+  return (
+    typeof c === "object" &&
+    c !== null &&
+    typeof c.name === "string" &&
+    /^[a-z0-9][a-z0-9-]*$/.test(c.name) &&
+    typeof c.version === "string" &&
+    Schema.isSchema(c.config) &&
+    typeof c.entities === "object" &&
+    c.entities !== null
+  );
+};
+
+export interface ConnectorRegistryService {
+  readonly all: ReadonlyArray<AnyConnector>;
+  readonly get: (name: string) => AnyConnector | undefined;
+}
+
+/** The connectors this process knows: the built-ins plus `TANDEM_CONNECTORS` plugins. */
+export class ConnectorRegistry extends Context.Tag("@tandem/core/ConnectorRegistry")<
+  ConnectorRegistry,
+  ConnectorRegistryService
+>() {
+  static make(connectors: ReadonlyArray<AnyConnector>): ConnectorRegistryService {
+    const byName = new Map(connectors.map((c) => [c.name, c]));
+    return { all: [...byName.values()], get: (name) => byName.get(name) };
+  }
+
+  static layer(connectors: ReadonlyArray<AnyConnector>) {
+    return Layer.succeed(ConnectorRegistry, ConnectorRegistry.make(connectors));
+  }
+
+  /**
+   * Imports each module specifier (package name or path) and validates its default
+   * export. A plugin that fails is named in the error, and nothing starts without it.
+   */
+  static load(
+    specifiers: ReadonlyArray<string>,
+    builtins: ReadonlyArray<AnyConnector>,
+    importer: (specifier: string) => Promise<unknown>,
+  ) {
+    return Effect.gen(function* () {
+      const loaded: Array<AnyConnector> = [...builtins];
+      for (const specifier of specifiers) {
+        const module = yield* Effect.tryPromise({
+          try: () => importer(specifier),
+          catch: (e) =>
+            new ConnectorLoadError({
+              specifier,
+              message: `cannot import: ${e instanceof Error ? e.message : String(e)}`,
+            }),
+        });
+        const candidate = (module as { default?: unknown }).default ?? module;
+        if (!isConnector(candidate)) {
+          return yield* new ConnectorLoadError({
+            specifier,
+            message:
+              "default export is not a connector (expected defineConnector({ name, version, config, entities }))",
+          });
+        }
+        if (loaded.some((c) => c.name === candidate.name)) {
+          return yield* new ConnectorLoadError({
+            specifier,
+            message: `a connector named "${candidate.name}" is already loaded`,
+          });
+        }
+        loaded.push(candidate);
+      }
+      return ConnectorRegistry.make(loaded);
+    });
+  }
+}

@@ -1,0 +1,182 @@
+import { mkdirSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import { Context, Data, Duration, Effect, Exit, FiberRef, Layer } from "effect";
+import { globalValue } from "effect/GlobalValue";
+import { Kysely, PostgresDialect, type Transaction } from "kysely";
+import pg from "pg";
+import { migrateToLatest, pendingMigrations } from "./db/Migrations.ts";
+import type { DB } from "./db/schema.ts";
+import { type ConstraintKind, constraintOf, errorMessage, isConnectionFailure } from "./internal/databaseErrors.ts";
+import { PGliteDialect } from "./internal/PGliteDialect.ts";
+
+/** Where the data lives: a PostgreSQL server, or embedded PGlite (in a directory, or in memory). */
+export type DatabaseConfig =
+  | { readonly kind: "postgres"; readonly url: string; readonly poolSize?: number }
+  | { readonly kind: "pglite"; readonly dataDir: string | undefined };
+
+/** A statement broke a constraint: the caller decides what that means (duplicate name, missing parent...). */
+export class ConstraintViolation extends Data.TaggedError("ConstraintViolation")<{
+  readonly kind: ConstraintKind;
+  readonly constraint: string;
+  readonly message: string;
+}> {}
+
+/**
+ * The database could not be reached or failed in a way no caller can act on.
+ * Raised as a defect: it surfaces as an internal error, and job runners retry it.
+ */
+export class DatabaseUnavailable extends Data.TaggedError("DatabaseUnavailable")<{
+  readonly message: string;
+  readonly cause?: unknown;
+}> {}
+
+/** The database layer could not start: unreachable server, bad URL, failed migration. */
+export class DatabaseStartupError extends Data.TaggedError("DatabaseStartupError")<{
+  readonly message: string;
+}> {}
+
+/** The transaction the current fiber runs in, if any; `query` uses it transparently. */
+const currentTransaction = globalValue("@tandem/core/Database/currentTransaction", () =>
+  FiberRef.unsafeMake<Transaction<DB> | undefined>(undefined),
+);
+
+const classify = (error: unknown): ConstraintViolation | DatabaseUnavailable => {
+  const constraint = constraintOf(error);
+  if (constraint !== undefined) return new ConstraintViolation({ ...constraint, message: errorMessage(error) });
+  return new DatabaseUnavailable({
+    message: isConnectionFailure(error) ? `database connection failed: ${errorMessage(error)}` : errorMessage(error),
+    cause: error,
+  });
+};
+
+/** Runs one Kysely call; constraint errors are typed failures, everything else a defect. */
+const run = <A>(f: () => Promise<A>): Effect.Effect<A, ConstraintViolation> =>
+  Effect.tryPromise({ try: f, catch: classify }).pipe(Effect.catchTag("DatabaseUnavailable", (e) => Effect.die(e)));
+
+export interface DatabaseService {
+  readonly dialect: DatabaseConfig["kind"];
+  /** The root Kysely instance. Prefer `query`, which joins the current transaction. */
+  readonly kysely: Kysely<DB>;
+  /** Runs a query on the current transaction if the fiber is in one, else on the pool. */
+  readonly query: <A>(f: (db: Kysely<DB>) => Promise<A>) => Effect.Effect<A, ConstraintViolation>;
+  /**
+   * Runs `effect` in one transaction: committed if it succeeds, rolled back if it
+   * fails or is interrupted. Nested calls join the outer transaction.
+   */
+  readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>;
+  /** Reachable and fully migrated (for readiness probes). */
+  readonly ready: Effect.Effect<{ readonly ok: boolean; readonly detail: string }>;
+}
+
+const describeUrl = (url: string): string => {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    return "(unparseable url)";
+  }
+};
+
+const makeKysely = (config: DatabaseConfig) =>
+  Effect.gen(function* () {
+    if (config.kind === "postgres") {
+      const url = yield* Effect.try({
+        try: () => new URL(config.url),
+        catch: () => new DatabaseStartupError({ message: "DATABASE_URL is not a valid URL" }),
+      });
+      if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+        return yield* new DatabaseStartupError({
+          message: `DATABASE_URL must start with postgres:// (got ${url.protocol}//)`,
+        });
+      }
+      const pool = new pg.Pool({
+        connectionString: config.url,
+        max: config.poolSize ?? 10,
+        connectionTimeoutMillis: 5_000,
+      });
+      // An idle client losing its server (restart, failover) emits 'error' on the pool;
+      // unhandled, that would crash the process. The pool drops the client and reconnects.
+      pool.on("error", () => {});
+      return { kysely: new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), close: () => Promise.resolve() };
+    }
+    if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
+    const pglite = yield* Effect.tryPromise({
+      try: () => PGlite.create(config.dataDir),
+      catch: (e) =>
+        new DatabaseStartupError({ message: `cannot open embedded database in ${config.dataDir}: ${errorMessage(e)}` }),
+    });
+    return { kysely: new Kysely<DB>({ dialect: new PGliteDialect(pglite) }), close: () => pglite.close() };
+  });
+
+const where = (config: DatabaseConfig) =>
+  config.kind === "postgres" ? describeUrl(config.url) : (config.dataDir ?? "memory");
+
+/** Kysely as an Effect service, on PostgreSQL (`pg`) or embedded PGlite. */
+export class Database extends Context.Tag("@tandem/core/Database")<Database, DatabaseService>() {
+  /**
+   * Connects, checks the server answers, and applies pending migrations.
+   * Fails with DatabaseStartupError (one clear line) rather than hanging.
+   */
+  static layer(config: DatabaseConfig, options: { readonly migrate?: boolean } = {}) {
+    return Layer.scoped(
+      Database,
+      Effect.gen(function* () {
+        const { kysely } = yield* Effect.acquireRelease(makeKysely(config), ({ kysely, close }) =>
+          Effect.promise(async () => {
+            await kysely.destroy();
+            await close();
+          }),
+        );
+        yield* Effect.tryPromise({
+          try: () => kysely.selectNoFrom((eb) => eb.val(1).as("one")).execute(),
+          catch: (e) =>
+            new DatabaseStartupError({ message: `cannot reach database at ${where(config)}: ${errorMessage(e)}` }),
+        }).pipe(
+          Effect.timeoutFail({
+            duration: Duration.seconds(10),
+            onTimeout: () =>
+              new DatabaseStartupError({ message: `cannot reach database at ${where(config)}: timed out after 10s` }),
+          }),
+        );
+        if (options.migrate !== false) {
+          yield* Effect.tryPromise({
+            try: () => migrateToLatest(kysely as Kysely<unknown>),
+            catch: (e) => new DatabaseStartupError({ message: `database migration failed: ${errorMessage(e)}` }),
+          });
+        }
+        return Database.make(config.kind, kysely);
+      }),
+    );
+  }
+
+  /** Builds the service over an existing Kysely instance (the caller owns its lifetime). */
+  static make(dialect: DatabaseConfig["kind"], kysely: Kysely<DB>): DatabaseService {
+    const query = <A>(f: (db: Kysely<DB>) => Promise<A>) =>
+      Effect.flatMap(FiberRef.get(currentTransaction), (trx) => run(() => f(trx ?? kysely)));
+
+    const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.flatMap(FiberRef.get(currentTransaction), (outer) =>
+        outer !== undefined
+          ? effect
+          : Effect.acquireUseRelease(
+              run(() => kysely.startTransaction().execute()).pipe(Effect.orDie),
+              (trx) => Effect.locally(effect, currentTransaction, trx),
+              (trx, exit) =>
+                run(() => (Exit.isSuccess(exit) ? trx.commit().execute() : trx.rollback().execute())).pipe(
+                  Effect.orDie,
+                ),
+            ),
+      );
+
+    const ready = Effect.tryPromise(() => pendingMigrations(kysely as Kysely<unknown>)).pipe(
+      Effect.map((pending) =>
+        pending.length === 0
+          ? { ok: true, detail: "database reachable, migrations applied" }
+          : { ok: false, detail: `pending migrations: ${pending.join(", ")}` },
+      ),
+      Effect.catchAll((e) => Effect.succeed({ ok: false, detail: `database unreachable: ${errorMessage(e.error)}` })),
+    );
+
+    return { dialect, kysely, query, transaction, ready };
+  }
+}

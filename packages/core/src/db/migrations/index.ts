@@ -1,0 +1,11 @@
+import type { Migration } from "kysely/migration";
+import * as init from "./2026_11_22_0001_init.ts";
+
+/**
+ * Every migration, in order. Listed statically (not read from disk) so that the
+ * set is fixed at build time and bundlers and type-stripping need no file scans.
+ * Names are timestamped: Kysely applies them in name order.
+ */
+export const migrations: Record<string, Migration> = {
+  "2026_11_22_0001_init": init,
+};

@@ -1,0 +1,97 @@
+import type { AddressInfo } from "node:net";
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { serve } from "@hono/node-server";
+import { ApiKeys, ConnectorRegistry } from "@tandem/core";
+import { Cause, Effect, Exit, Option } from "effect";
+import { builtinConnectors } from "./builtins.ts";
+import { readOrCreateKeyFile, type ServerConfig, StartupError } from "./config.ts";
+import { makeHttpApp } from "./http.ts";
+import { makeRuntime } from "./runtime.ts";
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting connections, lets in-flight requests finish, then releases every resource. */
+  readonly close: () => Promise<void>;
+}
+
+/** Plugin specifiers are package names, or paths relative to the working directory. */
+const importPlugin = (specifier: string) =>
+  import(
+    specifier.startsWith(".") || isAbsolute(specifier) ? pathToFileURL(resolve(specifier)).href : specifier
+  ) as Promise<unknown>;
+
+/** One line for the operator: a typed failure's message, else the defect's. */
+const oneLine = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause);
+  const error = Option.isSome(failure) ? failure.value : Cause.squash(cause);
+  const message = (error as { message?: unknown } | null)?.message;
+  return (
+    (typeof message === "string" && message.length > 0 ? message : String(error)).split("\n")[0] ?? "unknown error"
+  );
+};
+
+/**
+ * Starts Tandem: loads plugins, connects and migrates the database, makes sure an
+ * admin key exists, and serves HTTP. Fails with a StartupError whose message is
+ * one line, never a stack trace.
+ */
+export const startServer = async (
+  config: ServerConfig,
+  options: { readonly onAdminKeyCreated?: (key: string, path: string) => void } = {},
+): Promise<RunningServer> => {
+  const registry = await Effect.runPromiseExit(
+    ConnectorRegistry.load(config.connectorSpecifiers, builtinConnectors, importPlugin),
+  );
+  if (Exit.isFailure(registry)) {
+    const failure = Cause.failureOption(registry.cause);
+    throw new StartupError({
+      message: Option.isSome(failure)
+        ? `connector plugin "${failure.value.specifier}" failed to load: ${failure.value.message}`
+        : oneLine(registry.cause),
+    });
+  }
+
+  const runtime = makeRuntime(config, registry.value);
+  const built = await Effect.runPromiseExit(runtime.runtimeEffect);
+  if (Exit.isFailure(built)) {
+    await runtime.dispose().catch(() => {});
+    throw new StartupError({ message: oneLine(built.cause) });
+  }
+
+  const adminKey = await runtime.runPromise(Effect.flatMap(ApiKeys, (keys) => keys.bootstrapAdminKey()));
+  if (Option.isSome(adminKey)) {
+    const file = readOrCreateKeyFile(config.dataDir, "admin.key", () => adminKey.value);
+    options.onAdminKeyCreated?.(adminKey.value, file.path);
+  }
+
+  const app = makeHttpApp(runtime);
+  const server = await new Promise<ReturnType<typeof serve>>((resolveListening, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolveListening(s));
+    s.once("error", (e) =>
+      reject(new StartupError({ message: `cannot listen on ${config.host}:${config.port}: ${e.message}` })),
+    );
+  }).catch(async (e) => {
+    await runtime.dispose();
+    throw e;
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${config.host}:${port}`,
+    port,
+    close: () => {
+      closing ??= (async () => {
+        await new Promise<void>((done) => {
+          server.close(() => done());
+          // Idle keep-alive sockets would hold close() open until they time out.
+          (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        });
+        await runtime.dispose();
+      })();
+      return closing;
+    },
+  };
+};

@@ -1,0 +1,140 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { type DatabaseConfig, generateSecretKey, parseSecretKey } from "@tandem/core";
+import { Config, type ConfigError, ConfigProvider, Data, Effect, LogLevel, Option, Redacted } from "effect";
+
+/** Configuration could not be read or is invalid; `message` is one line for the operator. */
+export class StartupError extends Data.TaggedError("StartupError")<{ readonly message: string }> {}
+
+export interface ServerConfig {
+  readonly database: DatabaseConfig;
+  readonly dataDir: string;
+  readonly secretKey: Redacted.Redacted<Buffer>;
+  readonly adminKey: Option.Option<Redacted.Redacted<string>>;
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: LogLevel.LogLevel;
+  readonly connectorSpecifiers: ReadonlyArray<string>;
+}
+
+const logLevels: Record<string, LogLevel.LogLevel> = {
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None,
+};
+
+/** Every environment variable the server reads (documented in the README's table). */
+const env = Config.all({
+  databaseUrl: Config.option(Config.string("DATABASE_URL")),
+  dataDir: Config.string("TANDEM_DATA_DIR").pipe(Config.withDefault(".tandem")),
+  secretKey: Config.option(Config.redacted("TANDEM_SECRET_KEY")),
+  adminKey: Config.option(Config.redacted("TANDEM_ADMIN_KEY")),
+  port: Config.integer("PORT").pipe(
+    Config.withDefault(3000),
+    Config.validate({ message: "must be between 0 and 65535", validation: (p) => p >= 0 && p <= 65535 }),
+  ),
+  host: Config.string("HOST").pipe(Config.withDefault("127.0.0.1")),
+  logLevel: Config.string("LOG_LEVEL").pipe(
+    Config.withDefault("info"),
+    Config.validate({
+      message: `must be one of ${Object.keys(logLevels).join(", ")}`,
+      validation: (l) => l.toLowerCase() in logLevels,
+    }),
+  ),
+  connectors: Config.string("TANDEM_CONNECTORS").pipe(Config.withDefault("")),
+  poolSize: Config.integer("TANDEM_DB_POOL_SIZE").pipe(Config.withDefault(10)),
+});
+
+const configErrorLine = (error: ConfigError.ConfigError): string => {
+  const paths: Array<string> = [];
+  const collect = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        collect(e.left);
+        collect(e.right);
+        return;
+      case "InvalidData":
+      case "MissingData":
+      case "SourceUnavailable":
+      case "Unsupported":
+        paths.push(`${e.path.join(".")}: ${e.message}`);
+    }
+  };
+  collect(error);
+  return `invalid configuration: ${paths.join("; ")}`;
+};
+
+/**
+ * Reads a key file from the data directory, or generates one and writes it with
+ * mode 600. Returns the value and whether it was just created.
+ */
+export const readOrCreateKeyFile = (dataDir: string, file: string, generate: () => string) => {
+  const path = join(dataDir, file);
+  if (existsSync(path)) return { value: readFileSync(path, "utf8").trim(), created: false, path };
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const value = generate();
+  writeFileSync(path, `${value}\n`, { mode: 0o600, flag: "wx" });
+  chmodSync(path, 0o600);
+  return { value, created: true, path };
+};
+
+/**
+ * Loads and validates the configuration. Embedded mode generates the credential
+ * key on first start (written to the data dir); with Postgres it must be given,
+ * since every process sharing the database needs the same key.
+ */
+export const loadConfig = Effect.gen(function* () {
+  const raw = yield* env.pipe(Effect.mapError((e) => new StartupError({ message: configErrorLine(e) })));
+  const dataDir = resolve(raw.dataDir);
+  const database: DatabaseConfig = Option.match(raw.databaseUrl, {
+    onNone: () => ({ kind: "pglite", dataDir: join(dataDir, "pgdata") }),
+    onSome: (url) => ({ kind: "postgres", url, poolSize: raw.poolSize }),
+  });
+  const secretText = yield* Option.match(raw.secretKey, {
+    onSome: (k) => Effect.succeed(Redacted.value(k)),
+    onNone: () =>
+      database.kind === "postgres"
+        ? Effect.fail(
+            new StartupError({
+              message:
+                "TANDEM_SECRET_KEY is required with DATABASE_URL (all processes must share it); generate one with `openssl rand -base64 32`",
+            }),
+          )
+        : Effect.try({
+            try: () => readOrCreateKeyFile(dataDir, "secret.key", generateSecretKey).value,
+            catch: (e) => new StartupError({ message: `cannot write ${join(dataDir, "secret.key")}: ${String(e)}` }),
+          }),
+  });
+  const secretKey = yield* parseSecretKey(secretText).pipe(
+    Effect.mapError((e) => new StartupError({ message: e.message })),
+  );
+  const specifiers = raw.connectors
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  return {
+    database,
+    dataDir,
+    secretKey: Redacted.make(secretKey),
+    adminKey: raw.adminKey,
+    port: raw.port,
+    host: raw.host,
+    logLevel: logLevels[raw.logLevel.toLowerCase()] ?? LogLevel.Info,
+    connectorSpecifiers: specifiers,
+  } satisfies ServerConfig;
+});
+
+export const configFromEnv = (source: Record<string, string | undefined>) =>
+  loadConfig.pipe(Effect.withConfigProvider(providerFrom(source)));
+
+/** Reads config from an explicit env map (tests, child processes) instead of process.env. */
+const providerFrom = (source: Record<string, string | undefined>) =>
+  ConfigProvider.fromMap(
+    new Map(Object.entries(source).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== "")),
+  );

@@ -1,0 +1,56 @@
+import type { FieldIssue } from "@tandem/core";
+import { TRPCError } from "@trpc/server";
+import { Cause, Effect, Exit, Option } from "effect";
+import type { AppRuntime, AppServices } from "./runtime.ts";
+
+type TRPCCode = TRPCError["code"];
+
+/** Engine error tags -> transport codes. The one place this mapping lives. */
+const codeByTag: Record<string, TRPCCode> = {
+  ResourceNotFound: "NOT_FOUND",
+  InvalidInput: "BAD_REQUEST",
+  AlreadyExists: "CONFLICT",
+  AlreadyRunning: "CONFLICT",
+  RateLimited: "TOO_MANY_REQUESTS",
+  PreconditionFailed: "PRECONDITION_FAILED",
+};
+
+/** A failure as the API shows it: a code, a message, and field issues when there are some. */
+export const toTRPCError = (cause: Cause.Cause<unknown>): TRPCError => {
+  const failure = Cause.failureOption(cause);
+  if (Option.isSome(failure)) {
+    const error = failure.value as { readonly _tag?: string; readonly message?: string };
+    const code = (error._tag !== undefined && codeByTag[error._tag]) || "INTERNAL_SERVER_ERROR";
+    return new TRPCError({ code, message: error.message ?? String(error), cause: failure.value });
+  }
+  // Defects and interruptions are not the caller's business: a generic message, details in the log.
+  return new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "internal error" });
+};
+
+/** Field issues carried by an error's cause, from our InvalidInput or from a Standard Schema failure. */
+export const fieldIssuesOf = (cause: unknown): ReadonlyArray<FieldIssue> | undefined => {
+  const c = cause as {
+    readonly _tag?: string;
+    readonly issues?:
+      | ReadonlyArray<{ readonly path?: ReadonlyArray<unknown>; readonly message: string }>
+      | ReadonlyArray<FieldIssue>;
+  } | null;
+  if (c === null || c === undefined || !Array.isArray(c.issues)) return undefined;
+  if (c._tag === "InvalidInput") return c.issues as ReadonlyArray<FieldIssue>;
+  return (c.issues as ReadonlyArray<{ readonly path?: ReadonlyArray<unknown>; readonly message: string }>).map((i) => ({
+    path: (i.path ?? [])
+      .map((p) => (typeof p === "object" && p !== null && "key" in p ? String((p as { key: unknown }).key) : String(p)))
+      .join("."),
+    message: i.message,
+  }));
+};
+
+/** Runs an engine effect for a procedure, turning its failure into the mapped TRPCError. */
+export const runProcedure = async <A, E>(runtime: AppRuntime, effect: Effect.Effect<A, E, AppServices>): Promise<A> => {
+  const exit = await runtime.runPromiseExit(effect);
+  if (Exit.isSuccess(exit)) return exit.value;
+  if (!Cause.isFailType(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))) {
+    await runtime.runPromise(Effect.logError("procedure failed", exit.cause));
+  }
+  throw toTRPCError(exit.cause);
+};

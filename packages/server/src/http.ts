@@ -1,0 +1,54 @@
+import { Database } from "@tandem/core";
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { Effect } from "effect";
+import { Hono } from "hono";
+import { createContext } from "./context.ts";
+import { appRouter } from "./routers/_app.ts";
+import type { AppRuntime } from "./runtime.ts";
+
+/** The HTTP surface: tRPC at /trpc, probes, and (later) webhooks, metrics and the dashboard. */
+export const makeHttpApp = (runtime: AppRuntime) => {
+  const app = new Hono();
+  const log = (effect: Effect.Effect<void>) => runtime.runFork(effect);
+
+  // Access log: method, path, status and time only. Bodies and headers may carry secrets.
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    log(
+      Effect.logInfo("http request").pipe(
+        Effect.annotateLogs({
+          method: c.req.method,
+          path: c.req.path,
+          status: c.res.status,
+          ms: Math.round(performance.now() - started),
+        }),
+      ),
+    );
+  });
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.get("/readyz", async (c) => {
+    const ready = await runtime.runPromise(Effect.flatMap(Database, (db) => db.ready));
+    return c.json({ status: ready.ok ? "ready" : "not_ready", detail: ready.detail }, ready.ok ? 200 : 503);
+  });
+
+  app.all("/trpc/*", (c) =>
+    fetchRequestHandler({
+      endpoint: "/trpc",
+      req: c.req.raw,
+      router: appRouter,
+      createContext: ({ req }) => createContext(runtime, req),
+      onError: ({ error, path }) => {
+        if (error.code === "INTERNAL_SERVER_ERROR") {
+          log(
+            Effect.logError("procedure error").pipe(Effect.annotateLogs({ path: path ?? "", message: error.message })),
+          );
+        }
+      },
+    }),
+  );
+
+  return app;
+};

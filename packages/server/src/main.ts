@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+import { Cause, Effect, Exit, Option } from "effect";
+import { loadConfig } from "./config.ts";
+import { startServer } from "./Server.ts";
+
+const usage = `usage: tandem serve
+
+Starts the Tandem server (tRPC API, webhooks, probes). Configuration comes from
+environment variables; see the README's configuration table.`;
+
+const fail = (message: string): never => {
+  process.stderr.write(`tandem: ${message}\n`);
+  process.exit(1);
+};
+
+const serveCommand = async () => {
+  const config = await Effect.runPromiseExit(loadConfig);
+  if (Exit.isFailure(config)) {
+    const failure = Cause.failureOption(config.cause);
+    return fail(Option.isSome(failure) ? failure.value.message : "invalid configuration");
+  }
+  const server = await startServer(config.value, {
+    onAdminKeyCreated: (key, path) => {
+      // Printed once, on the first start; kept (mode 600) in the data directory.
+      process.stdout.write(`\nAdmin API key (shown once, also saved to ${path}):\n  ${key}\n\n`);
+    },
+  }).catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
+  process.stdout.write(`Tandem listening on ${server.url} (database: ${config.value.database.kind})\n`);
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`${signal}: shutting down\n`);
+    const deadline = setTimeout(() => fail("shutdown took longer than 30s; exiting"), 30_000);
+    deadline.unref();
+    server.close().then(
+      () => process.exit(0),
+      (e: unknown) => fail(`shutdown failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+};
+
+const [command] = process.argv.slice(2);
+switch (command) {
+  case "serve":
+    await serveCommand();
+    break;
+  case undefined:
+  case "help":
+  case "--help":
+    process.stdout.write(`${usage}\n`);
+    break;
+  default:
+    fail(`unknown command "${command}"\n${usage}`);
+}

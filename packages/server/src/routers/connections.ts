@@ -1,0 +1,58 @@
+import { Connections } from "@tandem/core";
+import { Effect, Schema } from "effect";
+import { runProcedure } from "../errors.ts";
+import { authedProcedure, router } from "../trpc.ts";
+import { Id, input, Name } from "./schemas.ts";
+
+const ConnectorName = Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9-]*$/)).annotations({
+  message: () => "must be a connector name (lowercase letters, digits, dashes)",
+});
+const ConfigObject = Schema.Record({ key: Schema.String, value: Schema.Unknown });
+
+export const connectionsRouter = router({
+  /** `config` is validated against the connector's schema; secret fields are never returned. */
+  create: authedProcedure
+    .input(input(Schema.Struct({ connector: ConnectorName, name: Name, config: ConfigObject })))
+    .mutation(({ ctx, input }) =>
+      runProcedure(
+        ctx.runtime,
+        Effect.flatMap(Connections, (c) => c.create(ctx.tenantId, input)),
+      ),
+    ),
+  list: authedProcedure.query(({ ctx }) =>
+    runProcedure(
+      ctx.runtime,
+      Effect.flatMap(Connections, (c) => c.list(ctx.tenantId)),
+    ),
+  ),
+  get: authedProcedure.input(input(Schema.Struct({ id: Id }))).query(({ ctx, input }) =>
+    runProcedure(
+      ctx.runtime,
+      Effect.flatMap(Connections, (c) => c.get(ctx.tenantId, input.id)),
+    ),
+  ),
+  /** `config` is merged over the stored config, so secrets need not be re-sent. */
+  update: authedProcedure
+    .input(
+      input(
+        Schema.Struct({
+          id: Id,
+          name: Schema.optional(Name),
+          config: Schema.optional(ConfigObject),
+          paused: Schema.optional(Schema.Boolean),
+        }),
+      ),
+    )
+    .mutation(({ ctx, input: { id, ...changes } }) =>
+      runProcedure(
+        ctx.runtime,
+        Effect.flatMap(Connections, (c) => c.update(ctx.tenantId, id, changes)),
+      ),
+    ),
+  delete: authedProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>
+    runProcedure(
+      ctx.runtime,
+      Effect.flatMap(Connections, (c) => c.delete(ctx.tenantId, input.id)),
+    ),
+  ),
+});

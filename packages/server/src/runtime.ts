@@ -1,0 +1,31 @@
+import {
+  ApiKeys,
+  Connections,
+  ConnectorRegistry,
+  type ConnectorRegistryService,
+  CredentialCipher,
+  Database,
+  Tenants,
+} from "@tandem/core";
+import { Layer, Logger, ManagedRuntime } from "effect";
+import type { ServerConfig } from "./config.ts";
+
+/** Structured JSON logs on stdout, one object per line, filtered by LOG_LEVEL. */
+export const loggerLayer = (config: Pick<ServerConfig, "logLevel">) =>
+  Layer.mergeAll(Logger.json, Logger.minimumLogLevel(config.logLevel));
+
+/** Every service the server uses, wired once. */
+export const appLayer = (config: ServerConfig, registry: ConnectorRegistryService) =>
+  Layer.mergeAll(Tenants.layer, ApiKeys.layer({ adminKey: config.adminKey }), Connections.layer).pipe(
+    Layer.provideMerge(Layer.mergeAll(CredentialCipher.layer(config.secretKey), ConnectorRegistry.layer(registry.all))),
+    Layer.provideMerge(Database.layer(config.database)),
+    Layer.provideMerge(loggerLayer(config)),
+  );
+
+export type AppServices = Layer.Layer.Success<ReturnType<typeof appLayer>>;
+
+/** The Effect runtime, built once at the edge of the process and disposed on shutdown. */
+export type AppRuntime = ManagedRuntime.ManagedRuntime<AppServices, unknown>;
+
+export const makeRuntime = (config: ServerConfig, registry: ConnectorRegistryService): AppRuntime =>
+  ManagedRuntime.make(appLayer(config, registry));
