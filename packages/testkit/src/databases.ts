@@ -1,0 +1,51 @@
+import { randomBytes } from "node:crypto";
+import { Database, type DatabaseConfig } from "@tandem/core";
+import { Effect, Layer } from "effect";
+import pg from "pg";
+
+/** The dialects every database suite runs over (one suite, both dialects, as Kysely tests itself). */
+export const dialects = ["pglite", "postgres"] as const;
+export type Dialect = (typeof dialects)[number];
+
+/**
+ * Where test databases are created: a PostgreSQL role allowed to CREATE DATABASE.
+ * Override with TANDEM_TEST_PG_URL.
+ */
+export const testPostgresAdminUrl = () =>
+  process.env.TANDEM_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+const withAdmin = async <A>(f: (client: pg.Client) => Promise<A>): Promise<A> => {
+  const client = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  await client.connect();
+  try {
+    return await f(client);
+  } finally {
+    await client.end();
+  }
+};
+
+/**
+ * A fresh, empty database for one suite: a new PostgreSQL database (dropped
+ * afterwards), or an in-memory PGlite. Runs never collide.
+ */
+export const freshDatabaseConfig = (dialect: Dialect) =>
+  Effect.acquireRelease(
+    Effect.promise(async (): Promise<DatabaseConfig> => {
+      if (dialect === "pglite") return { kind: "pglite", dataDir: undefined };
+      const name = `tandem_test_${randomBytes(6).toString("hex")}`;
+      await withAdmin((c) => c.query(`create database ${name}`));
+      const url = new URL(testPostgresAdminUrl());
+      url.pathname = `/${name}`;
+      return { kind: "postgres", url: url.toString(), poolSize: 5 };
+    }),
+    (config) =>
+      config.kind === "postgres"
+        ? Effect.promise(() =>
+            withAdmin((c) => c.query(`drop database if exists ${new URL(config.url).pathname.slice(1)} with (force)`)),
+          ).pipe(Effect.ignore)
+        : Effect.void,
+  );
+
+/** Database service on a fresh, migrated database of the given dialect. */
+export const testDatabaseLayer = (dialect: Dialect) =>
+  Layer.unwrapScoped(Effect.map(freshDatabaseConfig(dialect), (config) => Database.layer(config)));
