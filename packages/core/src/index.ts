@@ -1,6 +1,7 @@
 export * from "./ApiKeys.ts";
 export * from "./Connections.ts";
 export * from "./Connector.ts";
+export * from "./ConnectorHttp.ts";
 export * from "./ConnectorRegistry.ts";
 export * from "./CredentialCipher.ts";
 export * from "./Database.ts";

@@ -1,0 +1,98 @@
+import { AuthExpired, type ConnectorHttp, RateLimited, Unavailable } from "./Connector.ts";
+
+export interface ConnectorHttpOptions {
+  /** Per-request timeout unless the call sets its own. Default 30 s. */
+  readonly timeoutMs?: number;
+  /** Used when a 429 carries no Retry-After. Default 1 s. */
+  readonly defaultRetryAfterMs?: number;
+  /** Aborts every in-flight request (job cancelled, process shutting down). */
+  readonly signal?: AbortSignal;
+  /**
+   * Called before each request; resolves when the connection's rate budget allows it.
+   * The engine passes its per-connection token bucket here.
+   */
+  readonly acquire?: () => Promise<void>;
+  /** Called with every response's headers, so the budget can learn the vendor's limits. */
+  readonly observe?: (headers: Headers, status: number) => void;
+}
+
+/**
+ * Parses Retry-After: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+ * Returns milliseconds from `now`, or undefined when absent or unparseable.
+ */
+export const parseRetryAfter = (value: string | null, now: number): number | undefined => {
+  if (value === null || value.trim() === "") return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, Math.round(seconds * 1000));
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+};
+
+const buildUrl = (url: string, query: Record<string, string | number | boolean | undefined> | undefined) => {
+  if (query === undefined) return url;
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) u.searchParams.set(k, String(v));
+  return u.toString();
+};
+
+const encodeBody = (body: unknown, headers: Record<string, string>): BodyInit | undefined => {
+  if (body === undefined) return undefined;
+  if (typeof body === "string" || body instanceof URLSearchParams) return body;
+  headers["content-type"] ??= "application/json";
+  return JSON.stringify(body);
+};
+
+const decodeBody = async (response: Response): Promise<unknown> => {
+  const text = await response.text();
+  if (text === "") return undefined;
+  const type = response.headers.get("content-type") ?? "";
+  if (type.includes("json")) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+};
+
+/**
+ * The HTTP client the engine hands connectors as `ctx.http`. It maps transport
+ * outcomes to connector error reasons so every connector behaves alike:
+ * 401 -> AuthExpired, 429 -> RateLimited (honouring Retry-After),
+ * 408/5xx, timeouts and network failures -> Unavailable. Other statuses are
+ * returned for the connector to interpret (404 may mean "deleted", 409 a conflict).
+ */
+export const makeConnectorHttp = (options: ConnectorHttpOptions = {}): ConnectorHttp => ({
+  request: async (input) => {
+    await options.acquire?.();
+    const headers: Record<string, string> = { accept: "application/json", ...input.headers };
+    const body = encodeBody(input.body, headers);
+    const timeout = AbortSignal.timeout(input.timeoutMs ?? options.timeoutMs ?? 30_000);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    const method = input.method ?? (body === undefined ? "GET" : "POST");
+    let response: Response;
+    try {
+      response = await fetch(buildUrl(input.url, input.query), { method, headers, body, signal });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const reason = timeout.aborted ? "timed out" : error instanceof Error ? error.message : String(error);
+      throw new Unavailable({ message: `${method} ${new URL(input.url).pathname} failed: ${reason}` });
+    }
+    options.observe?.(response.headers, response.status);
+    const decoded = await decodeBody(response);
+    const where = `${method} ${new URL(input.url).pathname}`;
+    if (response.status === 401) throw new AuthExpired({ message: `${where} answered 401` });
+    if (response.status === 429) {
+      throw new RateLimited({
+        retryAfterMs:
+          parseRetryAfter(response.headers.get("retry-after"), Date.now()) ?? options.defaultRetryAfterMs ?? 1_000,
+        message: `${where} answered 429`,
+      });
+    }
+    if (response.status === 408 || response.status >= 500) {
+      throw new Unavailable({ message: `${where} answered ${response.status}`, status: response.status });
+    }
+    return { status: response.status, headers: response.headers, body: decoded };
+  },
+});
