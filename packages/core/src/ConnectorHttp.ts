@@ -35,7 +35,7 @@ const buildUrl = (url: string, query: Record<string, string | number | boolean |
   return u.toString();
 };
 
-const encodeBody = (body: unknown, headers: Record<string, string>): BodyInit | undefined => {
+const encodeBody = (body: unknown, headers: Record<string, string>): string | URLSearchParams | undefined => {
   if (body === undefined) return undefined;
   if (typeof body === "string" || body instanceof URLSearchParams) return body;
   headers["content-type"] ??= "application/json";
