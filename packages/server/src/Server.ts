@@ -7,11 +7,13 @@ import { Cause, Effect, Exit, Option } from "effect";
 import { builtinConnectors } from "./builtins.ts";
 import { readOrCreateKeyFile, type ServerConfig, StartupError } from "./config.ts";
 import { makeHttpApp } from "./http.ts";
-import { makeRuntime } from "./runtime.ts";
+import { type AppRuntime, makeRuntime } from "./runtime.ts";
 
 export interface RunningServer {
   readonly url: string;
   readonly port: number;
+  /** The process's Effect runtime (for embedding and tests: run engine effects against the same services). */
+  readonly runtime: AppRuntime;
   /** Stops accepting connections, lets in-flight requests finish, then releases every resource. */
   readonly close: () => Promise<void>;
 }
@@ -82,6 +84,7 @@ export const startServer = async (
   return {
     url: `http://${config.host}:${port}`,
     port,
+    runtime,
     close: () => {
       closing ??= (async () => {
         await new Promise<void>((done) => {

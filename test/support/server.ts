@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateApiKey, generateSecretKey } from "@tandem/core";
+import { type AppRouter, configFromEnv, type RunningServer, startServer } from "@tandem/server";
+import { type Dialect, freshDatabaseConfig } from "@tandem/testkit";
+import { createTRPCClient, httpLink } from "@trpc/client";
+import { Effect, Exit, Scope } from "effect";
+
+export interface TestServer {
+  readonly server: RunningServer;
+  readonly adminKey: string;
+  readonly secretKey: string;
+  /** A typed client; pass an API key, or nothing for an anonymous one. */
+  readonly client: (key?: string) => ReturnType<typeof createTRPCClient<AppRouter>>;
+  readonly close: () => Promise<void>;
+}
+
+/** A real Tandem server on a loopback port, over a fresh database of the given dialect. */
+export const startTestServer = async (dialect: Dialect, env: Record<string, string> = {}): Promise<TestServer> => {
+  const scope = await Effect.runPromise(Scope.make());
+  const database = await Effect.runPromise(Scope.extend(freshDatabaseConfig(dialect), scope));
+  const dataDir = mkdtempSync(join(tmpdir(), "tandem-test-"));
+  const adminKey = generateApiKey();
+  const secretKey = generateSecretKey();
+  const config = await Effect.runPromise(
+    configFromEnv({
+      TANDEM_DATA_DIR: dataDir,
+      DATABASE_URL: database.kind === "postgres" ? database.url : undefined,
+      TANDEM_SECRET_KEY: secretKey,
+      TANDEM_ADMIN_KEY: adminKey,
+      PORT: "0",
+      LOG_LEVEL: "error",
+      ...env,
+    }),
+  );
+  const server = await startServer(config);
+  return {
+    server,
+    adminKey,
+    secretKey,
+    client: (key) =>
+      createTRPCClient<AppRouter>({
+        links: [
+          httpLink({
+            url: `${server.url}/trpc`,
+            headers: () => (key === undefined ? {} : { authorization: `Bearer ${key}` }),
+          }),
+        ],
+      }),
+    close: async () => {
+      await server.close();
+      await Effect.runPromise(Scope.close(scope, Exit.void));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+};
+
+/** The tRPC error code of a rejected call (fails the test if the call succeeded). */
+export const trpcCode = async (call: Promise<unknown>): Promise<string> => {
+  try {
+    await call;
+  } catch (error) {
+    return (error as { data?: { code?: string } }).data?.code ?? `not a tRPC error: ${String(error)}`;
+  }
+  return "call succeeded";
+};
