@@ -15,6 +15,8 @@ export interface ServerConfig {
   readonly host: string;
   readonly logLevel: LogLevel.LogLevel;
   readonly connectorSpecifiers: ReadonlyArray<string>;
+  /** OTLP/HTTP collector base URL (spans go to `<url>/v1/traces`). */
+  readonly otlpEndpoint: Option.Option<string>;
 }
 
 const logLevels: Record<string, LogLevel.LogLevel> = {
@@ -48,6 +50,7 @@ const env = Config.all({
   ),
   connectors: Config.string("TANDEM_CONNECTORS").pipe(Config.withDefault("")),
   poolSize: Config.integer("TANDEM_DB_POOL_SIZE").pipe(Config.withDefault(10)),
+  otlpEndpoint: Config.option(Config.url("OTEL_EXPORTER_OTLP_ENDPOINT")),
 });
 
 const configErrorLine = (error: ConfigError.ConfigError): string => {
@@ -127,6 +130,7 @@ export const loadConfig = Effect.gen(function* () {
     host: raw.host,
     logLevel: logLevels[raw.logLevel.toLowerCase()] ?? LogLevel.Info,
     connectorSpecifiers: specifiers,
+    otlpEndpoint: Option.map(raw.otlpEndpoint, (u) => u.toString().replace(/\/$/, "")),
   } satisfies ServerConfig;
 });
 

@@ -45,9 +45,25 @@ export const fieldIssuesOf = (cause: unknown): ReadonlyArray<FieldIssue> | undef
   }));
 };
 
-/** Runs an engine effect for a procedure, turning its failure into the mapped TRPCError. */
-export const runProcedure = async <A, E>(runtime: AppRuntime, effect: Effect.Effect<A, E, AppServices>): Promise<A> => {
-  const exit = await runtime.runPromiseExit(effect);
+/**
+ * Runs an engine effect for a procedure, in a span named after the procedure,
+ * turning its failure into the mapped TRPCError.
+ */
+export const runProcedure = async <A, E>(
+  ctx: { readonly runtime: AppRuntime; readonly path: string },
+  effect: Effect.Effect<A, E, AppServices>,
+): Promise<A> => {
+  const runtime = ctx.runtime;
+  const exit = await runtime.runPromiseExit(
+    effect.pipe(
+      Effect.tapBoth({
+        onSuccess: () => Effect.logDebug("procedure succeeded"),
+        onFailure: (e) => Effect.logDebug("procedure failed", (e as { _tag?: string })._tag ?? "error"),
+      }),
+      Effect.annotateLogs({ procedure: ctx.path }),
+      Effect.withSpan(`trpc.${ctx.path}`),
+    ),
+  );
   if (Exit.isSuccess(exit)) return exit.value;
   if (!Cause.isFailType(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))) {
     await runtime.runPromise(Effect.logError("procedure failed", exit.cause));

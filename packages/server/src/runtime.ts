@@ -7,19 +7,16 @@ import {
   Database,
   Tenants,
 } from "@tandem/core";
-import { Layer, Logger, ManagedRuntime } from "effect";
+import { Layer, ManagedRuntime } from "effect";
 import type { ServerConfig } from "./config.ts";
-
-/** Structured JSON logs on stdout, one object per line, filtered by LOG_LEVEL. */
-export const loggerLayer = (config: Pick<ServerConfig, "logLevel">) =>
-  Layer.mergeAll(Logger.json, Logger.minimumLogLevel(config.logLevel));
+import { loggerLayer, tracingLayer } from "./telemetry.ts";
 
 /** Every service the server uses, wired once. */
 export const appLayer = (config: ServerConfig, registry: ConnectorRegistryService) =>
   Layer.mergeAll(Tenants.layer, ApiKeys.layer({ adminKey: config.adminKey }), Connections.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(CredentialCipher.layer(config.secretKey), ConnectorRegistry.layer(registry.all))),
     Layer.provideMerge(Database.layer(config.database)),
-    Layer.provideMerge(loggerLayer(config)),
+    Layer.provideMerge(Layer.mergeAll(loggerLayer(config), tracingLayer(config))),
   );
 
 export type AppServices = Layer.Layer.Success<ReturnType<typeof appLayer>>;
