@@ -3,6 +3,7 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { Effect } from "effect";
 import { Hono } from "hono";
 import { createContext } from "./context.ts";
+import { openApiDocument } from "./openapi.ts";
 import { appRouter } from "./routers/_app.ts";
 import type { AppRuntime } from "./runtime.ts";
 
@@ -33,6 +34,9 @@ export const makeHttpApp = (runtime: AppRuntime) => {
     const ready = await runtime.runPromise(Effect.flatMap(Database, (db) => db.ready));
     return c.json({ status: ready.ok ? "ready" : "not_ready", detail: ready.detail }, ready.ok ? 200 : 503);
   });
+
+  const openapi = openApiDocument(appRouter, { version: "0.1.0" });
+  app.get("/openapi.json", (c) => c.json(openapi));
 
   app.all("/trpc/*", (c) =>
     fetchRequestHandler({
