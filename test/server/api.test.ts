@@ -158,7 +158,12 @@ describe("OpenAPI document", () => {
     };
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(["/trpc/health", "/trpc/connections.create", "/trpc/connections.list", "/trpc/tenants.create"]),
+      expect.arrayContaining([
+        "/trpc/health",
+        "/trpc/connections.create",
+        "/trpc/connections.list",
+        "/trpc/tenants.create",
+      ]),
     );
     const create = doc.paths["/trpc/connections.create"]?.post;
     const schema = create?.requestBody?.content["application/json"]?.schema;
@@ -172,5 +177,32 @@ describe("OpenAPI document", () => {
       body: JSON.stringify({ name: "via openapi" }),
     });
     expect(((await response.json()) as { result: { data: { name: string } } }).result.data.name).toBe("via openapi");
+  });
+});
+
+describe("GET /metrics", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer("pglite");
+  });
+  afterAll(() => t?.close());
+
+  it("exposes Prometheus text with process metrics and request counters", async () => {
+    await fetch(`${t.server.url}/healthz`);
+    await fetch(`${t.server.url}/healthz`);
+    await expect
+      .poll(async () => {
+        const text = await (await fetch(`${t.server.url}/metrics`)).text();
+        return /tandem_http_requests_total\{method="GET",route="\/healthz",status="200"\} (\d+)/.exec(text)?.[1];
+      })
+      .toMatch(/^[2-9]\d*$/);
+    const response = await fetch(`${t.server.url}/metrics`);
+    expect(response.headers.get("content-type")).toContain("text/plain");
+    const text = await response.text();
+    expect(text).toContain("# TYPE tandem_http_request_duration_seconds histogram");
+    expect(text).toMatch(
+      /tandem_http_request_duration_seconds_bucket\{method="GET",route="\/healthz",le="\+Inf"\} \d+/,
+    );
+    expect(text).toContain("# TYPE process_cpu_user_seconds_total counter");
   });
 });
