@@ -36,3 +36,8 @@ export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyE
     return `${this.resource} already exists: ${this.detail}`;
   }
 }
+
+/** The request is valid but the resource's state forbids it (e.g. resolving a resolved conflict). */
+export class PreconditionFailed extends Schema.TaggedError<PreconditionFailed>()("PreconditionFailed", {
+  message: Schema.String,
+}) {}

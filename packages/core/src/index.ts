@@ -1,4 +1,7 @@
 export * from "./ApiKeys.ts";
+export * from "./ConflictMerge.ts";
+export * from "./ConflictPolicy.ts";
+export * from "./Conflicts.ts";
 export * from "./Connections.ts";
 export * from "./Connector.ts";
 export * from "./ConnectorHttp.ts";
@@ -7,4 +10,5 @@ export * from "./CredentialCipher.ts";
 export * from "./Database.ts";
 export type * from "./db/schema.ts";
 export * from "./Errors.ts";
+export * from "./LlmResolver.ts";
 export * from "./Tenants.ts";

@@ -39,10 +39,43 @@ export interface ConnectionsTable {
   updated_at: GeneratedTimestamp;
 }
 
+export interface ConflictsTable {
+  id: string;
+  /** insertion order, for keyset pagination */
+  seq: Generated<string>;
+  tenant_id: string;
+  connection_id: string;
+  entity: string;
+  external_id: string;
+  base: JsonColumn | null;
+  local: JsonColumn;
+  remote: JsonColumn;
+  /** fields that merged cleanly */
+  merged: JsonColumn;
+  /** names of the conflicting fields */
+  fields: ColumnType<ReadonlyArray<string>, string, string>;
+  local_updated_at: Timestamp;
+  remote_updated_at: Timestamp;
+  policy: string;
+  status: "open" | "resolved";
+  /** the values chosen for the conflicting fields */
+  resolution: JsonColumn | null;
+  /** `policy:<name>`, `llm:<model>` or `api-key:<id>` */
+  resolved_by: string | null;
+  /** why a conflict awaits a person (manual policy, resolver failure) */
+  reason: string | null;
+  created_at: GeneratedTimestamp;
+  resolved_at: NullableTimestamp;
+}
+
+/** A jsonb column: written as a JSON string (portable across pg and PGlite), read as a value. */
+export type JsonColumn = ColumnType<Record<string, unknown>, string, string>;
+
 export interface DB {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   connections: ConnectionsTable;
+  conflicts: ConflictsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
