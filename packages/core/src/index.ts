@@ -11,4 +11,6 @@ export * from "./Database.ts";
 export type * from "./db/schema.ts";
 export * from "./Errors.ts";
 export * from "./LlmResolver.ts";
+export * from "./OutboundWebhooks.ts";
 export * from "./Tenants.ts";
+export * from "./WebhookSignature.ts";

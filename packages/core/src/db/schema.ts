@@ -68,6 +68,49 @@ export interface ConflictsTable {
   resolved_at: NullableTimestamp;
 }
 
+export interface WebhookEventsTable {
+  id: string;
+  tenant_id: string;
+  connection_id: string;
+  /** the vendor's event id: a redelivered event hits the unique key and is not stored twice */
+  event_id: string;
+  entity: string;
+  external_id: string;
+  kind: string;
+  occurred_at: Timestamp;
+  received_at: GeneratedTimestamp;
+  processed_at: NullableTimestamp;
+}
+
+export interface WebhookSubscriptionsTable {
+  id: string;
+  tenant_id: string;
+  url: string;
+  events: ColumnType<ReadonlyArray<string>, string, string>;
+  /** the signing secret, encrypted like connection credentials */
+  secret_ciphertext: string;
+  created_at: GeneratedTimestamp;
+  disabled_at: NullableTimestamp;
+  disabled_reason: string | null;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  seq: Generated<string>;
+  tenant_id: string;
+  subscription_id: string;
+  event_id: string;
+  event_type: string;
+  payload: JsonColumn;
+  status: Generated<"pending" | "delivered" | "dead">;
+  attempts: Generated<number>;
+  last_status: number | null;
+  last_error: string | null;
+  last_attempt_at: NullableTimestamp;
+  delivered_at: NullableTimestamp;
+  created_at: GeneratedTimestamp;
+}
+
 /** A jsonb column: written as a JSON string (portable across pg and PGlite), read as a value. */
 export type JsonColumn = ColumnType<Record<string, unknown>, string, string>;
 
@@ -76,6 +119,9 @@ export interface DB {
   api_keys: ApiKeysTable;
   connections: ConnectionsTable;
   conflicts: ConflictsTable;
+  webhook_events: WebhookEventsTable;
+  webhook_subscriptions: WebhookSubscriptionsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

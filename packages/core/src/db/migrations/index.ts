@@ -1,6 +1,7 @@
 import type { Migration } from "kysely/migration";
 import * as init from "./2026_11_22_0001_init.ts";
 import * as conflicts from "./2026_11_22_0004_conflicts.ts";
+import * as webhooks from "./2026_11_22_0005_webhooks.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -10,4 +11,5 @@ import * as conflicts from "./2026_11_22_0004_conflicts.ts";
 export const migrations: Record<string, Migration> = {
   "2026_11_22_0001_init": init,
   "2026_11_22_0004_conflicts": conflicts,
+  "2026_11_22_0005_webhooks": webhooks,
 };
