@@ -98,7 +98,7 @@ export interface HubSpotFake {
  * const fake = createHubSpotFake({ baseUrl: "https://api.hubapi.com" });
  * fake.seedContacts(250);
  * const server = setupServer(...fake.handlers);
- * server.listen({ onUnhandledRequest: "error" });
+ * server.listen({ onUnhandledFrame: "error" });
  * fake.knobs.serverErrorRate = 0.1;
  * fake.failNext({ kind: "rateLimit", retryAfterSeconds: 2 });
  */
