@@ -108,6 +108,50 @@ describe("delta read", () => {
     expect([...times].sort((a, b) => a - b)).toEqual(times);
   });
 
+  it("restarts when search refuses to page earlier than the documented cap (400)", async () => {
+    fake.knobs.searchResultCap = 1_000;
+    fake.seedContacts(1_500, { endAt: clock.now() - 100_000, spacingMs: 5 });
+    const ids = decodeContacts(await readContacts({ since: new Date(0) })).map((r) => r.id);
+    expect(new Set(ids).size).toBe(1_500);
+    expect(ids).toHaveLength(1_500);
+    expect(fake.requests().filter((r) => r.status === 400)).toHaveLength(1);
+  });
+
+  it("a read checkpointed page by page ends with exactly the fake's data under 5xx and 429s", async () => {
+    fake.seedContacts(1_200, { endAt: clock.now() - 100_000, spacingMs: 7 });
+    fake.knobs.serverErrorRate = 0.3;
+    fake.knobs.rateLimit = { max: 3, intervalMs: 10_000 };
+    const stored = new Map<string, Contact>();
+    let cursor: string | undefined;
+    const failures = { rateLimited: 0, unavailable: 0 };
+    const since = new Date(0);
+    for (let done = false; !done; ) {
+      try {
+        // What the engine does: resume from the last checkpoint after a retryable error.
+        for await (const page of contacts.read(ctx, { since, cursor }) as AsyncIterable<ReadPage>) {
+          for (const record of decodeContacts([page])) stored.set(record.id, record);
+          cursor = page.cursor;
+        }
+        done = true;
+      } catch (error) {
+        if (error instanceof RateLimited) {
+          failures.rateLimited++;
+          clock.advance(error.retryAfterMs);
+        } else if (error instanceof Unavailable) failures.unavailable++;
+        else throw error;
+      }
+    }
+    expect(failures.rateLimited).toBeGreaterThan(0);
+    expect(failures.unavailable).toBeGreaterThan(0);
+    expect([...stored.keys()].sort()).toEqual(
+      fake
+        .live("contacts")
+        .map((o) => o.id)
+        .sort(),
+    );
+    for (const object of fake.live("contacts")) expect(stored.get(object.id)?.email).toBe(object.properties.email);
+  });
+
   it("ends with the archived listing: records archived since the bound come back archived", async () => {
     const seeded = fake.seedContacts(20);
     const since = new Date(clock.now());

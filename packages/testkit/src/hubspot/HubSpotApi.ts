@@ -60,9 +60,8 @@ export interface HubSpotApiState {
 /** HubSpot's list page size cap and default. */
 const listMaxLimit = 100;
 const listDefaultLimit = 10;
-/** Search: at most 200 a page and 10,000 results a query (paging past that is a 400). */
+/** Search: at most 200 a page (and `knobs.searchResultCap` results a query; paging past that is a 400). */
 const searchMaxLimit = 200;
-const searchResultCap = 10_000;
 const batchMaxInputs = 100;
 /** Nominal limits reported in headers when enforcement is off (Professional tier). */
 const nominalWindow = { max: 190, intervalMs: 10_000 };
@@ -373,6 +372,7 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
   }
   const after = body.after === undefined ? 0 : Number(body.after);
   if (!Number.isInteger(after) || after < 0) return validationError(`Invalid after value: ${body.after}`);
+  const searchResultCap = state.knobs.searchResultCap;
   if (after >= searchResultCap) {
     return validationError(
       `Search only returns the first ${searchResultCap} results (after=${after}); narrow the query, e.g. by ${hubSpotObjectSchemas[type].lastModified}`,
@@ -399,17 +399,23 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
       ? { propertyName: s.replace(/^-/, ""), descending: s.startsWith("-") }
       : { propertyName: s.propertyName, descending: s.direction === "DESCENDING" },
   );
-  matching.sort((a, b) => {
-    for (const sort of sorts) {
-      const left = sort.propertyName === "hs_object_id" ? a.id : (a.properties[sort.propertyName] ?? "");
-      const right = sort.propertyName === "hs_object_id" ? b.id : (b.properties[sort.propertyName] ?? "");
-      const difference = compare(comparableValue(left), comparableValue(right));
+  // Sort keys are computed once per object: searches over 10,000+ objects stay cheap.
+  const keyed = matching.map((object) => ({
+    object,
+    keys: sorts.map((sort) =>
+      comparableValue(sort.propertyName === "hs_object_id" ? object.id : (object.properties[sort.propertyName] ?? "")),
+    ),
+  }));
+  keyed.sort((a, b) => {
+    for (const [i, sort] of sorts.entries()) {
+      const difference = compare(a.keys[i]!, b.keys[i]!);
       if (difference !== 0) return sort.descending ? -difference : difference;
     }
-    return Number(a.id) - Number(b.id);
+    return Number(a.object.id) - Number(b.object.id);
   });
-  const end = Math.min(after + limit, matching.length);
-  const page = matching.slice(after, end);
+  const ordered = keyed.map((entry) => entry.object);
+  const end = Math.min(after + limit, ordered.length);
+  const page = ordered.slice(after, end);
   return json(200, {
     total: matching.length,
     results: page.map((o) => toWire(state, type, o, parseProperties(body.properties), true)),

@@ -33,6 +33,8 @@ export interface HubSpotFakeKnobs {
   dailyLimit: number | undefined;
   /** Search lag: objects modified less than this long ago are not yet searchable. Default 0. */
   searchLagMs: number;
+  /** Results one search query can page through before `after` answers 400. Default 10,000 (HubSpot's). */
+  searchResultCap: number;
 }
 
 export const defaultHubSpotKnobs = (): HubSpotFakeKnobs => ({
@@ -45,6 +47,7 @@ export const defaultHubSpotKnobs = (): HubSpotFakeKnobs => ({
   rateLimit: undefined,
   dailyLimit: undefined,
   searchLagMs: 0,
+  searchResultCap: 10_000,
 });
 
 /**
