@@ -35,6 +35,11 @@ export interface HubSpotFakeKnobs {
   searchLagMs: number;
   /** Results one search query can page through before `after` answers 400. Default 10,000 (HubSpot's). */
   searchResultCap: number;
+  /**
+   * Largest `limit` the list endpoint accepts. Default 100 (HubSpot's cap). The benchmark raises
+   * it for its large-page variant, so that what it measures is the consumer, not the page size.
+   */
+  listMaxLimit: number;
 }
 
 export const defaultHubSpotKnobs = (): HubSpotFakeKnobs => ({
@@ -48,6 +53,7 @@ export const defaultHubSpotKnobs = (): HubSpotFakeKnobs => ({
   dailyLimit: undefined,
   searchLagMs: 0,
   searchResultCap: 10_000,
+  listMaxLimit: 100,
 });
 
 /**
