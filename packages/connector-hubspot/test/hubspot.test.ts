@@ -14,7 +14,14 @@ import { createHubSpotFake, createManualClock, hubSpotFakeOAuthApp, hubSpotFakeT
 import { Schema } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import hubspot, { Company, Contact, HubSpotConfig, hubSpotRateBudget, upsertContactsByEmail } from "../src/index.ts";
+import hubspot, {
+  Company,
+  Contact,
+  HubSpotConfig,
+  hubSpotRateBudget,
+  hubSpotRateLimit,
+  upsertContactsByEmail,
+} from "../src/index.ts";
 
 const baseUrl = "https://hubspot.test";
 const clock = createManualClock(Date.UTC(2026, 5, 1));
@@ -273,6 +280,12 @@ describe("errors from the transport", () => {
       intervalMs: 10_000,
       daily: 650_000,
       dailyRemaining: 649_999,
+    });
+    expect(hubSpotRateLimit.fromHeaders(response.headers)).toEqual({
+      remaining: 1,
+      resetAfterMs: undefined,
+      limit: 2,
+      windowMs: 10_000,
     });
     clock.advance(4_000);
     await contacts.get!(ctx, "1001");
