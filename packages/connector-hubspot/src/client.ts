@@ -237,7 +237,8 @@ const idOf = (raw: unknown): string | undefined => {
  * Quirks: at most 200 a page; a query never pages past 10,000 results (400), so when the next
  * offset reaches the cap we restart with `GTE` the last value seen and skip the ids already read
  * at that exact value. Archived objects are not searchable, and results lag writes by seconds
- * (the engine's delta overlap covers that).
+ * (the engine's delta overlap covers that). `after` is an offset: an object archived mid-read
+ * shifts the rest by one, and the next delta's overlap or reconciliation picks up what slipped.
  * See https://developers.hubspot.com/docs/api/crm/search
  */
 const searchPage = async <Rec, Encoded>(
