@@ -83,6 +83,24 @@ describe("full read", () => {
     expect(records[0]!.domain).toMatch(/example\.com$/);
   });
 
+  it("companies: delta on hs_lastmodifieddate, writes, and the credential check", async () => {
+    const seeded = fake.seedCompanies(5);
+    // GTE: the bound is inclusive, so start just after the last seeded company.
+    const since = new Date(clock.now() + 1);
+    clock.advance(1_000);
+    fake.store.update("companies", seeded[2]!.id, { city: "Porto" });
+    const changed = (await readAll(companies.read(ctx, { since }))).flatMap((p) =>
+      p.records.map((r) => Schema.decodeUnknownSync(Company)(r)),
+    );
+    expect(changed.map((c) => [c.id, c.city])).toEqual([[seeded[2]!.id, "Porto"]]);
+    const search = fake.requests().find((r) => r.path.endsWith("/companies/search"));
+    expect(search?.status).toBe(200);
+    const created = (await companies.write!.create!(ctx, { name: "Acme", domain: "acme.test" })) as Company;
+    expect(created).toMatchObject({ name: "Acme", domain: "acme.test", industry: null });
+    await expect(hubspot.check!(ctx)).resolves.toBeUndefined();
+    await expect(hubspot.check!(contextFor({ accessToken: "pat-nope" }))).rejects.toBeInstanceOf(AuthExpired);
+  });
+
   it("passes a malformed record through for the engine to reject, without stopping the read", async () => {
     const [bad] = fake.seedContacts(5);
     fake.knobs.malformedIds.add(bad!.id);
