@@ -1,8 +1,10 @@
 import { createHash, createHmac } from "node:crypto";
+import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   createHubSpotFake,
+  createHubSpotWebhookEmitter,
   createManualClock,
   hubSpotFakeOAuthApp,
   hubSpotFakeToken,
@@ -19,6 +21,7 @@ const server = setupServer(...fake.handlers);
 
 beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 beforeEach(() => fake.reset());
+afterEach(() => server.resetHandlers());
 afterAll(() => {
   fake.close();
   server.close();
@@ -346,5 +349,45 @@ describe("webhook signatures", () => {
       "x-hubspot-signature-v3": v3,
       "x-hubspot-request-timestamp": String(timestamp),
     });
+  });
+});
+
+describe("webhook emitter", () => {
+  it("queues store changes, signs deliveries, and retries failed ones with a higher attemptNumber", async () => {
+    const target = "https://receiver.test/hooks";
+    const bodies: Array<{ status: number; body: Array<Record<string, unknown>>; headers: Headers }> = [];
+    let answer = 500;
+    server.use(
+      http.post(target, async ({ request }) => {
+        bodies.push({ status: answer, body: JSON.parse(await request.text()), headers: request.headers });
+        return new HttpResponse(null, { status: answer });
+      }),
+    );
+    const emitter = createHubSpotWebhookEmitter({
+      store: fake.store,
+      targetUrl: target,
+      clientSecret: "s",
+      now: () => 42,
+    });
+    const created = fake.store.create("companies", { name: "Initech" });
+    expect(emitter.pending()).toHaveLength(1);
+    const [failed] = await emitter.flush();
+    expect(failed!.status).toBe(500);
+    expect(emitter.pending().map((e) => e.attemptNumber)).toEqual([1]);
+    answer = 204;
+    await emitter.flush();
+    expect(emitter.pending()).toHaveLength(0);
+    const delivered = bodies[1]!;
+    expect(delivered.body[0]).toMatchObject({
+      subscriptionType: "company.creation",
+      objectId: Number("object" in created ? created.object.id : NaN),
+      attemptNumber: 1,
+    });
+    const raw = JSON.stringify(delivered.body);
+    expect(delivered.headers.get("x-hubspot-signature")).toBe(createHash("sha256").update(`s${raw}`).digest("hex"));
+    expect(delivered.headers.get("x-hubspot-signature-v3")).toBe(
+      createHmac("sha256", "s").update(`POST${target}${raw}42`).digest("base64"),
+    );
+    emitter.close();
   });
 });
