@@ -249,6 +249,27 @@ describe("auth, limits and faults", () => {
     expect(statuses).toEqual([200, 200, 200]);
   });
 
+  it("search's per-second limit and the daily quota answer 429 with their policies", async () => {
+    fake.knobs.searchPerSecond = 2;
+    const searches = [];
+    for (let i = 0; i < 3; i++) searches.push(await call("POST", "/crm/v3/objects/contacts/search", {}));
+    expect(searches.map((r) => r.status)).toEqual([200, 200, 429]);
+    expect(searches[2]!.body).toMatchObject({
+      policyName: "SECONDLY",
+      message: "You have reached your secondly limit.",
+    });
+    clock.advance(1_000);
+    expect((await call("POST", "/crm/v3/objects/contacts/search", {})).status).toBe(200);
+
+    fake.knobs.dailyLimit = 5;
+    const day = [];
+    for (let i = 0; i < 2; i++) day.push(await call("GET", "/crm/v3/objects/contacts"));
+    expect(day.map((r) => r.status)).toEqual([200, 429]);
+    expect(day[0]!.headers.get("x-hubspot-ratelimit-daily-remaining")).toBe("0");
+    expect(day[1]!.body.policyName).toBe("DAILY");
+    expect(Number(day[1]!.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
   it("queued and random faults: 5xx, hangs, malformed records", async () => {
     fake.seedContacts(50);
     fake.failNext({ kind: "status", status: 502 }, { kind: "rateLimit", retryAfterSeconds: 2 });

@@ -50,6 +50,8 @@ export interface HubSpotApiState {
   readonly queuedFaults: Array<HubSpotFault>;
   /** Times (fake clock) of the calls counted by the rate limiter. */
   readonly callTimes: Array<number>;
+  /** Times (fake clock) of search calls, for search's own per-second limit. */
+  readonly searchCallTimes: Array<number>;
   readonly daily: { count: number };
   /** Every request received (method and path with query), for assertions. */
   readonly requestLog: Array<{ readonly method: string; readonly path: string; readonly status: number }>;
@@ -182,17 +184,19 @@ const rateLimitHeaders = (state: HubSpotApiState, remaining: number): Record<str
   };
 };
 
-const rateLimited = (state: HubSpotApiState, retryAfterSeconds: number, daily: boolean) =>
-  json(
-    429,
-    daily
-      ? errorBody("RATE_LIMITS", "You have reached your daily limit.", { errorType: "RATE_LIMIT", policyName: "DAILY" })
-      : errorBody("RATE_LIMITS", "You have reached your ten_secondly_rolling limit.", {
-          errorType: "RATE_LIMIT",
-          policyName: "TEN_SECONDLY_ROLLING",
-        }),
-    { ...rateLimitHeaders(state, 0), "retry-after": String(retryAfterSeconds) },
-  );
+type RateLimitPolicy = "TEN_SECONDLY_ROLLING" | "DAILY" | "SECONDLY";
+
+const rateLimitMessages: Record<RateLimitPolicy, string> = {
+  TEN_SECONDLY_ROLLING: "You have reached your ten_secondly_rolling limit.",
+  DAILY: "You have reached your daily limit.",
+  SECONDLY: "You have reached your secondly limit.",
+};
+
+const rateLimited = (state: HubSpotApiState, retryAfterSeconds: number, policyName: RateLimitPolicy) =>
+  json(429, errorBody("RATE_LIMITS", rateLimitMessages[policyName], { errorType: "RATE_LIMIT", policyName }), {
+    ...rateLimitHeaders(state, 0),
+    "retry-after": String(retryAfterSeconds),
+  });
 
 /** Counts the call against the rolling window; answers 429 when the window or the day is spent. */
 const admit = (state: HubSpotApiState): { headers: Record<string, string> } | { response: FakeHttpResponse } => {
@@ -202,11 +206,11 @@ const admit = (state: HubSpotApiState): { headers: Record<string, string> } | { 
   if (state.knobs.dailyLimit !== undefined && state.daily.count >= state.knobs.dailyLimit) {
     const midnight = new Date(now);
     midnight.setUTCHours(24, 0, 0, 0);
-    return { response: rateLimited(state, Math.ceil((midnight.getTime() - now) / 1000), true) };
+    return { response: rateLimited(state, Math.ceil((midnight.getTime() - now) / 1000), "DAILY") };
   }
   if (state.knobs.rateLimit !== undefined && state.callTimes.length >= window.max) {
     const freeAt = state.callTimes[0]! + window.intervalMs;
-    return { response: rateLimited(state, Math.max(1, Math.ceil((freeAt - now) / 1000)), false) };
+    return { response: rateLimited(state, Math.max(1, Math.ceil((freeAt - now) / 1000)), "TEN_SECONDLY_ROLLING") };
   }
   state.callTimes.push(now);
   state.daily.count++;
@@ -608,9 +612,17 @@ export const handleHubSpotRequest = async (
   if (fault?.kind === "status") return answer(serverError(fault.status));
   const refused = authenticate(state, request);
   if (refused !== undefined) return answer(refused);
-  if (fault?.kind === "rateLimit") return answer(rateLimited(state, fault.retryAfterSeconds ?? 10, false));
+  if (fault?.kind === "rateLimit")
+    return answer(rateLimited(state, fault.retryAfterSeconds ?? 10, "TEN_SECONDLY_ROLLING"));
   const admitted = admit(state);
   if ("response" in admitted) return answer(admitted.response);
+  if (state.knobs.searchPerSecond !== undefined && request.url.pathname.endsWith("/search")) {
+    // Search has its own, lower limit per account (about 5 a second), answered with SECONDLY.
+    const now = state.clock.now();
+    while (state.searchCallTimes.length > 0 && state.searchCallTimes[0]! <= now - 1_000) state.searchCallTimes.shift();
+    if (state.searchCallTimes.length >= state.knobs.searchPerSecond) return answer(rateLimited(state, 1, "SECONDLY"));
+    state.searchCallTimes.push(now);
+  }
   const response = route(state, request);
   return answer({ ...response, headers: { ...admitted.headers, ...response.headers } });
 };

@@ -29,6 +29,8 @@ export interface HubSpotFakeKnobs {
    * `intervalMs`. Undefined disables enforcement (headers still report nominal values). Default undefined.
    */
   rateLimit: { max: number; intervalMs: number } | undefined;
+  /** Search calls allowed per rolling second (HubSpot: about 5); undefined disables it. Default undefined. */
+  searchPerSecond: number | undefined;
   /** Daily quota; undefined disables it. Default undefined. */
   dailyLimit: number | undefined;
   /** Search lag: objects modified less than this long ago are not yet searchable. Default 0. */
@@ -50,6 +52,7 @@ export const defaultHubSpotKnobs = (): HubSpotFakeKnobs => ({
   malformedRate: 0,
   malformedIds: new Set(),
   rateLimit: undefined,
+  searchPerSecond: undefined,
   dailyLimit: undefined,
   searchLagMs: 0,
   searchResultCap: 10_000,
