@@ -348,6 +348,20 @@ describe("OAuth", () => {
     ]);
   });
 
+  it("concurrent calls after an expiry share one refresh", async () => {
+    const [one, two, three] = fake.seedContacts(3);
+    const oauthCtx = contextFor({ oauth });
+    await contacts.get!(oauthCtx, one!.id);
+    fake.expireAccessTokens();
+    const before = fake.requests().length;
+    const found = await Promise.all([one, two, three].map((o) => contacts.get!(oauthCtx, o!.id)));
+    expect(found.map((c) => (c as Contact | null)?.id)).toEqual([one!.id, two!.id, three!.id]);
+    const afterExpiry = fake.requests().slice(before);
+    expect(afterExpiry.filter((r) => r.path === "/oauth/v1/token")).toEqual([
+      { method: "POST", path: "/oauth/v1/token", status: 200 },
+    ]);
+  });
+
   it("a refused refresh token is AuthExpired", async () => {
     const refused = contextFor({ oauth: { ...oauth, refreshToken: "revoked" } });
     await expect(readAll(contacts.read(refused, {}))).rejects.toBeInstanceOf(AuthExpired);
