@@ -75,6 +75,21 @@ describe("full read", () => {
     expect(resumed.map((r) => r.id)).toEqual(records.slice(100).map((r) => r.id));
   });
 
+  it("a cancelled read fails instead of ending early", async () => {
+    fake.seedContacts(250);
+    const controller = new AbortController();
+    const cancellable = { ...ctx, signal: controller.signal };
+    const pages: Array<ReadPage> = [];
+    const failure = await (async () => {
+      for await (const page of contacts.read(cancellable, {}) as AsyncIterable<ReadPage>) {
+        pages.push(page);
+        controller.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(pages).toHaveLength(1);
+    expect((failure as Error).name).toBe("AbortError");
+  });
+
   it("reads companies with their own properties", async () => {
     fake.seedCompanies(3);
     const pages = await readAll(companies.read(ctx, {}));
