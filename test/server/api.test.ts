@@ -114,9 +114,15 @@ for (const dialect of dialects) {
       expect(missingName.paths).toContain("name");
       expect(missingName.message).toContain("name");
 
-      const badConfig = await issuesOf(a.connections.create.mutate({ connector: "hubspot", name: "x", config: {} }));
-      expect(badConfig.paths).toEqual(["config.accessToken"]);
-      expect(badConfig.message).toContain("config.accessToken");
+      const badConfig = await issuesOf(
+        a.connections.create.mutate({ connector: "hubspot", name: "x", config: { accessToken: "t", baseUrl: "ftp://x" } }),
+      );
+      expect(badConfig.paths).toEqual(["config.baseUrl"]);
+      expect(badConfig.message).toContain("config.baseUrl");
+
+      const noCredentials = await issuesOf(a.connections.create.mutate({ connector: "hubspot", name: "x", config: {} }));
+      expect(noCredentials.paths).toEqual(["config"]);
+      expect(noCredentials.message).toContain("set accessToken or oauth");
 
       const badId = await issuesOf(a.connections.get.query({ id: "not-a-uuid" }));
       expect(badId.paths).toEqual(["id"]);
