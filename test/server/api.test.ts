@@ -115,12 +115,18 @@ for (const dialect of dialects) {
       expect(missingName.message).toContain("name");
 
       const badConfig = await issuesOf(
-        a.connections.create.mutate({ connector: "hubspot", name: "x", config: { accessToken: "t", baseUrl: "ftp://x" } }),
+        a.connections.create.mutate({
+          connector: "hubspot",
+          name: "x",
+          config: { accessToken: "t", baseUrl: "ftp://x" },
+        }),
       );
       expect(badConfig.paths).toEqual(["config.baseUrl"]);
       expect(badConfig.message).toContain("config.baseUrl");
 
-      const noCredentials = await issuesOf(a.connections.create.mutate({ connector: "hubspot", name: "x", config: {} }));
+      const noCredentials = await issuesOf(
+        a.connections.create.mutate({ connector: "hubspot", name: "x", config: {} }),
+      );
       expect(noCredentials.paths).toEqual(["config"]);
       expect(noCredentials.message).toContain("set accessToken or oauth");
 

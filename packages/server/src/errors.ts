@@ -37,12 +37,15 @@ export const fieldIssuesOf = (cause: unknown): ReadonlyArray<FieldIssue> | undef
   } | null;
   if (c === null || c === undefined || !Array.isArray(c.issues)) return undefined;
   if (c._tag === "InvalidInput") return c.issues as ReadonlyArray<FieldIssue>;
-  return (c.issues as ReadonlyArray<{ readonly path?: ReadonlyArray<unknown>; readonly message: string }>).map((i) => ({
-    path: (i.path ?? [])
+  // One issue per path, as for engine errors: an optional field's union reports each branch.
+  const byPath = new Map<string, FieldIssue>();
+  for (const i of c.issues as ReadonlyArray<{ readonly path?: ReadonlyArray<unknown>; readonly message: string }>) {
+    const path = (i.path ?? [])
       .map((p) => (typeof p === "object" && p !== null && "key" in p ? String((p as { key: unknown }).key) : String(p)))
-      .join("."),
-    message: i.message,
-  }));
+      .join(".");
+    if (!byPath.has(path)) byPath.set(path, { path, message: i.message });
+  }
+  return [...byPath.values()];
 };
 
 /**
