@@ -7,4 +7,8 @@ export * from "./CredentialCipher.ts";
 export * from "./Database.ts";
 export type * from "./db/schema.ts";
 export * from "./Errors.ts";
+export * from "./RateBudget.ts";
+export * from "./RecordStore.ts";
+export * from "./SyncEngine.ts";
+export * from "./SyncJob.ts";
 export * from "./Tenants.ts";

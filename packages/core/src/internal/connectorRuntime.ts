@@ -17,7 +17,14 @@ import type { TokenBucket } from "../RateBudget.ts";
  * values / Streams) into Effects and Streams, and decodes what connectors return.
  */
 
-const connectorErrorTags = new Set(["RateLimited", "Unavailable", "AuthExpired", "InvalidRecord", "NotFound", "Conflict"]);
+const connectorErrorTags = new Set([
+  "RateLimited",
+  "Unavailable",
+  "AuthExpired",
+  "InvalidRecord",
+  "NotFound",
+  "Conflict",
+]);
 
 /** Tag check rather than instanceof: a plugin may bundle its own copy of @tandem/core. */
 export const isConnectorError = (e: unknown): e is ConnectorError =>
