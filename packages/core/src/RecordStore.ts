@@ -371,7 +371,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         const result = yield* q((k) =>
           sql<RawRow>`select ${columns} from records
             where ${inScope(scope)} and change_seq > ${after}::bigint
-            order by change_seq limit ${limit + 1}`.execute(k),
+            order by records.change_seq limit ${limit + 1}`.execute(k),
         );
         const rows = result.rows.slice(0, limit).map(toStored);
         return {

@@ -1,1 +1,3 @@
+export * from "./acme/index.ts";
 export * from "./databases.ts";
+export * from "./engine.ts";

@@ -1,0 +1,3 @@
+export * from "./AcmeCrm.ts";
+export * from "./connector.ts";
+export * from "./handlers.ts";
