@@ -429,9 +429,10 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
             let fields = options.columns;
             if (fields === undefined) {
               const first = yield* Stream.runHead(stream(scope, { ...options, pageSize: 1 }));
-              fields = Option.match(first, { onNone: () => [], onSome: (r) => Object.keys(r.data) });
+              // Sorted: jsonb does not keep the vendor's key order.
+              fields = Option.match(first, { onNone: () => [], onSome: (r) => Object.keys(r.data).sort() });
             }
-            const header = ["id", ...fields].map(csvCell).join(",");
+            const header = ["externalId", ...fields].map(csvCell).join(",");
             const cols = fields;
             return Stream.concat(
               Stream.make(`${header}\r\n`),
