@@ -283,6 +283,9 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
               cursor: checkpoint.cursor,
             }),
           ).pipe(
+            // Read the next page while this one is written: HTTP and Postgres overlap, and
+            // memory stays bounded (two pages ahead at most).
+            Stream.buffer({ capacity: 2 }),
             Stream.runForEach((raw) =>
               Effect.gen(function* () {
                 const page = yield* asPage(r, raw);

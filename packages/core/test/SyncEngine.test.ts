@@ -154,6 +154,9 @@ for (const dialect of dialects) {
           const next = yield* engine.run({ ...target, mode: "delta", options: { overlapMs } });
           expect((yield* stored(target, "c000001")).data.email).toBe("moved@acme.test");
           expect(next.updated).toBe(1);
+          expect((yield* store.cursor(target))?.deltaCursor?.toISOString()).toBe(
+            acme.contacts.get("c000001")!.updatedAt,
+          );
         }));
 
       test("reconciliation soft-deletes vanished records and fetches missing ones", () =>

@@ -130,6 +130,24 @@ const formatIssues = (error: ParseResult.ParseError) =>
     .map((i) => (i.path.length > 0 ? `${i.path.join(".")}: ${i.message}` : i.message))
     .join("; ");
 
+const codecCache = new WeakMap<
+  EntityDefinition<any, any>,
+  {
+    readonly decode: ReturnType<typeof Schema.decodeUnknownEither<any, any>>;
+    readonly encode: ReturnType<typeof Schema.encodeEither<any, any>>;
+  }
+>();
+
+/** The entity's decoder and encoder, built once per entity (not once per record). */
+const codecs = (entity: EntityDefinition<any, any>) => {
+  let codec = codecCache.get(entity);
+  if (codec === undefined) {
+    codec = { decode: Schema.decodeUnknownEither(entity.record), encode: Schema.encodeEither(entity.record) };
+    codecCache.set(entity, codec);
+  }
+  return codec;
+};
+
 /**
  * Decodes one raw record. Failure is an `InvalidRecord` item error: schema
  * mismatch, a missing primary key, or an unusable `updatedAt`.
@@ -138,7 +156,7 @@ export const decodeRecord = (
   entity: EntityDefinition<any, any>,
   raw: unknown,
 ): Either.Either<DecodedRecord, InvalidRecord> => {
-  const decoded = Schema.decodeUnknownEither(entity.record)(raw, { errors: "all" });
+  const decoded = codecs(entity).decode(raw, { errors: "all" });
   if (Either.isLeft(decoded)) {
     const externalId = guessId(raw);
     return Either.left(
@@ -165,7 +183,7 @@ export const decodeRecord = (
   if (when !== null && Number.isNaN(when.getTime())) {
     return Either.left(new InvalidRecord({ message: "updatedAt is not a valid date", externalId: id }));
   }
-  const encoded = Schema.encodeEither(entity.record)(record);
+  const encoded = codecs(entity).encode(record);
   if (Either.isLeft(encoded) || typeof encoded.right !== "object" || encoded.right === null) {
     return Either.left(new InvalidRecord({ message: "record cannot be encoded as a JSON object", externalId: id }));
   }
