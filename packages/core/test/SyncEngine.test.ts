@@ -9,7 +9,7 @@ import {
   startAcmeServer,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Chunk, Effect, Option, Stream, TestServices } from "effect";
+import { Chunk, Effect, Fiber, Option, Stream, TestClock, TestServices } from "effect";
 import { afterAll, beforeAll } from "vitest";
 
 const acme = new AcmeCrm();
@@ -445,6 +445,26 @@ for (const dialect of dialects) {
           const noWrite = yield* engine.run({ ...target, mode: "push" }).pipe(Effect.flip);
           expect(noWrite._tag).toBe("EntityNotSupported");
         }));
+
+      it.effect("ctx.http waits for the connection's rate budget, learned from the vendor's headers", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const target = yield* setup({ pageSize: 5 });
+          acme.seed(10);
+          // Every answer says: nothing left in this window, which resets in 5 s (TestClock time).
+          acme.faults.rateLimit = { remaining: 0, resetMs: 5_000 };
+          const run = yield* Effect.fork(engine.run({ ...target, mode: "full" }));
+          yield* live(Effect.sleep("300 millis"));
+          expect(acme.requestsTo("/contacts")).toHaveLength(1);
+          yield* TestClock.adjust("4 seconds");
+          yield* live(Effect.sleep("100 millis"));
+          expect(acme.requestsTo("/contacts")).toHaveLength(1);
+          yield* TestClock.adjust("1 second");
+          const result = yield* Fiber.join(run);
+          expect(result.created).toBe(10);
+          expect(acme.requestsTo("/contacts")).toHaveLength(2);
+        }),
+      );
 
       test("a 401 is AuthExpired and a 429 is RateLimited with Retry-After", () =>
         Effect.gen(function* () {
