@@ -1,0 +1,133 @@
+import { expect, layer } from "@effect/vitest";
+import { defineConnector, defineEntity, RateLimited, RecordStore, SyncEngine } from "@tandem/core";
+import { createTestConnection, dialects, testEngineLayer } from "@tandem/testkit";
+import { Cause, Effect, Exit, Schema, Stream } from "effect";
+
+/*
+ * Both authoring styles, and what a failure inside connector code becomes.
+ * These connectors read from memory: no HTTP, so no MSW needed.
+ */
+
+const Item = Schema.Struct({ id: Schema.String, n: Schema.Number, at: Schema.Date });
+const Failure = Schema.Literal("none", "rate", "type", "plain");
+const Config = Schema.Struct({ failure: Failure });
+
+const page1 = [
+  { id: "a", n: 1, at: "2026-01-01T00:00:00.000Z" },
+  { id: "b", n: 2, at: "2026-01-01T00:00:01.000Z" },
+];
+const page2 = [{ id: "c", n: 3, at: "2026-01-01T00:00:02.000Z" }];
+
+const thrown = (failure: typeof Failure.Type) =>
+  failure === "rate"
+    ? new RateLimited({ retryAfterMs: 1_234 })
+    : failure === "type"
+      ? new TypeError("cannot read properties of undefined")
+      : new Error("socket hang up");
+
+const asyncStyle = defineConnector({
+  name: "memory-async",
+  version: "1.0.0",
+  config: Config,
+  entities: {
+    items: defineEntity<typeof Item.Type, typeof Config.Type>({
+      record: Item,
+      primaryKey: (i) => i.id,
+      updatedAt: (i) => i.at,
+      read: async function* (ctx) {
+        yield { records: page1, cursor: "p1" };
+        if (ctx.config.failure !== "none") throw thrown(ctx.config.failure);
+        yield { records: page2 };
+      },
+      get: async (ctx, id) => {
+        if (ctx.config.failure !== "none") throw thrown(ctx.config.failure);
+        return (page1.find((i) => i.id === id) ?? null) as never;
+      },
+    }),
+  },
+});
+
+const effectStyle = defineConnector({
+  name: "memory-effect",
+  version: "1.0.0",
+  config: Config,
+  entities: {
+    items: defineEntity<typeof Item.Type, typeof Config.Type>({
+      record: Item,
+      primaryKey: (i) => i.id,
+      updatedAt: (i) => i.at,
+      read: (ctx) =>
+        Stream.concat(
+          Stream.make({ records: page1, cursor: "p1" }),
+          ctx.config.failure === "none"
+            ? Stream.make({ records: page2 })
+            : ctx.config.failure === "type"
+              ? Stream.die(thrown("type"))
+              : Stream.fail(new RateLimited({ retryAfterMs: 1_234 })),
+        ),
+      get: (ctx, id) =>
+        ctx.config.failure === "none"
+          ? Effect.succeed((page1.find((i) => i.id === id) ?? null) as never)
+          : Effect.fail(new RateLimited({ retryAfterMs: 1_234 })),
+    }),
+  },
+});
+
+for (const dialect of dialects) {
+  layer(testEngineLayer(dialect, [asyncStyle, effectStyle]), { timeout: 60_000 })(
+    `Connector authoring styles on ${dialect}`,
+    (it) => {
+      const target = (connector: string, failure: typeof Failure.Type) =>
+        Effect.map(createTestConnection(connector, { failure }), (ids) => ({ ...ids, entity: "items" }));
+
+      for (const connector of ["memory-async", "memory-effect"]) {
+        it.effect(`${connector}: reads every page and gets by id`, () =>
+          Effect.gen(function* () {
+            const engine = yield* SyncEngine;
+            const t = yield* target(connector, "none");
+            const result = yield* engine.run({ ...t, mode: "full" });
+            expect(result).toMatchObject({ created: 3, errors: [], pages: 2 });
+            expect(yield* engine.syncRecord(t, { externalId: "b" })).toEqual({ action: "unchanged", externalId: "b" });
+          }),
+        );
+
+        it.effect(`${connector}: a RateLimited failure keeps its tag, and stored pages stay stored`, () =>
+          Effect.gen(function* () {
+            const engine = yield* SyncEngine;
+            const store = yield* RecordStore;
+            const t = yield* target(connector, "rate");
+            const error = yield* engine.run({ ...t, mode: "full", options: { batchSize: 1 } }).pipe(Effect.flip);
+            expect(error).toBeInstanceOf(RateLimited);
+            expect(error).toMatchObject({ _tag: "RateLimited", retryAfterMs: 1_234 });
+            expect(yield* store.count(t)).toBe(2);
+            expect((yield* store.cursor(t))?.checkpoint).toMatchObject({ cursor: "p1", pages: 1 });
+            const single = yield* engine.syncRecord(t, { externalId: "a" }).pipe(Effect.flip);
+            expect(single._tag).toBe("RateLimited");
+          }),
+        );
+
+        it.effect(`${connector}: a TypeError in connector code is a defect, not a retryable failure`, () =>
+          Effect.gen(function* () {
+            const engine = yield* SyncEngine;
+            const t = yield* target(connector, "type");
+            const exit = yield* engine.run({ ...t, mode: "full" }).pipe(Effect.exit);
+            expect(Exit.isFailure(exit)).toBe(true);
+            if (Exit.isFailure(exit)) {
+              expect(Cause.isDie(exit.cause)).toBe(true);
+              expect(String(Cause.squash(exit.cause))).toContain("cannot read properties");
+            }
+          }),
+        );
+      }
+
+      it.effect("memory-async: any other throw is Unavailable (transient), naming what was thrown", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const t = yield* target("memory-async", "plain");
+          const error = yield* engine.run({ ...t, mode: "full" }).pipe(Effect.flip);
+          expect(error).toMatchObject({ _tag: "Unavailable", message: "connector threw: socket hang up" });
+        }),
+      );
+    },
+  );
+}
