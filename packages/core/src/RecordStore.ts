@@ -546,32 +546,31 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         changes: Record<string, unknown>,
       ) {
         const at = yield* now;
-        const json = JSON.stringify(changes);
-        const result = yield* q((k) =>
-          sql<RawRow>`
-            update records set
-              data = data || ${json}::jsonb,
-              content_hash = '',
-              pending_changes = coalesce(pending_changes, '{}'::jsonb) || ${json}::jsonb,
-              local_updated_at = ${at}::timestamptz,
-              version = version + 1,
-              sync_status = 'pending',
-              sync_error = null,
-              change_seq = nextval('records_change_seq')
-            where ${inScope(scope)} and external_id = ${externalId} and deleted_at is null
-            returning ${columns}`.execute(k),
-        );
-        const row = result.rows[0];
-        if (row === undefined) return Option.none<StoredRecord>();
-        // The hash must describe the merged data (echo detection compares it); computed here
-        // because Postgres's jsonb text form is not our canonical JSON.
-        const stored = toStored(row);
-        const hash = contentHash(stored.data);
-        yield* q((k) =>
-          sql`update records set content_hash = ${hash}
-            where ${inScope(scope)} and external_id = ${externalId} and version = ${stored.version}`.execute(k),
-        );
-        return Option.some({ ...stored, contentHash: hash });
+        // Optimistic: merge in JS (the hash needs our canonical JSON, not jsonb's text form),
+        // then write only if nobody changed the record in between; retried on a race.
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const current = yield* get(scope, externalId);
+          if (Option.isNone(current) || current.value.deletedAt !== null) return Option.none<StoredRecord>();
+          const data = { ...current.value.data, ...changes };
+          const pendingChanges = { ...current.value.pendingChanges, ...changes };
+          const result = yield* q((k) =>
+            sql<RawRow>`
+              update records set
+                data = ${JSON.stringify(data)}::jsonb,
+                content_hash = ${contentHash(data)},
+                pending_changes = ${JSON.stringify(pendingChanges)}::jsonb,
+                local_updated_at = ${at}::timestamptz,
+                version = version + 1,
+                sync_status = 'pending',
+                sync_error = null,
+                change_seq = nextval('records_change_seq')
+              where ${inScope(scope)} and external_id = ${externalId} and version = ${current.value.version}
+              returning ${columns}`.execute(k),
+          );
+          const row = result.rows[0];
+          if (row !== undefined) return Option.some(toStored(row));
+        }
+        return yield* Effect.dieMessage(`record ${externalId} kept changing while a local change was applied`);
       });
 
       const pending = Effect.fn("RecordStore.pending")(function* (

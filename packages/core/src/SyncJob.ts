@@ -82,6 +82,15 @@ export class SyncSourceFailed extends Schema.TaggedError<SyncSourceFailed>()("Sy
   message: Schema.String,
 }) {}
 
+/** `scheduleSyncJob` got a cron expression node-cron cannot parse. */
+export class InvalidSchedule extends Schema.TaggedError<InvalidSchedule>()("InvalidSchedule", {
+  expression: Schema.String,
+}) {
+  override get message() {
+    return `invalid cron expression "${this.expression}" (five or six fields, e.g. "0 * * * *")`;
+  }
+}
+
 /** A schedule: a fixed interval (from `syncIntervals`) or a cron expression ("0 * * * *"). */
 export type SyncInterval = { readonly _tag: "Interval"; readonly millis: number } | string;
 
@@ -242,7 +251,10 @@ export const SyncJobs = {
    * Runs a registered job on a schedule until the returned fiber is interrupted.
    * Runs never overlap; a failed run is logged and the schedule goes on.
    */
-  schedule: (name: string, interval: SyncInterval): Effect.Effect<Fiber.RuntimeFiber<void>, UnknownSyncJob> =>
+  schedule: (
+    name: string,
+    interval: SyncInterval,
+  ): Effect.Effect<Fiber.RuntimeFiber<void>, UnknownSyncJob | InvalidSchedule> =>
     Effect.gen(function* () {
       if (!registry.has(name)) return yield* new UnknownSyncJob({ name });
       const once = SyncJobs.trigger(name).pipe(
@@ -256,9 +268,7 @@ export const SyncJobs = {
           ),
         );
       }
-      if (!cron.validate(interval)) {
-        return yield* Effect.dieMessage(`invalid cron expression "${interval}"`);
-      }
+      if (!cron.validate(interval)) return yield* new InvalidSchedule({ expression: interval });
       // node-cron computes the ticks; each tick runs the job on the Effect runtime, and
       // interrupting the fiber stops the cron task.
       return yield* Effect.forkDaemon(

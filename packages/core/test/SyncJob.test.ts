@@ -305,6 +305,7 @@ for (const dialect of dialects) {
               (e: unknown) => e,
             ),
           );
+          expect(invalid).toMatchObject({ _tag: "InvalidSchedule", expression: "every now and then" });
           expect(String(invalid)).toContain('invalid cron expression "every now and then"');
           // Six fields: node-cron's seconds field, so the test waits about a second, not a minute.
           const handle = yield* Effect.promise(() => scheduleSyncJob(`cron-${dialect}`, "* * * * * *"));
