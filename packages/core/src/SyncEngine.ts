@@ -171,6 +171,12 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
       records: Iterable<unknown> | AsyncIterable<unknown>,
       options?: ImportOptions,
     ) => Effect.Effect<ImportResult, SyncRunError>;
+    /**
+     * The connector entity's records, decoded, as a Stream: the source of a SyncJob
+     * whose sink is the user's own tables (`fetchExternal: () => engine.source(target)`).
+     * A record that fails to decode is logged and skipped; a broken page fails the stream.
+     */
+    readonly source: (target: SyncTarget, options?: { readonly since?: Date }) => Stream.Stream<unknown, SyncRunError>;
     /** The entity's stored records as NDJSON or CSV text chunks. */
     readonly export: (
       target: SyncTarget,
@@ -673,8 +679,45 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
         );
       });
 
+      const source = (
+        target: SyncTarget,
+        options: { readonly since?: Date } = {},
+      ): Stream.Stream<unknown, SyncRunError> =>
+        Stream.unwrapScoped(
+          Effect.map(resolve(target), (r) => {
+            const cursors = new Set<string>();
+            return sourceStream(() => r.entity.read(r.ctx, { since: options.since, cursor: undefined })).pipe(
+              Stream.mapEffect((raw) =>
+                Effect.flatMap(asPage(r, raw), (page): Effect.Effect<ReadonlyArray<unknown>, InvalidPage> => {
+                  if (page.cursor !== undefined) {
+                    if (cursors.has(page.cursor))
+                      return Effect.fail(invalidPage(r, `cursor "${page.cursor}" repeated`));
+                    cursors.add(page.cursor);
+                  }
+                  return Effect.succeed(page.records);
+                }),
+              ),
+              Stream.flattenIterables,
+              Stream.mapEffect((raw): Effect.Effect<Option.Option<unknown>> => {
+                const decoded = decodeRecord(r.entity, raw);
+                return Either.isRight(decoded)
+                  ? Effect.succeed(Option.some(decoded.right.record))
+                  : Effect.as(
+                      Effect.logWarning("skipping a record that does not decode", {
+                        externalId: decoded.left.externalId,
+                        error: decoded.left.message,
+                      }),
+                      Option.none(),
+                    );
+              }),
+              Stream.filterMap((o) => o),
+            );
+          }),
+        );
+
       return {
         run,
+        source,
         syncRecord,
         importRecords,
         export: (target, format, options) => store.export(target, format, options),

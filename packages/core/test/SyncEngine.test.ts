@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest";
-import { RecordStore, SyncEngine, type SyncTarget } from "@tandem/core";
+import { Database, defineSyncJob, RecordStore, SyncEngine, SyncJobs, type SyncTarget } from "@tandem/core";
 import {
+  type AcmeContact,
   AcmeCrm,
   acmeConnector,
   acmeEffectConnector,
@@ -10,6 +11,7 @@ import {
   testEngineLayer,
 } from "@tandem/testkit";
 import { Chunk, Effect, Fiber, Option, Stream, TestClock, TestServices } from "effect";
+import { type Kysely, sql } from "kysely";
 import { afterAll, beforeAll } from "vitest";
 
 const acme = new AcmeCrm();
@@ -465,6 +467,46 @@ for (const dialect of dialects) {
           expect(acme.requestsTo("/contacts")).toHaveLength(2);
         }),
       );
+
+      test("a user's own sink: a SyncJob whose source is the connector entity", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const db = yield* Database;
+          const target = yield* setup({ pageSize: 4 });
+          const table = `crm_people_${dialect}`;
+          yield* db
+            .query((k) => sql`create table ${sql.table(table)} (id text primary key, email text not null)`.execute(k))
+            .pipe(Effect.orDie);
+          const k = db.kysely as Kysely<any>;
+          acme.seed(9);
+          acme.faults.corrupt.set("c000004", { email: null });
+          const job = defineSyncJob<AcmeContact, { id: string; email: string }>({
+            name: "acme-contacts-to-crm-people",
+            fetchExternal: () => engine.source(target) as Stream.Stream<AcmeContact, unknown>,
+            getExternalId: (c) => c.id,
+            findLocal: (id) =>
+              Effect.promise(() => k.selectFrom(table).selectAll().where("id", "=", id).executeTakeFirst()).pipe(
+                Effect.map((row) => (row as { id: string; email: string } | undefined) ?? null),
+              ),
+            create: (c) => Effect.promise(() => k.insertInto(table).values({ id: c.id, email: c.email }).execute()),
+            update: (c, local) =>
+              c.email === local.email
+                ? Effect.succeed(false)
+                : Effect.promise(() => k.updateTable(table).set({ email: c.email }).where("id", "=", c.id).execute()),
+          });
+          const first = yield* SyncJobs.run(job);
+          // The record that does not decode is skipped (and logged) by the source.
+          expect(first).toMatchObject({ created: 8, updated: 0, errors: [] });
+          acme.update("c000002", { email: "two@acme.test" });
+          const second = yield* SyncJobs.run(job);
+          expect(second).toMatchObject({ created: 0, updated: 1, unchanged: 7 });
+          const row = yield* Effect.promise(() =>
+            k.selectFrom(table).selectAll().where("id", "=", "c000002").executeTakeFirst(),
+          );
+          expect(row?.email).toBe("two@acme.test");
+          // The engine's own record store was not involved.
+          expect(yield* (yield* RecordStore).count(target)).toBe(0);
+        }));
 
       test("a 401 is AuthExpired and a 429 is RateLimited with Retry-After", () =>
         Effect.gen(function* () {
