@@ -1,4 +1,12 @@
-import { type ConnectorContext, defineConnector, defineEntity, NotFound } from "@tandem/core";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import {
+  type ConnectorContext,
+  type ConnectorWebhooks,
+  defineConnector,
+  defineEntity,
+  NotFound,
+  type WebhookEvent,
+} from "@tandem/core";
 import { Effect, Option, Redacted, Schema, Stream } from "effect";
 
 /*
@@ -14,6 +22,8 @@ export const AcmeConfig = Schema.Struct({
   token: Schema.Redacted(Schema.NonEmptyString),
   /** Records per page. Default 100 (the API allows up to 1000). */
   pageSize: Schema.optional(Schema.Number.pipe(Schema.int(), Schema.between(1, 1000))),
+  /** Shared secret of the webhook subscription; without it every webhook is refused. */
+  webhookSecret: Schema.optional(Schema.Redacted(Schema.NonEmptyString)),
 });
 export type AcmeConfig = typeof AcmeConfig.Type;
 
@@ -48,12 +58,73 @@ const rateLimit = {
   }),
 };
 
+/** Signatures older than this are refused (replay protection). */
+const SIGNATURE_TOLERANCE_MS = 5 * 60_000;
+
+/** HMAC-SHA256 over `${t}.${rawBody}`, hex, as Acme signs its webhooks (`x-acme-signature: t=...,v1=...`). */
+export const acmeSignature = (secret: string, timestampSeconds: number, rawBody: string) =>
+  createHmac("sha256", secret).update(`${timestampSeconds}.${rawBody}`).digest("hex");
+
+/** The body Acme POSTs: a batch of events. */
+const AcmeWebhookBody = Schema.Struct({
+  events: Schema.Array(
+    Schema.Struct({
+      id: Schema.String,
+      type: Schema.Literal("contact.created", "contact.updated", "contact.deleted", "contact.restored"),
+      objectId: Schema.String,
+      occurredAt: Schema.String,
+    }),
+  ),
+});
+
+/**
+ * Inbound webhooks. Acme sends `x-acme-signature: t=<unix seconds>,v1=<hex>`; a
+ * subscription is confirmed by answering `GET ?challenge=<token>` with the token.
+ */
+const acmeWebhooks: ConnectorWebhooks<AcmeConfig> = {
+  verify: ({ config, now }, request) => {
+    if (config.webhookSecret === undefined) return false;
+    const header = request.headers.get("x-acme-signature") ?? "";
+    const parts = Object.fromEntries(header.split(",").map((p) => p.trim().split("=", 2) as [string, string]));
+    const t = Number(parts.t);
+    if (!Number.isFinite(t) || Math.abs(now.getTime() - t * 1000) > SIGNATURE_TOLERANCE_MS) return false;
+    const expected = Buffer.from(acmeSignature(Redacted.value(config.webhookSecret), t, request.rawBody), "hex");
+    const given = Buffer.from(parts.v1 ?? "", "hex");
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  },
+  parse: (request) => {
+    const body = Schema.decodeUnknownSync(Schema.parseJson(AcmeWebhookBody))(request.rawBody);
+    return body.events.map(
+      (e): WebhookEvent => ({
+        eventId: e.id,
+        entity: "contacts",
+        externalId: e.objectId,
+        kind:
+          e.type === "contact.created"
+            ? "created"
+            : e.type === "contact.deleted"
+              ? "deleted"
+              : e.type === "contact.restored"
+                ? "restored"
+                : "updated",
+        occurredAt: new Date(e.occurredAt),
+      }),
+    );
+  },
+  handshake: (request) => {
+    if (request.method !== "GET") return null;
+    const challenge = new URL(request.url).searchParams.get("challenge");
+    return challenge === null ? null : { status: 200, body: challenge };
+  },
+};
+
 /** Async style: async generators and promises; errors are thrown. */
 export const acmeConnector = defineConnector({
   name: "acme-crm",
   version: "1.0.0",
   config: AcmeConfig,
   rateLimit,
+  webhooks: acmeWebhooks,
   check: async (ctx) => {
     await ctx.http.request({ url: `${ctx.config.baseUrl}/contacts`, query: { limit: 1 }, headers: auth(ctx) });
   },
