@@ -56,13 +56,20 @@ export interface Checkpoint {
   readonly pages: number;
 }
 
+/** Saves (or, with `value: null`, clears) the checkpoint of one mode. */
+export interface CheckpointUpdate {
+  readonly mode: Checkpoint["mode"];
+  readonly value: Checkpoint | null;
+}
+
 /** The sync state of one connection x entity. */
 export interface SyncCursor {
   readonly deltaCursor: Date | null;
   readonly lastFullAt: Date | null;
   readonly lastDeltaAt: Date | null;
   readonly lastReconcileAt: Date | null;
-  readonly checkpoint: Checkpoint | null;
+  /** Where an interrupted run of each mode resumes (absent when the last run of that mode finished). */
+  readonly checkpoints: { readonly full?: Checkpoint; readonly delta?: Checkpoint };
   readonly quarantine: unknown;
 }
 
@@ -154,7 +161,7 @@ export interface RecordStoreService {
   readonly upsert: (
     scope: RecordScope,
     records: ReadonlyArray<IncomingRecord>,
-    options?: { readonly checkpoint?: Checkpoint | null },
+    options?: { readonly checkpoint?: CheckpointUpdate },
   ) => Effect.Effect<UpsertResult>;
   /**
    * Soft-deletes live records. With `notNewerThan`, a record whose stored
@@ -192,7 +199,6 @@ export interface RecordStoreService {
       readonly lastFullAt?: Date;
       readonly lastDeltaAt?: Date;
       readonly lastReconcileAt?: Date;
-      readonly checkpoint?: Checkpoint | null;
       readonly quarantine?: unknown;
     },
   ) => Effect.Effect<void>;
@@ -258,18 +264,24 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
       const inScope = (s: RecordScope) =>
         sql`connection_id = ${s.connectionId}::uuid and entity = ${s.entity} and tenant_id = ${s.tenantId}::uuid`;
 
-      const checkpointCte = (scope: RecordScope, checkpoint: Checkpoint | null, at: string) =>
+      // Checkpoints are kept per mode ({ full, delta }), so a delta run between an
+      // interrupted full run and its retry does not erase the full run's resume point.
+      const checkpointCte = (scope: RecordScope, update: CheckpointUpdate, at: string) =>
         sql`, cp as (
           insert into sync_cursors (connection_id, entity, checkpoint, updated_at)
-          values (${scope.connectionId}::uuid, ${scope.entity}, ${checkpoint === null ? null : JSON.stringify(checkpoint)}::jsonb, ${at}::timestamptz)
-          on conflict (connection_id, entity) do update set checkpoint = excluded.checkpoint, updated_at = excluded.updated_at
+          values (${scope.connectionId}::uuid, ${scope.entity},
+            jsonb_strip_nulls(jsonb_build_object(${update.mode}::text, ${update.value === null ? null : JSON.stringify(update.value)}::jsonb)),
+            ${at}::timestamptz)
+          on conflict (connection_id, entity) do update set
+            checkpoint = (coalesce(sync_cursors.checkpoint, '{}'::jsonb) - ${update.mode}::text) || excluded.checkpoint,
+            updated_at = excluded.updated_at
           returning 1
         )`;
 
       const upsert = Effect.fn("RecordStore.upsert")(function* (
         scope: RecordScope,
         records: ReadonlyArray<IncomingRecord>,
-        options: { readonly checkpoint?: Checkpoint | null } = {},
+        options: { readonly checkpoint?: CheckpointUpdate } = {},
       ) {
         const at = yield* now;
         if (records.length === 0) {
@@ -457,7 +469,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
           lastFullAt: row.last_full_at,
           lastDeltaAt: row.last_delta_at,
           lastReconcileAt: row.last_reconcile_at,
-          checkpoint: asObject(row.checkpoint) as Checkpoint | null,
+          checkpoints: (asObject(row.checkpoint) ?? {}) as SyncCursor["checkpoints"],
           quarantine: row.quarantine === null ? null : asObject(row.quarantine),
         } satisfies SyncCursor;
       });
@@ -472,9 +484,6 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
           ...(patch.lastFullAt !== undefined ? { last_full_at: patch.lastFullAt } : {}),
           ...(patch.lastDeltaAt !== undefined ? { last_delta_at: patch.lastDeltaAt } : {}),
           ...(patch.lastReconcileAt !== undefined ? { last_reconcile_at: patch.lastReconcileAt } : {}),
-          ...(patch.checkpoint !== undefined
-            ? { checkpoint: patch.checkpoint === null ? null : JSON.stringify(patch.checkpoint) }
-            : {}),
           ...(patch.quarantine !== undefined
             ? { quarantine: patch.quarantine === null ? null : JSON.stringify(patch.quarantine) }
             : {}),

@@ -248,7 +248,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           const maxPages = options.maxPages ?? 1_000_000;
           const startedMs = yield* Clock.currentTimeMillis;
           const stored = yield* store.cursor(r.scope);
-          const resume = stored?.checkpoint?.mode === mode ? stored.checkpoint : undefined;
+          const resume = stored?.checkpoints[mode];
           const since =
             mode === "full"
               ? undefined
@@ -277,7 +277,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
             Effect.gen(function* () {
               const batch = [...buffer.values()].map(toIncoming);
               buffer = new Map();
-              const result = yield* store.upsert(r.scope, batch, { checkpoint: cp });
+              const result = yield* store.upsert(r.scope, batch, { checkpoint: { mode, value: cp } });
               counts.created += result.created.length;
               counts.updated += result.updated.length;
               counts.unchanged += result.unchanged;

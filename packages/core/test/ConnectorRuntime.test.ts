@@ -100,7 +100,7 @@ for (const dialect of dialects) {
             expect(error).toBeInstanceOf(RateLimited);
             expect(error).toMatchObject({ _tag: "RateLimited", retryAfterMs: 1_234 });
             expect(yield* store.count(t)).toBe(2);
-            expect((yield* store.cursor(t))?.checkpoint).toMatchObject({ cursor: "p1", pages: 1 });
+            expect((yield* store.cursor(t))?.checkpoints.full).toMatchObject({ cursor: "p1", pages: 1 });
             const single = yield* engine.syncRecord(t, { externalId: "a" }).pipe(Effect.flip);
             expect(single._tag).toBe("RateLimited");
           }),

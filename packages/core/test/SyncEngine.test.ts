@@ -109,8 +109,8 @@ for (const dialect of dialects) {
           expect(error._tag).toBe("Unavailable");
           expect(yield* store.count(target)).toBe(20);
           const cursor = yield* store.cursor(target);
-          expect(cursor?.checkpoint).toMatchObject({ mode: "full", pages: 2 });
-          const checkpointCursor = cursor!.checkpoint!.cursor;
+          expect(cursor?.checkpoints.full).toMatchObject({ mode: "full", pages: 2 });
+          const checkpointCursor = cursor!.checkpoints.full!.cursor;
           expect(checkpointCursor).toBeDefined();
 
           acme.requests = [];
@@ -120,7 +120,26 @@ for (const dialect of dialects) {
           expect(acme.requestsTo("/contacts")[0]!.query.cursor).toBe(checkpointCursor);
           expect(acme.requestsTo("/contacts")).toHaveLength(3);
           expect(yield* store.count(target)).toBe(45);
-          expect((yield* store.cursor(target))?.checkpoint).toBeNull();
+          expect((yield* store.cursor(target))?.checkpoints).toEqual({});
+        }));
+
+      test("a delta run in between does not erase an interrupted full run's checkpoint", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const store = yield* RecordStore;
+          const target = yield* setup({ pageSize: 10 });
+          acme.seed(30);
+          acme.fail(503, { path: "/contacts", after: 1 });
+          yield* engine.run({ ...target, mode: "full", options: { batchSize: 10 } }).pipe(Effect.flip);
+          const checkpoint = (yield* store.cursor(target))!.checkpoints.full!;
+          const delta = yield* engine.run({ ...target, mode: "delta", options: { batchSize: 10 } });
+          expect(delta.errors).toEqual([]);
+          expect((yield* store.cursor(target))!.checkpoints).toEqual({ full: checkpoint });
+          acme.requests = [];
+          const resumed = yield* engine.run({ ...target, mode: "full", options: { batchSize: 10 } });
+          expect(resumed).toMatchObject({ resumed: true, unchanged: 20, pages: 2 });
+          expect(acme.requestsTo("/contacts")[0]!.query.cursor).toBe(checkpoint.cursor);
+          expect((yield* store.cursor(target))!.checkpoints).toEqual({});
         }));
 
       test("delta reads from cursor minus overlap, and a record changed during a long run is not missed", () =>
