@@ -218,6 +218,8 @@ export interface RecordStoreService {
     options: { readonly after?: string | undefined; readonly limit: number },
   ) => Effect.Effect<ReadonlyArray<string>>;
   readonly clearStage: (runId: string) => Effect.Effect<void>;
+  /** Removes ids staged before `before` by runs that crashed before cleaning up. */
+  readonly clearStaleStages: (before: Date) => Effect.Effect<void>;
   /**
    * A local change from the host application: merged into `data`, accumulated in
    * `pending_changes`, and marked pending until pushed. Fails with undefined when
@@ -500,9 +502,10 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
 
       const stageIds = Effect.fn("RecordStore.stageIds")(function* (runId: string, externalIds: ReadonlyArray<string>) {
         if (externalIds.length === 0) return;
+        const at = yield* now;
         yield* q((k) =>
-          sql`insert into reconcile_ids (run_id, external_id)
-            select ${runId}::uuid, id from unnest(${[...externalIds]}::text[]) as id
+          sql`insert into reconcile_ids (run_id, external_id, staged_at)
+            select ${runId}::uuid, id, ${at}::timestamptz from unnest(${[...externalIds]}::text[]) as id
             on conflict do nothing`.execute(k),
         );
       });
@@ -547,6 +550,10 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
 
       const clearStage = Effect.fn("RecordStore.clearStage")(function* (runId: string) {
         yield* q((k) => k.deleteFrom("reconcile_ids").where("run_id", "=", runId).execute());
+      });
+
+      const clearStaleStages = Effect.fn("RecordStore.clearStaleStages")(function* (before: Date) {
+        yield* q((k) => k.deleteFrom("reconcile_ids").where("staged_at", "<", before).execute());
       });
 
       const applyLocalChange = Effect.fn("RecordStore.applyLocalChange")(function* (
@@ -640,6 +647,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         deleteVanished,
         missingIds,
         clearStage,
+        clearStaleStages,
         applyLocalChange,
         pending,
         markPushed,

@@ -1,7 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { Chunk, Clock, Context, Effect, Either, Layer, Option, Schema, Stream } from "effect";
 import { Connections } from "./Connections.ts";
-import type { AnyConnector, ConnectorContext, ConnectorError, EntityDefinition, ReadPage } from "./Connector.ts";
+import {
+  type AnyConnector,
+  type ConnectorContext,
+  type ConnectorError,
+  type EntityDefinition,
+  type ReadPage,
+  Unavailable,
+} from "./Connector.ts";
 import { Database } from "./Database.ts";
 import { ResourceNotFound } from "./Errors.ts";
 import {
@@ -46,6 +53,10 @@ export interface SyncRunOptions {
   readonly maxPages?: number;
   /** Concurrent `get`/`write` calls (reconcile fetches, pushes). Default 4. */
   readonly concurrency?: number;
+  /** A read that produces no page for this long fails as Unavailable (a hung connector). Default 5 minutes. */
+  readonly pageTimeoutMs?: number;
+  /** Item errors listed in a result; beyond it they are counted in one summary entry. Default 1,000. */
+  readonly maxItemErrors?: number;
 }
 
 /** What reconciliation would have deleted when the mass-deletion guard stopped it. */
@@ -131,6 +142,25 @@ export interface LocalChangeResult {
 const permanentPushErrors = new Set(["InvalidRecord", "NotFound", "Conflict", "EntityNotSupported"]);
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+const pageTimeout = (options: SyncRunOptions) => options.pageTimeoutMs ?? 300_000;
+
+/** Item errors of one run, capped: a run over a million bad records must not hold a million errors. */
+const itemErrors = (options: SyncRunOptions) => {
+  const max = options.maxItemErrors ?? 1_000;
+  const listed: Array<SyncItemError> = [];
+  let omitted = 0;
+  return {
+    add: (e: SyncItemError) => {
+      if (listed.length < max) listed.push(e);
+      else omitted++;
+    },
+    list: (): ReadonlyArray<SyncItemError> =>
+      omitted === 0
+        ? listed
+        : [...listed, { externalId: "*", type: "ErrorsOmitted", message: `${omitted} more item errors not listed` }],
+  };
+};
 
 interface Resolved {
   readonly connector: AnyConnector;
@@ -266,7 +296,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
             pages: 0,
           };
           const counts = { created: 0, updated: 0, unchanged: 0 };
-          const errors: Array<SyncItemError> = [];
+          const errors = itemErrors(options);
           const cursorsSeen = new Set<string>(checkpoint.cursor === undefined ? [] : [checkpoint.cursor]);
           let pagesThisRun = 0;
           // Whole pages wait here until a batch is full: memory stays under batchSize + one page,
@@ -289,6 +319,13 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
               cursor: checkpoint.cursor,
             }),
           ).pipe(
+            Stream.timeoutFail(
+              () =>
+                new Unavailable({
+                  message: `${r.connector.name}/${r.scope.entity}: no page within ${pageTimeout(options)} ms`,
+                }),
+              pageTimeout(options),
+            ),
             // Read the next page while this one is written: HTTP and Postgres overlap, and
             // memory stays bounded (two pages ahead at most).
             Stream.buffer({ capacity: 2 }),
@@ -300,12 +337,12 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
                 for (const item of page.records) {
                   const decoded = decodeRecord(r.entity, item);
                   if (Either.isLeft(decoded)) {
-                    errors.push(itemError(decoded.left, decoded.left.externalId));
+                    errors.add(itemError(decoded.left, decoded.left.externalId));
                     continue;
                   }
                   const rec = decoded.right;
                   if (inPage.has(rec.externalId)) {
-                    errors.push({
+                    errors.add({
                       externalId: rec.externalId,
                       type: "InvalidRecord",
                       message: "duplicate id within one page; the last occurrence was kept",
@@ -357,7 +394,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           return {
             ...counts,
             deleted: 0,
-            errors,
+            errors: errors.list(),
             pages: pagesThisRun,
             resumed: resume !== undefined,
             deltaCursor,
@@ -401,6 +438,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           if (readIds === undefined) return yield* unsupported(r, "the entity has no readIds; it cannot be reconciled");
           const runId = randomUUID();
           const startedMs = yield* Clock.currentTimeMillis;
+          yield* store.clearStaleStages(new Date(startedMs - 86_400_000));
           return yield* Effect.gen(function* () {
             let pages = 0;
             // Ids only, one page at a time, straight into Postgres: never whole objects in memory.

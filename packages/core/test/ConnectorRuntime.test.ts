@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest";
 import { defineConnector, defineEntity, RateLimited, RecordStore, SyncEngine } from "@tandem/core";
 import { createTestConnection, dialects, testEngineLayer } from "@tandem/testkit";
-import { Cause, Effect, Exit, Schema, Stream } from "effect";
+import { Cause, Effect, Exit, Fiber, Schema, Stream, TestClock, TestServices } from "effect";
 
 /*
  * Both authoring styles, and what a failure inside connector code becomes.
@@ -9,7 +9,7 @@ import { Cause, Effect, Exit, Schema, Stream } from "effect";
  */
 
 const Item = Schema.Struct({ id: Schema.String, n: Schema.Number, at: Schema.Date });
-const Failure = Schema.Literal("none", "rate", "type", "plain");
+const Failure = Schema.Literal("none", "rate", "type", "plain", "hang", "garbage");
 const Config = Schema.Struct({ failure: Failure });
 
 const page1 = [
@@ -35,7 +35,13 @@ const asyncStyle = defineConnector({
       primaryKey: (i) => i.id,
       updatedAt: (i) => i.at,
       read: async function* (ctx) {
+        if (ctx.config.failure === "garbage") {
+          yield { records: [{ id: "1" }, { id: "2" }, { id: "3" }, { id: "4" }, { id: "5" }, ...page2] };
+          return;
+        }
         yield { records: page1, cursor: "p1" };
+        // A connector stuck on something that never answers (no timeout of its own).
+        if (ctx.config.failure === "hang") await new Promise(() => {});
         if (ctx.config.failure !== "none") throw thrown(ctx.config.failure);
         yield { records: page2 };
       },
@@ -119,6 +125,35 @@ for (const dialect of dialects) {
           }),
         );
       }
+
+      it.effect("memory-async: a read that stops producing pages times out as Unavailable", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const store = yield* RecordStore;
+          const t = yield* target("memory-async", "hang");
+          const run = yield* Effect.fork(engine.run({ ...t, mode: "full", options: { batchSize: 1 } }));
+          yield* TestServices.provideLive(Effect.sleep("100 millis"));
+          yield* TestClock.adjust("5 minutes");
+          const error = yield* Fiber.join(run).pipe(Effect.flip);
+          expect(error).toMatchObject({ _tag: "Unavailable", message: "memory-async/items: no page within 300000 ms" });
+          expect(yield* store.count(t)).toBe(2);
+        }),
+      );
+
+      it.effect("item errors are capped, with the rest counted", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const t = yield* target("memory-async", "garbage");
+          const result = yield* engine.run({ ...t, mode: "full", options: { maxItemErrors: 2 } });
+          expect(result.created).toBe(1);
+          expect(result.errors.map((e) => e.externalId)).toEqual(["1", "2", "*"]);
+          expect(result.errors[2]).toEqual({
+            externalId: "*",
+            type: "ErrorsOmitted",
+            message: "3 more item errors not listed",
+          });
+        }),
+      );
 
       it.effect("memory-async: any other throw is Unavailable (transient), naming what was thrown", () =>
         Effect.gen(function* () {

@@ -88,6 +88,7 @@ export interface SyncCursorsTable {
 export interface ReconcileIdsTable {
   run_id: string;
   external_id: string;
+  staged_at: GeneratedTimestamp;
 }
 
 export interface DB {

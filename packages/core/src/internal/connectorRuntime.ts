@@ -1,4 +1,4 @@
-import { Clock, Effect, Either, ParseResult, Runtime, Schema, Stream } from "effect";
+import { Clock, Effect, Either, Option, ParseResult, Runtime, Schema, Stream } from "effect";
 import {
   type AnyConnector,
   type ConnectorContext,
@@ -60,6 +60,33 @@ export const callConnector = <A>(f: () => MaybeEffect<A>): Effect.Effect<A, Conn
     );
   });
 
+/**
+ * An async iterable as a Stream. Unlike Stream.fromAsyncIterable, closing the
+ * stream does not wait for the iterator's `return()`: an async generator stuck
+ * in an `await` that never settles would otherwise hang the run's shutdown
+ * (a timed-out or interrupted run must end). `return()` is still requested.
+ */
+const fromAsyncIterable = <A>(iterable: AsyncIterable<A>): Stream.Stream<A, ConnectorError> =>
+  Stream.unwrapScoped(
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => iterable[Symbol.asyncIterator]()),
+        (iterator) =>
+          Effect.sync(() => {
+            void iterator.return?.()?.catch(() => {});
+          }),
+      ),
+      (iterator) =>
+        Stream.repeatEffectOption(
+          Effect.tryPromise({ try: () => iterator.next(), catch: (e) => e }).pipe(
+            Effect.catchAll((e) => fromThrown(e)),
+            Effect.mapError(Option.some),
+            Effect.flatMap((result) => (result.done ? Effect.fail(Option.none()) : Effect.succeed(result.value))),
+          ),
+        ),
+    ),
+  );
+
 /** A connector's page source (async iterable or Effect Stream) as a Stream. */
 export const sourceStream = <A>(f: () => PageSource<A>): Stream.Stream<A, ConnectorError> =>
   Stream.suspend(() => {
@@ -71,9 +98,7 @@ export const sourceStream = <A>(f: () => PageSource<A>): Stream.Stream<A, Connec
     }
     if (Stream.StreamTypeId in (source as object)) return source as Stream.Stream<A, ConnectorError>;
     if (typeof (source as AsyncIterable<A>)?.[Symbol.asyncIterator] === "function") {
-      return Stream.fromAsyncIterable(source as AsyncIterable<A>, (e) => e).pipe(
-        Stream.catchAll((e) => Stream.fromEffect(fromThrown(e))),
-      );
+      return fromAsyncIterable(source as AsyncIterable<A>);
     }
     return Stream.die(new TypeError("read/readIds must return an async iterable or an Effect Stream"));
   });

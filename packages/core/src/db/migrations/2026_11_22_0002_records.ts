@@ -61,6 +61,8 @@ export const up = async (db: Kysely<unknown>): Promise<void> => {
     .createTable("reconcile_ids")
     .addColumn("run_id", "uuid", (c) => c.notNull())
     .addColumn("external_id", "text", (c) => c.notNull())
+    // A crashed run leaves its ids behind; later runs remove stages older than a day.
+    .addColumn("staged_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint("reconcile_ids_pkey", ["run_id", "external_id"])
     .execute();
 };
