@@ -79,6 +79,11 @@ export interface ReadPage {
   readonly records: ReadonlyArray<unknown>;
   /** Opaque resume point after this page; undefined when the read is finished. */
   readonly cursor?: string | undefined;
+  /**
+   * Ids the vendor reports deleted (tombstones, an archived flag, a deleted-records
+   * endpoint): soft-deleted by the engine. For entities with `deletes: "api"`.
+   */
+  readonly deleted?: ReadonlyArray<string> | undefined;
 }
 
 export interface ReadOptions {
@@ -112,7 +117,10 @@ export interface EntityDefinition<Rec, Config> {
   /** One record by id, or null when it no longer exists (webhook-triggered sync). */
   readonly get?: (ctx: ConnectorContext<Config>, id: string) => MaybeEffect<Rec | null>;
   readonly write?: EntityWrite<Rec, Config>;
-  /** How deletions are learned. Default: "reconcile". */
+  /**
+   * How deletions are learned. Default: "reconcile".
+   * "api": read pages list them in `deleted`; "webhook": delete events; "reconcile": id comparison.
+   */
   readonly deletes?: DeletionSource;
   /** The vendor sends webhooks for this entity. Default: false. */
   readonly webhooks?: boolean;

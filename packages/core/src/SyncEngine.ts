@@ -268,7 +268,14 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
         if (p.cursor !== undefined && p.cursor !== null && typeof p.cursor !== "string") {
           return Effect.fail(invalidPage(r, "page cursor must be a string or undefined"));
         }
-        return Effect.succeed({ records: p.records, cursor: p.cursor ?? undefined });
+        if (p.deleted !== undefined && p.deleted !== null && !Array.isArray(p.deleted)) {
+          return Effect.fail(invalidPage(r, "page deleted must be an array of ids"));
+        }
+        return Effect.succeed({
+          records: p.records,
+          cursor: p.cursor ?? undefined,
+          deleted: (p.deleted ?? []).filter((id) => typeof id === "string" || typeof id === "number").map(String),
+        });
       };
 
       /** Full and delta: stream pages, upsert in batches, checkpoint with each batch. */
@@ -302,11 +309,19 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           // Whole pages wait here until a batch is full: memory stays under batchSize + one page,
           // and a checkpoint always names a page boundary.
           let buffer = new Map<string, DecodedRecord>();
+          let tombstones = new Set<string>();
+          let deleted = 0;
 
           const flush = (cp: Checkpoint | null) =>
             Effect.gen(function* () {
               const batch = [...buffer.values()].map(toIncoming);
               buffer = new Map();
+              // Deletions first, so the checkpoint (saved with the upsert) never passes a
+              // page whose deletions were not applied.
+              if (tombstones.size > 0) {
+                deleted += (yield* store.softDelete(r.scope, [...tombstones])).length;
+                tombstones = new Set();
+              }
               const result = yield* store.upsert(r.scope, batch, { checkpoint: { mode, value: cp } });
               counts.created += result.created.length;
               counts.updated += result.updated.length;
@@ -361,6 +376,12 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
                   }
                   const at = rec.updatedAt?.toISOString();
                   if (at !== undefined && (maxUpdatedAt === undefined || at > maxUpdatedAt)) maxUpdatedAt = at;
+                  tombstones.delete(rec.externalId);
+                }
+                for (const id of page.deleted ?? []) {
+                  // A deletion listed after the record (in this batch) wins over it.
+                  buffer.delete(id);
+                  tombstones.add(id);
                 }
                 pagesThisRun++;
                 checkpoint = { ...checkpoint, cursor: page.cursor, pages: checkpoint.pages + 1, maxUpdatedAt };
@@ -376,7 +397,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
                 if (pagesThisRun > maxPages) {
                   return yield* invalidPage(r, `read exceeded ${maxPages} pages`);
                 }
-                if (buffer.size >= batchSize) yield* flush(checkpoint);
+                if (buffer.size + tombstones.size >= batchSize) yield* flush(checkpoint);
               }),
             ),
           );
@@ -393,7 +414,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           });
           return {
             ...counts,
-            deleted: 0,
+            deleted,
             errors: errors.list(),
             pages: pagesThisRun,
             resumed: resume !== undefined,

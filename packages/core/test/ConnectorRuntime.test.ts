@@ -9,7 +9,7 @@ import { Cause, Effect, Exit, Fiber, Schema, Stream, TestClock, TestServices } f
  */
 
 const Item = Schema.Struct({ id: Schema.String, n: Schema.Number, at: Schema.Date });
-const Failure = Schema.Literal("none", "rate", "type", "plain", "hang", "garbage");
+const Failure = Schema.Literal("none", "rate", "type", "plain", "hang", "garbage", "tombstones");
 const Config = Schema.Struct({ failure: Failure });
 
 const page1 = [
@@ -35,6 +35,13 @@ const asyncStyle = defineConnector({
       primaryKey: (i) => i.id,
       updatedAt: (i) => i.at,
       read: async function* (ctx) {
+        if (ctx.config.failure === "tombstones") {
+          yield { records: page1, cursor: "p1" };
+          // `b` is deleted at the vendor; `c` appears and is deleted within the run; `zz` was never stored.
+          yield { records: page2, cursor: "p2", deleted: ["b", "zz"] };
+          yield { records: [], deleted: ["c"] };
+          return;
+        }
         if (ctx.config.failure === "garbage") {
           yield { records: [{ id: "1" }, { id: "2" }, { id: "3" }, { id: "4" }, { id: "5" }, ...page2] };
           return;
@@ -137,6 +144,26 @@ for (const dialect of dialects) {
           const error = yield* Fiber.join(run).pipe(Effect.flip);
           expect(error).toMatchObject({ _tag: "Unavailable", message: "memory-async/items: no page within 300000 ms" });
           expect(yield* store.count(t)).toBe(2);
+        }),
+      );
+
+      it.effect('deletes: "api": ids a page lists as deleted are soft-deleted', () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const store = yield* RecordStore;
+          const t = yield* target("memory-async", "tombstones");
+          // Batches of 2: a and b are stored, then b is deleted and c stored, then c deleted.
+          const result = yield* engine.run({ ...t, mode: "full", options: { batchSize: 2 } });
+          expect(result).toMatchObject({ created: 3, deleted: 2, errors: [] });
+          expect(yield* store.count(t)).toBe(1);
+          const b = yield* store.get(t, "b");
+          expect(b._tag === "Some" && b.value.deletedAt !== null).toBe(true);
+
+          // One batch: deletions drop the buffered records, which are never written.
+          const t2 = yield* target("memory-async", "tombstones");
+          const batched = yield* engine.run({ ...t2, mode: "full", options: { batchSize: 100 } });
+          expect(batched).toMatchObject({ created: 1, deleted: 0, errors: [] });
+          expect((yield* store.get(t2, "c"))._tag).toBe("None");
         }),
       );
 
