@@ -148,6 +148,7 @@ const csvCell = (value: unknown): string => {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 };
 
+/** The record store's operations (see RecordStore). */
 export interface RecordStoreService {
   /**
    * Stores a batch in ONE statement. A record whose content hash equals the stored

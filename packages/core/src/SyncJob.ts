@@ -102,7 +102,7 @@ export const syncIntervals = {
 };
 
 /** The tag or class name of anything thrown or failed with. */
-export const errorType = (e: unknown): string => {
+const errorType = (e: unknown): string => {
   if (typeof e === "object" && e !== null) {
     const tag = (e as { _tag?: unknown })._tag;
     if (typeof tag === "string") return tag;
@@ -111,7 +111,8 @@ export const errorType = (e: unknown): string => {
   return "Error";
 };
 
-export const errorText = (e: unknown): string =>
+/** The message of anything thrown or failed with. */
+const errorText = (e: unknown): string =>
   e instanceof Error
     ? e.message
     : typeof e === "object" && e !== null && "message" in e

@@ -123,6 +123,35 @@ for (const dialect of dialects) {
           expect((yield* store.cursor(target))?.checkpoints).toEqual({});
         }));
 
+      test("a run interrupted mid-read (cancelled, shut down) resumes from its last checkpoint", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const store = yield* RecordStore;
+          const target = yield* setup({ pageSize: 10 });
+          acme.seed(60);
+          let run: Fiber.RuntimeFiber<unknown, unknown> | undefined;
+          acme.beforePage = (i) => {
+            // While the 4th page is requested, the job is cancelled from outside.
+            if (i === 3 && run !== undefined) Effect.runFork(Fiber.interrupt(run));
+          };
+          run = yield* Effect.fork(engine.run({ ...target, mode: "full", options: { batchSize: 10 } }));
+          const exit = yield* Fiber.await(run);
+          expect(exit._tag).toBe("Failure");
+          const checkpoint = (yield* store.cursor(target))!.checkpoints.full!;
+          const storedBefore = yield* store.count(target);
+          // Pages are checkpointed with their batch: what is stored is exactly what the checkpoint covers.
+          expect(storedBefore).toBe(checkpoint.pages * 10);
+          expect(checkpoint.pages).toBeGreaterThanOrEqual(1);
+          expect(checkpoint.pages).toBeLessThan(6);
+
+          acme.beforePage = undefined;
+          acme.requests = [];
+          const resumed = yield* engine.run({ ...target, mode: "full", options: { batchSize: 10 } });
+          expect(resumed).toMatchObject({ resumed: true, created: 60 - storedBefore, unchanged: 0 });
+          expect(acme.requestsTo("/contacts")[0]!.query.cursor).toBe(checkpoint.cursor);
+          expect(yield* store.count(target)).toBe(60);
+        }));
+
       test("a delta run in between does not erase an interrupted full run's checkpoint", () =>
         Effect.gen(function* () {
           const engine = yield* SyncEngine;
