@@ -122,7 +122,8 @@ export const makeConnectorContext = (
       log: { debug: log(Effect.logDebug), info: log(Effect.logInfo), warn: log(Effect.logWarning) },
       http: makeConnectorHttp({
         signal,
-        acquire: () => Runtime.runPromise(runtime)(bucket.acquire),
+        // A cancelled run stops waiting for the budget (the wait rejects, like the request would).
+        acquire: () => Runtime.runPromise(runtime)(bucket.acquire, { signal }),
         observe: (headers, status) =>
           runSync(
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
