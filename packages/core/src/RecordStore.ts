@@ -27,6 +27,8 @@ export interface StoredRecord {
   readonly deletedAt: Date | null;
   /** Position in the change feed (a decimal string: it is a bigint). */
   readonly changeSeq: string;
+  /** When this store last changed the record (pull, push, local change, deletion). */
+  readonly changedAt: Date;
 }
 
 /** One record to store, as read from the remote. */
@@ -81,6 +83,24 @@ export interface ChangePage {
   readonly hasMore: boolean;
 }
 
+/** Filters and paging of the change feed. */
+export interface ChangesOptions {
+  readonly after?: string | undefined;
+  readonly limit?: number | undefined;
+  readonly modifiedAfter?: Date | undefined;
+  readonly includeDeleted?: boolean | undefined;
+}
+
+/** How an entity's records stand. */
+export interface RecordSummary {
+  readonly live: number;
+  readonly deleted: number;
+  readonly pending: number;
+  readonly failed: number;
+  readonly conflict: number;
+  readonly lastSyncedAt: Date | null;
+}
+
 /** Export formats. */
 export type ExportFormat = "ndjson" | "csv";
 
@@ -121,6 +141,7 @@ interface RawRow {
   last_synced_at: unknown;
   deleted_at: unknown;
   change_seq: string | number | bigint;
+  changed_at: unknown;
 }
 
 const toStored = (row: RawRow): StoredRecord => ({
@@ -137,10 +158,11 @@ const toStored = (row: RawRow): StoredRecord => ({
   lastSyncedAt: asDate(row.last_synced_at),
   deletedAt: asDate(row.deleted_at),
   changeSeq: String(row.change_seq),
+  changedAt: asDate(row.changed_at) ?? new Date(0),
 });
 
 const columns = sql`external_id, data, content_hash, remote_updated_at, local_updated_at, base, pending_changes,
-  version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq`;
+  version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq, changed_at`;
 
 const csvCell = (value: unknown): string => {
   if (value === null || value === undefined) return "";
@@ -176,11 +198,14 @@ export interface RecordStoreService {
   readonly get: (scope: RecordScope, externalId: string) => Effect.Effect<Option.Option<StoredRecord>>;
   /** Live (not deleted) records of the scope. */
   readonly count: (scope: RecordScope) => Effect.Effect<number>;
-  /** Records changed after `after` (a change cursor; omit to start at the beginning), deletions included. */
-  readonly changes: (
-    scope: RecordScope,
-    options?: { readonly after?: string | undefined; readonly limit?: number },
-  ) => Effect.Effect<ChangePage>;
+  /**
+   * Records changed after `after` (a change cursor; omit to start at the beginning),
+   * deletions included unless `includeDeleted: false`; `modifiedAfter` keeps records
+   * the store changed after that time. `limit` defaults to 100 (at most 1,000).
+   */
+  readonly changes: (scope: RecordScope, options?: ChangesOptions) => Effect.Effect<ChangePage>;
+  /** Counts by state, for status pages: live, deleted, pending, failed, conflict; and the last sync. */
+  readonly summary: (scope: RecordScope) => Effect.Effect<RecordSummary>;
   /** Every record of the scope by external id, read page by page (bounded memory). */
   readonly stream: (
     scope: RecordScope,
@@ -308,9 +333,9 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
           sql<{ external_id: string; inserted: boolean }>`
             with upserted as (
               insert into records as r (tenant_id, connection_id, entity, external_id, data, content_hash,
-                remote_updated_at, base, version, sync_status, last_synced_at)
+                remote_updated_at, base, version, sync_status, last_synced_at, changed_at)
               select ${scope.tenantId}::uuid, ${scope.connectionId}::uuid, ${scope.entity}, i.external_id, i.data,
-                i.content_hash, i.remote_updated_at, i.data, 1, 'synced', ${at}::timestamptz
+                i.content_hash, i.remote_updated_at, i.data, 1, 'synced', ${at}::timestamptz, ${at}::timestamptz
               from jsonb_to_recordset(${payload}::jsonb)
                 as i(external_id text, data jsonb, content_hash text, remote_updated_at timestamptz)
               on conflict (connection_id, entity, external_id) do update set
@@ -323,7 +348,8 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
                 sync_error = null,
                 last_synced_at = excluded.last_synced_at,
                 deleted_at = null,
-                change_seq = nextval('records_change_seq')
+                change_seq = nextval('records_change_seq'),
+                changed_at = excluded.changed_at
               where (r.content_hash <> excluded.content_hash or r.deleted_at is not null)
                 and r.sync_status not in ('pending', 'conflict')
                 and (r.remote_updated_at is null or excluded.remote_updated_at is null
@@ -351,7 +377,8 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
             : sql`and (remote_updated_at is null or remote_updated_at <= ${options.notNewerThan.toISOString()}::timestamptz)`;
         const result = yield* q((k) =>
           sql<{ external_id: string }>`
-            update records set deleted_at = ${at}::timestamptz, change_seq = nextval('records_change_seq')
+            update records set deleted_at = ${at}::timestamptz, changed_at = ${at}::timestamptz,
+              change_seq = nextval('records_change_seq')
             where ${inScope(scope)} and deleted_at is null
               and external_id = any(${[...externalIds]}::text[]) ${guard}
             returning external_id`.execute(k),
@@ -377,15 +404,17 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         return Number(result.rows[0]?.n ?? 0);
       });
 
-      const changes = Effect.fn("RecordStore.changes")(function* (
-        scope: RecordScope,
-        options: { readonly after?: string | undefined; readonly limit?: number } = {},
-      ) {
+      const changes = Effect.fn("RecordStore.changes")(function* (scope: RecordScope, options: ChangesOptions = {}) {
         const limit = Math.max(1, Math.min(options.limit ?? 100, 1000));
         const after = options.after ?? "0";
+        const modified =
+          options.modifiedAfter === undefined
+            ? sql``
+            : sql`and changed_at > ${options.modifiedAfter.toISOString()}::timestamptz`;
+        const deleted = options.includeDeleted === false ? sql`and deleted_at is null` : sql``;
         const result = yield* q((k) =>
           sql<RawRow>`select ${columns} from records
-            where ${inScope(scope)} and change_seq > ${after}::bigint
+            where ${inScope(scope)} and change_seq > ${after}::bigint ${modified} ${deleted}
             order by records.change_seq limit ${limit + 1}`.execute(k),
         );
         const rows = result.rows.slice(0, limit).map(toStored);
@@ -394,6 +423,29 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
           cursor: rows.at(-1)?.changeSeq ?? after,
           hasMore: result.rows.length > limit,
         } satisfies ChangePage;
+      });
+
+      const summary = Effect.fn("RecordStore.summary")(function* (scope: RecordScope) {
+        const result = yield* q((k) =>
+          sql<{ live: string; deleted: string; pending: string; failed: string; conflict: string; last: unknown }>`
+            select
+              count(*) filter (where deleted_at is null)::text as live,
+              count(*) filter (where deleted_at is not null)::text as deleted,
+              count(*) filter (where deleted_at is null and sync_status = 'pending')::text as pending,
+              count(*) filter (where deleted_at is null and sync_status = 'failed')::text as failed,
+              count(*) filter (where deleted_at is null and sync_status = 'conflict')::text as conflict,
+              max(last_synced_at) as last
+            from records where ${inScope(scope)}`.execute(k),
+        );
+        const row = result.rows[0];
+        return {
+          live: Number(row?.live ?? 0),
+          deleted: Number(row?.deleted ?? 0),
+          pending: Number(row?.pending ?? 0),
+          failed: Number(row?.failed ?? 0),
+          conflict: Number(row?.conflict ?? 0),
+          lastSyncedAt: asDate(row?.last),
+        } satisfies RecordSummary;
       });
 
       const stream = (
@@ -527,7 +579,8 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
       const deleteVanished = Effect.fn("RecordStore.deleteVanished")(function* (scope: RecordScope, runId: string) {
         const at = yield* now;
         const result = yield* q((k) =>
-          sql`update records set deleted_at = ${at}::timestamptz, change_seq = nextval('records_change_seq')
+          sql`update records set deleted_at = ${at}::timestamptz, changed_at = ${at}::timestamptz,
+              change_seq = nextval('records_change_seq')
             where ${vanishedWhere(scope, runId)}`.execute(k),
         );
         return Number(result.numAffectedRows ?? 0);
@@ -580,7 +633,8 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
                 version = version + 1,
                 sync_status = 'pending',
                 sync_error = null,
-                change_seq = nextval('records_change_seq')
+                change_seq = nextval('records_change_seq'),
+                changed_at = ${at}::timestamptz
               where ${inScope(scope)} and external_id = ${externalId} and version = ${current.value.version}
               returning ${columns}`.execute(k),
           );
@@ -615,7 +669,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
               data = ${json}::jsonb, base = ${json}::jsonb, content_hash = ${contentHash(remote.data)},
               remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz,
               pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
-              version = version + 1, change_seq = nextval('records_change_seq')
+              version = version + 1, change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
             where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k),
         );
         return Number(result.numAffectedRows ?? 0) === 1;
@@ -639,6 +693,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         get,
         count,
         changes,
+        summary,
         stream,
         export: exportRecords,
         cursor,

@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest";
 import { contentHash, RecordStore } from "@tandem/core";
 import { acmeConnector, createTestConnection, dialects, testEngineLayer } from "@tandem/testkit";
-import { Chunk, Effect, Option, Stream } from "effect";
+import { Chunk, Effect, Option, Stream, TestClock } from "effect";
 
 const scopeOf = Effect.map(
   createTestConnection("acme-crm", { baseUrl: "https://acme.test/api", token: "t" }),
@@ -84,6 +84,48 @@ for (const dialect of dialects) {
         expect(page3.records.map((r) => [r.externalId, r.deletedAt !== null])).toEqual([["r2", true]]);
         const empty = yield* store.changes(scope, { after: page3.cursor });
         expect(empty).toEqual({ records: [], cursor: page3.cursor, hasMore: false });
+      }),
+    );
+
+    it.effect("the change feed filters by modification time (engine Clock) and can leave deletions out", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        yield* TestClock.setTime(Date.parse("2026-06-01T00:00:00Z"));
+        yield* store.upsert(scope, [rec("old", "x", "2026-01-01T00:00:00Z"), rec("gone", "x", "2026-01-01T00:00:00Z")]);
+        yield* TestClock.adjust("1 hour");
+        yield* store.upsert(scope, [rec("new", "x", "2026-01-01T00:00:00Z")]);
+        yield* store.softDelete(scope, ["gone"]);
+        const since = new Date("2026-06-01T00:30:00Z");
+        const modified = yield* store.changes(scope, { modifiedAfter: since });
+        expect(modified.records.map((r) => r.externalId)).toEqual(["new", "gone"]);
+        expect(modified.records[0]!.changedAt.toISOString()).toBe("2026-06-01T01:00:00.000Z");
+        const liveOnly = yield* store.changes(scope, { modifiedAfter: since, includeDeleted: false });
+        expect(liveOnly.records.map((r) => r.externalId)).toEqual(["new"]);
+      }),
+    );
+
+    it.effect("summarizes an entity's records by state", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        yield* TestClock.setTime(Date.parse("2026-06-02T00:00:00Z"));
+        yield* store.upsert(
+          scope,
+          ["1", "2", "3", "4"].map((id) => rec(id, "x", "2026-01-01T00:00:00Z")),
+        );
+        yield* store.softDelete(scope, ["4"]);
+        yield* store.applyLocalChange(scope, "1", { name: "p" });
+        yield* store.applyLocalChange(scope, "2", { name: "f" });
+        yield* store.markPushFailed(scope, "2", 2, { permanent: true, message: "NotFound" });
+        expect(yield* store.summary(scope)).toEqual({
+          live: 3,
+          deleted: 1,
+          pending: 1,
+          failed: 1,
+          conflict: 0,
+          lastSyncedAt: new Date("2026-06-02T00:00:00Z"),
+        });
       }),
     );
 

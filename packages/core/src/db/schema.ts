@@ -68,6 +68,8 @@ export interface RecordsTable {
   deleted_at: NullableTimestamp;
   /** from records_change_seq; bumped on every real change (change feed order) */
   change_seq: ColumnType<string, string | undefined, string>;
+  /** when the store last changed the row */
+  changed_at: GeneratedTimestamp;
   created_at: GeneratedTimestamp;
 }
 

@@ -31,6 +31,8 @@ export const up = async (db: Kysely<unknown>): Promise<void> => {
     .addColumn("last_synced_at", "timestamptz")
     .addColumn("deleted_at", "timestamptz")
     .addColumn("change_seq", "bigint", (c) => c.notNull().defaultTo(sql`nextval('records_change_seq')`))
+    // When the store last changed the row (from the engine's Clock): `modifiedAfter` filters.
+    .addColumn("changed_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn("created_at", "timestamptz", (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint("records_pkey", ["connection_id", "entity", "external_id"])
     .execute();
