@@ -39,6 +39,60 @@ export interface ConnectionsTable {
   updated_at: GeneratedTimestamp;
 }
 
+export type SyncStatus = "pending" | "synced" | "failed" | "conflict";
+
+/** jsonb columns: written as JSON text or values, read back parsed. */
+export type Json = ColumnType<unknown, string, string>;
+export type NullableJson = ColumnType<unknown | null, string | null | undefined, string | null>;
+
+/** A synced copy of one remote record (per connection x entity x external id). */
+export interface RecordsTable {
+  tenant_id: string;
+  connection_id: string;
+  entity: string;
+  external_id: string;
+  /** the record in its encoded (JSON) form */
+  data: Json;
+  /** SHA-256 of the canonical JSON of `data`: equal hashes are not rewritten */
+  content_hash: string;
+  remote_updated_at: NullableTimestamp;
+  local_updated_at: NullableTimestamp;
+  /** the last state both sides agreed on (three-way merge) */
+  base: NullableJson;
+  /** fields changed locally and not yet pushed */
+  pending_changes: NullableJson;
+  version: Generated<number>;
+  sync_status: Generated<SyncStatus>;
+  sync_error: string | null;
+  last_synced_at: NullableTimestamp;
+  deleted_at: NullableTimestamp;
+  /** from records_change_seq; bumped on every real change (change feed order) */
+  change_seq: ColumnType<string, string | undefined, string>;
+  /** when the store last changed the row */
+  changed_at: GeneratedTimestamp;
+  created_at: GeneratedTimestamp;
+}
+
+/** Per connection x entity: the delta cursor, last runs, and the checkpoint of an interrupted run. */
+export interface SyncCursorsTable {
+  connection_id: string;
+  entity: string;
+  delta_cursor: NullableTimestamp;
+  last_full_at: NullableTimestamp;
+  last_delta_at: NullableTimestamp;
+  last_reconcile_at: NullableTimestamp;
+  checkpoint: NullableJson;
+  quarantine: NullableJson;
+  updated_at: GeneratedTimestamp;
+}
+
+/** Remote ids streamed by one reconciliation run, compared with `records` by anti-join. */
+export interface ReconcileIdsTable {
+  run_id: string;
+  external_id: string;
+  staged_at: GeneratedTimestamp;
+}
+
 export interface ConflictsTable {
   id: string;
   /** insertion order, for keyset pagination */
@@ -118,6 +172,9 @@ export interface DB {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   connections: ConnectionsTable;
+  records: RecordsTable;
+  sync_cursors: SyncCursorsTable;
+  reconcile_ids: ReconcileIdsTable;
   conflicts: ConflictsTable;
   webhook_events: WebhookEventsTable;
   webhook_subscriptions: WebhookSubscriptionsTable;
@@ -130,3 +187,5 @@ export type NewApiKey = Insertable<ApiKeysTable>;
 export type ConnectionRow = Selectable<ConnectionsTable>;
 export type NewConnection = Insertable<ConnectionsTable>;
 export type ConnectionUpdate = Updateable<ConnectionsTable>;
+export type RecordRow = Selectable<RecordsTable>;
+export type SyncCursorRow = Selectable<SyncCursorsTable>;
