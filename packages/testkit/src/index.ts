@@ -1,4 +1,4 @@
 export * from "./acme/index.ts";
 export * from "./databases.ts";
-export * from "./hubspot/index.ts";
 export * from "./engine.ts";
+export * from "./hubspot/index.ts";
