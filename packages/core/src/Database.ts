@@ -66,6 +66,11 @@ export interface DatabaseService {
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>;
   /** Reachable and fully migrated (for readiness probes). */
   readonly ready: Effect.Effect<{ readonly ok: boolean; readonly detail: string }>;
+  /**
+   * The PostgreSQL URL, for the few uses that need a dedicated connection outside
+   * the pool (LISTEN for job wake-ups). Undefined on PGlite.
+   */
+  readonly connectionUrl?: string | undefined;
 }
 
 const describeUrl = (url: string): string => {
@@ -144,13 +149,13 @@ export class Database extends Context.Tag("@tandem/core/Database")<Database, Dat
             catch: (e) => new DatabaseStartupError({ message: `database migration failed: ${errorMessage(e)}` }),
           });
         }
-        return Database.make(config.kind, kysely);
+        return Database.make(config.kind, kysely, config.kind === "postgres" ? config.url : undefined);
       }),
     );
   }
 
   /** Builds the service over an existing Kysely instance (the caller owns its lifetime). */
-  static make(dialect: DatabaseConfig["kind"], kysely: Kysely<DB>): DatabaseService {
+  static make(dialect: DatabaseConfig["kind"], kysely: Kysely<DB>, connectionUrl?: string): DatabaseService {
     const query = <A>(f: (db: Kysely<DB>) => Promise<A>) =>
       Effect.flatMap(FiberRef.get(currentTransaction), (trx) => run(() => f(trx ?? kysely)));
 
@@ -177,6 +182,6 @@ export class Database extends Context.Tag("@tandem/core/Database")<Database, Dat
       Effect.catchAll((e) => Effect.succeed({ ok: false, detail: `database unreachable: ${errorMessage(e.error)}` })),
     );
 
-    return { dialect, kysely, query, transaction, ready };
+    return { dialect, kysely, query, transaction, ready, connectionUrl };
   }
 }

@@ -7,4 +7,6 @@ export * from "./CredentialCipher.ts";
 export * from "./Database.ts";
 export type * from "./db/schema.ts";
 export * from "./Errors.ts";
+export * from "./JobQueue.ts";
+export * from "./RetryPolicy.ts";
 export * from "./Tenants.ts";

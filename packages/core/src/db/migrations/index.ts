@@ -1,5 +1,6 @@
 import type { Migration } from "kysely/migration";
 import * as init from "./2026_11_22_0001_init.ts";
+import * as jobs from "./2026_11_22_0003_jobs.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -8,4 +9,5 @@ import * as init from "./2026_11_22_0001_init.ts";
  */
 export const migrations: Record<string, Migration> = {
   "2026_11_22_0001_init": init,
+  "2026_11_22_0003_jobs": jobs,
 };
