@@ -8,5 +8,7 @@ export * from "./Database.ts";
 export type * from "./db/schema.ts";
 export * from "./Errors.ts";
 export * from "./JobQueue.ts";
+export * from "./Locks.ts";
 export * from "./RetryPolicy.ts";
+export * from "./Scheduler.ts";
 export * from "./Tenants.ts";

@@ -110,6 +110,7 @@ export interface SchedulesTable {
   connection_id: string | null;
   entity: string | null;
   max_attempts: number | null;
+  dedupe_key: string | null;
   paused: Generated<boolean>;
   last_tick_at: Timestamp;
   created_at: Timestamp;

@@ -102,6 +102,8 @@ export const up = async (db: Kysely<unknown>): Promise<void> => {
     .addColumn("connection_id", "uuid", (c) => c.references("connections.id").onDelete("cascade"))
     .addColumn("entity", "text")
     .addColumn("max_attempts", "integer")
+    // Ticks are skipped while a live job holds this key (a sync already running).
+    .addColumn("dedupe_key", "text")
     .addColumn("paused", "boolean", (c) => c.notNull().defaultTo(false))
     // The last tick turned into a job (or skipped while paused); ticks at or before it never fire.
     .addColumn("last_tick_at", "timestamptz", (c) => c.notNull())
