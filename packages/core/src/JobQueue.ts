@@ -241,7 +241,10 @@ export interface JobQueueService {
  */
 export class JobQueue extends Context.Tag("@tandem/core/JobQueue")<JobQueue, JobQueueService>() {
   /** Needs Database and RetryPolicy. */
-  static readonly layerNoDeps = Layer.scoped(JobQueue, Effect.suspend(() => makeJobQueue));
+  static readonly layerNoDeps = Layer.scoped(
+    JobQueue,
+    Effect.suspend(() => makeJobQueue),
+  );
 
   /** With the default RetryPolicy (1 s base, 5 min cap, 5 attempts); needs Database. */
   static readonly layer = JobQueue.layerNoDeps.pipe(Layer.provide(RetryPolicy.layer()));
@@ -302,12 +305,14 @@ const makeJobQueue = Effect.gen(function* () {
     for (let i = 0; i < 3; i++) {
       const at = yield* now;
       const v = values(input, at);
-      const inserted = yield* db.query((k) => k.insertInto("jobs").values(v).execute()).pipe(
-        Effect.as(true),
-        Effect.catchTag("ConstraintViolation", (e) =>
-          e.constraint === "jobs_dedupe" ? Effect.succeed(false) : Effect.die(e),
-        ),
-      );
+      const inserted = yield* db
+        .query((k) => k.insertInto("jobs").values(v).execute())
+        .pipe(
+          Effect.as(true),
+          Effect.catchTag("ConstraintViolation", (e) =>
+            e.constraint === "jobs_dedupe" ? Effect.succeed(false) : Effect.die(e),
+          ),
+        );
       if (inserted) {
         yield* Effect.sync(wakeAll);
         return { id: v.id };
@@ -564,7 +569,10 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
               });
             }
             const reason = decision._tag === "GiveUp" ? decision.reason : "no credential refresh available";
-            return yield* settle(job, { _tag: "Dead", error: { ...stored(failure), message: `${failure.message} (${reason})` } });
+            return yield* settle(job, {
+              _tag: "Dead",
+              error: { ...stored(failure), message: `${failure.message} (${reason})` },
+            });
           }
         }),
       );
@@ -719,4 +727,3 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
       running: Effect.sync(() => [...held.keys()]),
     } satisfies Worker;
   });
-

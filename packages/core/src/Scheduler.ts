@@ -143,12 +143,16 @@ const makeScheduler = (config: SchedulerConfig) =>
     const reconcileCron = config.reconcileCron ?? "0 3 * * *";
 
     const byName = (name: string) =>
-      db.query((k) => k.selectFrom("schedules").selectAll().where("name", "=", name).executeTakeFirst()).pipe(
-        Effect.orDie,
-        Effect.flatMap((row) =>
-          row === undefined ? Effect.fail(new ResourceNotFound({ resource: "schedule", id: name })) : Effect.succeed(row),
-        ),
-      );
+      db
+        .query((k) => k.selectFrom("schedules").selectAll().where("name", "=", name).executeTakeFirst())
+        .pipe(
+          Effect.orDie,
+          Effect.flatMap((row) =>
+            row === undefined
+              ? Effect.fail(new ResourceNotFound({ resource: "schedule", id: name }))
+              : Effect.succeed(row),
+          ),
+        );
 
     const upsert = Effect.fn("Scheduler.upsert")(function* (input: ScheduleInput) {
       if (expressionOf(input.cron) === undefined) {
@@ -329,9 +333,7 @@ const makeScheduler = (config: SchedulerConfig) =>
                 created_at: at,
                 updated_at: at,
               })
-              .onConflict((oc) =>
-                oc.column("dedupe_key").where("status", "in", ["queued", "running"]).doNothing(),
-              )
+              .onConflict((oc) => oc.column("dedupe_key").where("status", "in", ["queued", "running"]).doNothing())
               .returning("id")
               .executeTakeFirst(),
           );
@@ -380,7 +382,9 @@ const makeScheduler = (config: SchedulerConfig) =>
       Effect.gen(function* () {
         const at = yield* now;
         const rows = yield* db
-          .query((k) => k.selectFrom("schedules").select(["cron", "last_tick_at"]).where("paused", "=", false).execute())
+          .query((k) =>
+            k.selectFrom("schedules").select(["cron", "last_tick_at"]).where("paused", "=", false).execute(),
+          )
           .pipe(Effect.orDie);
         let wait = pollMs;
         for (const row of rows) {

@@ -31,8 +31,7 @@ const eventually = <A, R>(read: Effect.Effect<A, never, R>, check: (a: A) => boo
   });
 
 const statusOf = (id: string) => Effect.flatMap(JobQueue, (q) => Effect.orDie(q.get(id)));
-const until = (id: string, status: JobView["status"]) =>
-  eventually(statusOf(id), (j) => j.status === status);
+const until = (id: string, status: JobView["status"]) => eventually(statusOf(id), (j) => j.status === status);
 
 /** Fast worker settings for tests; leases and polls in tens of milliseconds. */
 const fast = { pollMs: 50, leaseMs: 2_000, heartbeatMs: 200, shutdownTimeoutMs: 2_000 } as const;
@@ -77,7 +76,9 @@ for (const dialect of dialects) {
             yield* queue.worker({
               ...fast,
               concurrency: 1,
-              handlers: { [kind]: (job) => Effect.sync(() => seen.push((job.payload as { priority: string }).priority)) },
+              handlers: {
+                [kind]: (job) => Effect.sync(() => seen.push((job.payload as { priority: string }).priority)),
+              },
             });
             yield* eventually(
               Effect.sync(() => seen.length),
@@ -281,7 +282,10 @@ for (const dialect of dialects) {
         expect(yield* queue.reapExpiredLeases).toBe(1);
         yield* Effect.scoped(
           Effect.gen(function* () {
-            const fresh = yield* queue.worker({ ...fast, handlers: { [kind]: (job) => Effect.sync(() => runs.push(job.workerId)) } });
+            const fresh = yield* queue.worker({
+              ...fast,
+              handlers: { [kind]: (job) => Effect.sync(() => runs.push(job.workerId)) },
+            });
             yield* until(id, "completed");
             expect(runs).toEqual([stale.id, fresh.id]);
           }),
@@ -451,11 +455,19 @@ describe("RetryPolicy", () => {
   it.effect("caps the window, honours retryAfterMs, and stops at max attempts", () =>
     Effect.gen(function* () {
       const capped = yield* Effect.withRandom(
-        policy.decide({ failure: { tag: "Unavailable", message: "" }, attempt: 9, maxAttempts: 20, credentialsRefreshed: false }),
+        policy.decide({
+          failure: { tag: "Unavailable", message: "" },
+          attempt: 9,
+          maxAttempts: 20,
+          credentialsRefreshed: false,
+        }),
         Random.fixed([0.999999]),
       );
       expect(capped).toEqual({ _tag: "Retry", delayMs: 7_999 });
-      const rateLimited = yield* Effect.withRandom(decide("RateLimited", 1, { retryAfterMs: 30_000 }), Random.fixed([0.5]));
+      const rateLimited = yield* Effect.withRandom(
+        decide("RateLimited", 1, { retryAfterMs: 30_000 }),
+        Random.fixed([0.5]),
+      );
       expect(rateLimited).toEqual({ _tag: "Retry", delayMs: 30_000 });
       expect((yield* decide("Unavailable", 5))._tag).toBe("GiveUp");
       expect((yield* decide("Defect", 1))._tag).toBe("Retry");

@@ -1,14 +1,14 @@
 import { expect, layer } from "@effect/vitest";
 import {
   Database,
+  fencedBy,
   JobQueue,
   LockHeld,
   Locks,
-  fencedBy,
   RetryPolicy,
+  recordLockKey,
   Scheduler,
   SYNC_JOB_KIND,
-  recordLockKey,
   syncLockKey,
 } from "@tandem/core";
 import { dialects, testDatabaseLayer } from "@tandem/testkit";
@@ -59,7 +59,9 @@ for (const dialect of dialects) {
         const kind = `every-minute-${crypto.randomUUID()}`;
         const start = yield* TestClock.currentTimeMillis;
         const schedule = yield* scheduler.upsert({ name: kind, cron: "* * * * *", kind, payload: { n: 1 } });
-        const fiber = yield* Effect.fork(Effect.scoped(Effect.zipRight(scheduler.run({ pollMs: 3_600_000 }), Effect.never)));
+        const fiber = yield* Effect.fork(
+          Effect.scoped(Effect.zipRight(scheduler.run({ pollMs: 3_600_000 }), Effect.never)),
+        );
         yield* realSleep(50);
         for (let minute = 1; minute <= 10; minute++) {
           yield* TestClock.adjust("1 minute");
@@ -68,7 +70,9 @@ for (const dialect of dialects) {
         yield* Fiber.interrupt(fiber);
         const ticks = yield* ticksOf(schedule.id);
         const firstMinute = Math.floor(start / 60_000) * 60_000 + 60_000;
-        expect(ticks.map((t) => t.tick_at.getTime())).toEqual(Array.from({ length: 10 }, (_, i) => firstMinute + i * 60_000));
+        expect(ticks.map((t) => t.tick_at.getTime())).toEqual(
+          Array.from({ length: 10 }, (_, i) => firstMinute + i * 60_000),
+        );
         const jobs = yield* jobsOf(kind);
         expect(jobs.length).toBe(10);
         expect(new Set(ticks.map((t) => t.job_id))).toEqual(new Set(jobs.map((j) => j.id)));
@@ -123,45 +127,47 @@ for (const dialect of dialects) {
       }),
     );
 
-    it.effect("sync schedules: delta every 15 min and reconcile daily by default; a tick never queues behind a live sync", () =>
-      Effect.gen(function* () {
-        const scheduler = yield* Scheduler;
-        const queue = yield* JobQueue;
-        const { connectionId, tenantId } = yield* makeConnection;
-        const views = yield* scheduler.ensureSyncSchedules({ connectionId, entity: "contacts", tenantId });
-        expect(views.map((v) => [v.name, v.cron, v.priority])).toEqual([
-          [`sync:${connectionId}:contacts:delta`, "*/15 * * * *", 2],
-          [`sync:${connectionId}:contacts:reconcile`, "0 3 * * *", 3],
-        ]);
-        const custom = yield* scheduler.ensureSyncSchedules({
-          connectionId,
-          entity: "companies",
-          deltaCron: "*/5 * * * *",
-          reconcileCron: null,
-        });
-        expect(custom.map((v) => v.cron)).toEqual(["*/5 * * * *"]);
-        // A manual sync of contacts is running: the delta tick is recorded, no second job queued.
-        const manual = yield* queue.enqueue({
-          kind: SYNC_JOB_KIND,
-          connectionId,
-          payload: { connectionId, entity: "contacts", mode: "full" },
-          dedupeKey: syncLockKey(connectionId, "contacts"),
-        });
-        yield* TestClock.adjust("15 minutes");
-        yield* scheduler.fireDue;
-        const jobs = yield* queue.list({ connectionId, kind: SYNC_JOB_KIND });
-        expect(jobs.map((j) => (j.payload as { entity: string; mode: string }).entity).sort()).toEqual([
-          "companies",
-          "contacts",
-        ]);
-        expect(jobs.find((j) => (j.payload as { entity: string }).entity === "contacts")?.id).toBe(manual.id);
-        const delta = views[0]!;
-        const ticks = yield* ticksOf(delta.id);
-        expect(ticks.length).toBe(1);
-        expect(ticks[0]?.job_id).toBeNull();
-        const invalid = yield* scheduler.upsert({ name: "bad", cron: "every day", kind: "x" }).pipe(Effect.flip);
-        expect(invalid._tag).toBe("InvalidInput");
-      }),
+    it.effect(
+      "sync schedules: delta every 15 min and reconcile daily by default; a tick never queues behind a live sync",
+      () =>
+        Effect.gen(function* () {
+          const scheduler = yield* Scheduler;
+          const queue = yield* JobQueue;
+          const { connectionId, tenantId } = yield* makeConnection;
+          const views = yield* scheduler.ensureSyncSchedules({ connectionId, entity: "contacts", tenantId });
+          expect(views.map((v) => [v.name, v.cron, v.priority])).toEqual([
+            [`sync:${connectionId}:contacts:delta`, "*/15 * * * *", 2],
+            [`sync:${connectionId}:contacts:reconcile`, "0 3 * * *", 3],
+          ]);
+          const custom = yield* scheduler.ensureSyncSchedules({
+            connectionId,
+            entity: "companies",
+            deltaCron: "*/5 * * * *",
+            reconcileCron: null,
+          });
+          expect(custom.map((v) => v.cron)).toEqual(["*/5 * * * *"]);
+          // A manual sync of contacts is running: the delta tick is recorded, no second job queued.
+          const manual = yield* queue.enqueue({
+            kind: SYNC_JOB_KIND,
+            connectionId,
+            payload: { connectionId, entity: "contacts", mode: "full" },
+            dedupeKey: syncLockKey(connectionId, "contacts"),
+          });
+          yield* TestClock.adjust("15 minutes");
+          yield* scheduler.fireDue;
+          const jobs = yield* queue.list({ connectionId, kind: SYNC_JOB_KIND });
+          expect(jobs.map((j) => (j.payload as { entity: string; mode: string }).entity).sort()).toEqual([
+            "companies",
+            "contacts",
+          ]);
+          expect(jobs.find((j) => (j.payload as { entity: string }).entity === "contacts")?.id).toBe(manual.id);
+          const delta = views[0]!;
+          const ticks = yield* ticksOf(delta.id);
+          expect(ticks.length).toBe(1);
+          expect(ticks[0]?.job_id).toBeNull();
+          const invalid = yield* scheduler.upsert({ name: "bad", cron: "every day", kind: "x" }).pipe(Effect.flip);
+          expect(invalid._tag).toBe("InvalidInput");
+        }),
     );
 
     it.effect("locks: one holder at a time, expiry by the clock, fencing tokens reject a stale holder", () =>
@@ -185,7 +191,12 @@ for (const dialect of dialects) {
         const write = (lease: typeof first) =>
           db
             .query((k) =>
-              k.updateTable("locks").set({ holder: "written" }).where("key", "=", key).where(fencedBy(lease)).executeTakeFirst(),
+              k
+                .updateTable("locks")
+                .set({ holder: "written" })
+                .where("key", "=", key)
+                .where(fencedBy(lease))
+                .executeTakeFirst(),
             )
             .pipe(
               Effect.orDie,

@@ -71,7 +71,9 @@ export const claim = async (db: Kysely<DB>, o: ClaimOptions): Promise<ReadonlyAr
 export const heartbeat = async (
   db: Kysely<DB>,
   o: { readonly worker: string; readonly ids: ReadonlyArray<string>; readonly now: Date; readonly lockedUntil: Date },
-): Promise<ReadonlyArray<{ readonly id: string; readonly lease_token: string; readonly cancel_requested: boolean }>> => {
+): Promise<
+  ReadonlyArray<{ readonly id: string; readonly lease_token: string; readonly cancel_requested: boolean }>
+> => {
   if (o.ids.length === 0) return [];
   const { rows } = await sql<{ id: string; lease_token: string; cancel_requested: boolean }>`
     update jobs set locked_until = ${o.lockedUntil}, updated_at = ${o.now}

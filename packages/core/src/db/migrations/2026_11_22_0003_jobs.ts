@@ -19,10 +19,7 @@ export const up = async (db: Kysely<unknown>): Promise<void> => {
     .addColumn("tenant_id", "uuid", (c) => c.references("tenants.id").onDelete("cascade"))
     .addColumn("connection_id", "uuid", (c) => c.references("connections.id").onDelete("cascade"))
     .addColumn("status", "text", (c) =>
-      c
-        .notNull()
-        .defaultTo("queued")
-        .check(sql`status in ('queued', 'running', 'completed', 'dead', 'cancelled')`),
+      c.notNull().defaultTo("queued").check(sql`status in ('queued', 'running', 'completed', 'dead', 'cancelled')`),
     )
     .addColumn("run_at", "timestamptz", (c) => c.notNull())
     // Attempts used so far in this run of the job (reset by a dead-letter replay).
