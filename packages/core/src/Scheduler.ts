@@ -390,7 +390,7 @@ const makeScheduler = (config: SchedulerConfig) =>
         for (const row of rows) {
           const expression = expressionOf(row.cron);
           if (expression === undefined) continue;
-          const next = nextTick(expression, row.last_tick_at > at ? row.last_tick_at : at);
+          const next = nextTick(expression, new Date(Math.max(row.last_tick_at.getTime(), at.getTime())));
           if (next !== undefined) wait = Math.min(wait, Math.max(0, next.getTime() - at.getTime()));
         }
         return wait;
