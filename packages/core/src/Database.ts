@@ -102,6 +102,10 @@ const makeKysely = (config: DatabaseConfig) =>
       // An idle client losing its server (restart, failover) emits 'error' on the pool;
       // unhandled, that would crash the process. The pool drops the client and reconnects.
       pool.on("error", () => {});
+      // A client checked out of the pool has no pool listener; when its server goes
+      // away mid-query it emits 'error' too, which would crash the process. The query
+      // itself still rejects, and the pool discards the client (no longer queryable).
+      pool.on("connect", (client) => client.on("error", () => {}));
       return { kysely: new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), close: () => Promise.resolve() };
     }
     if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
