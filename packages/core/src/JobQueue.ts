@@ -484,6 +484,8 @@ interface Held {
   readonly job: RunningJob;
   readonly fiber: Fiber.RuntimeFiber<void>;
   stop: StopReason | undefined;
+  /** When the lease was last known to run until (claim or heartbeat), by this process's clock. */
+  leasedUntil: number;
 }
 
 const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
@@ -579,7 +581,7 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
 
     const fibers = yield* FiberSet.make<void>();
 
-    const start = (row: store.ClaimedRow) =>
+    const start = (row: store.ClaimedRow, leasedUntil: Date) =>
       Effect.gen(function* () {
         const job: RunningJob = {
           id: row.id,
@@ -606,7 +608,7 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
             ),
           ),
         );
-        held.set(job.id, { job, fiber, stop: undefined });
+        held.set(job.id, { job, fiber, stop: undefined, leasedUntil: leasedUntil.getTime() });
       });
 
     /** Interrupts a job's handler and settles it as the reason says. */
@@ -622,20 +624,12 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
       const free = concurrency - held.size;
       if (free <= 0 || stopping) return 0;
       const at = yield* now;
+      const lockedUntil = new Date(at.getTime() + leaseMs);
       const rows = yield* db
-        .query((k) =>
-          store.claim(k, {
-            worker: workerId,
-            kinds,
-            limit: free,
-            perConnection,
-            now: at,
-            lockedUntil: new Date(at.getTime() + leaseMs),
-          }),
-        )
+        .query((k) => store.claim(k, { worker: workerId, kinds, limit: free, perConnection, now: at, lockedUntil }))
         .pipe(Effect.orDie);
       // Started uninterruptibly with the claim's result, so a shutdown never loses a claimed row.
-      for (const r of rows) yield* start(r);
+      for (const r of rows) yield* start(r, lockedUntil);
       return rows.length === free ? rows.length : 0;
     }).pipe(Effect.uninterruptible);
 
@@ -651,23 +645,32 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
       }
     });
 
+    /**
+     * Handlers whose lease ran out while the database was unreachable are stopped:
+     * another process may already be running the job, and we could not finish it anyway.
+     */
+    const stopExpired = Effect.gen(function* () {
+      const at = yield* Clock.currentTimeMillis;
+      for (const entry of held.values()) {
+        if (entry.stop === undefined && entry.leasedUntil < at) {
+          yield* Effect.logWarning(`job ${entry.job.id}: lease expired without renewal; stopping its handler`);
+          yield* Effect.fork(stop(entry, "lease_lost"));
+        }
+      }
+    });
+
     const heartbeatOnce = Effect.gen(function* () {
       const entries = [...held.values()].filter((e) => e.stop === undefined);
       if (entries.length === 0) return;
       const at = yield* now;
+      const lockedUntil = new Date(at.getTime() + leaseMs);
       const rows = yield* db
-        .query((k) =>
-          store.heartbeat(k, {
-            worker: workerId,
-            ids: entries.map((e) => e.job.id),
-            now: at,
-            lockedUntil: new Date(at.getTime() + leaseMs),
-          }),
-        )
+        .query((k) => store.heartbeat(k, { worker: workerId, ids: entries.map((e) => e.job.id), now: at, lockedUntil }))
         .pipe(Effect.orDie);
       const renewed = new Map(rows.map((r) => [r.id, r]));
       for (const entry of entries) {
         const r = renewed.get(entry.job.id);
+        if (r !== undefined && r.lease_token === entry.job.leaseToken) entry.leasedUntil = lockedUntil.getTime();
         if (r === undefined || r.lease_token !== entry.job.leaseToken) {
           // Still ours in memory only: the database gave the job to someone else.
           if (held.get(entry.job.id) === entry) {
@@ -697,7 +700,13 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
         Effect.repeat(Schedule.spaced(Duration.millis(ms))),
         Effect.forkScoped,
       );
-    yield* repeatEvery(heartbeatOnce, heartbeatMs, "job heartbeat");
+    yield* repeatEvery(
+      heartbeatOnce.pipe(
+        Effect.catchAllCause((cause) => Effect.zipRight(Effect.logWarning("job heartbeat failed", cause), stopExpired)),
+      ),
+      heartbeatMs,
+      "job heartbeat",
+    );
     yield* repeatEvery(maintenance, reapMs, "lease reaper");
     yield* repeatEvery(
       Effect.asVoid(deps.prune(retentionMs)),

@@ -96,6 +96,40 @@ for (const dialect of dialects) {
       }),
     );
 
+    live("wakes idle workers at once instead of waiting for the poll (NOTIFY on PostgreSQL, a nudge on PGlite)", () =>
+      Effect.gen(function* () {
+        const queue = yield* JobQueue;
+        const db = yield* Database;
+        const kind = `wake-${crypto.randomUUID()}`;
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* queue.worker({ pollMs: 60_000, leaseMs: 5_000, handlers: { [kind]: () => Effect.void } });
+            yield* realSleep(300); // the worker's first poll is over; it now sleeps for a minute
+            const id = crypto.randomUUID();
+            if (dialect === "postgres") {
+              // Inserted behind the queue's back: only the trigger's NOTIFY can wake the worker.
+              const at = new Date();
+              yield* db
+                .query((k) =>
+                  k
+                    .insertInto("jobs")
+                    .values({ id, kind, priority: 1, run_at: at, created_at: at, updated_at: at, lease_token: 0 })
+                    .execute(),
+                )
+                .pipe(Effect.orDie);
+            } else {
+              yield* queue.enqueue({ kind }).pipe(
+                Effect.map((j) => j.id),
+                Effect.flatMap((jobId) => until(jobId, "completed")),
+              );
+              return;
+            }
+            yield* eventually(statusOf(id), (j) => j.status === "completed", 3_000);
+          }),
+        );
+      }),
+    );
+
     live("retries transient errors with their history, then completes", () =>
       Effect.gen(function* () {
         const queue = yield* JobQueue;

@@ -182,10 +182,15 @@ export const reapExpired = async (db: Kysely<DB>, now: Date, limit = 500): Promi
   return rows[0]?.n ?? 0;
 };
 
-/** Deletes finished (completed or cancelled) jobs older than `before`, a batch at a time. */
+/**
+ * Deletes finished (completed or cancelled) jobs older than `before`, a batch at a time,
+ * and schedule ticks as old (a schedule's own row remembers its last tick).
+ */
 export const prune = async (db: Kysely<DB>, before: Date, limit = 1_000): Promise<number> => {
   const { rows } = await sql<{ n: number }>`
-    with gone as (
+    with ticks as (
+      delete from schedule_ticks where created_at < ${before}
+    ), gone as (
       delete from jobs where id in (
         select id from jobs where status in ('completed', 'cancelled') and finished_at < ${before} limit ${limit}
       ) returning id
