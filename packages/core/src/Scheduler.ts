@@ -58,6 +58,11 @@ export interface SchedulerConfig {
   readonly deltaCron?: string;
   /** Default reconciliation schedule. Default daily at 03:00 UTC. */
   readonly reconcileCron?: string;
+  /**
+   * A tick this late is still run on its own (a slow pass, a busy process); older ones
+   * count as missed in downtime, and all missed ticks together run once. Default 10 s.
+   */
+  readonly missedTickToleranceMs?: number;
 }
 
 export interface SchedulerService {
@@ -103,6 +108,18 @@ const expressionOf = (pattern: string): CronExpression | undefined => {
   }
 };
 
+/**
+ * The tick a pass should fire: the first one after the last fired, if it is due and
+ * at most `toleranceMs` late (each tick gets its job, in order); when it is older,
+ * the schedule was down, and only the latest due tick fires: missed ticks run once.
+ */
+const dueTick = (expression: CronExpression, last: Date, now: Date, toleranceMs: number): Date | undefined => {
+  const next = nextTick(expression, last);
+  if (next === undefined || next > now) return undefined;
+  if (now.getTime() - next.getTime() <= toleranceMs) return next;
+  return latestTick(expression, last, now);
+};
+
 const toView = (row: ScheduleRow): ScheduleView => {
   const expression = expressionOf(row.cron);
   const next = expression === undefined ? undefined : nextTick(expression, row.last_tick_at);
@@ -125,8 +142,8 @@ const toView = (row: ScheduleRow): ScheduleView => {
  * Cron schedules stored in PostgreSQL and fired by a fiber in every process. A tick
  * becomes a job exactly once cluster-wide: the schedule row's `last_tick_at` only
  * moves forward (row lock) and `schedule_ticks` has a unique key on (schedule, tick),
- * both in the transaction that inserts the job. Only the latest due tick fires, so
- * a process that was down runs a missed tick once, not once per missed tick.
+ * both in the transaction that inserts the job. Ticks missed in downtime (older than
+ * `missedTickToleranceMs`) fire once together, not once per missed tick.
  */
 export class Scheduler extends Context.Tag("@tandem/core/Scheduler")<Scheduler, SchedulerService>() {
   /** Needs Database and JobQueue. */
@@ -141,6 +158,7 @@ const makeScheduler = (config: SchedulerConfig) =>
     const queue = yield* JobQueue;
     const deltaCron = config.deltaCron ?? "*/15 * * * *";
     const reconcileCron = config.reconcileCron ?? "0 3 * * *";
+    const toleranceMs = config.missedTickToleranceMs ?? 10_000;
 
     const byName = (name: string) =>
       db
@@ -365,13 +383,19 @@ const makeScheduler = (config: SchedulerConfig) =>
       for (const schedule of schedules) {
         const expression = expressionOf(schedule.cron);
         if (expression === undefined) continue;
-        const tick = latestTick(expression, schedule.last_tick_at, at);
-        if (tick === undefined) continue;
-        const done = yield* fire(schedule, tick, at).pipe(
-          // Another process firing the same tick concurrently trips the unique key: not ours to fire.
-          Effect.catchTag("ConstraintViolation", () => Effect.succeed(false)),
-        );
-        if (done) fired++;
+        // Late but not missed ticks fire one after the other, each its own job.
+        let last = schedule.last_tick_at;
+        for (let i = 0; i < 1_000; i++) {
+          const tick = dueTick(expression, last, at, toleranceMs);
+          if (tick === undefined) break;
+          const done = yield* fire(schedule, tick, at).pipe(
+            // Another process firing the same tick concurrently trips the unique key: not ours to fire.
+            Effect.catchTag("ConstraintViolation", () => Effect.succeed(false)),
+          );
+          if (!done) break; // another process is ahead on this schedule
+          fired++;
+          last = tick;
+        }
       }
       if (fired > 0) yield* queue.nudge;
       return fired;
@@ -390,7 +414,8 @@ const makeScheduler = (config: SchedulerConfig) =>
         for (const row of rows) {
           const expression = expressionOf(row.cron);
           if (expression === undefined) continue;
-          const next = nextTick(expression, new Date(Math.max(row.last_tick_at.getTime(), at.getTime())));
+          // From the last fired tick: one still due (a late pass) means no wait at all.
+          const next = nextTick(expression, row.last_tick_at);
           if (next !== undefined) wait = Math.min(wait, Math.max(0, next.getTime() - at.getTime()));
         }
         return wait;

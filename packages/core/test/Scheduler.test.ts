@@ -103,6 +103,26 @@ for (const dialect of dialects) {
       }),
     );
 
+    it.effect("a late pass still fires each late tick; ticks missed in downtime fire once", () =>
+      Effect.gen(function* () {
+        const scheduler = yield* Scheduler;
+        const kind = `late-${crypto.randomUUID()}`;
+        const schedule = yield* scheduler.upsert({ name: kind, cron: "* * * * * *", kind });
+        const start = Math.floor((yield* TestClock.currentTimeMillis) / 1000) * 1000;
+        // A busy process comes round 3 s late: within the tolerance, so 3 ticks, 3 jobs.
+        yield* TestClock.adjust("3 seconds");
+        yield* scheduler.fireDue;
+        expect((yield* ticksOf(schedule.id)).length).toBe(3);
+        // Down for a minute: 60 missed ticks run once.
+        yield* TestClock.adjust("60 seconds");
+        yield* scheduler.fireDue;
+        const ticks = yield* ticksOf(schedule.id);
+        expect(ticks.map((t) => t.tick_at.getTime() - start)).toEqual([1_000, 2_000, 3_000, 63_000]);
+        expect((yield* jobsOf(kind)).length).toBe(4);
+        yield* scheduler.remove(kind);
+      }),
+    );
+
     it.effect("paused schedules and paused connections fire nothing; resume starts from now", () =>
       Effect.gen(function* () {
         const scheduler = yield* Scheduler;
