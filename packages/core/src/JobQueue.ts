@@ -17,7 +17,7 @@ import {
 } from "effect";
 import { Database } from "./Database.ts";
 import type { JobAttemptOutcome, JobRow, JobStatus, StoredJobError } from "./db/schema.ts";
-import { AlreadyRunning, ResourceNotFound } from "./Errors.ts";
+import { AlreadyRunning, type FieldIssue, InvalidInput, ResourceNotFound } from "./Errors.ts";
 import * as store from "./internal/JobStore.ts";
 import { listenForJobs } from "./internal/JobWakeups.ts";
 import { describeFailure, type JobFailure, RetryPolicy } from "./RetryPolicy.ts";
@@ -135,7 +135,7 @@ export interface WorkerOptions {
 }
 
 /** A running worker (alive while its Scope is open). */
-export interface Worker {
+export interface JobWorker {
   readonly id: string;
   /** Ids of the jobs this worker is running now. */
   readonly running: Effect.Effect<ReadonlyArray<string>>;
@@ -173,10 +173,32 @@ const toView = (row: JobRow): JobView => ({
   finishedAt: iso(row.finished_at),
 });
 
-const priorityOf = (p: EnqueueInput["priority"]): number =>
-  p === undefined ? JobPriority.onDemand : typeof p === "number" ? p : JobPriority[p];
+/** A priority by name or number, as stored (`fallback` when absent). */
+export const priorityValue = (
+  p: JobPriorityName | number | undefined,
+  fallback: number = JobPriority.onDemand,
+): number => (p === undefined ? fallback : typeof p === "number" ? p : JobPriority[p]);
 
 const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms));
+
+/** Checks what the database would otherwise reject with a less helpful message. */
+const validate = (input: EnqueueInput, path = ""): ReadonlyArray<FieldIssue> => {
+  const issues: FieldIssue[] = [];
+  if (typeof input.kind !== "string" || input.kind.trim() === "") {
+    issues.push({ path: `${path}kind`, message: "a job needs a kind (the handler that runs it)" });
+  }
+  const priority = priorityValue(input.priority);
+  if (!Number.isInteger(priority) || priority < 0 || priority > 3) {
+    issues.push({ path: `${path}priority`, message: "priority is webhook, onDemand, delta, backfill or 0..3" });
+  }
+  if (input.maxAttempts !== undefined && (!Number.isInteger(input.maxAttempts) || input.maxAttempts < 1)) {
+    issues.push({ path: `${path}maxAttempts`, message: "maxAttempts must be a whole number, at least 1" });
+  }
+  if (input.runAt !== undefined && Number.isNaN(input.runAt.getTime?.())) {
+    issues.push({ path: `${path}runAt`, message: "runAt must be a valid date" });
+  }
+  return issues;
+};
 
 /**
  * Statements that must outlive a database restart (settling a finished job) are
@@ -199,12 +221,15 @@ const retryingDefects = <A, E>(effect: Effect.Effect<A, E>, within: Duration.Dur
   );
 
 export interface JobQueueService {
-  /** Adds a job. Fails with AlreadyRunning when its `dedupeKey` is held by a live job. */
-  readonly enqueue: (input: EnqueueInput) => Effect.Effect<{ readonly id: string }, AlreadyRunning>;
+  /**
+   * Adds a job. Fails with AlreadyRunning when its `dedupeKey` is held by a live job,
+   * and with InvalidInput for an empty kind, an unknown priority or `maxAttempts` < 1.
+   */
+  readonly enqueue: (input: EnqueueInput) => Effect.Effect<{ readonly id: string }, AlreadyRunning | InvalidInput>;
   /** Adds many jobs in one statement (no dedupe keys: use `enqueue` for those). */
   readonly enqueueMany: (
     inputs: ReadonlyArray<Omit<EnqueueInput, "dedupeKey">>,
-  ) => Effect.Effect<ReadonlyArray<string>>;
+  ) => Effect.Effect<ReadonlyArray<string>, InvalidInput>;
   /** A job; with `tenantId`, only that tenant's. */
   readonly get: (id: string, tenantId?: string) => Effect.Effect<JobView, ResourceNotFound>;
   readonly list: (filter?: JobListFilter) => Effect.Effect<ReadonlyArray<JobView>>;
@@ -231,7 +256,7 @@ export interface JobQueueService {
    * Starts a worker in this process. It stops when the Scope closes: no more claims,
    * running jobs get `shutdownTimeoutMs` to finish, the rest are released to others.
    */
-  readonly worker: (options: WorkerOptions) => Effect.Effect<Worker, never, Scope.Scope>;
+  readonly worker: (options: WorkerOptions) => Effect.Effect<JobWorker, never, Scope.Scope>;
 }
 
 /**
@@ -290,7 +315,7 @@ const makeJobQueue = Effect.gen(function* () {
     id: randomUUID(),
     kind: input.kind,
     payload: JSON.stringify(input.payload ?? {}),
-    priority: priorityOf(input.priority),
+    priority: priorityValue(input.priority),
     tenant_id: input.tenantId ?? null,
     connection_id: input.connectionId ?? null,
     run_at: input.runAt ?? at,
@@ -301,6 +326,8 @@ const makeJobQueue = Effect.gen(function* () {
   });
 
   const enqueue = Effect.fn("JobQueue.enqueue")(function* (input: EnqueueInput) {
+    const issues = validate(input);
+    if (issues.length > 0) return yield* new InvalidInput({ issues });
     // A live job with the key may finish between our insert and our lookup: try again then.
     for (let i = 0; i < 3; i++) {
       const at = yield* now;
@@ -327,6 +354,8 @@ const makeJobQueue = Effect.gen(function* () {
     inputs: ReadonlyArray<Omit<EnqueueInput, "dedupeKey">>,
   ) {
     if (inputs.length === 0) return [];
+    const issues = inputs.flatMap((input, i) => validate(input, `${i}.`));
+    if (issues.length > 0) return yield* new InvalidInput({ issues });
     const at = yield* now;
     const rows = inputs.map((input) => values(input, at));
     // Chunked to stay under the bind-parameter limit (11 columns per row).
@@ -734,5 +763,5 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
     return {
       id: workerId,
       running: Effect.sync(() => [...held.keys()]),
-    } satisfies Worker;
+    } satisfies JobWorker;
   });

@@ -4,7 +4,7 @@ import { Database } from "./Database.ts";
 import type { ScheduleRow } from "./db/schema.ts";
 import { InvalidInput, ResourceNotFound } from "./Errors.ts";
 import { type CronExpression, latestTick, nextTick, parseCron } from "./internal/cronTicks.ts";
-import { JobPriority, type JobPriorityName, JobQueue } from "./JobQueue.ts";
+import { JobPriority, type JobPriorityName, JobQueue, priorityValue } from "./JobQueue.ts";
 import { syncLockKey } from "./Locks.ts";
 
 /** The job kind of connection syncs; the sync engine registers the handler for it. */
@@ -183,12 +183,7 @@ const makeScheduler = (config: SchedulerConfig) =>
         return yield* new InvalidInput({ issues: [{ path: "cron", message }] });
       }
       const at = yield* now;
-      const priority =
-        input.priority === undefined
-          ? JobPriority.delta
-          : typeof input.priority === "number"
-            ? input.priority
-            : JobPriority[input.priority];
+      const priority = priorityValue(input.priority, JobPriority.delta);
       const values = {
         cron: input.cron,
         kind: input.kind,

@@ -3,6 +3,7 @@ import {
   AlreadyRunning,
   AuthExpired,
   Database,
+  type InvalidInput,
   InvalidRecord,
   JobQueue,
   type JobView,
@@ -244,7 +245,10 @@ for (const dialect of dialects) {
         const first = yield* queue.enqueue({ kind: "never-handled", dedupeKey: key });
         const error = yield* queue.enqueue({ kind: "never-handled", dedupeKey: key }).pipe(Effect.flip);
         expect(error).toBeInstanceOf(AlreadyRunning);
-        expect(error.jobId).toBe(first.id);
+        expect((error as AlreadyRunning).jobId).toBe(first.id);
+        const invalid = yield* queue.enqueue({ kind: " ", maxAttempts: 0, priority: 7 }).pipe(Effect.flip);
+        expect(invalid._tag).toBe("InvalidInput");
+        expect((invalid as InvalidInput).issues.map((i) => i.path)).toEqual(["kind", "priority", "maxAttempts"]);
         // Once the first is finished, the key is free again.
         yield* queue.cancel(first.id);
         const second = yield* queue.enqueue({ kind: "never-handled", dedupeKey: key });
