@@ -53,11 +53,17 @@ export const startPrivatePostgres = async (): Promise<PrivatePostgres> => {
   const pg = (tool: string, args: ReadonlyArray<string>) =>
     asRoot ? run("runuser", ["-u", "postgres", "--", join(bin, tool), ...args]) : run(join(bin, tool), [...args]);
 
-  await pg("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
   const port = await freePort();
   const options = `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
   const log = join(root, "server.log");
-  await pg("pg_ctl", ["-D", data, "-o", options, "-l", log, "-w", "-t", "30", "start"]);
+  try {
+    await pg("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
+    await pg("pg_ctl", ["-D", data, "-o", options, "-l", log, "-w", "-t", "30", "start"]);
+  } catch (error) {
+    await pg("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]).catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
