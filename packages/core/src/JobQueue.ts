@@ -233,6 +233,8 @@ export interface JobQueueService {
   /** A job; with `tenantId`, only that tenant's. */
   readonly get: (id: string, tenantId?: string) => Effect.Effect<JobView, ResourceNotFound>;
   readonly list: (filter?: JobListFilter) => Effect.Effect<ReadonlyArray<JobView>>;
+  /** Jobs per status (queue depth for metrics), optionally of one tenant or connection. */
+  readonly counts: (filter?: Omit<JobListFilter, "status" | "limit">) => Effect.Effect<Record<JobStatus, number>>;
   /** The job's attempts, oldest first, with each one's error: its error history. */
   readonly attempts: (id: string) => Effect.Effect<ReadonlyArray<JobAttemptView>>;
   /**
@@ -390,6 +392,24 @@ const makeJobQueue = Effect.gen(function* () {
     return rows.map(toView);
   });
 
+  const counts = Effect.fn("JobQueue.counts")(function* (filter: Omit<JobListFilter, "status" | "limit"> = {}) {
+    const rows = yield* db
+      .query((k) =>
+        k
+          .selectFrom("jobs")
+          .select(["status", (eb) => eb.fn.countAll<string>().as("n")])
+          .$if(filter.kind !== undefined, (q) => q.where("kind", "=", filter.kind!))
+          .$if(filter.tenantId !== undefined, (q) => q.where("tenant_id", "=", filter.tenantId!))
+          .$if(filter.connectionId !== undefined, (q) => q.where("connection_id", "=", filter.connectionId!))
+          .groupBy("status")
+          .execute(),
+      )
+      .pipe(Effect.orDie);
+    const result: Record<JobStatus, number> = { queued: 0, running: 0, completed: 0, dead: 0, cancelled: 0 };
+    for (const r of rows) result[r.status] = Number(r.n);
+    return result;
+  });
+
   const attempts = Effect.fn("JobQueue.attempts")(function* (id: string) {
     const rows = yield* db
       .query((k) => k.selectFrom("job_attempts").selectAll().where("job_id", "=", id).orderBy("id").execute())
@@ -486,6 +506,7 @@ const makeJobQueue = Effect.gen(function* () {
     enqueueMany,
     get,
     list,
+    counts,
     attempts,
     cancel,
     deadLetters,

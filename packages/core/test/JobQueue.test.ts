@@ -366,6 +366,13 @@ for (const dialect of dialects) {
               },
             });
             yield* eventually(queue.list({ kind, status: "completed" }), (jobs) => jobs.length === 6);
+            expect(yield* queue.counts({ kind })).toEqual({
+              queued: 0,
+              running: 0,
+              completed: 6,
+              dead: 0,
+              cancelled: 0,
+            });
           }),
         );
         expect(peak).toBe(2);
