@@ -116,9 +116,9 @@ describe("job queue across 3 processes on one PostgreSQL", () => {
         .values({ id: connectionId, tenant_id: tenantId, connector: "x", name: "c", config_ciphertext: "-" })
         .execute();
     });
-    const at = Date.now() + 300;
+    const at = Date.now() + 500;
     const [a, b] = workers as [WorkerProcess, WorkerProcess];
-    for (const w of [a, b]) w.send({ cmd: "trigger", at, connectionId, entity: "contacts", ms: 500 });
+    for (const w of [a, b]) w.send({ cmd: "trigger", at, connectionId, entity: "contacts", ms: 1_500 });
     const results = await Promise.all([a, b].map((w) => w.waitFor((e) => e.event === "triggered")));
     expect(results.map((r) => r.status).sort()).toEqual(["already_running", "enqueued"]);
     expect(results[0]?.jobId).toBe(results[1]?.jobId);
@@ -169,26 +169,29 @@ describe("job queue across 3 processes on one PostgreSQL", () => {
   it("jobs held by a process killed with SIGKILL complete on the others after the lease expires", {
     timeout: 60_000,
   }, async () => {
-    const [victim, ...survivors] = workers as [WorkerProcess, ...WorkerProcess[]];
     const ids = await run(
       Effect.flatMap(JobQueue, (q) =>
-        // 3 x concurrency: every process, the victim included, holds a full batch.
         q.enqueueMany(Array.from({ length: 60 }, () => ({ kind: "slow", payload: { ms: 700 } }))),
       ),
     );
-    await waitUntil(
+    // The victim is whichever process first holds at least 3 running jobs.
+    const holders = await waitUntil(
       () =>
         query((k) =>
           k
             .selectFrom("jobs")
-            .select("id")
-            .where("locked_by", "=", victim.workerId)
+            .select(["locked_by", (eb) => eb.fn.countAll<string>().as("n")])
             .where("status", "=", "running")
+            .where("kind", "=", "slow")
+            .groupBy("locked_by")
             .execute(),
         ),
-      (rows) => rows.length >= 3,
+      (rows) => rows.some((r) => Number(r.n) >= 3),
       10_000,
     );
+    const victimId = holders.find((r) => Number(r.n) >= 3)!.locked_by;
+    const victim = workers.find((w) => w.workerId === victimId)!;
+    const survivors = workers.filter((w) => w !== victim);
     victim.process.kill("SIGKILL");
     expect((await victim.exited).signal).toBe("SIGKILL");
     // What the dead process still held: leased to it, and nobody will renew that lease.
