@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Clock, Context, Duration, Effect, Layer, type Scope } from "effect";
+import { Clock, Context, Data, Duration, Effect, Layer, type Scope } from "effect";
 import { Database } from "./Database.ts";
 import type { ScheduleRow } from "./db/schema.ts";
 import { InvalidInput, ResourceNotFound } from "./Errors.ts";
@@ -31,8 +31,9 @@ export interface ScheduleInput {
   readonly entity?: string | undefined;
   readonly maxAttempts?: number | undefined;
   /**
-   * Skip a tick (recorded without a job) while a live job holds this key; sync
-   * schedules use `syncLockKey` so a tick never queues behind a running sync.
+   * While a live job holds this key, a tick waits (unfired) and runs once when that
+   * job is over; sync schedules use `syncLockKey`, so a tick never starts a second
+   * sync of an entity and a daily reconcile is deferred, not lost, by a running delta.
    */
   readonly dedupeKey?: string | undefined;
 }
@@ -80,6 +81,7 @@ export interface SchedulerService {
   /**
    * The default schedules of a connection's entity: `sync:<connection>:<entity>:delta`
    * and `...:reconcile` (cron from the arguments, else the config). `null` removes one.
+   * Their ticks wait while a sync of the entity is queued or running.
    */
   readonly ensureSyncSchedules: (input: {
     readonly connectionId: string;
@@ -99,6 +101,9 @@ export interface SchedulerService {
 }
 
 const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms));
+
+/** A tick's job could not be created because its dedupe key is held by a live job. */
+class TickDeferred extends Data.TaggedError("TickDeferred")<{}> {}
 
 const expressionOf = (pattern: string): CronExpression | undefined => {
   try {
@@ -350,11 +355,14 @@ const makeScheduler = (config: SchedulerConfig) =>
               .returning("id")
               .executeTakeFirst(),
           );
+          // The job's dedupe key is held (its sync is still running): roll back and keep the
+          // tick due, so it runs once when that job is over instead of being lost.
+          if (inserted === undefined) return yield* new TickDeferred();
           // The tick's unique key is the last guard against a second job for one tick.
           yield* db.query((k) =>
             k
               .insertInto("schedule_ticks")
-              .values({ schedule_id: schedule.id, tick_at: tick, job_id: inserted?.id ?? null, created_at: at })
+              .values({ schedule_id: schedule.id, tick_at: tick, job_id: inserted.id, created_at: at })
               .execute(),
           );
           return true;
@@ -386,8 +394,9 @@ const makeScheduler = (config: SchedulerConfig) =>
           const done = yield* fire(schedule, tick, at).pipe(
             // Another process firing the same tick concurrently trips the unique key: not ours to fire.
             Effect.catchTag("ConstraintViolation", () => Effect.succeed(false)),
+            Effect.catchTag("TickDeferred", () => Effect.succeed(false)),
           );
-          if (!done) break; // another process is ahead on this schedule
+          if (!done) break; // another process is ahead on this schedule, or its job is still live
           fired++;
           last = tick;
         }
@@ -409,8 +418,9 @@ const makeScheduler = (config: SchedulerConfig) =>
         for (const row of rows) {
           const expression = expressionOf(row.cron);
           if (expression === undefined) continue;
-          // From the last fired tick: one still due (a late pass) means no wait at all.
-          const next = nextTick(expression, row.last_tick_at);
+          // Due ticks were all fired by the pass just made, except deferred ones (their
+          // job still live), which are looked at again at the next tick or poll.
+          const next = nextTick(expression, new Date(Math.max(row.last_tick_at.getTime(), at.getTime())));
           if (next !== undefined) wait = Math.min(wait, Math.max(0, next.getTime() - at.getTime()));
         }
         return wait;

@@ -148,7 +148,7 @@ for (const dialect of dialects) {
     );
 
     it.effect(
-      "sync schedules: delta every 15 min and reconcile daily by default; a tick never queues behind a live sync",
+      "sync schedules: delta every 15 min and reconcile daily by default; a tick waits for a live sync, then runs once",
       () =>
         Effect.gen(function* () {
           const scheduler = yield* Scheduler;
@@ -166,7 +166,7 @@ for (const dialect of dialects) {
             reconcileCron: null,
           });
           expect(custom.map((v) => v.cron)).toEqual(["*/5 * * * *"]);
-          // A manual sync of contacts is running: the delta tick is recorded, no second job queued.
+          // A manual sync of contacts is running: its delta tick does not start a second one.
           const manual = yield* queue.enqueue({
             kind: SYNC_JOB_KIND,
             connectionId,
@@ -175,16 +175,24 @@ for (const dialect of dialects) {
           });
           yield* TestClock.adjust("15 minutes");
           yield* scheduler.fireDue;
+          const entityOf = (j: { payload: unknown }) => (j.payload as { entity: string }).entity;
+          const modeOf = (j: { payload: unknown }) => (j.payload as { mode: string }).mode;
           const jobs = yield* queue.list({ connectionId, kind: SYNC_JOB_KIND });
-          expect(jobs.map((j) => (j.payload as { entity: string; mode: string }).entity).sort()).toEqual([
-            "companies",
-            "contacts",
-          ]);
-          expect(jobs.find((j) => (j.payload as { entity: string }).entity === "contacts")?.id).toBe(manual.id);
+          expect(jobs.map(entityOf).sort()).toEqual(["companies", "contacts"]);
+          expect(jobs.find((j) => entityOf(j) === "contacts")?.id).toBe(manual.id);
           const delta = views[0]!;
+          expect((yield* ticksOf(delta.id)).length).toBe(0);
+          // Two more ticks pass while it runs; once it is over, the waiting tick runs once.
+          yield* TestClock.adjust("30 minutes");
+          yield* scheduler.fireDue;
+          expect((yield* ticksOf(delta.id)).length).toBe(0);
+          yield* queue.cancel(manual.id);
+          yield* scheduler.fireDue;
+          const after = yield* queue.list({ connectionId, kind: SYNC_JOB_KIND, status: "queued" });
+          expect(after.filter((j) => entityOf(j) === "contacts").map(modeOf)).toEqual(["delta"]);
           const ticks = yield* ticksOf(delta.id);
           expect(ticks.length).toBe(1);
-          expect(ticks[0]?.job_id).toBeNull();
+          expect(ticks[0]?.job_id).toBe(after.find((j) => entityOf(j) === "contacts")?.id);
           const invalid = yield* scheduler.upsert({ name: "bad", cron: "every day", kind: "x" }).pipe(Effect.flip);
           expect(invalid._tag).toBe("InvalidInput");
         }),
