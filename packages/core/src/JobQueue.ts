@@ -24,6 +24,7 @@ import { describeFailure, type JobFailure, RetryPolicy } from "./RetryPolicy.ts"
 
 /** Priorities, highest first: lower numbers are claimed first. */
 export const JobPriority = { webhook: 0, onDemand: 1, delta: 2, backfill: 3 } as const;
+/** A priority by name: `webhook`, `onDemand`, `delta`, `backfill`. */
 export type JobPriorityName = keyof typeof JobPriority;
 
 /** What to enqueue. */
@@ -105,12 +106,14 @@ export interface RunningJob {
  */
 export type JobHandler = (job: RunningJob) => Effect.Effect<unknown, unknown>;
 
+/** A handler with an optional credential refresh (used once per attempt on AuthExpired). */
 export interface JobHandlerSpec {
   readonly run: JobHandler;
   /** Called once when `run` fails with `AuthExpired`; `run` is then retried once. */
   readonly refreshCredentials?: (job: RunningJob) => Effect.Effect<void, unknown>;
 }
 
+/** How a worker runs: its handlers, its bounds and its timings. */
 export interface WorkerOptions {
   /** Handlers by job kind; this worker claims only these kinds. */
   readonly handlers: Readonly<Record<string, JobHandler | JobHandlerSpec>>;
@@ -141,6 +144,7 @@ export interface JobWorker {
   readonly running: Effect.Effect<ReadonlyArray<string>>;
 }
 
+/** Which jobs `list` returns (newest first, at most `limit`, default 100). */
 export interface JobListFilter {
   readonly status?: JobStatus | undefined;
   readonly kind?: string | undefined;
@@ -220,6 +224,7 @@ const retryingDefects = <A, E>(effect: Effect.Effect<A, E>, within: Duration.Dur
     ),
   );
 
+/** The queue's operations; see JobQueue. */
 export interface JobQueueService {
   /**
    * Adds a job. Fails with AlreadyRunning when its `dedupeKey` is held by a live job,

@@ -20,6 +20,7 @@ export interface LockLease {
   readonly holder: string;
 }
 
+/** How a lock is taken. */
 export interface AcquireOptions {
   /** Lease length; renewed by `scoped`/`withLock` at a third of it. Default 30 s. */
   readonly ttlMs?: number;
@@ -36,6 +37,7 @@ export const syncLockKey = (connectionId: string, entity: string) => `sync:${con
 export const recordLockKey = (connectionId: string, entity: string, externalId: string) =>
   `record:${connectionId}:${entity}:${externalId}`;
 
+/** The lock operations; see Locks. */
 export interface LocksService {
   /** Takes the lock if it is free or its lease expired; fails with LockHeld otherwise. */
   readonly acquire: (key: string, options?: AcquireOptions) => Effect.Effect<LockLease, LockHeld>;

@@ -17,6 +17,7 @@ export type RetryDecision =
   | { readonly _tag: "RefreshCredentials" }
   | { readonly _tag: "GiveUp"; readonly reason: string };
 
+/** Backoff and attempt limits. */
 export interface RetryPolicyConfig {
   /** First backoff ceiling; doubles per attempt. Default 1 s. */
   readonly baseDelayMs?: number;

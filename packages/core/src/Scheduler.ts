@@ -17,6 +17,7 @@ export interface SyncJobPayload {
   readonly mode: "delta" | "full" | "reconcile";
 }
 
+/** A schedule to create or replace. */
 export interface ScheduleInput {
   /** Unique; `upsert` with the same name replaces the schedule. */
   readonly name: string;
@@ -54,6 +55,7 @@ export interface ScheduleView {
   readonly nextTickAt: string | null;
 }
 
+/** Scheduler defaults. */
 export interface SchedulerConfig {
   /** Default delta sync schedule of a connection's entity. Default every 15 minutes. */
   readonly deltaCron?: string;
@@ -66,6 +68,7 @@ export interface SchedulerConfig {
   readonly missedTickToleranceMs?: number;
 }
 
+/** The scheduler's operations; see Scheduler. */
 export interface SchedulerService {
   /** Creates or replaces a schedule by name; its first tick is the first one after now. */
   readonly upsert: (input: ScheduleInput) => Effect.Effect<ScheduleView, InvalidInput>;
