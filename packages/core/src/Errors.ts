@@ -41,3 +41,15 @@ export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyE
 export class PreconditionFailed extends Schema.TaggedError<PreconditionFailed>()("PreconditionFailed", {
   message: Schema.String,
 }) {}
+/**
+ * The work asked for is already queued or running (one sync per connection x entity,
+ * one live job per dedupe key); `jobId` is that job, to watch instead.
+ */
+export class AlreadyRunning extends Schema.TaggedError<AlreadyRunning>()("AlreadyRunning", {
+  jobId: Schema.String,
+  key: Schema.String,
+}) {
+  override get message() {
+    return `already_running: job ${this.jobId} holds ${this.key}`;
+  }
+}

@@ -167,6 +167,90 @@ export interface WebhookDeliveriesTable {
 
 /** A jsonb column: written as a JSON string (portable across pg and PGlite), read as a value. */
 export type JsonColumn = ColumnType<Record<string, unknown>, string, string>;
+/** A job's lifecycle: queued -> running -> completed | dead | cancelled (dead = the dead-letter queue). */
+export type JobStatus = "queued" | "running" | "completed" | "dead" | "cancelled";
+
+/** One error of a job attempt, as stored in the error history. */
+export interface StoredJobError {
+  readonly tag: string;
+  readonly message: string;
+}
+
+export interface JobsTable {
+  id: string;
+  kind: string;
+  payload: ColumnType<unknown, string | undefined, string>;
+  /** 0 webhook, 1 on-demand, 2 delta, 3 backfill (see JobPriority) */
+  priority: number;
+  tenant_id: string | null;
+  connection_id: string | null;
+  status: Generated<JobStatus>;
+  run_at: Timestamp;
+  attempts: Generated<number>;
+  max_attempts: Generated<number>;
+  /** fencing token, bumped by every claim; bigint arrives as a string from pg */
+  lease_token: ColumnType<string, string | number | undefined, string | number>;
+  locked_by: string | null;
+  locked_until: NullableTimestamp;
+  dedupe_key: string | null;
+  cancel_requested: Generated<boolean>;
+  last_error: ColumnType<StoredJobError | null, string | null | undefined, string | null>;
+  result: ColumnType<unknown, string | null | undefined, string | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+}
+
+export type JobAttemptOutcome = "completed" | "failed" | "lease_expired" | "released" | "cancelled";
+
+export interface JobAttemptsTable {
+  id: Generated<string>;
+  job_id: string;
+  attempt: number;
+  lease_token: ColumnType<string, string | number, string | number>;
+  worker: string;
+  outcome: JobAttemptOutcome;
+  error: ColumnType<StoredJobError | null, string | null | undefined, string | null>;
+  started_at: NullableTimestamp;
+  finished_at: Timestamp;
+}
+
+export interface LocksTable {
+  key: string;
+  holder: string;
+  /** fencing token from the lock_tokens sequence: strictly increasing across acquisitions */
+  token: ColumnType<string, string | number, string | number>;
+  job_id: string | null;
+  acquired_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface SchedulesTable {
+  id: string;
+  name: string;
+  cron: string;
+  timezone: Generated<string>;
+  kind: string;
+  payload: ColumnType<unknown, string | undefined, string>;
+  priority: Generated<number>;
+  tenant_id: string | null;
+  connection_id: string | null;
+  entity: string | null;
+  max_attempts: number | null;
+  dedupe_key: string | null;
+  paused: Generated<boolean>;
+  last_tick_at: Timestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ScheduleTicksTable {
+  schedule_id: string;
+  tick_at: Timestamp;
+  job_id: string | null;
+  created_at: Timestamp;
+}
 
 export interface DB {
   tenants: TenantsTable;
@@ -179,6 +263,11 @@ export interface DB {
   webhook_events: WebhookEventsTable;
   webhook_subscriptions: WebhookSubscriptionsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  jobs: JobsTable;
+  job_attempts: JobAttemptsTable;
+  locks: LocksTable;
+  schedules: SchedulesTable;
+  schedule_ticks: ScheduleTicksTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -189,3 +278,7 @@ export type NewConnection = Insertable<ConnectionsTable>;
 export type ConnectionUpdate = Updateable<ConnectionsTable>;
 export type RecordRow = Selectable<RecordsTable>;
 export type SyncCursorRow = Selectable<SyncCursorsTable>;
+export type JobRow = Selectable<JobsTable>;
+export type JobAttemptRow = Selectable<JobAttemptsTable>;
+export type LockRow = Selectable<LocksTable>;
+export type ScheduleRow = Selectable<SchedulesTable>;
