@@ -6,6 +6,7 @@ import { InvalidInput, ResourceNotFound } from "./Errors.ts";
 import { type CronExpression, latestTick, nextTick, parseCron } from "./internal/cronTicks.ts";
 import { JobPriority, type JobPriorityName, JobQueue, priorityValue } from "./JobQueue.ts";
 import { syncLockKey } from "./Locks.ts";
+import type { SyncMode } from "./SyncEngine.ts";
 
 /** The job kind of connection syncs; the sync engine registers the handler for it. */
 export const SYNC_JOB_KIND = "sync";
@@ -14,7 +15,7 @@ export const SYNC_JOB_KIND = "sync";
 export interface SyncJobPayload {
   readonly connectionId: string;
   readonly entity: string;
-  readonly mode: "delta" | "full" | "reconcile";
+  readonly mode: SyncMode;
 }
 
 /** A schedule to create or replace. */

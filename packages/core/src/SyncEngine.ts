@@ -57,6 +57,22 @@ export interface SyncRunOptions {
   readonly pageTimeoutMs?: number;
   /** Item errors listed in a result; beyond it they are counted in one summary entry. Default 1,000. */
   readonly maxItemErrors?: number;
+  /**
+   * Called after each stored batch (full and delta) with the run's totals so far:
+   * live progress for `jobs.watch`. Its failures are the caller's, not the run's.
+   */
+  readonly onProgress?: (progress: SyncProgress) => Effect.Effect<void>;
+}
+
+/** A running sync's totals so far. */
+export interface SyncProgress {
+  readonly phase: "reading" | "done";
+  readonly pages: number;
+  readonly created: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly deleted: number;
+  readonly errors: number;
 }
 
 /** What reconciliation would have deleted when the mass-deletion guard stopped it. */
@@ -326,6 +342,15 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
               counts.created += result.created.length;
               counts.updated += result.updated.length;
               counts.unchanged += result.unchanged;
+              if (options.onProgress !== undefined) {
+                yield* options.onProgress({
+                  phase: cp === null ? "done" : "reading",
+                  pages: pagesThisRun,
+                  ...counts,
+                  deleted,
+                  errors: errors.list().length,
+                });
+              }
             });
 
           yield* sourceStream(() =>

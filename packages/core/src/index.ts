@@ -20,5 +20,7 @@ export * from "./RetryPolicy.ts";
 export * from "./Scheduler.ts";
 export * from "./SyncEngine.ts";
 export * from "./SyncJob.ts";
+export * from "./SyncRuns.ts";
+export * from "./Syncs.ts";
 export * from "./Tenants.ts";
 export * from "./WebhookSignature.ts";
