@@ -306,8 +306,8 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           const errors = itemErrors(options);
           const cursorsSeen = new Set<string>(checkpoint.cursor === undefined ? [] : [checkpoint.cursor]);
           let pagesThisRun = 0;
-          // Whole pages wait here until a batch is full: memory stays under batchSize + one page,
-          // and a checkpoint always names a page boundary.
+          // Whole pages wait here until a batch is full, so a checkpoint always names a page
+          // boundary; memory stays around two batches (one being written) plus a few pages.
           let buffer = new Map<string, DecodedRecord>();
           let tombstones = new Set<string>();
           let deleted = 0;
