@@ -107,7 +107,7 @@ export interface SchedulerService {
 const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms));
 
 /** A tick's job could not be created because its dedupe key is held by a live job. */
-class TickDeferred extends Data.TaggedError("TickDeferred")<{}> {}
+class TickDeferred extends Data.TaggedError("TickDeferred")<Record<never, never>> {}
 
 const expressionOf = (pattern: string): CronExpression | undefined => {
   try {
