@@ -52,7 +52,7 @@ const makeConnection = Effect.gen(function* () {
 }).pipe(Effect.orDie);
 
 for (const dialect of dialects) {
-  layer(servicesLayer(dialect), { timeout: 60_000 })(`Scheduler on ${dialect}`, (it) => {
+  layer(servicesLayer(dialect), { timeout: 60_000 })(`Scheduler and Locks on ${dialect}`, (it) => {
     it.effect("a minute schedule driven by TestClock for 10 minutes gives exactly 10 jobs, one per tick", () =>
       Effect.gen(function* () {
         const scheduler = yield* Scheduler;
