@@ -547,9 +547,9 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
   Effect.gen(function* () {
     const { db, policy } = deps;
     const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    const concurrency = options.concurrency ?? 10;
-    const perConnection = options.perConnectionConcurrency ?? 4;
-    const leaseMs = options.leaseMs ?? 30_000;
+    const concurrency = Math.max(1, options.concurrency ?? 10);
+    const perConnection = Math.max(1, options.perConnectionConcurrency ?? 4);
+    const leaseMs = Math.max(100, options.leaseMs ?? 30_000);
     const heartbeatMs = options.heartbeatMs ?? Math.floor(leaseMs / 3);
     const pollMs = options.pollMs ?? 2_000;
     const reapMs = options.reapMs ?? Math.floor(leaseMs / 2);
