@@ -107,7 +107,7 @@ export interface SchedulerService {
 const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms));
 
 /** A tick's job could not be created because its dedupe key is held by a live job. */
-class TickDeferred extends Data.TaggedError("TickDeferred")<Record<never, never>> {}
+class TickDeferred extends Data.TaggedError("TickDeferred")<{ readonly scheduleId: string }> {}
 
 const expressionOf = (pattern: string): CronExpression | undefined => {
   try {
@@ -361,7 +361,7 @@ const makeScheduler = (config: SchedulerConfig) =>
           );
           // The job's dedupe key is held (its sync is still running): roll back and keep the
           // tick due, so it runs once when that job is over instead of being lost.
-          if (inserted === undefined) return yield* new TickDeferred();
+          if (inserted === undefined) return yield* new TickDeferred({ scheduleId: schedule.id });
           // The tick's unique key is the last guard against a second job for one tick.
           yield* db.query((k) =>
             k
