@@ -3,8 +3,8 @@ import { Connections } from "./Connections.ts";
 import { Database } from "./Database.ts";
 import { type AlreadyRunning, InvalidInput, PreconditionFailed, type ResourceNotFound } from "./Errors.ts";
 import { type JobHandlerSpec, JobQueue, type RunningJob } from "./JobQueue.ts";
-import { syncLockKey } from "./Locks.ts";
-import { OutboundWebhooks } from "./OutboundWebhooks.ts";
+import { Locks, syncLockKey } from "./Locks.ts";
+import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "./OutboundWebhooks.ts";
 import { RetryPolicy } from "./RetryPolicy.ts";
 import { Scheduler, SYNC_JOB_KIND, type SyncJobPayload } from "./Scheduler.ts";
 import { SyncEngine, type SyncMode, type SyncProgress, type SyncRunResult } from "./SyncEngine.ts";
@@ -12,8 +12,6 @@ import { SyncRuns, type SyncRunView, toRunView } from "./SyncRuns.ts";
 
 /** Job kind of an inbound webhook event: fetch the record and upsert or delete it. */
 export const WEBHOOK_EVENT_JOB_KIND = "webhook.event";
-/** Job kind of one outbound webhook delivery attempt. */
-export const WEBHOOK_DELIVERY_JOB_KIND = "webhook.deliver";
 
 /** A sync job's payload, as schedules write it, plus who asked (schedules leave it out). */
 type TriggeredSyncPayload = SyncJobPayload & { readonly trigger?: string };
@@ -131,6 +129,7 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
       const runs = yield* SyncRuns;
       const policy = yield* RetryPolicy;
       const outbound = yield* OutboundWebhooks;
+      const locks = yield* Locks;
 
       const entityOf = (tenantId: string, connectionId: string, entity: string) =>
         Effect.gen(function* () {
@@ -172,8 +171,12 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
             jobId: job.id,
             attempt: job.attempt,
           });
-          const exit = yield* engine
-            .run({ ...target, mode: payload.mode, options: { onProgress: progressWriter(runId) } })
+          // The queue's dedupe key keeps one live job per connection x entity; the lock row
+          // also fences a run whose lease was lost (another process took the job over).
+          const exit = yield* locks
+            .withLock(syncLockKey(target.connectionId, target.entity), { jobId: job.id, waitMs: 5_000 }, () =>
+              engine.run({ ...target, mode: payload.mode, options: { onProgress: progressWriter(runId) } }),
+            )
             .pipe(Effect.exit);
           if (exit._tag === "Success") {
             const result: SyncRunResult = exit.value;

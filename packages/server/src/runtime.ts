@@ -6,11 +6,13 @@ import {
   type ConnectorRegistryService,
   CredentialCipher,
   Database,
+  InboundWebhooks,
   JobQueue,
   Locks,
   OutboundWebhooks,
   RateBudget,
   RecordStore,
+  Records,
   RetryPolicy,
   Scheduler,
   SyncEngine,
@@ -37,14 +39,14 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     RecordStore.layer,
     Conflicts.layer,
     SyncRuns.layer,
-    OutboundWebhooks.layer(),
   ).pipe(Layer.provideMerge(infra));
   const engine = SyncEngine.layer.pipe(Layer.provideMerge(stores));
-  const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(
+  const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer, OutboundWebhooks.layer()).pipe(
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(engine),
   );
-  return Syncs.layer.pipe(Layer.provideMerge(durable));
+  const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
+  return Layer.mergeAll(Records.layer, InboundWebhooks.layer).pipe(Layer.provideMerge(syncs));
 };
 
 /**
