@@ -1,8 +1,14 @@
 import { Cause, Clock, Context, Effect, Layer, Option } from "effect";
-import { Connections } from "./Connections.ts";
+import { Connections, type ConnectionView, type CreateConnection } from "./Connections.ts";
 import { Database } from "./Database.ts";
-import { type AlreadyRunning, InvalidInput, PreconditionFailed, type ResourceNotFound } from "./Errors.ts";
-import { type JobHandlerSpec, JobQueue, type RunningJob } from "./JobQueue.ts";
+import {
+  type AlreadyExists,
+  type AlreadyRunning,
+  InvalidInput,
+  PreconditionFailed,
+  type ResourceNotFound,
+} from "./Errors.ts";
+import { type JobHandlerSpec, JobQueue, type JobView, type RunningJob } from "./JobQueue.ts";
 import { Locks, syncLockKey } from "./Locks.ts";
 import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "./OutboundWebhooks.ts";
 import { RetryPolicy } from "./RetryPolicy.ts";
@@ -58,6 +64,32 @@ export interface ConnectionSyncStatus {
   readonly entities: ReadonlyArray<EntityStatus>;
 }
 
+/** A job's live progress, as `jobs.watch` streams it. */
+export interface JobProgress {
+  readonly jobId: string;
+  readonly kind: string;
+  readonly status: JobView["status"];
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** `queued`, `running`, `retrying` (waiting for its next attempt), or the final status. */
+  readonly phase: string;
+  readonly pages: number;
+  /** Records handled so far: created + updated + unchanged + deleted. */
+  readonly processed: number;
+  readonly created: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly deleted: number;
+  readonly errors: number;
+  readonly recordsPerSecond: number;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly error: string | null;
+}
+
+/** Statuses after which a job changes no more. */
+export const finalJobStatuses: ReadonlySet<string> = new Set(["completed", "dead", "cancelled"]);
+
 export interface LocalChange {
   readonly externalId: string;
   readonly fields: Record<string, unknown>;
@@ -112,6 +144,13 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
       connectionId: string,
       paused: boolean,
     ) => Effect.Effect<{ readonly paused: boolean }, ResourceNotFound>;
+    /** A job's progress now (its current attempt's run, if it is a sync). */
+    readonly progress: (tenantId: string, jobId: string) => Effect.Effect<JobProgress, ResourceNotFound>;
+    /** Creates a connection with its default schedules (delta and reconciliation per entity). */
+    readonly createConnection: (
+      tenantId: string,
+      input: CreateConnection,
+    ) => Effect.Effect<ConnectionView, InvalidInput | AlreadyExists>;
     /** Creates the default delta and reconciliation schedules of every entity of a connection. */
     readonly setupSchedules: (tenantId: string, connectionId: string) => Effect.Effect<void, ResourceNotFound>;
     /** The handlers a worker needs for everything this module enqueues. */
@@ -245,6 +284,20 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           }
           return yield* Effect.failCause(exit.cause);
         });
+
+      const setupSchedules = Effect.fn("Syncs.setupSchedules")(function* (tenantId: string, connectionId: string) {
+        const resolved = yield* connections.resolve(tenantId, connectionId);
+        for (const entity of Object.keys(resolved.connector.entities)) {
+          yield* scheduler
+            .ensureSyncSchedules({
+              connectionId,
+              entity,
+              tenantId,
+              maxAttempts: policy.maxAttemptsFor(resolved.connector.name),
+            })
+            .pipe(Effect.orDie);
+        }
+      });
 
       return {
         trigger: Effect.fn("Syncs.trigger")(function* (tenantId, input) {
@@ -408,19 +461,51 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           return { paused: updated.paused };
         }),
 
-        setupSchedules: Effect.fn("Syncs.setupSchedules")(function* (tenantId: string, connectionId: string) {
-          const resolved = yield* connections.resolve(tenantId, connectionId);
-          for (const entity of Object.keys(resolved.connector.entities)) {
-            yield* scheduler
-              .ensureSyncSchedules({
-                connectionId,
-                entity,
-                tenantId,
-                maxAttempts: policy.maxAttemptsFor(resolved.connector.name),
-              })
-              .pipe(Effect.orDie);
-          }
+        progress: Effect.fn("Syncs.progress")(function* (tenantId: string, jobId: string) {
+          const job = yield* queue.get(jobId, tenantId);
+          const run = (yield* runs.ofJob(jobId)).at(-1);
+          const now = yield* Clock.currentTimeMillis;
+          const processed = run ? run.created + run.updated + run.unchanged + run.deleted : 0;
+          const seconds = run
+            ? ((run.finishedAt ? new Date(run.finishedAt).getTime() : now) - new Date(run.startedAt).getTime()) / 1000
+            : 0;
+          const phase = finalJobStatuses.has(job.status)
+            ? job.status
+            : job.status === "queued" && job.attempts > 0
+              ? "retrying"
+              : job.status;
+          return {
+            jobId,
+            kind: job.kind,
+            status: job.status,
+            attempt: job.attempts,
+            maxAttempts: job.maxAttempts,
+            phase,
+            pages: run?.pages ?? 0,
+            processed,
+            created: run?.created ?? 0,
+            updated: run?.updated ?? 0,
+            unchanged: run?.unchanged ?? 0,
+            deleted: run?.deleted ?? 0,
+            errors: run?.itemErrors ?? 0,
+            recordsPerSecond: seconds > 0 ? Math.round((processed / seconds) * 10) / 10 : 0,
+            startedAt: job.startedAt,
+            finishedAt: job.finishedAt,
+            error: job.lastError?.message ?? run?.errorMessage ?? null,
+          } satisfies JobProgress;
         }),
+
+        createConnection: Effect.fn("Syncs.createConnection")(function* (tenantId: string, input: CreateConnection) {
+          return yield* db.transaction(
+            Effect.gen(function* () {
+              const created = yield* connections.create(tenantId, input);
+              yield* setupSchedules(tenantId, created.id).pipe(Effect.orDie);
+              return created;
+            }),
+          );
+        }),
+
+        setupSchedules,
 
         handlers: {
           [SYNC_JOB_KIND]: { run: runSync },

@@ -21,6 +21,8 @@ export interface ServerConfig {
   readonly worker: { readonly enabled: boolean; readonly concurrency: number };
   readonly retry: { readonly defaultMaxAttempts: number; readonly maxDelayMs: number };
   readonly schedules: { readonly deltaCron: string; readonly reconcileCron: string };
+  /** Inbound webhook bodies above this are refused with 413. */
+  readonly webhookMaxBytes: number;
 }
 
 const logLevels: Record<string, LogLevel.LogLevel> = {
@@ -67,6 +69,7 @@ const env = Config.all({
   maxBackoffMs: Config.integer("TANDEM_MAX_BACKOFF_MS").pipe(Config.withDefault(300_000)),
   deltaCron: Config.string("TANDEM_DELTA_CRON").pipe(Config.withDefault("*/15 * * * *")),
   reconcileCron: Config.string("TANDEM_RECONCILE_CRON").pipe(Config.withDefault("0 3 * * *")),
+  webhookMaxBytes: Config.integer("TANDEM_WEBHOOK_MAX_BYTES").pipe(Config.withDefault(1_048_576)),
 });
 
 const configErrorLine = (error: ConfigError.ConfigError): string => {
@@ -150,6 +153,7 @@ export const loadConfig = Effect.gen(function* () {
     worker: { enabled: raw.worker, concurrency: raw.workerConcurrency },
     retry: { defaultMaxAttempts: raw.maxAttempts, maxDelayMs: raw.maxBackoffMs },
     schedules: { deltaCron: raw.deltaCron, reconcileCron: raw.reconcileCron },
+    webhookMaxBytes: raw.webhookMaxBytes,
   } satisfies ServerConfig;
 });
 
