@@ -161,6 +161,7 @@ const codecCache = new WeakMap<
   {
     readonly decode: ReturnType<typeof Schema.decodeUnknownEither<any, any>>;
     readonly encode: ReturnType<typeof Schema.encodeEither<any, any>>;
+    readonly is: (u: unknown) => boolean;
   }
 >();
 
@@ -168,7 +169,11 @@ const codecCache = new WeakMap<
 const codecs = (entity: EntityDefinition<any, any>) => {
   let codec = codecCache.get(entity);
   if (codec === undefined) {
-    codec = { decode: Schema.decodeUnknownEither(entity.record), encode: Schema.encodeEither(entity.record) };
+    codec = {
+      decode: Schema.decodeUnknownEither(entity.record),
+      encode: Schema.encodeEither(entity.record),
+      is: Schema.is(entity.record),
+    };
     codecCache.set(entity, codec);
   }
   return codec;
@@ -176,13 +181,17 @@ const codecs = (entity: EntityDefinition<any, any>) => {
 
 /**
  * Decodes one raw record. Failure is an `InvalidRecord` item error: schema
- * mismatch, a missing primary key, or an unusable `updatedAt`.
+ * mismatch, a missing primary key, or an unusable `updatedAt`. A connector may
+ * hand back the record already in its decoded form (what `get` and `write`
+ * naturally return after mapping the vendor's shape); it is taken as is.
  */
 export const decodeRecord = (
   entity: EntityDefinition<any, any>,
   raw: unknown,
 ): Either.Either<DecodedRecord, InvalidRecord> => {
-  const decoded = codecs(entity).decode(raw, { errors: "all" });
+  const codec = codecs(entity);
+  const decoded = codec.decode(raw, { errors: "all" });
+  if (Either.isLeft(decoded) && codec.is(raw)) return accept(entity, raw);
   if (Either.isLeft(decoded)) {
     const externalId = guessId(raw);
     return Either.left(
@@ -192,7 +201,11 @@ export const decodeRecord = (
       }),
     );
   }
-  const record = decoded.right;
+  return accept(entity, decoded.right);
+};
+
+/** A record of the entity's Type: its id, modification time and encoded (stored) form. */
+const accept = (entity: EntityDefinition<any, any>, record: unknown): Either.Either<DecodedRecord, InvalidRecord> => {
   let externalId: unknown;
   let updatedAt: unknown;
   try {
