@@ -1,0 +1,87 @@
+import { withClient as withConnection } from "../BenchDatabase.ts";
+import { timed } from "../measure/Clock.ts";
+import { contactPages } from "../source/ContactPages.ts";
+import { contactProperties } from "../source/HubSpotWire.ts";
+import { createContactTable, toContactRow } from "./ContactTable.ts";
+import { copyBlocks, encodeCopyBlock } from "./CopyRows.ts";
+import { naiveContactsJob, runNaiveSync } from "./NaiveSyncJob.ts";
+
+/** Where a baseline reads from and writes to. */
+export interface BaselineTarget {
+  readonly databaseUrl: string;
+  readonly sourceUrl: string;
+  readonly pageSize: number;
+  readonly table: string;
+}
+
+/** Throughput of one write path over the same records. */
+export interface ThroughputFigures {
+  readonly records: number;
+  readonly seconds: number;
+  readonly recordsPerSecond: number;
+}
+
+const throughput = (records: number, seconds: number): ThroughputFigures => ({
+  records,
+  seconds,
+  recordsPerSecond: records / seconds,
+});
+
+/**
+ * naive: the SyncJob loop end to end (reading pages from the source included, as `runSync`
+ * does). `createTable: false` runs it over the rows already there: a re-sync, which is all the
+ * example can do when 1% changed.
+ */
+export const naiveImport = (input: BaselineTarget & { readonly createTable: boolean }) =>
+  withConnection(input.databaseUrl, async (client) => {
+    if (input.createTable) await createContactTable(client, input.table);
+    const job = naiveContactsJob({ client, ...input, properties: contactProperties });
+    const { value: result, seconds } = await timed(() => runNaiveSync(job));
+    if (result.errors.length > 0)
+      throw new Error(`naive sync had ${result.errors.length} errors: ${result.errors[0]!.message}`);
+    return {
+      ...throughput(result.created + result.updated, seconds),
+      created: result.created,
+      updated: result.updated,
+    };
+  });
+
+/** Reads every page once: the source's own ceiling at this page size (no database involved). */
+export const sourceRead = async (input: Pick<BaselineTarget, "sourceUrl" | "pageSize">) => {
+  let records = 0;
+  let pages = 0;
+  let largestPage = 0;
+  const { seconds } = await timed(async () => {
+    for await (const page of contactPages(input.sourceUrl, {
+      pageSize: input.pageSize,
+      properties: contactProperties,
+    })) {
+      records += page.length;
+      pages++;
+      largestPage = Math.max(largestPage, page.length);
+    }
+  });
+  return { ...throughput(records, seconds), pages, largestPage };
+};
+
+/**
+ * copy: the same rows, read from the source and encoded before the clock starts, then one
+ * `COPY ... FROM STDIN` into an equivalent table: the write path's practical limit.
+ */
+export const copyImport = (input: BaselineTarget) =>
+  withConnection(input.databaseUrl, async (client) => {
+    await createContactTable(client, input.table);
+    const blocks: Array<string> = [];
+    let records = 0;
+    const fetched = await timed(async () => {
+      for await (const page of contactPages(input.sourceUrl, {
+        pageSize: input.pageSize,
+        properties: contactProperties,
+      })) {
+        blocks.push(encodeCopyBlock(page.map(toContactRow)));
+        records += page.length;
+      }
+    });
+    const { seconds } = await timed(() => copyBlocks(client, input.table, blocks));
+    return { ...throughput(records, seconds), fetchAndEncodeSeconds: fetched.seconds };
+  });
