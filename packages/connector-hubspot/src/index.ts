@@ -1,22 +1,31 @@
 import { defineConnector } from "@tandem/core";
-import { Schema } from "effect";
+import { failureOf, hubSpotRequest } from "./client.ts";
+import { HubSpotConfig } from "./config.ts";
+import { companies } from "./entities/companies.ts";
+import { contacts } from "./entities/contacts.ts";
+import { hubSpotWebhooks } from "./webhooks.ts";
+
+export { type HubSpotContext, searchResultCap } from "./client.ts";
+export { HubSpotConfig, HubSpotSignatureVersion } from "./config.ts";
+export { Company, companies } from "./entities/companies.ts";
+export { Contact, type ContactUpsertResult, contacts, upsertContactsByEmail } from "./entities/contacts.ts";
+export { type HubSpotRateBudget, hubSpotRateBudget } from "./rateBudget.ts";
+export { hubSpotWebhooks, parseHubSpotWebhook, signatureMaxAgeMs, verifyHubSpotWebhook } from "./webhooks.ts";
 
 /**
- * HubSpot CRM v3. Config: a private app token, or OAuth (client id/secret + refresh token).
- * Entities (contacts, companies) are declared in ./entities.
+ * HubSpot CRM v3: contacts and companies. Auth by private app token or OAuth refresh token
+ * (see HubSpotConfig); full reads list, deltas search by modification time, deletions come
+ * from the archived listing and `*.deletion` webhooks. The rate budget from HubSpot's headers
+ * is `hubSpotRateBudget` (exported for the engine's token bucket).
  */
-export const HubSpotConfig = Schema.Struct({
-  /** Default https://api.hubapi.com; point it at a sandbox, a proxy, or the testkit fake. */
-  baseUrl: Schema.optionalWith(Schema.String.pipe(Schema.pattern(/^https?:\/\//)), {
-    default: () => "https://api.hubapi.com",
-  }),
-  /** Private app access token (or the current OAuth access token). */
-  accessToken: Schema.Redacted(Schema.NonEmptyString),
-});
-
 export default defineConnector({
   name: "hubspot",
-  version: "0.1.0",
+  version: "0.2.0",
   config: HubSpotConfig,
-  entities: {},
+  check: async (ctx) => {
+    const response = await hubSpotRequest(ctx, { path: "/crm/v3/objects/contacts", query: { limit: 1 } });
+    if (response.status !== 200) throw failureOf(response);
+  },
+  entities: { contacts, companies },
+  webhooks: hubSpotWebhooks,
 });

@@ -1,0 +1,481 @@
+import {
+  AuthExpired,
+  Conflict,
+  type ConnectorContext,
+  InvalidRecord,
+  NotFound,
+  type ReadOptions,
+  type ReadPage,
+  Unavailable,
+} from "@tandem/core";
+import { Schema } from "effect";
+import { accessToken, renewAccessToken } from "./auth.ts";
+import type { HubSpotConfig } from "./config.ts";
+import { BatchWire, CrmObjectWire, ErrorWire, PageWire } from "./wire.ts";
+
+/** The context every HubSpot function receives. */
+export type HubSpotContext = ConnectorContext<HubSpotConfig>;
+
+/** A CRM object type as it appears in `/crm/v3/objects/{objectType}`. */
+export type CrmObjectType = "contacts" | "companies";
+
+/** What the shared read/write code needs to know about one entity. */
+export interface CrmObjectSpec<Rec, Encoded> {
+  readonly objectType: CrmObjectType;
+  /** The search property holding the modification time: `lastmodifieddate` (contacts), `hs_lastmodifieddate` (companies). */
+  readonly lastModifiedProperty: string;
+  /** Properties to request on reads. */
+  readonly properties: ReadonlyArray<string>;
+  /** Normalized record schema. */
+  readonly record: Schema.Schema<Rec, Encoded, never>;
+  /** Wire object -> encoded normalized record (the engine decodes it with `record`). */
+  readonly toRecord: (wire: CrmObjectWire) => Encoded;
+}
+
+interface HubSpotResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: unknown;
+}
+
+/**
+ * One authenticated call. `ctx.http` already maps 401/429/5xx/timeouts to error reasons;
+ * here a 401 under OAuth refreshes the access token and retries once.
+ */
+export const hubSpotRequest = async (
+  ctx: HubSpotContext,
+  input: {
+    readonly method?: string;
+    readonly path: string;
+    readonly query?: Record<string, string | number | boolean | undefined>;
+    readonly body?: unknown;
+  },
+): Promise<HubSpotResponse> => {
+  const send = (token: string) =>
+    ctx.http.request({
+      method: input.method ?? "GET",
+      url: `${ctx.config.baseUrl}${input.path}`,
+      query: input.query,
+      body: input.body,
+      headers: { authorization: `Bearer ${token}` },
+    });
+  const token = await accessToken(ctx);
+  try {
+    return await send(token);
+  } catch (error) {
+    if (!(error instanceof AuthExpired)) throw error;
+    const renewed = await renewAccessToken(ctx, token);
+    if (renewed === undefined) throw error;
+    return send(renewed);
+  }
+};
+
+const errorOf = (body: unknown): ErrorWire => {
+  const decoded = Schema.decodeUnknownEither(ErrorWire)(body);
+  return decoded._tag === "Right" ? decoded.right : { message: typeof body === "string" ? body : "HubSpot error" };
+};
+
+/** HubSpot's 409 names the record that holds the unique value: "Contact already exists. Existing ID: 123". */
+export const existingIdOf = (message: string): string | undefined => /Existing ID: (\d+)/.exec(message)?.[1];
+
+/**
+ * Maps a status `ctx.http` left to us to a connector error: 400 -> InvalidRecord,
+ * 403 (missing scopes) -> AuthExpired, 404 -> NotFound, 409 -> Conflict (with the existing id),
+ * anything else unexpected -> Unavailable.
+ */
+export const failureOf = (response: HubSpotResponse, externalId?: string): Error => {
+  const error = errorOf(response.body);
+  const message = `HubSpot ${response.status}${error.category ? ` ${error.category}` : ""}: ${error.message}`;
+  switch (response.status) {
+    case 400:
+      return new InvalidRecord({ message, externalId });
+    case 403:
+      return new AuthExpired({ message });
+    case 404:
+      return new NotFound({ message, externalId });
+    case 409:
+      return new Conflict({ message, externalId: existingIdOf(error.message) ?? externalId });
+    default:
+      return new Unavailable({ message, status: response.status });
+  }
+};
+
+/** Decodes a response envelope; a shape we do not recognize is HubSpot misbehaving (transient). */
+export const decodeEnvelope = <A, I>(
+  schema: Schema.Schema<A, I, never>,
+  response: HubSpotResponse,
+  where: string,
+): A => {
+  const decoded = Schema.decodeUnknownEither(schema)(response.body);
+  if (decoded._tag === "Left") {
+    throw new Unavailable({
+      message: `${where}: unexpected response shape: ${decoded.left.message}`,
+      status: response.status,
+    });
+  }
+  return decoded.right;
+};
+
+/**
+ * Maps raw wire records to encoded normalized records. A record that does not match the
+ * wire schema is passed through unchanged: the engine's decode with the entity's `record`
+ * schema then rejects it and reports it per record, so one bad record never stops a read.
+ */
+const toRecords = <Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+  results: ReadonlyArray<unknown>,
+) =>
+  results.map((raw) => {
+    const decoded = Schema.decodeUnknownEither(CrmObjectWire)(raw);
+    if (decoded._tag === "Right") return spec.toRecord(decoded.right);
+    ctx.log.warn(`hubspot: malformed ${spec.objectType} record`, {
+      id: (raw as { id?: unknown } | null)?.id,
+      error: decoded.left.message,
+    });
+    return raw;
+  });
+
+/** A full record, decoded (for `get` and writes); malformed -> InvalidRecord. */
+export const decodeRecord = <Rec, Encoded>(
+  spec: CrmObjectSpec<Rec, Encoded>,
+  raw: unknown,
+  externalId?: string,
+): Rec => {
+  const wire = Schema.decodeUnknownEither(CrmObjectWire)(raw);
+  if (wire._tag === "Left")
+    throw new InvalidRecord({ message: `malformed ${spec.objectType}: ${wire.left.message}`, externalId });
+  const record = Schema.decodeUnknownEither(spec.record)(spec.toRecord(wire.right));
+  if (record._tag === "Left") throw new InvalidRecord({ message: record.left.message, externalId: wire.right.id });
+  return record.right;
+};
+
+/* ------------------------------------------------------------------------------------------------
+ * Reads. The cursor the engine checkpoints is JSON describing the next request.
+ * --------------------------------------------------------------------------------------------- */
+
+/** Search only ever returns the first 10,000 results of a query; `after` past that answers 400. */
+export const searchResultCap = 10_000;
+const listPageSize = 100;
+const searchPageSize = 200;
+
+const ReadCursor = Schema.parseJson(
+  Schema.Union(
+    /** Full read: list endpoint, resume at `after`. */
+    Schema.Struct({ phase: Schema.Literal("list"), after: Schema.String }),
+    /**
+     * Delta read, search phase: `operator value` is the current query's bound, `after` the
+     * offset inside it, `skip` ids already read at exactly `value` (before a restart), and
+     * `last`/`lastIds` the highest modification time seen so far and the ids carrying it.
+     */
+    Schema.Struct({
+      phase: Schema.Literal("search"),
+      since: Schema.Number,
+      operator: Schema.Literal("GT", "GTE"),
+      value: Schema.Number,
+      after: Schema.optional(Schema.String),
+      skip: Schema.Array(Schema.String),
+      last: Schema.optional(Schema.Number),
+      lastIds: Schema.Array(Schema.String),
+    }),
+    /** Delta read, deletions: the archived listing, records archived at or after `since`. */
+    Schema.Struct({ phase: Schema.Literal("archived"), since: Schema.Number, after: Schema.optional(Schema.String) }),
+  ),
+);
+type ReadCursor = typeof ReadCursor.Type;
+type SearchCursor = Extract<ReadCursor, { phase: "search" }>;
+
+const encodeCursor = (cursor: ReadCursor | undefined) =>
+  cursor === undefined ? undefined : Schema.encodeSync(ReadCursor)(cursor);
+
+const decodeCursor = (ctx: HubSpotContext, cursor: string | undefined): ReadCursor | undefined => {
+  if (cursor === undefined) return undefined;
+  const decoded = Schema.decodeUnknownEither(ReadCursor)(cursor);
+  if (decoded._tag === "Right") return decoded.right;
+  ctx.log.warn("hubspot: ignoring an unreadable cursor; starting over", { cursor });
+  return undefined;
+};
+
+/**
+ * `GET /crm/v3/objects/{type}?limit&after&properties&archived` — one page.
+ * Quirks: `limit` is capped at 100; `paging.next.after` is absent on the last page;
+ * `archived=true` lists only archived (deleted) objects, which carry `archivedAt`.
+ * See https://developers.hubspot.com/docs/api/crm/contacts (GET /crm/v3/objects/contacts)
+ */
+export const listPage = async <Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+  options: { readonly after?: string; readonly archived: boolean; readonly properties?: ReadonlyArray<string> },
+) => {
+  const response = await hubSpotRequest(ctx, {
+    path: `/crm/v3/objects/${spec.objectType}`,
+    query: {
+      limit: listPageSize,
+      after: options.after,
+      properties: (options.properties ?? spec.properties).join(","),
+      archived: options.archived,
+    },
+  });
+  if (response.status !== 200) throw failureOf(response);
+  return decodeEnvelope(PageWire, response, `list ${spec.objectType}`);
+};
+
+const modifiedAt = (raw: unknown, property: string): number | undefined => {
+  const value = (raw as { properties?: Record<string, unknown> } | null)?.properties?.[property];
+  if (typeof value !== "string") return undefined;
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+};
+
+const idOf = (raw: unknown): string | undefined => {
+  const id = (raw as { id?: unknown } | null)?.id;
+  return typeof id === "string" ? id : undefined;
+};
+
+/**
+ * `POST /crm/v3/objects/{type}/search` — one delta page, sorted ascending by modification time.
+ * Quirks: at most 200 a page; a query never pages past 10,000 results (400), so when the next
+ * offset reaches the cap we restart with `GTE` the last value seen and skip the ids already read
+ * at that exact value. Archived objects are not searchable, and results lag writes by seconds
+ * (the engine's delta overlap covers that).
+ * See https://developers.hubspot.com/docs/api/crm/search
+ */
+const searchPage = async <Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+  cursor: SearchCursor,
+): Promise<{ readonly results: ReadonlyArray<unknown>; readonly next: SearchCursor | undefined }> => {
+  const response = await hubSpotRequest(ctx, {
+    method: "POST",
+    path: `/crm/v3/objects/${spec.objectType}/search`,
+    body: {
+      filterGroups: [
+        {
+          filters: [
+            { propertyName: spec.lastModifiedProperty, operator: cursor.operator, value: String(cursor.value) },
+          ],
+        },
+      ],
+      sorts: [{ propertyName: spec.lastModifiedProperty, direction: "ASCENDING" }],
+      properties: spec.properties,
+      limit: searchPageSize,
+      ...(cursor.after !== undefined ? { after: cursor.after } : {}),
+    },
+  });
+  if (response.status === 400 && cursor.after !== undefined && cursor.last !== undefined) {
+    // The cap arrived earlier than we counted (HubSpot's limit may change): restart as planned.
+    return { results: [], next: restartAtLast(spec, cursor) };
+  }
+  if (response.status !== 200) throw failureOf(response);
+  const page = decodeEnvelope(PageWire, response, `search ${spec.objectType}`);
+  const skip = new Set(cursor.skip);
+  const results = page.results.filter((raw) => !skip.has(idOf(raw) ?? ""));
+  let last = cursor.last;
+  let lastIds = [...cursor.lastIds];
+  for (const raw of results) {
+    const at = modifiedAt(raw, spec.lastModifiedProperty);
+    const id = idOf(raw);
+    if (at === undefined || id === undefined) continue;
+    if (last === undefined || at > last) {
+      last = at;
+      lastIds = [id];
+    } else if (at === last) lastIds.push(id);
+  }
+  const progressed: SearchCursor = { ...cursor, last, lastIds };
+  const after = page.paging?.next?.after;
+  if (after === undefined) return { results, next: undefined };
+  if (Number(after) >= searchResultCap) return { results, next: restartAtLast(spec, progressed) };
+  return { results, next: { ...progressed, after } };
+};
+
+/** The query after the cap: `GTE` the last value seen, skipping the ids read at that value. */
+const restartAtLast = <Rec, Encoded>(spec: CrmObjectSpec<Rec, Encoded>, cursor: SearchCursor): SearchCursor => {
+  const last = cursor.last ?? cursor.value;
+  if (last === cursor.value && cursor.operator === "GTE" && cursor.after !== undefined && cursor.skip.length > 0) {
+    // More than 10,000 objects share one modification time: no query can page past them.
+    throw new Unavailable({
+      message: `${spec.objectType}: more than ${searchResultCap} objects modified at ${new Date(last).toISOString()}; run a full read`,
+    });
+  }
+  const skip = last === cursor.value ? [...new Set([...cursor.skip, ...cursor.lastIds])] : cursor.lastIds;
+  return { ...cursor, operator: "GTE", value: last, after: undefined, skip, last, lastIds: cursor.lastIds };
+};
+
+/**
+ * The entity `read`: a full read pages the list endpoint; a delta read (`since`) pages search by
+ * modification time and then the archived listing, whose records (`archived: true`) are the
+ * deletions since `since` (the entity declares `deletes: "api"`).
+ */
+export async function* readCrmObjects<Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+  options: ReadOptions,
+): AsyncGenerator<ReadPage> {
+  let cursor: ReadCursor | undefined = decodeCursor(ctx, options.cursor);
+  if (cursor === undefined && options.since !== undefined) {
+    const since = options.since.getTime();
+    cursor = { phase: "search", since, operator: "GTE", value: since, skip: [], lastIds: [] };
+  }
+  if (cursor === undefined || cursor.phase === "list") {
+    let after = cursor?.after;
+    do {
+      const page = await listPage(ctx, spec, { after, archived: false });
+      after = page.paging?.next?.after;
+      yield {
+        records: toRecords(ctx, spec, page.results),
+        cursor: encodeCursor(after === undefined ? undefined : { phase: "list", after }),
+      };
+    } while (after !== undefined && !ctx.signal.aborted);
+    return;
+  }
+  while (cursor?.phase === "search" && !ctx.signal.aborted) {
+    const { results, next }: { results: ReadonlyArray<unknown>; next: SearchCursor | undefined } = await searchPage(
+      ctx,
+      spec,
+      cursor,
+    );
+    const following: ReadCursor = next ?? { phase: "archived", since: cursor.since };
+    if (results.length > 0 || next === undefined)
+      yield { records: toRecords(ctx, spec, results), cursor: encodeCursor(following) };
+    cursor = following;
+  }
+  while (cursor?.phase === "archived" && !ctx.signal.aborted) {
+    const since: number = cursor.since;
+    const page: typeof PageWire.Type = await listPage(ctx, spec, { after: cursor.after, archived: true });
+    // The archived listing cannot filter by time; keep what was archived since the delta's bound.
+    const recent = page.results.filter((raw: unknown) => {
+      const archivedAt = (raw as { archivedAt?: unknown } | null)?.archivedAt;
+      return typeof archivedAt !== "string" || !(Date.parse(archivedAt) < since);
+    });
+    const after: string | undefined = page.paging?.next?.after;
+    cursor = after === undefined ? undefined : { phase: "archived", since, after };
+    yield { records: toRecords(ctx, spec, recent), cursor: encodeCursor(cursor) };
+  }
+}
+
+/** The entity `readIds`: live ids from the list endpoint, a page at a time (reconciliation). */
+export async function* readCrmObjectIds<Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+): AsyncGenerator<ReadonlyArray<string>> {
+  let after: string | undefined;
+  do {
+    const page = await listPage(ctx, spec, { after, archived: false, properties: ["hs_object_id"] });
+    after = page.paging?.next?.after;
+    yield page.results.map(idOf).filter((id): id is string => id !== undefined);
+  } while (after !== undefined && !ctx.signal.aborted);
+}
+
+/**
+ * `GET /crm/v3/objects/{type}/{id}` — null when it does not exist or is archived (HubSpot 404s both).
+ */
+export const getCrmObject = async <Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+  id: string,
+): Promise<Rec | null> => {
+  const response = await hubSpotRequest(ctx, {
+    path: `/crm/v3/objects/${spec.objectType}/${encodeURIComponent(id)}`,
+    query: { properties: spec.properties.join(",") },
+  });
+  if (response.status === 404) return null;
+  if (response.status !== 200) throw failureOf(response, id);
+  return decodeRecord(spec, response.body, id);
+};
+
+/* ------------------------------------------------------------------------------------------------
+ * Writes.
+ * --------------------------------------------------------------------------------------------- */
+
+/**
+ * `POST /crm/v3/objects/{type}` -> 201. A duplicate contact email answers 409 CONFLICT
+ * ("Contact already exists. Existing ID: N"), surfaced as Conflict with that id.
+ */
+export const createCrmObject = async <Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+  properties: Record<string, string>,
+): Promise<Rec> => {
+  const response = await hubSpotRequest(ctx, {
+    method: "POST",
+    path: `/crm/v3/objects/${spec.objectType}`,
+    body: { properties },
+  });
+  if (response.status !== 201 && response.status !== 200) throw failureOf(response);
+  return decodeRecord(spec, response.body);
+};
+
+/**
+ * `PATCH /crm/v3/objects/{type}/{id}` -> 200, then a GET: the PATCH answer carries only the
+ * properties written, and callers expect the whole record.
+ */
+export const updateCrmObject = async <Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+  id: string,
+  properties: Record<string, string>,
+): Promise<Rec> => {
+  const response = await hubSpotRequest(ctx, {
+    method: "PATCH",
+    path: `/crm/v3/objects/${spec.objectType}/${encodeURIComponent(id)}`,
+    body: { properties },
+  });
+  if (response.status !== 200) throw failureOf(response, id);
+  const current = await getCrmObject(ctx, spec, id);
+  if (current === null)
+    throw new NotFound({ message: `${spec.objectType} ${id} vanished after an update`, externalId: id });
+  return current;
+};
+
+/** `DELETE /crm/v3/objects/{type}/{id}` -> 204: archives (HubSpot keeps it 90 days in the recycle bin). */
+export const archiveCrmObject = async <Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+  id: string,
+): Promise<void> => {
+  const response = await hubSpotRequest(ctx, {
+    method: "DELETE",
+    path: `/crm/v3/objects/${spec.objectType}/${encodeURIComponent(id)}`,
+  });
+  if (response.status !== 204 && response.status !== 200) throw failureOf(response, id);
+};
+
+/** Batch endpoints take at most 100 inputs. */
+export const batchMaxInputs = 100;
+
+/** One input of a batch that failed (from a 207's `errors[]`). */
+export interface BatchFailure {
+  readonly category: string | undefined;
+  readonly message: string;
+  readonly context: Readonly<Record<string, ReadonlyArray<string>>>;
+}
+
+/**
+ * `POST /crm/v3/objects/{type}/batch/{operation}` with at most 100 inputs. 200/201 means all
+ * succeeded; 207 means some failed (their errors in `errors[]`, the rest in `results`).
+ * See https://developers.hubspot.com/docs/api/crm/contacts (batch endpoints)
+ */
+export const batchRequest = async (
+  ctx: HubSpotContext,
+  objectType: CrmObjectType,
+  operation: "read" | "create" | "update" | "upsert" | "archive",
+  body: { readonly inputs: ReadonlyArray<unknown> } & Record<string, unknown>,
+): Promise<{ readonly results: ReadonlyArray<unknown>; readonly failures: ReadonlyArray<BatchFailure> }> => {
+  if (body.inputs.length > batchMaxInputs) {
+    throw new InvalidRecord({
+      message: `batch ${operation}: at most ${batchMaxInputs} inputs, got ${body.inputs.length}`,
+    });
+  }
+  const response = await hubSpotRequest(ctx, {
+    method: "POST",
+    path: `/crm/v3/objects/${objectType}/batch/${operation}`,
+    body,
+  });
+  if (response.status === 204) return { results: [], failures: [] };
+  if (response.status !== 200 && response.status !== 201 && response.status !== 207) throw failureOf(response);
+  const batch = decodeEnvelope(BatchWire, response, `batch ${operation} ${objectType}`);
+  return {
+    results: batch.results,
+    failures: batch.errors.map((e) => ({ category: e.category, message: e.message, context: e.context ?? {} })),
+  };
+};

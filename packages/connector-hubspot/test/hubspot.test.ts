@@ -1,0 +1,287 @@
+import {
+  AuthExpired,
+  Conflict,
+  type ConnectorContext,
+  InvalidRecord,
+  makeConnectorHttp,
+  NotFound,
+  RateLimited,
+  type ReadOptions,
+  type ReadPage,
+  Unavailable,
+} from "@tandem/core";
+import { createHubSpotFake, createManualClock, hubSpotFakeOAuthApp, hubSpotFakeToken } from "@tandem/testkit";
+import { Schema } from "effect";
+import { setupServer } from "msw/node";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import hubspot, { Company, Contact, HubSpotConfig, hubSpotRateBudget, upsertContactsByEmail } from "../src/index.ts";
+
+const baseUrl = "https://hubspot.test";
+const clock = createManualClock(Date.UTC(2026, 5, 1));
+const fake = createHubSpotFake({ baseUrl, clock });
+const server = setupServer(...fake.handlers);
+
+beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
+beforeEach(() => fake.reset());
+afterEach(() => server.resetHandlers());
+afterAll(() => {
+  fake.close();
+  server.close();
+});
+
+const silent = { debug: () => {}, info: () => {}, warn: () => {} };
+
+const contextFor = (config: Record<string, unknown>, timeoutMs = 5_000): ConnectorContext<HubSpotConfig> => ({
+  config: Schema.decodeUnknownSync(HubSpotConfig)({ baseUrl, ...config }),
+  http: makeConnectorHttp({ timeoutMs }),
+  log: silent,
+  signal: new AbortController().signal,
+});
+
+const ctx = contextFor({ accessToken: hubSpotFakeToken });
+const { contacts, companies } = hubspot.entities;
+
+const readAll = async (source: unknown): Promise<Array<ReadPage>> => {
+  const pages: Array<ReadPage> = [];
+  for await (const page of source as AsyncIterable<ReadPage>) pages.push(page);
+  return pages;
+};
+
+/** What the engine does with every record read. */
+const decodeContacts = (pages: ReadonlyArray<ReadPage>) =>
+  pages.flatMap((page) => page.records.map((record) => Schema.decodeUnknownSync(Contact)(record)));
+
+const readContacts = (options: ReadOptions) => readAll(contacts.read(ctx, options));
+
+describe("full read", () => {
+  it("pages the list endpoint 100 at a time and resumes from a saved cursor", async () => {
+    fake.seedContacts(250);
+    const pages = await readContacts({});
+    expect(pages.map((p) => p.records.length)).toEqual([100, 100, 50]);
+    expect(pages.at(-1)?.cursor).toBeUndefined();
+    const records = decodeContacts(pages);
+    expect(new Set(records.map((r) => r.id))).toEqual(new Set(fake.live("contacts").map((o) => o.id)));
+    const first = fake.live("contacts")[0]!;
+    expect(records[0]).toMatchObject({ id: first.id, email: first.properties.email, archived: false });
+
+    const resumed = decodeContacts(await readContacts({ cursor: pages[0]!.cursor }));
+    expect(resumed.map((r) => r.id)).toEqual(records.slice(100).map((r) => r.id));
+  });
+
+  it("reads companies with their own properties", async () => {
+    fake.seedCompanies(3);
+    const pages = await readAll(companies.read(ctx, {}));
+    const records = pages.flatMap((p) => p.records.map((r) => Schema.decodeUnknownSync(Company)(r)));
+    expect(records).toHaveLength(3);
+    expect(records[0]!.domain).toMatch(/example\.com$/);
+  });
+
+  it("passes a malformed record through for the engine to reject, without stopping the read", async () => {
+    const [bad] = fake.seedContacts(5);
+    fake.knobs.malformedIds.add(bad!.id);
+    const pages = await readContacts({});
+    const outcomes = pages[0]!.records.map((r) => Schema.decodeUnknownEither(Contact)(r)._tag);
+    expect(outcomes.filter((t) => t === "Left")).toHaveLength(1);
+    expect(outcomes.filter((t) => t === "Right")).toHaveLength(4);
+  });
+});
+
+describe("delta read", () => {
+  it("reads everything changed since a date, past the 10,000-result search cap, each record once", async () => {
+    // 10,300 contacts; 30 share one timestamp right where the first query stops (ties across the restart).
+    const start = clock.now();
+    fake.seedContacts(9_990, { endAt: start - 1_000_000, spacingMs: 10 });
+    fake.seedContacts(30, { endAt: start - 500_000, spacingMs: 0 });
+    fake.seedContacts(280, { endAt: start, spacingMs: 10 });
+    const since = new Date(start - 10_000_000);
+    const pages = await readContacts({ since });
+    const records = decodeContacts(pages).filter((r) => !r.archived);
+    const ids = records.map((r) => r.id);
+    expect(ids.length).toBe(10_300);
+    expect(new Set(ids).size).toBe(10_300);
+    const searches = fake.requests().filter((r) => r.path.endsWith("/search"));
+    expect(searches.every((r) => r.status === 200)).toBe(true);
+    // 50 pages fill the first query; the restart reads the rest.
+    expect(searches.length).toBeGreaterThan(50);
+    // Ascending order by modification time across the restart.
+    const times = records.map((r) => r.updatedAt.getTime());
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+  });
+
+  it("ends with the archived listing: records archived since the bound come back archived", async () => {
+    const seeded = fake.seedContacts(20);
+    const since = new Date(clock.now());
+    clock.advance(1_000);
+    fake.store.update("contacts", seeded[3]!.id, { firstname: "Changed" });
+    fake.store.archive("contacts", seeded[7]!.id);
+    const records = decodeContacts(await readContacts({ since }));
+    expect(records.find((r) => r.id === seeded[3]!.id)).toMatchObject({ firstName: "Changed", archived: false });
+    const archived = records.filter((r) => r.archived);
+    expect(archived.map((r) => r.id)).toEqual([seeded[7]!.id]);
+    expect(archived[0]!.archivedAt).toBeInstanceOf(Date);
+    expect(contacts.deletes).toBe("api");
+  });
+
+  it("resumes a delta from a checkpointed cursor", async () => {
+    fake.seedContacts(450, { endAt: clock.now() - 10_000, spacingMs: 1 });
+    const since = new Date(0);
+    const pages = await readContacts({ since });
+    const all = decodeContacts(pages).map((r) => r.id);
+    const rest = decodeContacts(await readContacts({ since, cursor: pages[1]!.cursor })).map((r) => r.id);
+    expect(rest).toEqual(all.slice(400));
+  });
+});
+
+describe("ids and get", () => {
+  it("readIds yields live ids for reconciliation", async () => {
+    const seeded = fake.seedContacts(150);
+    fake.store.archive("contacts", seeded[0]!.id);
+    const pages: Array<ReadonlyArray<string>> = [];
+    for await (const ids of contacts.readIds!(ctx) as AsyncIterable<ReadonlyArray<string>>) pages.push(ids);
+    expect(pages.flat()).toEqual(seeded.slice(1).map((o) => o.id));
+  });
+
+  it("get returns the record, and null for a missing or archived id (404)", async () => {
+    const [one, two] = fake.seedContacts(2);
+    fake.store.archive("contacts", two!.id);
+    const found = await contacts.get!(ctx, one!.id);
+    expect(found).toMatchObject({ id: one!.id, email: one!.properties.email });
+    expect(await contacts.get!(ctx, "999999")).toBeNull();
+    expect(await contacts.get!(ctx, two!.id)).toBeNull();
+  });
+});
+
+describe("writes", () => {
+  it("creates, updates and archives a contact", async () => {
+    const created = (await contacts.write!.create!(ctx, { email: "ada@example.com", firstName: "Ada" })) as Contact;
+    expect(created).toMatchObject({ email: "ada@example.com", firstName: "Ada", archived: false });
+    expect(fake.store.get("contacts", created.id)?.properties.firstname).toBe("Ada");
+
+    clock.advance(5_000);
+    const updated = (await contacts.write!.update!(ctx, created.id, {
+      lastName: "Lovelace",
+      firstName: null,
+    })) as Contact;
+    expect(updated).toMatchObject({ email: "ada@example.com", firstName: null, lastName: "Lovelace" });
+    expect(updated.updatedAt.getTime()).toBe(clock.now());
+
+    await contacts.write!.delete!(ctx, created.id);
+    expect(fake.store.get("contacts", created.id)?.archived).toBe(true);
+  });
+
+  it("a duplicate email is a Conflict naming the existing id (409)", async () => {
+    const [existing] = fake.seedContacts(1);
+    const failure = await Promise.resolve(
+      contacts.write!.create!(ctx, { email: existing!.properties.email! }) as Promise<Contact>,
+    ).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(Conflict);
+    expect((failure as Conflict).externalId).toBe(existing!.id);
+    expect((failure as Conflict).message).toContain(`Existing ID: ${existing!.id}`);
+  });
+
+  it("an invalid property is InvalidRecord (400), a missing id NotFound (404)", async () => {
+    await expect(contacts.write!.create!(ctx, { email: "not-an-email" }) as Promise<Contact>).rejects.toBeInstanceOf(
+      InvalidRecord,
+    );
+    await expect(contacts.write!.update!(ctx, "424242", { firstName: "x" }) as Promise<Contact>).rejects.toBeInstanceOf(
+      NotFound,
+    );
+  });
+
+  it("batch upsert by email creates and updates in chunks of 100 and reports a 207 partial failure", async () => {
+    const existing = fake.seedContacts(10);
+    const inputs = [
+      ...existing.map((o) => ({ email: o.properties.email!, lastName: "Updated" })),
+      ...Array.from({ length: 139 }, (_, i) => ({ email: `new${i}@example.com`, firstName: `New ${i}` })),
+      { email: "broken@example.com", phone: { nested: true } as unknown as string },
+    ];
+    const result = await upsertContactsByEmail(ctx, inputs);
+    expect(result.contacts).toHaveLength(149);
+    expect(result.createdIds).toHaveLength(139);
+    expect(result.failures).toHaveLength(1);
+    expect(result.failures[0]!.category).toBe("VALIDATION_ERROR");
+    expect(
+      fake
+        .requests()
+        .filter((r) => r.path.endsWith("/batch/upsert"))
+        .map((r) => r.status),
+    ).toEqual([200, 207]);
+    expect(fake.store.get("contacts", existing[0]!.id)?.properties.lastname).toBe("Updated");
+    expect(fake.live("contacts")).toHaveLength(149);
+  });
+});
+
+describe("errors from the transport", () => {
+  it("a refused private app token is AuthExpired (401)", async () => {
+    const refused = contextFor({ accessToken: "pat-wrong" });
+    await expect(readAll(contacts.read(refused, {}))).rejects.toBeInstanceOf(AuthExpired);
+  });
+
+  it("a 429 is RateLimited with HubSpot's delay, and headers give the rate budget", async () => {
+    fake.knobs.rateLimit = { max: 2, intervalMs: 10_000 };
+    fake.seedContacts(1);
+    const response = await fetch(`${baseUrl}/crm/v3/objects/contacts`, {
+      headers: { authorization: `Bearer ${hubSpotFakeToken}` },
+    });
+    expect(hubSpotRateBudget(response.headers)).toEqual({
+      max: 2,
+      remaining: 1,
+      intervalMs: 10_000,
+      daily: 650_000,
+      dailyRemaining: 649_999,
+    });
+    clock.advance(4_000);
+    await contacts.get!(ctx, "1001");
+    const failure = await readAll(contacts.read(ctx, {})).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(RateLimited);
+    expect((failure as RateLimited).retryAfterMs).toBe(6_000);
+    clock.advance(6_000);
+    expect(await readAll(contacts.read(ctx, {}))).toHaveLength(1);
+  });
+
+  it("5xx and hangs are Unavailable", async () => {
+    fake.failNext({ kind: "status", status: 503 });
+    await expect(readAll(contacts.read(ctx, {}))).rejects.toBeInstanceOf(Unavailable);
+    fake.failNext({ kind: "hang" });
+    const impatient = contextFor({ accessToken: hubSpotFakeToken }, 100);
+    const failure = await readAll(contacts.read(impatient, {})).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(Unavailable);
+    expect((failure as Unavailable).message).toContain("timed out");
+  });
+});
+
+describe("OAuth", () => {
+  const oauth = {
+    clientId: hubSpotFakeOAuthApp.clientId,
+    clientSecret: hubSpotFakeOAuthApp.clientSecret,
+    refreshToken: hubSpotFakeOAuthApp.refreshToken,
+  };
+
+  it("trades the refresh token for an access token and refreshes after a 401", async () => {
+    fake.seedContacts(3);
+    const oauthCtx = contextFor({ oauth });
+    expect(decodeContacts(await readAll(contacts.read(oauthCtx, {})))).toHaveLength(3);
+    fake.expireAccessTokens();
+    expect(decodeContacts(await readAll(contacts.read(oauthCtx, {})))).toHaveLength(3);
+    const calls = fake.requests().map((r) => `${r.method} ${r.path.split("?")[0]} ${r.status}`);
+    expect(calls).toEqual([
+      "POST /oauth/v1/token 200",
+      "GET /crm/v3/objects/contacts 200",
+      "GET /crm/v3/objects/contacts 401",
+      "POST /oauth/v1/token 200",
+      "GET /crm/v3/objects/contacts 200",
+    ]);
+  });
+
+  it("a refused refresh token is AuthExpired", async () => {
+    const refused = contextFor({ oauth: { ...oauth, refreshToken: "revoked" } });
+    await expect(readAll(contacts.read(refused, {}))).rejects.toBeInstanceOf(AuthExpired);
+  });
+
+  it("the config needs a token or OAuth credentials, and keeps secrets redacted", () => {
+    expect(() => Schema.decodeUnknownSync(HubSpotConfig)({})).toThrow(/accessToken or oauth/);
+    const config = Schema.decodeUnknownSync(HubSpotConfig)({ oauth });
+    expect(String(config.oauth?.clientSecret)).not.toContain(oauth.clientSecret);
+    expect(config.baseUrl).toBe("https://api.hubapi.com");
+  });
+});

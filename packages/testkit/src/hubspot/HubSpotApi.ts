@@ -1,0 +1,610 @@
+import { randomUUID } from "node:crypto";
+import type { FakeClock } from "./FakeClock.ts";
+import { corruptHubSpotObject, type HubSpotFakeKnobs, type HubSpotFault } from "./HubSpotFaults.ts";
+import {
+  type HubSpotFailure,
+  type HubSpotObjectType,
+  type HubSpotStore,
+  hubSpotObjectSchemas,
+  type StoredHubSpotObject,
+} from "./HubSpotStore.ts";
+
+/** A request as any transport (MSW, node:http) hands it to the fake. */
+export interface FakeHttpRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly headers: Headers;
+  readonly body: string;
+  /** Aborted when the client goes away; ends a hang early. */
+  readonly signal?: AbortSignal;
+}
+
+/** The fake's answer; `body` is JSON-encoded by the transport unless it is undefined (204). */
+export interface FakeHttpResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body?: unknown;
+}
+
+/** OAuth client credentials the fake's token endpoint accepts. */
+export interface HubSpotOAuthApp {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly refreshToken: string;
+}
+
+/** Everything the API layer reads and mutates; owned by the fake (see createHubSpotFake). */
+export interface HubSpotApiState {
+  readonly store: HubSpotStore;
+  readonly clock: FakeClock;
+  readonly knobs: HubSpotFakeKnobs;
+  readonly random: () => number;
+  /** Private app tokens that authenticate. */
+  readonly privateAppTokens: Set<string>;
+  readonly oauthApps: Array<HubSpotOAuthApp>;
+  /** Access tokens issued by the token endpoint, with their expiry (epoch ms). */
+  readonly issuedTokens: Map<string, number>;
+  /** OAuth access token lifetime in seconds (HubSpot: 1,800). */
+  readonly accessTokenTtlSeconds: number;
+  /** Faults served to the next calls, in order, before any random fault. */
+  readonly queuedFaults: Array<HubSpotFault>;
+  /** Times (fake clock) of the calls counted by the rate limiter. */
+  readonly callTimes: Array<number>;
+  readonly daily: { count: number };
+  /** Every request received (method and path with query), for assertions. */
+  readonly requestLog: Array<{ readonly method: string; readonly path: string; readonly status: number }>;
+  /** Timers of hanging calls, released when the fake closes. */
+  readonly hangs: Set<() => void>;
+}
+
+/** HubSpot's list page size cap and default. */
+const listMaxLimit = 100;
+const listDefaultLimit = 10;
+/** Search: at most 200 a page and 10,000 results a query (paging past that is a 400). */
+const searchMaxLimit = 200;
+const searchResultCap = 10_000;
+const batchMaxInputs = 100;
+/** Nominal limits reported in headers when enforcement is off (Professional tier). */
+const nominalWindow = { max: 190, intervalMs: 10_000 };
+const nominalDaily = 650_000;
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): FakeHttpResponse => ({
+  status,
+  headers: { "content-type": "application/json;charset=utf-8", ...headers },
+  body,
+});
+
+/** HubSpot's error envelope: `{ status: "error", message, correlationId, category, ... }`. */
+const errorBody = (category: string, message: string, extra: Record<string, unknown> = {}) => ({
+  status: "error",
+  message,
+  correlationId: randomUUID(),
+  category,
+  ...extra,
+});
+
+const failureStatus: Record<HubSpotFailure["category"], number> = {
+  CONFLICT: 409,
+  VALIDATION_ERROR: 400,
+  OBJECT_NOT_FOUND: 404,
+};
+
+const failureResponse = (failure: HubSpotFailure) =>
+  json(
+    failureStatus[failure.category],
+    errorBody(failure.category, failure.message, {
+      ...(failure.errors ? { errors: failure.errors } : {}),
+      ...(failure.context ? { context: failure.context } : {}),
+    }),
+  );
+
+const validationError = (message: string) => json(400, errorBody("VALIDATION_ERROR", message));
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Parses a filter value the way HubSpot does for dates: epoch milliseconds or ISO-8601. */
+const comparableValue = (value: unknown): number | string => {
+  if (typeof value === "number") return value;
+  const text = String(value);
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? text : date;
+};
+
+const compare = (left: number | string, right: number | string): number =>
+  typeof left === "number" && typeof right === "number"
+    ? left - right
+    : String(left) < String(right)
+      ? -1
+      : String(left) > String(right)
+        ? 1
+        : 0;
+
+const objectTypeFromPath = (segment: string): HubSpotObjectType | undefined =>
+  segment === "contacts" || segment === "0-1"
+    ? "contacts"
+    : segment === "companies" || segment === "0-2"
+      ? "companies"
+      : undefined;
+
+/** The wire form of an object with the requested properties (HubSpot always adds the timestamps and id). */
+const toWire = (
+  state: HubSpotApiState,
+  type: HubSpotObjectType,
+  object: StoredHubSpotObject,
+  requested: ReadonlyArray<string> | undefined,
+  maybeCorrupt: boolean,
+): Record<string, unknown> => {
+  const schema = hubSpotObjectSchemas[type];
+  const names = new Set([...(requested ?? schema.defaults), ...schema.readOnly]);
+  const properties: Record<string, string | null> = {};
+  for (const name of names) {
+    if (schema.writable.includes(name) || schema.readOnly.includes(name))
+      properties[name] = object.properties[name] ?? null;
+  }
+  const wire: Record<string, unknown> = {
+    id: object.id,
+    properties,
+    createdAt: iso(object.createdAt),
+    updatedAt: iso(object.updatedAt),
+    archived: object.archived,
+    ...(object.archivedAt !== null ? { archivedAt: iso(object.archivedAt) } : {}),
+  };
+  if (!maybeCorrupt) return wire;
+  const { knobs } = state;
+  if (knobs.malformedIds.has(object.id) || (knobs.malformedRate > 0 && state.random() < knobs.malformedRate)) {
+    return corruptHubSpotObject(wire, state.random());
+  }
+  return wire;
+};
+
+const parseProperties = (value: unknown): ReadonlyArray<string> | undefined => {
+  if (Array.isArray(value)) return value.map(String);
+  if (typeof value === "string" && value !== "") return value.split(",").map((p) => p.trim());
+  return undefined;
+};
+
+const parseJsonBody = (request: FakeHttpRequest): { value: any } | { error: FakeHttpResponse } => {
+  try {
+    return { value: request.body === "" ? {} : JSON.parse(request.body) };
+  } catch {
+    return { error: validationError("Invalid input JSON on line 1: the body is not valid JSON") };
+  }
+};
+
+const rateLimitHeaders = (state: HubSpotApiState, remaining: number): Record<string, string> => {
+  const window = state.knobs.rateLimit ?? nominalWindow;
+  const daily = state.knobs.dailyLimit ?? nominalDaily;
+  return {
+    "x-hubspot-ratelimit-max": String(window.max),
+    "x-hubspot-ratelimit-remaining": String(Math.max(0, remaining)),
+    "x-hubspot-ratelimit-interval-milliseconds": String(window.intervalMs),
+    "x-hubspot-ratelimit-daily": String(daily),
+    "x-hubspot-ratelimit-daily-remaining": String(Math.max(0, daily - state.daily.count)),
+  };
+};
+
+const rateLimited = (state: HubSpotApiState, retryAfterSeconds: number, daily: boolean) =>
+  json(
+    429,
+    daily
+      ? errorBody("RATE_LIMITS", "You have reached your daily limit.", { errorType: "RATE_LIMIT", policyName: "DAILY" })
+      : errorBody("RATE_LIMITS", "You have reached your ten_secondly_rolling limit.", {
+          errorType: "RATE_LIMIT",
+          policyName: "TEN_SECONDLY_ROLLING",
+        }),
+    { ...rateLimitHeaders(state, 0), "retry-after": String(retryAfterSeconds) },
+  );
+
+/** Counts the call against the rolling window; answers 429 when the window or the day is spent. */
+const admit = (state: HubSpotApiState): { headers: Record<string, string> } | { response: FakeHttpResponse } => {
+  const now = state.clock.now();
+  const window = state.knobs.rateLimit ?? nominalWindow;
+  while (state.callTimes.length > 0 && state.callTimes[0]! <= now - window.intervalMs) state.callTimes.shift();
+  if (state.knobs.dailyLimit !== undefined && state.daily.count >= state.knobs.dailyLimit) {
+    const midnight = new Date(now);
+    midnight.setUTCHours(24, 0, 0, 0);
+    return { response: rateLimited(state, Math.ceil((midnight.getTime() - now) / 1000), true) };
+  }
+  if (state.knobs.rateLimit !== undefined && state.callTimes.length >= window.max) {
+    const freeAt = state.callTimes[0]! + window.intervalMs;
+    return { response: rateLimited(state, Math.max(1, Math.ceil((freeAt - now) / 1000)), false) };
+  }
+  state.callTimes.push(now);
+  state.daily.count++;
+  return { headers: rateLimitHeaders(state, window.max - state.callTimes.length) };
+};
+
+const sleep = (state: HubSpotApiState, ms: number, signal: AbortSignal | undefined) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      state.hangs.delete(done);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    // A hang must never keep a test process alive.
+    timer.unref?.();
+    state.hangs.add(done);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+
+const serverError = (status: number) =>
+  json(status, errorBody("INTERNAL_ERROR", status === 503 ? "Service unavailable" : "internal error"));
+
+/** Decides this call's fault: queued ones first, then the random shares. */
+const drawFault = (state: HubSpotApiState): HubSpotFault | undefined => {
+  const queued = state.queuedFaults.shift();
+  if (queued !== undefined) return queued;
+  const { knobs } = state;
+  if (knobs.hangRate > 0 && state.random() < knobs.hangRate) return { kind: "hang" };
+  if (knobs.serverErrorRate > 0 && state.random() < knobs.serverErrorRate) {
+    const statuses = [500, 502, 503, 504];
+    return { kind: "status", status: statuses[Math.floor(state.random() * statuses.length)]! };
+  }
+  return undefined;
+};
+
+const authenticate = (state: HubSpotApiState, request: FakeHttpRequest): FakeHttpResponse | undefined => {
+  const header = request.headers.get("authorization") ?? "";
+  const token = header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
+  if (state.privateAppTokens.has(token)) return undefined;
+  const expiresAt = state.issuedTokens.get(token);
+  if (expiresAt !== undefined && expiresAt > state.clock.now()) return undefined;
+  if (expiresAt !== undefined) {
+    return json(
+      401,
+      errorBody("EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired.", {
+        context: { expiresAt: [iso(expiresAt)] },
+      }),
+    );
+  }
+  return json(
+    401,
+    errorBody(
+      "INVALID_AUTHENTICATION",
+      "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+    ),
+  );
+};
+
+/** `POST /oauth/v1/token` (form encoded): the refresh-token grant. */
+const issueToken = (state: HubSpotApiState, request: FakeHttpRequest): FakeHttpResponse => {
+  const form = new URLSearchParams(request.body);
+  if (form.get("grant_type") !== "refresh_token") {
+    return json(400, {
+      status: "BAD_GRANT_TYPE",
+      message: "grant_type must be refresh_token",
+      correlationId: randomUUID(),
+    });
+  }
+  const app = state.oauthApps.find((a) => a.clientId === form.get("client_id"));
+  if (app === undefined || app.clientSecret !== form.get("client_secret")) {
+    return json(400, { status: "BAD_CLIENT_ID", message: "missing or unknown client id", correlationId: randomUUID() });
+  }
+  if (app.refreshToken !== form.get("refresh_token")) {
+    return json(400, {
+      status: "BAD_REFRESH_TOKEN",
+      message: "missing or unknown refresh token",
+      correlationId: randomUUID(),
+    });
+  }
+  const accessToken = `fake-access-${randomUUID()}`;
+  state.issuedTokens.set(accessToken, state.clock.now() + state.accessTokenTtlSeconds * 1000);
+  return json(200, {
+    token_type: "bearer",
+    refresh_token: app.refreshToken,
+    access_token: accessToken,
+    expires_in: state.accessTokenTtlSeconds,
+  });
+};
+
+const listObjects = (state: HubSpotApiState, type: HubSpotObjectType, url: URL): FakeHttpResponse => {
+  const limit = url.searchParams.has("limit") ? Number(url.searchParams.get("limit")) : listDefaultLimit;
+  if (!Number.isInteger(limit) || limit < 1 || limit > listMaxLimit) {
+    return validationError(
+      `limit must be an integer between 1 and ${listMaxLimit}, got ${url.searchParams.get("limit")}`,
+    );
+  }
+  const archived = url.searchParams.get("archived") === "true";
+  const after = url.searchParams.get("after");
+  if (after !== null && !/^\d+$/.test(after)) return validationError(`Invalid after value: ${after}`);
+  const requested = url.searchParams.getAll("properties").flatMap((p) => parseProperties(p) ?? []);
+  // `after` is the id to start from: stable while objects are created or archived mid-read.
+  const matching = state.store
+    .all(type)
+    .filter((o) => o.archived === archived && (after === null || Number(o.id) >= Number(after)));
+  const page = matching.slice(0, limit);
+  const next = matching[limit];
+  return json(200, {
+    results: page.map((o) => toWire(state, type, o, requested.length > 0 ? requested : undefined, true)),
+    ...(next !== undefined
+      ? { paging: { next: { after: next.id, link: `${url.origin}${url.pathname}?after=${next.id}` } } }
+      : {}),
+  });
+};
+
+interface SearchFilter {
+  readonly propertyName: string;
+  readonly operator: string;
+  readonly value?: unknown;
+}
+
+const matchesFilter = (object: StoredHubSpotObject, filter: SearchFilter): boolean | "unsupported" => {
+  const raw = filter.propertyName === "hs_object_id" ? object.id : (object.properties[filter.propertyName] ?? null);
+  if (filter.operator === "HAS_PROPERTY") return raw !== null;
+  if (filter.operator === "NOT_HAS_PROPERTY") return raw === null;
+  if (raw === null) return false;
+  const difference = compare(comparableValue(raw), comparableValue(filter.value));
+  switch (filter.operator) {
+    case "EQ":
+      return difference === 0;
+    case "NEQ":
+      return difference !== 0;
+    case "GT":
+      return difference > 0;
+    case "GTE":
+      return difference >= 0;
+    case "LT":
+      return difference < 0;
+    case "LTE":
+      return difference <= 0;
+    default:
+      return "unsupported";
+  }
+};
+
+/** `POST /crm/v3/objects/{type}/search`: filters, sorts, offset paging and the 10,000 cap. */
+const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request: FakeHttpRequest) => {
+  const parsed = parseJsonBody(request);
+  if ("error" in parsed) return parsed.error;
+  const body = parsed.value as {
+    filterGroups?: Array<{ filters?: Array<SearchFilter> }>;
+    sorts?: Array<string | { propertyName: string; direction?: string }>;
+    properties?: Array<string>;
+    limit?: number;
+    after?: string | number;
+  };
+  const limit = body.limit ?? 10;
+  if (!Number.isInteger(limit) || limit < 1 || limit > searchMaxLimit) {
+    return validationError(`limit must be between 1 and ${searchMaxLimit}`);
+  }
+  const after = body.after === undefined ? 0 : Number(body.after);
+  if (!Number.isInteger(after) || after < 0) return validationError(`Invalid after value: ${body.after}`);
+  if (after >= searchResultCap) {
+    return validationError(
+      `Search only returns the first ${searchResultCap} results (after=${after}); narrow the query, e.g. by ${hubSpotObjectSchemas[type].lastModified}`,
+    );
+  }
+  const groups = body.filterGroups ?? [];
+  const lagBound = state.clock.now() - state.knobs.searchLagMs;
+  let unsupported: string | undefined;
+  // Archived objects are never searchable; groups are ORed, filters within a group ANDed.
+  const matching = state.store.all(type).filter((object) => {
+    if (object.archived || (state.knobs.searchLagMs > 0 && object.updatedAt > lagBound)) return false;
+    if (groups.length === 0) return true;
+    return groups.some((group) =>
+      (group.filters ?? []).every((filter) => {
+        const result = matchesFilter(object, filter);
+        if (result === "unsupported") unsupported = filter.operator;
+        return result === true;
+      }),
+    );
+  });
+  if (unsupported !== undefined) return validationError(`Unsupported filter operator: ${unsupported}`);
+  const sorts = (body.sorts ?? []).map((s) =>
+    typeof s === "string"
+      ? { propertyName: s.replace(/^-/, ""), descending: s.startsWith("-") }
+      : { propertyName: s.propertyName, descending: s.direction === "DESCENDING" },
+  );
+  matching.sort((a, b) => {
+    for (const sort of sorts) {
+      const left = sort.propertyName === "hs_object_id" ? a.id : (a.properties[sort.propertyName] ?? "");
+      const right = sort.propertyName === "hs_object_id" ? b.id : (b.properties[sort.propertyName] ?? "");
+      const difference = compare(comparableValue(left), comparableValue(right));
+      if (difference !== 0) return sort.descending ? -difference : difference;
+    }
+    return Number(a.id) - Number(b.id);
+  });
+  const end = Math.min(after + limit, matching.length);
+  const page = matching.slice(after, end);
+  return json(200, {
+    total: matching.length,
+    results: page.map((o) => toWire(state, type, o, parseProperties(body.properties), true)),
+    ...(end < matching.length
+      ? { paging: { next: { after: String(end), link: `${request.url.origin}${request.url.pathname}?after=${end}` } } }
+      : {}),
+  });
+};
+
+const getObject = (state: HubSpotApiState, type: HubSpotObjectType, id: string, url: URL) => {
+  const object = state.store.get(type, id);
+  const archived = url.searchParams.get("archived") === "true";
+  if (object === undefined || object.archived !== archived) {
+    return json(
+      404,
+      errorBody("OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.", { context: { id: [id] } }),
+    );
+  }
+  const requested = url.searchParams.getAll("properties").flatMap((p) => parseProperties(p) ?? []);
+  return json(200, toWire(state, type, object, requested.length > 0 ? requested : undefined, true));
+};
+
+type BatchOperation = "read" | "create" | "update" | "upsert" | "archive";
+
+interface BatchInput {
+  readonly id?: string;
+  readonly idProperty?: string;
+  readonly properties?: Record<string, unknown>;
+}
+
+/** Batch endpoints: up to 100 inputs; per-input failures answer 207 with `errors[]`. */
+const batch = (
+  state: HubSpotApiState,
+  type: HubSpotObjectType,
+  operation: BatchOperation,
+  request: FakeHttpRequest,
+) => {
+  const parsed = parseJsonBody(request);
+  if ("error" in parsed) return parsed.error;
+  const body = parsed.value as { inputs?: Array<BatchInput>; properties?: Array<string> };
+  const inputs = body.inputs;
+  if (!Array.isArray(inputs)) return validationError("inputs is required");
+  if (inputs.length > batchMaxInputs) {
+    return validationError(`Batch size must be at most ${batchMaxInputs}; got ${inputs.length} inputs`);
+  }
+  const startedAt = iso(state.clock.now());
+  const results: Array<Record<string, unknown>> = [];
+  const errors: Array<Record<string, unknown>> = [];
+  const fail = (failure: HubSpotFailure) =>
+    errors.push({
+      status: "error",
+      category: failure.category,
+      message: failure.message,
+      context: failure.context ?? {},
+      ...(failure.errors ? { errors: failure.errors } : {}),
+    });
+  const missing: Array<string> = [];
+  for (const input of inputs) {
+    switch (operation) {
+      case "read": {
+        const object = input.id === undefined ? undefined : state.store.get(type, String(input.id));
+        if (object === undefined || object.archived) missing.push(String(input.id));
+        else results.push(toWire(state, type, object, parseProperties(body.properties), true));
+        break;
+      }
+      case "create": {
+        const outcome = state.store.create(type, input.properties ?? {});
+        if ("failure" in outcome) fail(outcome.failure);
+        else results.push(toWire(state, type, outcome.object, Object.keys(input.properties ?? {}), false));
+        break;
+      }
+      case "update": {
+        const outcome = state.store.update(type, String(input.id), input.properties ?? {});
+        if ("failure" in outcome) fail(outcome.failure);
+        else results.push(toWire(state, type, outcome.object, Object.keys(input.properties ?? {}), false));
+        break;
+      }
+      case "upsert": {
+        if (type !== "contacts" || input.idProperty !== "email" || typeof input.id !== "string") {
+          fail({ category: "VALIDATION_ERROR", message: 'upsert needs idProperty "email" and an id (the email)' });
+          break;
+        }
+        const properties = { ...input.properties, email: input.id };
+        const existing = state.store.findByEmail(input.id);
+        const outcome =
+          existing === undefined
+            ? state.store.create(type, properties)
+            : state.store.update(type, existing.id, properties);
+        if ("failure" in outcome) fail(outcome.failure);
+        else
+          results.push({
+            ...toWire(state, type, outcome.object, Object.keys(properties), false),
+            new: existing === undefined,
+          });
+        break;
+      }
+      case "archive":
+        if (input.id !== undefined) state.store.archive(type, String(input.id));
+        break;
+    }
+  }
+  if (operation === "archive") return { status: 204, headers: {} } satisfies FakeHttpResponse;
+  if (missing.length > 0) {
+    fail({
+      category: "OBJECT_NOT_FOUND",
+      message: `Could not get some ${type === "contacts" ? "CONTACT" : "COMPANY"} objects, they may be deleted or not exist. Check that ids are valid.`,
+      context: { ids: missing },
+    });
+  }
+  const completedAt = iso(state.clock.now());
+  if (errors.length > 0) {
+    return json(207, { status: "COMPLETE", results, numErrors: errors.length, errors, startedAt, completedAt });
+  }
+  return json(operation === "create" ? 201 : 200, { status: "COMPLETE", results, startedAt, completedAt });
+};
+
+const route = (state: HubSpotApiState, request: FakeHttpRequest): FakeHttpResponse => {
+  const method = request.method.toUpperCase();
+  const segments = request.url.pathname.split("/").filter((s) => s !== "");
+  const notFound = () => json(404, errorBody("OBJECT_NOT_FOUND", `No route for ${method} ${request.url.pathname}`));
+  if (segments[0] !== "crm" || segments[1] !== "v3" || segments[2] !== "objects") return notFound();
+  const type = objectTypeFromPath(segments[3] ?? "");
+  if (type === undefined) return notFound();
+  const rest = segments.slice(4);
+  if (rest.length === 0) {
+    if (method === "GET") return listObjects(state, type, request.url);
+    if (method === "POST") {
+      const parsed = parseJsonBody(request);
+      if ("error" in parsed) return parsed.error;
+      const outcome = state.store.create(type, (parsed.value as BatchInput).properties ?? {});
+      if ("failure" in outcome) return failureResponse(outcome.failure);
+      return json(
+        201,
+        toWire(state, type, outcome.object, Object.keys((parsed.value as BatchInput).properties ?? {}), false),
+      );
+    }
+    return notFound();
+  }
+  if (rest[0] === "search" && rest.length === 1 && method === "POST") return searchObjects(state, type, request);
+  if (rest[0] === "batch" && rest.length === 2 && method === "POST") {
+    const operation = rest[1] as BatchOperation;
+    if (!["read", "create", "update", "upsert", "archive"].includes(operation)) return notFound();
+    return batch(state, type, operation, request);
+  }
+  if (rest.length !== 1) return notFound();
+  const id = rest[0]!;
+  if (method === "GET") return getObject(state, type, id, request.url);
+  if (method === "PATCH") {
+    const parsed = parseJsonBody(request);
+    if ("error" in parsed) return parsed.error;
+    const properties = (parsed.value as BatchInput).properties ?? {};
+    const outcome = state.store.update(type, id, properties);
+    if ("failure" in outcome) return failureResponse(outcome.failure);
+    return json(200, toWire(state, type, outcome.object, Object.keys(properties), false));
+  }
+  if (method === "DELETE") {
+    // HubSpot answers 204 whether or not the object existed.
+    state.store.archive(type, id);
+    return { status: 204, headers: {} };
+  }
+  return notFound();
+};
+
+/**
+ * Answers one request the way HubSpot CRM v3 would, faults and limits included.
+ * Transport-independent: the MSW handlers and the loopback server both call it.
+ */
+export const handleHubSpotRequest = async (
+  state: HubSpotApiState,
+  request: FakeHttpRequest,
+): Promise<FakeHttpResponse> => {
+  const path = `${request.url.pathname}${request.url.search}`;
+  const answer = (response: FakeHttpResponse) => {
+    state.requestLog.push({ method: request.method.toUpperCase(), path, status: response.status });
+    return response;
+  };
+  const { latencyMs } = state.knobs;
+  const latency =
+    typeof latencyMs === "number" ? latencyMs : latencyMs[0] + state.random() * (latencyMs[1] - latencyMs[0]);
+  if (latency > 0) await sleep(state, latency, request.signal);
+
+  if (request.url.pathname === "/oauth/v1/token" && request.method.toUpperCase() === "POST") {
+    return answer(issueToken(state, request));
+  }
+  const fault = drawFault(state);
+  if (fault?.kind === "hang") {
+    await sleep(state, state.knobs.hangMs, request.signal);
+    return answer(json(504, errorBody("INTERNAL_ERROR", "Gateway timeout")));
+  }
+  if (fault?.kind === "status") return answer(serverError(fault.status));
+  const refused = authenticate(state, request);
+  if (refused !== undefined) return answer(refused);
+  if (fault?.kind === "rateLimit") return answer(rateLimited(state, fault.retryAfterSeconds ?? 10, false));
+  const admitted = admit(state);
+  if ("response" in admitted) return answer(admitted.response);
+  const response = route(state, request);
+  return answer({ ...response, headers: { ...admitted.headers, ...response.headers } });
+};
