@@ -11,6 +11,8 @@ export interface BaselineTarget {
   readonly databaseUrl: string;
   readonly sourceUrl: string;
   readonly pageSize: number;
+  /** The bearer token the source accepts. */
+  readonly accessToken: string;
   readonly table: string;
 }
 
@@ -47,15 +49,12 @@ export const naiveImport = (input: BaselineTarget & { readonly createTable: bool
   });
 
 /** Reads every page once: the source's own ceiling at this page size (no database involved). */
-export const sourceRead = async (input: Pick<BaselineTarget, "sourceUrl" | "pageSize">) => {
+export const sourceRead = async (input: Pick<BaselineTarget, "sourceUrl" | "pageSize" | "accessToken">) => {
   let records = 0;
   let pages = 0;
   let largestPage = 0;
   const { seconds } = await timed(async () => {
-    for await (const page of contactPages(input.sourceUrl, {
-      pageSize: input.pageSize,
-      properties: contactProperties,
-    })) {
+    for await (const page of contactPages(input.sourceUrl, { ...input, properties: contactProperties })) {
       records += page.length;
       pages++;
       largestPage = Math.max(largestPage, page.length);
@@ -77,6 +76,7 @@ export const copyImport = (input: BaselineTarget) =>
       for await (const page of contactPages(input.sourceUrl, {
         pageSize: input.pageSize,
         properties: contactProperties,
+        accessToken: input.accessToken,
       })) {
         blocks.push(encodeCopyBlock(page.map(toContactRow)));
         records += page.length;

@@ -62,6 +62,7 @@ export const naiveContactsJob = (options: {
   readonly table: string;
   readonly sourceUrl: string;
   readonly pageSize: number;
+  readonly accessToken: string;
   readonly properties: ReadonlyArray<string>;
 }): NaiveSyncJob<HubSpotContactWire, { readonly external_id: string }> => {
   const { client, table } = options;
@@ -74,8 +75,7 @@ export const naiveContactsJob = (options: {
     ]);
   return {
     name: "naive-contacts",
-    fetchExternal: () =>
-      contactPages(options.sourceUrl, { pageSize: options.pageSize, properties: options.properties }),
+    fetchExternal: () => contactPages(options.sourceUrl, options),
     getExternalId: (contact) => contact.id,
     findLocal: async (externalId) => {
       const result = await client.query<{ external_id: string }>(

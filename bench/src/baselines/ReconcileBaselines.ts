@@ -11,7 +11,7 @@ import type { BaselineTarget } from "./ImportBaselines.ts";
 export const naiveReconcile = (input: BaselineTarget) =>
   withConnection(input.databaseUrl, async (client) => {
     const { value: softDeleted, seconds } = await timed(async () => {
-      const remote = new Set(await listContactIds(input.sourceUrl, input.pageSize));
+      const remote = new Set(await listContactIds(input.sourceUrl, input));
       const local = await client.query<{ external_id: string }>(
         `select external_id from ${input.table} where deleted_at is null`,
       );
@@ -34,7 +34,7 @@ export const naiveReconcile = (input: BaselineTarget) =>
 export const copyAntiJoinReconcile = (input: BaselineTarget) =>
   withConnection(input.databaseUrl, async (client) => {
     const { value: softDeleted, seconds } = await timed(async () => {
-      const ids = await listContactIds(input.sourceUrl, input.pageSize);
+      const ids = await listContactIds(input.sourceUrl, input);
       await client.query("begin");
       await client.query("create temp table remote_ids (external_id text primary key) on commit drop");
       await copyIds(client, "remote_ids", ids);

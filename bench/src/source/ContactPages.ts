@@ -1,8 +1,5 @@
 import type { HubSpotContactWire, HubSpotListPage } from "./HubSpotWire.ts";
 
-/** The access token the bench's source accepts (the fake checks only that one is sent). */
-export const benchAccessToken = "bench-access-token";
-
 /**
  * Pages through `GET /crm/v3/objects/contacts` as a client would: `limit`, then the `after`
  * cursor of each page until a page comes without `paging`. Used by the baselines; Tandem reads
@@ -10,7 +7,7 @@ export const benchAccessToken = "bench-access-token";
  */
 export async function* contactPages(
   sourceUrl: string,
-  options: { readonly pageSize: number; readonly properties: ReadonlyArray<string> },
+  options: { readonly pageSize: number; readonly properties: ReadonlyArray<string>; readonly accessToken: string },
 ): AsyncGenerator<ReadonlyArray<HubSpotContactWire>> {
   let after: string | undefined;
   do {
@@ -18,7 +15,7 @@ export async function* contactPages(
     url.searchParams.set("limit", String(options.pageSize));
     url.searchParams.set("properties", options.properties.join(","));
     if (after !== undefined) url.searchParams.set("after", after);
-    const response = await fetch(url, { headers: { authorization: `Bearer ${benchAccessToken}` } });
+    const response = await fetch(url, { headers: { authorization: `Bearer ${options.accessToken}` } });
     if (!response.ok) throw new Error(`source answered ${response.status} to ${url}: ${await response.text()}`);
     const page = (await response.json()) as HubSpotListPage;
     yield page.results;
@@ -27,9 +24,12 @@ export async function* contactPages(
 }
 
 /** Every id the source lists (live records only), for reconciliation. */
-export const listContactIds = async (sourceUrl: string, pageSize: number): Promise<Array<string>> => {
+export const listContactIds = async (
+  sourceUrl: string,
+  options: { readonly pageSize: number; readonly accessToken: string },
+): Promise<Array<string>> => {
   const ids: Array<string> = [];
-  for await (const page of contactPages(sourceUrl, { pageSize, properties: ["hs_object_id"] })) {
+  for await (const page of contactPages(sourceUrl, { ...options, properties: ["hs_object_id"] })) {
     for (const contact of page) ids.push(contact.id);
   }
   return ids;

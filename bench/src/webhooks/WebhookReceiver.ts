@@ -16,6 +16,9 @@ export interface WebhookReceiver {
 /** What a receiver needs to verify signatures (HubSpot v3) and where to store events. */
 export interface WebhookReceiverInput {
   readonly databaseUrl: string;
+  /** The HubSpot source (events name contacts that exist there), for receivers that fetch the record. */
+  readonly sourceUrl: string;
+  readonly accessToken: string;
   /** The HubSpot app's client secret, the key of the v3 signature. */
   readonly appSecret: string;
 }

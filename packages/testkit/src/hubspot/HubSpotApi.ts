@@ -57,8 +57,7 @@ export interface HubSpotApiState {
   readonly hangs: Set<() => void>;
 }
 
-/** HubSpot's list page size cap and default. */
-const listMaxLimit = 100;
+/** HubSpot's list page size default (its cap, 100, is the `listMaxLimit` knob). */
 const listDefaultLimit = 10;
 /** Search: at most 200 a page and 10,000 results a query (paging past that is a 400). */
 const searchMaxLimit = 200;
@@ -303,6 +302,7 @@ const issueToken = (state: HubSpotApiState, request: FakeHttpRequest): FakeHttpR
 
 const listObjects = (state: HubSpotApiState, type: HubSpotObjectType, url: URL): FakeHttpResponse => {
   const limit = url.searchParams.has("limit") ? Number(url.searchParams.get("limit")) : listDefaultLimit;
+  const listMaxLimit = state.knobs.listMaxLimit;
   if (!Number.isInteger(limit) || limit < 1 || limit > listMaxLimit) {
     return validationError(
       `limit must be an integer between 1 and ${listMaxLimit}, got ${url.searchParams.get("limit")}`,

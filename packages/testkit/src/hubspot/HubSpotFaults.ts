@@ -33,6 +33,11 @@ export interface HubSpotFakeKnobs {
   dailyLimit: number | undefined;
   /** Search lag: objects modified less than this long ago are not yet searchable. Default 0. */
   searchLagMs: number;
+  /**
+   * Largest `limit` the list endpoint accepts. Default 100 (HubSpot's cap). The benchmark raises
+   * it for its large-page variant, so that what it measures is the consumer, not the page size.
+   */
+  listMaxLimit: number;
 }
 
 export const defaultHubSpotKnobs = (): HubSpotFakeKnobs => ({
@@ -45,6 +50,7 @@ export const defaultHubSpotKnobs = (): HubSpotFakeKnobs => ({
   rateLimit: undefined,
   dailyLimit: undefined,
   searchLagMs: 0,
+  listMaxLimit: 100,
 });
 
 /**

@@ -1,0 +1,42 @@
+/**
+ * The process every measured run happens in (one fresh process per run, see ChildProcessRpc):
+ * the baselines and Tandem's hooks, by name. Each task imports its code when called, so that a
+ * process measuring one system does not carry the others' modules in its peak RSS.
+ */
+import type { BaselineTarget } from "../baselines/ImportBaselines.ts";
+import type { QueueRunOptions } from "../queues/QueueMeasurement.ts";
+import type { QueueSubject } from "../queues/QueueSubject.ts";
+import type { TandemSyncInput } from "../tandem/TandemHooks.ts";
+import { serveChildRpc } from "./ChildProcessRpc.ts";
+
+type QueueInput = QueueRunOptions & { readonly databaseUrl: string; readonly pgBossBatchSize: number };
+
+const importBaselines = () => import("../baselines/ImportBaselines.ts");
+const reconcileBaselines = () => import("../baselines/ReconcileBaselines.ts");
+const tandem = () => import("../tandem/TandemHooks.ts");
+
+const queue = async (input: QueueInput, subject: QueueSubject) => {
+  const { measureQueue } = await import("../queues/QueueMeasurement.ts");
+  return measureQueue(subject, input);
+};
+
+serveChildRpc({
+  sourceRead: async (input: BaselineTarget) => (await importBaselines()).sourceRead(input),
+  naiveImport: async (input: BaselineTarget & { readonly createTable: boolean }) =>
+    (await importBaselines()).naiveImport(input),
+  copyImport: async (input: BaselineTarget) => (await importBaselines()).copyImport(input),
+  naiveReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).naiveReconcile(input),
+  copyAntiJoinReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).copyAntiJoinReconcile(input),
+  tandemImport: async (input: TandemSyncInput) => (await tandem()).runTandemImport(input),
+  tandemDelta: async (input: TandemSyncInput) => (await tandem()).runTandemDelta(input),
+  tandemReconcile: async (input: TandemSyncInput) => (await tandem()).runTandemReconcile(input),
+  graphileWorkerQueue: async (input: QueueInput) => {
+    const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
+    return queue(input, graphileWorkerSubject(input.databaseUrl));
+  },
+  pgBossQueue: async (input: QueueInput) => {
+    const { pgBossSubject } = await import("../queues/PgBossSubject.ts");
+    return queue(input, pgBossSubject(input.databaseUrl, { batchSize: input.pgBossBatchSize }));
+  },
+  tandemQueue: async (input: QueueInput) => queue(input, (await tandem()).tandemQueueSubject(input.databaseUrl)),
+});
