@@ -13,6 +13,7 @@ import {
   ratio,
   type Scenario,
   type ScenarioContext,
+  type ScenarioResult,
 } from "../Scenario.ts";
 import { startHubSpotSource } from "../source/HubSpotSource.ts";
 import type { TandemSyncFigures, TandemSyncInput } from "../tandem/TandemHooks.ts";
@@ -37,7 +38,7 @@ const throughputFigures = (value: ThroughputFigures, peakRssBytes: number): Figu
   peakRssMb: bytesToMb(peakRssBytes),
 });
 
-const run = async (ctx: ScenarioContext) => {
+const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
   const { options } = ctx;
   const notes: Array<string> = [];
   ctx.log(`seeding ${options.records} contacts at the source`);

@@ -1,5 +1,7 @@
 import type { Scenario } from "../Scenario.ts";
+import { delta } from "./delta.ts";
 import { initialImport } from "./initialImport.ts";
+import { reconcile } from "./reconcile.ts";
 
 /** Every scenario, in the order `pnpm bench` runs them. */
-export const scenarios: ReadonlyArray<Scenario> = [initialImport];
+export const scenarios: ReadonlyArray<Scenario> = [initialImport, delta, reconcile];
