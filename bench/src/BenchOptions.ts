@@ -11,7 +11,8 @@ export interface BenchOptions {
   readonly jobs: number;
   readonly workers: number;
   readonly latencyJobs: number;
-  readonly pgBossBatchSize: number;
+  /** Fetch batch of pg-boss and of the batched graphile-worker run. */
+  readonly queueBatchSize: number;
   readonly webhookSeconds: number;
   readonly webhookConnections: number;
   readonly webhookBatch: number;
@@ -28,7 +29,7 @@ export const usage = `pnpm bench [options]
   --jobs N                queue: no-op jobs drained for throughput (default 100000)
   --workers N             queue: concurrent workers of every queue (default 4)
   --latency-jobs N        queue: single jobs enqueued onto idle workers for claim latency (default 500)
-  --pg-boss-batch N       queue: pg-boss fetch batch size (default 20)
+  --queue-batch N         queue: fetch batch of pg-boss and of batched graphile-worker (default 20)
   --webhook-seconds N     webhook_ingest: load duration per receiver (default 10)
   --webhook-connections N webhook_ingest: concurrent connections (default 50)
   --webhook-batch N       webhook_ingest: events per delivery (default 10; HubSpot sends up to 100)
@@ -58,7 +59,7 @@ export const parseBenchOptions = (argv: ReadonlyArray<string>, defaultOutDir: st
       jobs: { type: "string" },
       workers: { type: "string" },
       "latency-jobs": { type: "string" },
-      "pg-boss-batch": { type: "string" },
+      "queue-batch": { type: "string" },
       "webhook-seconds": { type: "string" },
       "webhook-connections": { type: "string" },
       "webhook-batch": { type: "string" },
@@ -80,7 +81,7 @@ export const parseBenchOptions = (argv: ReadonlyArray<string>, defaultOutDir: st
     jobs: positiveInteger("jobs", values.jobs, 100_000),
     workers: positiveInteger("workers", values.workers, 4),
     latencyJobs: positiveInteger("latency-jobs", values["latency-jobs"], 500),
-    pgBossBatchSize: positiveInteger("pg-boss-batch", values["pg-boss-batch"], 20),
+    queueBatchSize: positiveInteger("queue-batch", values["queue-batch"], 20),
     webhookSeconds: positiveInteger("webhook-seconds", values["webhook-seconds"], 10),
     webhookConnections: positiveInteger("webhook-connections", values["webhook-connections"], 50),
     webhookBatch: positiveInteger("webhook-batch", values["webhook-batch"], 10),

@@ -13,6 +13,7 @@ export type MeasuredTask =
   | "tandemDelta"
   | "tandemReconcile"
   | "graphileWorkerQueue"
+  | "graphileWorkerBatchedQueue"
   | "pgBossQueue"
   | "tandemQueue";
 

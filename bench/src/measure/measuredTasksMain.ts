@@ -9,7 +9,7 @@ import type { QueueSubject } from "../queues/QueueSubject.ts";
 import type { TandemSyncInput } from "../tandem/TandemHooks.ts";
 import { serveChildRpc } from "./ChildProcessRpc.ts";
 
-type QueueInput = QueueRunOptions & { readonly databaseUrl: string; readonly pgBossBatchSize: number };
+type QueueInput = QueueRunOptions & { readonly databaseUrl: string; readonly batchSize: number };
 
 const importBaselines = () => import("../baselines/ImportBaselines.ts");
 const reconcileBaselines = () => import("../baselines/ReconcileBaselines.ts");
@@ -34,9 +34,13 @@ serveChildRpc({
     const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
     return queue(input, graphileWorkerSubject(input.databaseUrl));
   },
+  graphileWorkerBatchedQueue: async (input: QueueInput) => {
+    const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
+    return queue(input, graphileWorkerSubject(input.databaseUrl, { batchSize: input.batchSize }));
+  },
   pgBossQueue: async (input: QueueInput) => {
     const { pgBossSubject } = await import("../queues/PgBossSubject.ts");
-    return queue(input, pgBossSubject(input.databaseUrl, { batchSize: input.pgBossBatchSize }));
+    return queue(input, pgBossSubject(input.databaseUrl, { batchSize: input.batchSize }));
   },
   tandemQueue: async (input: QueueInput) => queue(input, (await tandem()).tandemQueueSubject(input.databaseUrl)),
 });

@@ -4,13 +4,13 @@ import type { NoopJobPayload, QueueSubject } from "./QueueSubject.ts";
 const queue = "bench_noop";
 
 /**
- * pg-boss with `localConcurrency` set to the worker count, LISTEN/NOTIFY on the queue, and
+ * pg-boss with `localConcurrency` set to the worker count, LISTEN/NOTIFY (instance and queue), and
  * batches with burst mode. Without batches a pg-boss worker waits out its polling interval
  * (at least 0.5 s) after every fetch, which would measure the interval, not the library; so it
  * gets the configuration its documentation gives for throughput.
  */
 export const pgBossSubject = (databaseUrl: string, options: { readonly batchSize: number }): QueueSubject => {
-  const boss = new PgBoss({ connectionString: databaseUrl, schedule: false, max: 10 });
+  const boss = new PgBoss({ connectionString: databaseUrl, schedule: false, useListenNotify: true, max: 10 });
   boss.on("error", (error) => console.error("pg-boss:", error));
   return {
     name: "pg-boss",

@@ -1,7 +1,8 @@
 import type { Scenario } from "../Scenario.ts";
 import { delta } from "./delta.ts";
 import { initialImport } from "./initialImport.ts";
+import { queue } from "./queue.ts";
 import { reconcile } from "./reconcile.ts";
 
 /** Every scenario, in the order `pnpm bench` runs them. */
-export const scenarios: ReadonlyArray<Scenario> = [initialImport, delta, reconcile];
+export const scenarios: ReadonlyArray<Scenario> = [initialImport, delta, reconcile, queue];
