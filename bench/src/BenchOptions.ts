@@ -16,6 +16,8 @@ export interface BenchOptions {
   readonly webhookSeconds: number;
   readonly webhookConnections: number;
   readonly webhookBatch: number;
+  /** Offered load of the latency run, in events per second (issue 7's throughput target). */
+  readonly webhookRate: number;
   readonly pglite: boolean;
   readonly outDir: string;
 }
@@ -33,6 +35,7 @@ export const usage = `pnpm bench [options]
   --webhook-seconds N     webhook_ingest: load duration per receiver (default 10)
   --webhook-connections N webhook_ingest: concurrent connections (default 50)
   --webhook-batch N       webhook_ingest: events per delivery (default 10; HubSpot sends up to 100)
+  --webhook-rate N        webhook_ingest: offered events/s of the latency run (default 5000, the target)
   --no-pglite             skip the PGlite run of initial_import
   --out DIR               where latest.json, latest.md and latest.svg go (default bench/results)
   --help
@@ -63,6 +66,7 @@ export const parseBenchOptions = (argv: ReadonlyArray<string>, defaultOutDir: st
       "webhook-seconds": { type: "string" },
       "webhook-connections": { type: "string" },
       "webhook-batch": { type: "string" },
+      "webhook-rate": { type: "string" },
       "no-pglite": { type: "boolean" },
       out: { type: "string" },
       help: { type: "boolean" },
@@ -85,6 +89,7 @@ export const parseBenchOptions = (argv: ReadonlyArray<string>, defaultOutDir: st
     webhookSeconds: positiveInteger("webhook-seconds", values["webhook-seconds"], 10),
     webhookConnections: positiveInteger("webhook-connections", values["webhook-connections"], 50),
     webhookBatch: positiveInteger("webhook-batch", values["webhook-batch"], 10),
+    webhookRate: positiveInteger("webhook-rate", values["webhook-rate"], 5_000),
     pglite: values["no-pglite"] !== true,
     outDir: values.out ?? defaultOutDir,
   };

@@ -6,6 +6,8 @@ export interface WebhookLoadOptions {
   readonly appSecret: string;
   readonly durationSeconds: number;
   readonly connections: number;
+  /** Offered load in requests per second across all connections; undefined = as fast as possible. */
+  readonly requestsPerSecond?: number;
   /** Events per request (HubSpot batches up to 100 events per delivery). */
   readonly eventsPerRequest: number;
   /** Contact ids the events name (the seeded source range). */
@@ -54,6 +56,7 @@ export const runWebhookLoad = async (options: WebhookLoadOptions): Promise<Webho
     url: uri,
     connections: options.connections,
     duration: options.durationSeconds,
+    ...(options.requestsPerSecond === undefined ? {} : { overallRate: options.requestsPerSecond }),
     requests: [
       {
         method: "POST",
