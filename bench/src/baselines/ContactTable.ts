@@ -7,8 +7,7 @@ import type { HubSpotContactWire } from "../source/HubSpotWire.ts";
  * jsonb, a content hash, the remote modification time, a soft-delete mark) keyed the same way,
  * so that naive, COPY and Tandem write equivalent rows with an equivalent unique index.
  */
-export const createContactTable = (client: pg.ClientBase, table: string) =>
-  client.query(`
+export const contactTableDdl = (table: string) => `
     drop table if exists ${table};
     create table ${table} (
       external_id text primary key,
@@ -17,7 +16,9 @@ export const createContactTable = (client: pg.ClientBase, table: string) =>
       remote_updated_at timestamptz not null,
       synced_at timestamptz not null default now(),
       deleted_at timestamptz
-    )`);
+    )`;
+
+export const createContactTable = (client: pg.ClientBase, table: string) => client.query(contactTableDdl(table));
 
 /** A contact as the baselines store it. */
 export interface ContactRow {

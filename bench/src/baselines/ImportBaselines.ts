@@ -2,9 +2,9 @@ import { withClient as withConnection } from "../BenchDatabase.ts";
 import { timed } from "../measure/Clock.ts";
 import { contactPages } from "../source/ContactPages.ts";
 import { contactProperties } from "../source/HubSpotWire.ts";
-import { createContactTable, toContactRow } from "./ContactTable.ts";
+import { contactTableDdl, createContactTable, toContactRow } from "./ContactTable.ts";
 import { copyBlocks, encodeCopyBlock } from "./CopyRows.ts";
-import { naiveContactsJob, runNaiveSync } from "./NaiveSyncJob.ts";
+import { naiveContactsJob, runNaiveSync, type SqlClient } from "./NaiveSyncJob.ts";
 
 /** Where a baseline reads from and writes to. */
 export interface BaselineTarget {
@@ -37,7 +37,11 @@ const throughput = (records: number, seconds: number): ThroughputFigures => ({
 export const naiveImport = (input: BaselineTarget & { readonly createTable: boolean }) =>
   withConnection(input.databaseUrl, async (client) => {
     if (input.createTable) await createContactTable(client, input.table);
-    const job = naiveContactsJob({ client, ...input, properties: contactProperties });
+    const sql: SqlClient = {
+      query: async <R>(text: string, values: ReadonlyArray<unknown>) =>
+        (await client.query(text, [...values])) as unknown as { rows: ReadonlyArray<R> },
+    };
+    const job = naiveContactsJob({ ...input, client: sql, properties: contactProperties });
     const { value: result, seconds } = await timed(() => runNaiveSync(job));
     if (result.errors.length > 0)
       throw new Error(`naive sync had ${result.errors.length} errors: ${result.errors[0]!.message}`);
@@ -85,3 +89,33 @@ export const copyImport = (input: BaselineTarget) =>
     const { seconds } = await timed(() => copyBlocks(client, input.table, blocks));
     return { ...throughput(records, seconds), fetchAndEncodeSeconds: fetched.seconds };
   });
+
+/**
+ * naive on PGlite: the same SyncJob loop into the same table in an embedded database (a data
+ * directory on disk, as Tandem's embedded mode uses), the baseline of Tandem's PGlite variant.
+ */
+export const naivePgliteImport = async (input: Omit<BaselineTarget, "databaseUrl" | "table">) => {
+  const { PGlite } = await import("@electric-sql/pglite");
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dataDir = await mkdtemp(join(tmpdir(), "tandem-bench-naive-pglite-"));
+  const db = await PGlite.create(dataDir);
+  try {
+    await db.exec(contactTableDdl("bench_naive_contacts"));
+    const sql: SqlClient = { query: (text, values) => db.query(text, [...values]) };
+    const job = naiveContactsJob({
+      ...input,
+      table: "bench_naive_contacts",
+      client: sql,
+      properties: contactProperties,
+    });
+    const { value: result, seconds } = await timed(() => runNaiveSync(job));
+    if (result.errors.length > 0)
+      throw new Error(`naive sync had ${result.errors.length} errors: ${result.errors[0]!.message}`);
+    return throughput(result.created + result.updated, seconds);
+  } finally {
+    await db.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+};

@@ -1,4 +1,3 @@
-import type pg from "pg";
 import { contactPages } from "../source/ContactPages.ts";
 import type { HubSpotContactWire } from "../source/HubSpotWire.ts";
 import { type ContactRow, toContactRow } from "./ContactTable.ts";
@@ -56,9 +55,14 @@ export const runNaiveSync = async <External, Local>(job: NaiveSyncJob<External, 
   return { name: job.name, created, updated, errors, durationMs: performance.now() - started };
 };
 
+/** The one call the naive job makes: a parameterized statement. node-postgres and PGlite both answer it. */
+export interface SqlClient {
+  readonly query: <R>(text: string, values: ReadonlyArray<unknown>) => Promise<{ readonly rows: ReadonlyArray<R> }>;
+}
+
 /** The naive contacts job: HubSpot contacts from the source into a baseline table, over one connection. */
 export const naiveContactsJob = (options: {
-  readonly client: pg.ClientBase;
+  readonly client: SqlClient;
   readonly table: string;
   readonly sourceUrl: string;
   readonly pageSize: number;
@@ -78,7 +82,7 @@ export const naiveContactsJob = (options: {
     fetchExternal: () => contactPages(options.sourceUrl, options),
     getExternalId: (contact) => contact.id,
     findLocal: async (externalId) => {
-      const result = await client.query<{ external_id: string }>(
+      const result = await client.query<{ readonly external_id: string }>(
         `select external_id from ${table} where external_id = $1`,
         [externalId],
       );

@@ -6,6 +6,7 @@ const tasksModule = new URL("./measuredTasksMain.ts", import.meta.url);
 export type MeasuredTask =
   | "sourceRead"
   | "naiveImport"
+  | "naivePgliteImport"
   | "copyImport"
   | "naiveReconcile"
   | "copyAntiJoinReconcile"

@@ -24,6 +24,7 @@ serveChildRpc({
   sourceRead: async (input: BaselineTarget) => (await importBaselines()).sourceRead(input),
   naiveImport: async (input: BaselineTarget & { readonly createTable: boolean }) =>
     (await importBaselines()).naiveImport(input),
+  naivePgliteImport: async (input: BaselineTarget) => (await importBaselines()).naivePgliteImport(input),
   copyImport: async (input: BaselineTarget) => (await importBaselines()).copyImport(input),
   naiveReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).naiveReconcile(input),
   copyAntiJoinReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).copyAntiJoinReconcile(input),

@@ -59,7 +59,7 @@ export const resultsChart = (results: ReadonlyArray<ScenarioResult>, title: stri
       parts.push(`<text x="${labelWidth - 8}" y="${y + 13}" text-anchor="end">${escapeXml(bar.label)}</text>`);
       if (bar.value === null) {
         parts.push(
-          `<text x="${labelWidth}" y="${y + 13}" fill="${colors.tandem}" font-style="italic">${escapeXml(`null: ${bar.note ?? ""}`.slice(0, 110))}</text>`,
+          `<text x="${labelWidth}" y="${y + 13}" fill="${colors.tandem}" font-style="italic">${escapeXml(`null: ${bar.note ?? ""}`.slice(0, 95))}</text>`,
         );
       } else {
         parts.push(

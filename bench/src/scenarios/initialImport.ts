@@ -76,10 +76,15 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       ...baselineTarget,
       table: "bench_copy_contacts",
     });
-    const baselines = {
+    const baselines: Record<string, Figures> = {
       naive: throughputFigures(naive.value, naive.peakRssBytes),
       copy: throughputFigures(copy.value, copy.peakRssBytes),
     };
+    if (options.pglite) {
+      ctx.log("baseline naive on PGlite");
+      const naivePglite = await runMeasured<ThroughputFigures>("naivePgliteImport", baselineTarget);
+      baselines.naive_pglite = throughputFigures(naivePglite.value, naivePglite.peakRssBytes);
+    }
 
     const tandem: Record<string, Figures> = {};
     let tandemUnavailable: string | undefined;
@@ -111,8 +116,8 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
     const large = tandem[`postgres_page_${options.largePageSize}`];
     const small = tandem[`postgres_page_${options.pageSize}`];
     const peakRss = Math.max(...Object.values(tandem).map((f) => f.peakRssMb ?? 0));
-    const tandemCopy = ratio(large?.recordsPerSecond, baselines.copy.recordsPerSecond);
-    const tandemNaive = ratio(large?.recordsPerSecond, baselines.naive.recordsPerSecond);
+    const tandemCopy = ratio(large?.recordsPerSecond, baselines.copy!.recordsPerSecond);
+    const tandemNaive = ratio(large?.recordsPerSecond, baselines.naive!.recordsPerSecond);
     return {
       scenario: "initial_import",
       parameters: { records: options.records, pageSize: options.pageSize, largePageSize: options.largePageSize },
@@ -124,8 +129,12 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       ratios: {
         "tandem/copy": tandemCopy,
         "tandem/naive": tandemNaive,
-        [`tandem page ${options.pageSize}/copy`]: ratio(small?.recordsPerSecond, baselines.copy.recordsPerSecond),
-        "copy/naive": ratio(baselines.copy.recordsPerSecond, baselines.naive.recordsPerSecond),
+        [`tandem page ${options.pageSize}/copy`]: ratio(small?.recordsPerSecond, baselines.copy!.recordsPerSecond),
+        "tandem pglite/naive_pglite": ratio(
+          tandem[`pglite_page_${options.largePageSize}`]?.recordsPerSecond,
+          baselines.naive_pglite?.recordsPerSecond,
+        ),
+        "copy/naive": ratio(baselines.copy!.recordsPerSecond, baselines.naive!.recordsPerSecond),
       },
       targets: [
         atLeast("tandem ≥ 0.5 × copy (large pages)", tandemCopy, 0.5),
