@@ -13,7 +13,7 @@ import {
   type ScenarioResult,
 } from "../Scenario.ts";
 import { startHubSpotSource } from "../source/HubSpotSource.ts";
-import { runWebhookLoad } from "../webhooks/WebhookLoad.ts";
+import { runWebhookLoadAtRate, runWebhookLoadFlatOut } from "../webhooks/WebhookLoad.ts";
 import type { ReceiverKind } from "../webhooks/webhookReceiverMain.ts";
 
 const appSecret = "bench-hubspot-app-secret";
@@ -41,17 +41,20 @@ const loadReceiver = async (
       appSecret,
     });
     const { options } = ctx;
-    const load = await runWebhookLoad({
+    const common = {
       url,
       appSecret,
       durationSeconds: options.webhookSeconds,
-      connections: options.webhookConnections,
       eventsPerRequest: options.webhookBatch,
-      ...(input.eventsPerSecond === undefined
-        ? {}
-        : { requestsPerSecond: Math.max(1, Math.round(input.eventsPerSecond / options.webhookBatch)) }),
       objectIds: { first: input.firstObjectId, count: options.records },
-    });
+    };
+    const load =
+      input.eventsPerSecond === undefined
+        ? await runWebhookLoadFlatOut({ ...common, connections: options.webhookConnections })
+        : await runWebhookLoadAtRate({
+            ...common,
+            requestsPerSecond: Math.max(1, Math.round(input.eventsPerSecond / options.webhookBatch)),
+          });
     await new Promise((resolve) => setTimeout(resolve, drainMs));
     const stored = await child.call<{ receiptToStoredMs: LatencySummary; storedEvents: number }>("stored");
     const peakRssBytes = await child.maxRssBytes();
@@ -145,7 +148,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         ),
       ],
       notes: [
-        "the load generator (autocannon) runs in the harness process, on the same 2 cores as the receiver and PostgreSQL",
+        "flat out: autocannon; at the offered rate: an even open-loop schedule from the harness (autocannon's rate limit sends each second's requests in one burst); both run in the harness process, on the same cores as the receiver and PostgreSQL",
         "every event has a new event id and every delivery a fresh v3 signature",
         "maxEventsPerSecond and maxLoadAckP99Ms: flat out; the other figures: at the offered rate (fresh receiver process)",
       ],
