@@ -30,6 +30,7 @@ const main = async () => {
   const command = `pnpm bench ${process.argv.slice(2).join(" ")}`.trim();
   const started = new Date();
   const results: Array<ScenarioResult> = [];
+  const failed: Array<string> = [];
   let server: Record<string, string> = {};
   await mkdir(options.outDir, { recursive: true });
 
@@ -73,6 +74,12 @@ const main = async () => {
       results.push(result);
       log(`scenario ${scenario.name} done in ${((performance.now() - scenarioStarted) / 1000).toFixed(1)} s`);
       console.log(`${textTable([result])}\n`);
+    } catch (error) {
+      // One broken scenario should not cost the figures of the others.
+      failed.push(scenario.name);
+      log(
+        `scenario ${scenario.name} FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
     } finally {
       for (const database of opened) await database.drop().catch((e) => log(`could not drop a database: ${e}`));
     }
@@ -80,6 +87,10 @@ const main = async () => {
   }
   console.log(textTable(results));
   log(`wrote ${join(options.outDir, "latest.json")}, latest.md and latest.svg`);
+  if (failed.length > 0) {
+    log(`failed scenarios: ${failed.join(", ")}`);
+    process.exitCode = 1;
+  }
 };
 
 main().catch((error: unknown) => {

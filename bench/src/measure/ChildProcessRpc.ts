@@ -38,6 +38,8 @@ export const serveChildRpc = (handlers: Handlers): void => {
       return null;
     },
   };
+  // The harness went away (finished, crashed or interrupted): a child never outlives it.
+  process.on("disconnect", () => process.exit(1));
   process.on("message", (raw) => {
     const request = raw as Request;
     const handler = all[request.method];
