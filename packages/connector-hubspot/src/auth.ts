@@ -9,6 +9,9 @@ import { TokenWire } from "./wire.ts";
  */
 const tokens = new Map<string, { readonly token: string; readonly expiresAt: number }>();
 
+/** Refreshes under way, so concurrent calls that find no token share one refresh. */
+const refreshing = new Map<string, Promise<string>>();
+
 /** Refresh this long before HubSpot's expiry, so a token never dies mid-request. */
 const expiryMarginMs = 60_000;
 
@@ -17,13 +20,23 @@ const cacheKey = (config: HubSpotConfig) =>
     ? undefined
     : `${config.baseUrl}\u0000${config.oauth.clientId}\u0000${Redacted.value(config.oauth.refreshToken)}`;
 
+/** One refresh per connection at a time (see requestToken). */
+const refresh = (ctx: ConnectorContext<HubSpotConfig>): Promise<string> => {
+  const key = cacheKey(ctx.config)!;
+  const pending = refreshing.get(key);
+  if (pending !== undefined) return pending;
+  const started = requestToken(ctx).finally(() => refreshing.delete(key));
+  refreshing.set(key, started);
+  return started;
+};
+
 /**
  * Trades the refresh token for an access token (`POST /oauth/v1/token`, form encoded).
  * HubSpot answers 400 (BAD_REFRESH_TOKEN, BAD_CLIENT_ID) when the grant is refused: the
  * connection needs re-authorizing, so that is AuthExpired.
  * See https://developers.hubspot.com/docs/api/oauth/tokens
  */
-const refresh = async (ctx: ConnectorContext<HubSpotConfig>): Promise<string> => {
+const requestToken = async (ctx: ConnectorContext<HubSpotConfig>): Promise<string> => {
   const oauth = ctx.config.oauth!;
   const response = await ctx.http.request({
     method: "POST",

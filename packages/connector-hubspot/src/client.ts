@@ -237,7 +237,8 @@ const idOf = (raw: unknown): string | undefined => {
  * Quirks: at most 200 a page; a query never pages past 10,000 results (400), so when the next
  * offset reaches the cap we restart with `GTE` the last value seen and skip the ids already read
  * at that exact value. Archived objects are not searchable, and results lag writes by seconds
- * (the engine's delta overlap covers that).
+ * (the engine's delta overlap covers that). `after` is an offset: an object archived mid-read
+ * shifts the rest by one, and the next delta's overlap or reconciliation picks up what slipped.
  * See https://developers.hubspot.com/docs/api/crm/search
  */
 const searchPage = async <Rec, Encoded>(
@@ -319,16 +320,19 @@ export async function* readCrmObjects<Rec, Encoded>(
   if (cursor === undefined || cursor.phase === "list") {
     let after = cursor?.after;
     do {
+      // A cancelled read must fail, never end early: an early end looks like "no more records".
+      ctx.signal.throwIfAborted();
       const page = await listPage(ctx, spec, { after, archived: false });
       after = page.paging?.next?.after;
       yield {
         records: toRecords(ctx, spec, page.results),
         cursor: encodeCursor(after === undefined ? undefined : { phase: "list", after }),
       };
-    } while (after !== undefined && !ctx.signal.aborted);
+    } while (after !== undefined);
     return;
   }
-  while (cursor?.phase === "search" && !ctx.signal.aborted) {
+  while (cursor?.phase === "search") {
+    ctx.signal.throwIfAborted();
     const { results, next }: { results: ReadonlyArray<unknown>; next: SearchCursor | undefined } = await searchPage(
       ctx,
       spec,
@@ -339,7 +343,8 @@ export async function* readCrmObjects<Rec, Encoded>(
       yield { records: toRecords(ctx, spec, results), cursor: encodeCursor(following) };
     cursor = following;
   }
-  while (cursor?.phase === "archived" && !ctx.signal.aborted) {
+  while (cursor?.phase === "archived") {
+    ctx.signal.throwIfAborted();
     const since: number = cursor.since;
     const page: typeof PageWire.Type = await listPage(ctx, spec, { after: cursor.after, archived: true });
     // The archived listing cannot filter by time; keep what was archived since the delta's bound.
@@ -360,10 +365,11 @@ export async function* readCrmObjectIds<Rec, Encoded>(
 ): AsyncGenerator<ReadonlyArray<string>> {
   let after: string | undefined;
   do {
+    ctx.signal.throwIfAborted();
     const page = await listPage(ctx, spec, { after, archived: false, properties: ["hs_object_id"] });
     after = page.paging?.next?.after;
     yield page.results.map(idOf).filter((id): id is string => id !== undefined);
-  } while (after !== undefined && !ctx.signal.aborted);
+  } while (after !== undefined);
 }
 
 /**

@@ -9,7 +9,7 @@ export { type HubSpotContext, searchResultCap } from "./client.ts";
 export { HubSpotConfig, HubSpotSignatureVersion } from "./config.ts";
 export { Company, companies } from "./entities/companies.ts";
 export { Contact, type ContactUpsertResult, contacts, upsertContactsByEmail } from "./entities/contacts.ts";
-export { type HubSpotRateBudget, hubSpotRateBudget } from "./rateBudget.ts";
+export { type HubSpotRateBudget, hubSpotRateBudget, hubSpotRateLimit } from "./rateBudget.ts";
 export { hubSpotWebhooks, parseHubSpotWebhook, signatureMaxAgeMs, verifyHubSpotWebhook } from "./webhooks.ts";
 
 /**

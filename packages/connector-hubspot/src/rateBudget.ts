@@ -46,3 +46,27 @@ export const hubSpotRateBudget = (headers: Headers): HubSpotRateBudget | undefin
     ...(dailyRemaining !== undefined ? { dailyRemaining } : {}),
   };
 };
+
+/**
+ * The connection budget for HubSpot in the shape of the contract's `rateLimit` member
+ * (`{ requestsPerSecond, burst, fromHeaders }`, added by the engine in parallel): wire it as
+ * `rateLimit: hubSpotRateLimit` in the connector definition once that member exists.
+ * 9 requests/s stays under the lowest private-app tier (100 per rolling 10 s); the headers then
+ * teach the bucket the portal's real window. Search has its own, lower limit (about 5/s), which
+ * its 429s (`RateLimited`) enforce.
+ */
+export const hubSpotRateLimit = {
+  requestsPerSecond: 9,
+  burst: 10,
+  fromHeaders: (headers: Headers) => {
+    const budget = hubSpotRateBudget(headers);
+    if (budget === undefined) return undefined;
+    return {
+      remaining: budget.remaining,
+      // HubSpot's window rolls; when it is spent, a full interval is the safe wait.
+      resetAfterMs: budget.remaining === 0 ? budget.intervalMs : undefined,
+      limit: budget.max,
+      windowMs: budget.intervalMs,
+    };
+  },
+} as const;

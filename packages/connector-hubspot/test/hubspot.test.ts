@@ -14,7 +14,14 @@ import { createHubSpotFake, createManualClock, hubSpotFakeOAuthApp, hubSpotFakeT
 import { Schema } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import hubspot, { Company, Contact, HubSpotConfig, hubSpotRateBudget, upsertContactsByEmail } from "../src/index.ts";
+import hubspot, {
+  Company,
+  Contact,
+  HubSpotConfig,
+  hubSpotRateBudget,
+  hubSpotRateLimit,
+  upsertContactsByEmail,
+} from "../src/index.ts";
 
 const baseUrl = "https://hubspot.test";
 const clock = createManualClock(Date.UTC(2026, 5, 1));
@@ -68,12 +75,45 @@ describe("full read", () => {
     expect(resumed.map((r) => r.id)).toEqual(records.slice(100).map((r) => r.id));
   });
 
+  it("a cancelled read fails instead of ending early", async () => {
+    fake.seedContacts(250);
+    const controller = new AbortController();
+    const cancellable = { ...ctx, signal: controller.signal };
+    const pages: Array<ReadPage> = [];
+    const failure = await (async () => {
+      for await (const page of contacts.read(cancellable, {}) as AsyncIterable<ReadPage>) {
+        pages.push(page);
+        controller.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(pages).toHaveLength(1);
+    expect((failure as Error).name).toBe("AbortError");
+  });
+
   it("reads companies with their own properties", async () => {
     fake.seedCompanies(3);
     const pages = await readAll(companies.read(ctx, {}));
     const records = pages.flatMap((p) => p.records.map((r) => Schema.decodeUnknownSync(Company)(r)));
     expect(records).toHaveLength(3);
     expect(records[0]!.domain).toMatch(/example\.com$/);
+  });
+
+  it("companies: delta on hs_lastmodifieddate, writes, and the credential check", async () => {
+    const seeded = fake.seedCompanies(5);
+    // GTE: the bound is inclusive, so start just after the last seeded company.
+    const since = new Date(clock.now() + 1);
+    clock.advance(1_000);
+    fake.store.update("companies", seeded[2]!.id, { city: "Porto" });
+    const changed = (await readAll(companies.read(ctx, { since }))).flatMap((p) =>
+      p.records.map((r) => Schema.decodeUnknownSync(Company)(r)),
+    );
+    expect(changed.map((c) => [c.id, c.city])).toEqual([[seeded[2]!.id, "Porto"]]);
+    const search = fake.requests().find((r) => r.path.endsWith("/companies/search"));
+    expect(search?.status).toBe(200);
+    const created = (await companies.write!.create!(ctx, { name: "Acme", domain: "acme.test" })) as Company;
+    expect(created).toMatchObject({ name: "Acme", domain: "acme.test", industry: null });
+    await expect(hubspot.check!(ctx)).resolves.toBeUndefined();
+    await expect(hubspot.check!(contextFor({ accessToken: "pat-nope" }))).rejects.toBeInstanceOf(AuthExpired);
   });
 
   it("passes a malformed record through for the engine to reject, without stopping the read", async () => {
@@ -106,6 +146,50 @@ describe("delta read", () => {
     // Ascending order by modification time across the restart.
     const times = records.map((r) => r.updatedAt.getTime());
     expect([...times].sort((a, b) => a - b)).toEqual(times);
+  });
+
+  it("restarts when search refuses to page earlier than the documented cap (400)", async () => {
+    fake.knobs.searchResultCap = 1_000;
+    fake.seedContacts(1_500, { endAt: clock.now() - 100_000, spacingMs: 5 });
+    const ids = decodeContacts(await readContacts({ since: new Date(0) })).map((r) => r.id);
+    expect(new Set(ids).size).toBe(1_500);
+    expect(ids).toHaveLength(1_500);
+    expect(fake.requests().filter((r) => r.status === 400)).toHaveLength(1);
+  });
+
+  it("a read checkpointed page by page ends with exactly the fake's data under 5xx and 429s", async () => {
+    fake.seedContacts(1_200, { endAt: clock.now() - 100_000, spacingMs: 7 });
+    fake.knobs.serverErrorRate = 0.3;
+    fake.knobs.rateLimit = { max: 3, intervalMs: 10_000 };
+    const stored = new Map<string, Contact>();
+    let cursor: string | undefined;
+    const failures = { rateLimited: 0, unavailable: 0 };
+    const since = new Date(0);
+    for (let done = false; !done; ) {
+      try {
+        // What the engine does: resume from the last checkpoint after a retryable error.
+        for await (const page of contacts.read(ctx, { since, cursor }) as AsyncIterable<ReadPage>) {
+          for (const record of decodeContacts([page])) stored.set(record.id, record);
+          cursor = page.cursor;
+        }
+        done = true;
+      } catch (error) {
+        if (error instanceof RateLimited) {
+          failures.rateLimited++;
+          clock.advance(error.retryAfterMs);
+        } else if (error instanceof Unavailable) failures.unavailable++;
+        else throw error;
+      }
+    }
+    expect(failures.rateLimited).toBeGreaterThan(0);
+    expect(failures.unavailable).toBeGreaterThan(0);
+    expect([...stored.keys()].sort()).toEqual(
+      fake
+        .live("contacts")
+        .map((o) => o.id)
+        .sort(),
+    );
+    for (const object of fake.live("contacts")) expect(stored.get(object.id)?.email).toBe(object.properties.email);
   });
 
   it("ends with the archived listing: records archived since the bound come back archived", async () => {
@@ -230,6 +314,12 @@ describe("errors from the transport", () => {
       daily: 650_000,
       dailyRemaining: 649_999,
     });
+    expect(hubSpotRateLimit.fromHeaders(response.headers)).toEqual({
+      remaining: 1,
+      resetAfterMs: undefined,
+      limit: 2,
+      windowMs: 10_000,
+    });
     clock.advance(4_000);
     await contacts.get!(ctx, "1001");
     const failure = await readAll(contacts.read(ctx, {})).catch((e: unknown) => e);
@@ -270,6 +360,20 @@ describe("OAuth", () => {
       "GET /crm/v3/objects/contacts 401",
       "POST /oauth/v1/token 200",
       "GET /crm/v3/objects/contacts 200",
+    ]);
+  });
+
+  it("concurrent calls after an expiry share one refresh", async () => {
+    const [one, two, three] = fake.seedContacts(3);
+    const oauthCtx = contextFor({ oauth });
+    await contacts.get!(oauthCtx, one!.id);
+    fake.expireAccessTokens();
+    const before = fake.requests().length;
+    const found = await Promise.all([one, two, three].map((o) => contacts.get!(oauthCtx, o!.id)));
+    expect(found.map((c) => (c as Contact | null)?.id)).toEqual([one!.id, two!.id, three!.id]);
+    const afterExpiry = fake.requests().slice(before);
+    expect(afterExpiry.filter((r) => r.path === "/oauth/v1/token")).toEqual([
+      { method: "POST", path: "/oauth/v1/token", status: 200 },
     ]);
   });
 

@@ -50,6 +50,8 @@ export interface HubSpotApiState {
   readonly queuedFaults: Array<HubSpotFault>;
   /** Times (fake clock) of the calls counted by the rate limiter. */
   readonly callTimes: Array<number>;
+  /** Times (fake clock) of search calls, for search's own per-second limit. */
+  readonly searchCallTimes: Array<number>;
   readonly daily: { count: number };
   /** Every request received (method and path with query), for assertions. */
   readonly requestLog: Array<{ readonly method: string; readonly path: string; readonly status: number }>;
@@ -59,9 +61,8 @@ export interface HubSpotApiState {
 
 /** HubSpot's list page size default (its cap, 100, is the `listMaxLimit` knob). */
 const listDefaultLimit = 10;
-/** Search: at most 200 a page and 10,000 results a query (paging past that is a 400). */
+/** Search: at most 200 a page (and `knobs.searchResultCap` results a query; paging past that is a 400). */
 const searchMaxLimit = 200;
-const searchResultCap = 10_000;
 const batchMaxInputs = 100;
 /** Nominal limits reported in headers when enforcement is off (Professional tier). */
 const nominalWindow = { max: 190, intervalMs: 10_000 };
@@ -183,17 +184,19 @@ const rateLimitHeaders = (state: HubSpotApiState, remaining: number): Record<str
   };
 };
 
-const rateLimited = (state: HubSpotApiState, retryAfterSeconds: number, daily: boolean) =>
-  json(
-    429,
-    daily
-      ? errorBody("RATE_LIMITS", "You have reached your daily limit.", { errorType: "RATE_LIMIT", policyName: "DAILY" })
-      : errorBody("RATE_LIMITS", "You have reached your ten_secondly_rolling limit.", {
-          errorType: "RATE_LIMIT",
-          policyName: "TEN_SECONDLY_ROLLING",
-        }),
-    { ...rateLimitHeaders(state, 0), "retry-after": String(retryAfterSeconds) },
-  );
+type RateLimitPolicy = "TEN_SECONDLY_ROLLING" | "DAILY" | "SECONDLY";
+
+const rateLimitMessages: Record<RateLimitPolicy, string> = {
+  TEN_SECONDLY_ROLLING: "You have reached your ten_secondly_rolling limit.",
+  DAILY: "You have reached your daily limit.",
+  SECONDLY: "You have reached your secondly limit.",
+};
+
+const rateLimited = (state: HubSpotApiState, retryAfterSeconds: number, policyName: RateLimitPolicy) =>
+  json(429, errorBody("RATE_LIMITS", rateLimitMessages[policyName], { errorType: "RATE_LIMIT", policyName }), {
+    ...rateLimitHeaders(state, 0),
+    "retry-after": String(retryAfterSeconds),
+  });
 
 /** Counts the call against the rolling window; answers 429 when the window or the day is spent. */
 const admit = (state: HubSpotApiState): { headers: Record<string, string> } | { response: FakeHttpResponse } => {
@@ -203,11 +206,11 @@ const admit = (state: HubSpotApiState): { headers: Record<string, string> } | { 
   if (state.knobs.dailyLimit !== undefined && state.daily.count >= state.knobs.dailyLimit) {
     const midnight = new Date(now);
     midnight.setUTCHours(24, 0, 0, 0);
-    return { response: rateLimited(state, Math.ceil((midnight.getTime() - now) / 1000), true) };
+    return { response: rateLimited(state, Math.ceil((midnight.getTime() - now) / 1000), "DAILY") };
   }
   if (state.knobs.rateLimit !== undefined && state.callTimes.length >= window.max) {
     const freeAt = state.callTimes[0]! + window.intervalMs;
-    return { response: rateLimited(state, Math.max(1, Math.ceil((freeAt - now) / 1000)), false) };
+    return { response: rateLimited(state, Math.max(1, Math.ceil((freeAt - now) / 1000)), "TEN_SECONDLY_ROLLING") };
   }
   state.callTimes.push(now);
   state.daily.count++;
@@ -373,6 +376,7 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
   }
   const after = body.after === undefined ? 0 : Number(body.after);
   if (!Number.isInteger(after) || after < 0) return validationError(`Invalid after value: ${body.after}`);
+  const searchResultCap = state.knobs.searchResultCap;
   if (after >= searchResultCap) {
     return validationError(
       `Search only returns the first ${searchResultCap} results (after=${after}); narrow the query, e.g. by ${hubSpotObjectSchemas[type].lastModified}`,
@@ -399,17 +403,23 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
       ? { propertyName: s.replace(/^-/, ""), descending: s.startsWith("-") }
       : { propertyName: s.propertyName, descending: s.direction === "DESCENDING" },
   );
-  matching.sort((a, b) => {
-    for (const sort of sorts) {
-      const left = sort.propertyName === "hs_object_id" ? a.id : (a.properties[sort.propertyName] ?? "");
-      const right = sort.propertyName === "hs_object_id" ? b.id : (b.properties[sort.propertyName] ?? "");
-      const difference = compare(comparableValue(left), comparableValue(right));
+  // Sort keys are computed once per object: searches over 10,000+ objects stay cheap.
+  const keyed = matching.map((object) => ({
+    object,
+    keys: sorts.map((sort) =>
+      comparableValue(sort.propertyName === "hs_object_id" ? object.id : (object.properties[sort.propertyName] ?? "")),
+    ),
+  }));
+  keyed.sort((a, b) => {
+    for (const [i, sort] of sorts.entries()) {
+      const difference = compare(a.keys[i]!, b.keys[i]!);
       if (difference !== 0) return sort.descending ? -difference : difference;
     }
-    return Number(a.id) - Number(b.id);
+    return Number(a.object.id) - Number(b.object.id);
   });
-  const end = Math.min(after + limit, matching.length);
-  const page = matching.slice(after, end);
+  const ordered = keyed.map((entry) => entry.object);
+  const end = Math.min(after + limit, ordered.length);
+  const page = ordered.slice(after, end);
   return json(200, {
     total: matching.length,
     results: page.map((o) => toWire(state, type, o, parseProperties(body.properties), true)),
@@ -602,9 +612,17 @@ export const handleHubSpotRequest = async (
   if (fault?.kind === "status") return answer(serverError(fault.status));
   const refused = authenticate(state, request);
   if (refused !== undefined) return answer(refused);
-  if (fault?.kind === "rateLimit") return answer(rateLimited(state, fault.retryAfterSeconds ?? 10, false));
+  if (fault?.kind === "rateLimit")
+    return answer(rateLimited(state, fault.retryAfterSeconds ?? 10, "TEN_SECONDLY_ROLLING"));
   const admitted = admit(state);
   if ("response" in admitted) return answer(admitted.response);
+  if (state.knobs.searchPerSecond !== undefined && request.url.pathname.endsWith("/search")) {
+    // Search has its own, lower limit per account (about 5 a second), answered with SECONDLY.
+    const now = state.clock.now();
+    while (state.searchCallTimes.length > 0 && state.searchCallTimes[0]! <= now - 1_000) state.searchCallTimes.shift();
+    if (state.searchCallTimes.length >= state.knobs.searchPerSecond) return answer(rateLimited(state, 1, "SECONDLY"));
+    state.searchCallTimes.push(now);
+  }
   const response = route(state, request);
   return answer({ ...response, headers: { ...admitted.headers, ...response.headers } });
 };

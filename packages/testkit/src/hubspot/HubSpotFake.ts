@@ -119,6 +119,7 @@ export const createHubSpotFake = (options: HubSpotFakeOptions = {}): HubSpotFake
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 1_800,
     queuedFaults: [],
     callTimes: [],
+    searchCallTimes: [],
     daily: { count: 0 },
     requestLog: [],
     hangs: new Set(),
@@ -188,6 +189,7 @@ export const createHubSpotFake = (options: HubSpotFakeOptions = {}): HubSpotFake
       Object.assign(knobs, defaultHubSpotKnobs(), options.knobs);
       state.queuedFaults.length = 0;
       state.callTimes.length = 0;
+      state.searchCallTimes.length = 0;
       state.daily.count = 0;
       state.requestLog.length = 0;
       state.issuedTokens.clear();

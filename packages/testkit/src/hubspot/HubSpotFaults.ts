@@ -29,10 +29,14 @@ export interface HubSpotFakeKnobs {
    * `intervalMs`. Undefined disables enforcement (headers still report nominal values). Default undefined.
    */
   rateLimit: { max: number; intervalMs: number } | undefined;
+  /** Search calls allowed per rolling second (HubSpot: about 5); undefined disables it. Default undefined. */
+  searchPerSecond: number | undefined;
   /** Daily quota; undefined disables it. Default undefined. */
   dailyLimit: number | undefined;
   /** Search lag: objects modified less than this long ago are not yet searchable. Default 0. */
   searchLagMs: number;
+  /** Results one search query can page through before `after` answers 400. Default 10,000 (HubSpot's). */
+  searchResultCap: number;
   /**
    * Largest `limit` the list endpoint accepts. Default 100 (HubSpot's cap). The benchmark raises
    * it for its large-page variant, so that what it measures is the consumer, not the page size.
@@ -48,8 +52,10 @@ export const defaultHubSpotKnobs = (): HubSpotFakeKnobs => ({
   malformedRate: 0,
   malformedIds: new Set(),
   rateLimit: undefined,
+  searchPerSecond: undefined,
   dailyLimit: undefined,
   searchLagMs: 0,
+  searchResultCap: 10_000,
   listMaxLimit: 100,
 });
 
