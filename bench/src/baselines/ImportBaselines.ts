@@ -13,6 +13,8 @@ export interface BaselineTarget {
   readonly pageSize: number;
   /** The bearer token the source accepts. */
   readonly accessToken: string;
+  /** naive baselines only: sync the first N records (a 1M-record naive run takes the better part of an hour). */
+  readonly naiveLimit?: number | undefined;
   readonly table: string;
 }
 
@@ -41,7 +43,7 @@ export const naiveImport = (input: BaselineTarget & { readonly createTable: bool
       query: async <R>(text: string, values: ReadonlyArray<unknown>) =>
         (await client.query(text, [...values])) as unknown as { rows: ReadonlyArray<R> },
     };
-    const job = naiveContactsJob({ ...input, client: sql, properties: contactProperties });
+    const job = naiveContactsJob({ ...input, client: sql, properties: contactProperties, limit: input.naiveLimit });
     const { value: result, seconds } = await timed(() => runNaiveSync(job));
     if (result.errors.length > 0)
       throw new Error(`naive sync had ${result.errors.length} errors: ${result.errors[0]!.message}`);
@@ -109,6 +111,7 @@ export const naivePgliteImport = async (input: Omit<BaselineTarget, "databaseUrl
       table: "bench_naive_contacts",
       client: sql,
       properties: contactProperties,
+      limit: input.naiveLimit,
     });
     const { value: result, seconds } = await timed(() => runNaiveSync(job));
     if (result.errors.length > 0)

@@ -55,6 +55,19 @@ export const runNaiveSync = async <External, Local>(job: NaiveSyncJob<External, 
   return { name: job.name, created, updated, errors, durationMs: performance.now() - started };
 };
 
+/** The first `limit` items of a paged stream (all of them when `limit` is undefined). */
+async function* firstRecords<A>(
+  pages: AsyncIterable<ReadonlyArray<A>>,
+  limit: number | undefined,
+): AsyncGenerator<ReadonlyArray<A>> {
+  let left = limit ?? Number.POSITIVE_INFINITY;
+  for await (const page of pages) {
+    if (left <= 0) return;
+    yield page.length <= left ? page : page.slice(0, left);
+    left -= page.length;
+  }
+}
+
 /** The one call the naive job makes: a parameterized statement. node-postgres and PGlite both answer it. */
 export interface SqlClient {
   readonly query: <R>(text: string, values: ReadonlyArray<unknown>) => Promise<{ readonly rows: ReadonlyArray<R> }>;
@@ -68,6 +81,8 @@ export const naiveContactsJob = (options: {
   readonly pageSize: number;
   readonly accessToken: string;
   readonly properties: ReadonlyArray<string>;
+  /** Sync only the first `limit` records of the source (see `--naive-records`); undefined: all. */
+  readonly limit?: number | undefined;
 }): NaiveSyncJob<HubSpotContactWire, { readonly external_id: string }> => {
   const { client, table } = options;
   const insert = (row: ContactRow) =>
@@ -79,7 +94,7 @@ export const naiveContactsJob = (options: {
     ]);
   return {
     name: "naive-contacts",
-    fetchExternal: () => contactPages(options.sourceUrl, options),
+    fetchExternal: () => firstRecords(contactPages(options.sourceUrl, options), options.limit),
     getExternalId: (contact) => contact.id,
     findLocal: async (externalId) => {
       const result = await client.query<{ readonly external_id: string }>(

@@ -6,6 +6,14 @@
  *
  * The harness times each hook itself and runs import, delta and reconcile hooks in a fresh
  * child process, whose peak RSS is the figure reported: do not start extra processes in them.
+ *
+ * Integration sketch (engine branch as of this writing): build `Database.layer(input.database)`
+ * with the record store, connections and `SyncEngine.layer`; on first use create a tenant and a
+ * HubSpot connection named `input.connectionName` whose config points at `input.sourceUrl`
+ * with `input.accessToken` (and the page size, if the connector takes one); then
+ * `SyncEngine.run({ tenantId, connectionId, entity: "contacts", mode })` with mode "full",
+ * "delta" or "reconcile". Reconcile's soft-deleted ids: `records` rows of that connection and
+ * entity with `deleted_at` set.
  */
 import type { DatabaseConfig } from "@tandem/core";
 import type { QueueSubject } from "../queues/QueueSubject.ts";
