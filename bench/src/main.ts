@@ -15,15 +15,23 @@ import { scenarios } from "./scenarios/registry.ts";
 
 const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 
+/** A mistake on the command line: one line and the usage, no stack trace. */
+class UsageError extends Error {}
+
 const main = async () => {
-  const options = parseBenchOptions(process.argv.slice(2), fileURLToPath(new URL("../results", import.meta.url)));
+  let options: ReturnType<typeof parseBenchOptions>;
+  try {
+    options = parseBenchOptions(process.argv.slice(2), fileURLToPath(new URL("../results", import.meta.url)));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
   if (options === undefined) {
     console.log(usage);
     return;
   }
   const unknown = options.scenarios.filter((name) => !scenarios.some((s) => s.name === name));
   if (unknown.length > 0) {
-    throw new Error(`unknown scenario ${unknown.join(", ")}; known: ${scenarios.map((s) => s.name).join(", ")}`);
+    throw new UsageError(`unknown scenario ${unknown.join(", ")}; known: ${scenarios.map((s) => s.name).join(", ")}`);
   }
   const selected =
     options.scenarios.length === 0 ? scenarios : scenarios.filter((s) => options.scenarios.includes(s.name));
@@ -94,6 +102,7 @@ const main = async () => {
 };
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  if (error instanceof UsageError) console.error(`bench: ${error.message} (see --help)`);
+  else console.error(error instanceof Error ? (error.stack ?? error.message) : error);
   process.exitCode = 1;
 });
