@@ -15,6 +15,16 @@ const importBaselines = () => import("../baselines/ImportBaselines.ts");
 const reconcileBaselines = () => import("../baselines/ReconcileBaselines.ts");
 const tandem = () => import("../tandem/TandemHooks.ts");
 
+/**
+ * Times a hook inside its process, after its modules are loaded: process start-up and module
+ * loading are not import throughput (the baselines time themselves the same way).
+ */
+const timedHook = async <A extends object>(hook: () => Promise<A>): Promise<A & { readonly seconds: number }> => {
+  const started = performance.now();
+  const value = await hook();
+  return { ...value, seconds: (performance.now() - started) / 1000 };
+};
+
 const queue = async (input: QueueInput, subject: QueueSubject) => {
   const { measureQueue } = await import("../queues/QueueMeasurement.ts");
   return measureQueue(subject, input);
@@ -28,9 +38,18 @@ serveChildRpc({
   copyImport: async (input: BaselineTarget) => (await importBaselines()).copyImport(input),
   naiveReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).naiveReconcile(input),
   copyAntiJoinReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).copyAntiJoinReconcile(input),
-  tandemImport: async (input: TandemSyncInput) => (await tandem()).runTandemImport(input),
-  tandemDelta: async (input: TandemSyncInput) => (await tandem()).runTandemDelta(input),
-  tandemReconcile: async (input: TandemSyncInput) => (await tandem()).runTandemReconcile(input),
+  tandemImport: async (input: TandemSyncInput) => {
+    const { runTandemImport } = await tandem();
+    return timedHook(() => runTandemImport(input));
+  },
+  tandemDelta: async (input: TandemSyncInput) => {
+    const { runTandemDelta } = await tandem();
+    return timedHook(() => runTandemDelta(input));
+  },
+  tandemReconcile: async (input: TandemSyncInput) => {
+    const { runTandemReconcile } = await tandem();
+    return timedHook(() => runTandemReconcile(input));
+  },
   graphileWorkerQueue: async (input: QueueInput) => {
     const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
     return queue(input, graphileWorkerSubject(input.databaseUrl));

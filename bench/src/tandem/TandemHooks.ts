@@ -4,8 +4,9 @@
  * source, the same database) and returns the same kind of figures. Until then each throws
  * TandemNotIntegrated and the results say `"tandem": null` with its message.
  *
- * The harness times each hook itself and runs import, delta and reconcile hooks in a fresh
- * child process, whose peak RSS is the figure reported: do not start extra processes in them.
+ * The harness runs import, delta and reconcile hooks in a fresh child process, whose peak RSS
+ * is the figure reported (do not start extra processes in them), and times each call there,
+ * after the hook's modules are loaded: return records, not durations.
  *
  * Integration sketch (engine branch as of this writing): build `Database.layer(input.database)`
  * with the record store, connections and `SyncEngine.layer`; on first use create a tenant and a
