@@ -114,9 +114,21 @@ for (const dialect of dialects) {
       expect(missingName.paths).toContain("name");
       expect(missingName.message).toContain("name");
 
-      const badConfig = await issuesOf(a.connections.create.mutate({ connector: "hubspot", name: "x", config: {} }));
-      expect(badConfig.paths).toEqual(["config.accessToken"]);
-      expect(badConfig.message).toContain("config.accessToken");
+      const badConfig = await issuesOf(
+        a.connections.create.mutate({
+          connector: "hubspot",
+          name: "x",
+          config: { accessToken: "t", baseUrl: "ftp://x" },
+        }),
+      );
+      expect(badConfig.paths).toEqual(["config.baseUrl"]);
+      expect(badConfig.message).toContain("config.baseUrl");
+
+      const noCredentials = await issuesOf(
+        a.connections.create.mutate({ connector: "hubspot", name: "x", config: {} }),
+      );
+      expect(noCredentials.paths).toEqual(["config"]);
+      expect(noCredentials.message).toContain("set accessToken or oauth");
 
       const badId = await issuesOf(a.connections.get.query({ id: "not-a-uuid" }));
       expect(badId.paths).toEqual(["id"]);
@@ -143,3 +155,66 @@ for (const dialect of dialects) {
     });
   });
 }
+
+describe("OpenAPI document", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer("pglite");
+  });
+  afterAll(() => t?.close());
+
+  it("describes every procedure with its input schema, and works as documented", async () => {
+    const doc = (await (await fetch(`${t.server.url}/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: any }> } }>>;
+    };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        "/trpc/health",
+        "/trpc/connections.create",
+        "/trpc/connections.list",
+        "/trpc/tenants.create",
+      ]),
+    );
+    const create = doc.paths["/trpc/connections.create"]?.post;
+    const schema = create?.requestBody?.content["application/json"]?.schema;
+    expect(schema.required).toEqual(["connector", "name", "config"]);
+    expect(doc.paths["/trpc/connections.list"]?.get).toBeDefined();
+
+    // A non-TypeScript client following the document: POST JSON, read result.data.
+    const response = await fetch(`${t.server.url}/trpc/tenants.create`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "via openapi" }),
+    });
+    expect(((await response.json()) as { result: { data: { name: string } } }).result.data.name).toBe("via openapi");
+  });
+});
+
+describe("GET /metrics", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer("pglite");
+  });
+  afterAll(() => t?.close());
+
+  it("exposes Prometheus text with process metrics and request counters", async () => {
+    await fetch(`${t.server.url}/healthz`);
+    await fetch(`${t.server.url}/healthz`);
+    await expect
+      .poll(async () => {
+        const text = await (await fetch(`${t.server.url}/metrics`)).text();
+        return /tandem_http_requests_total\{method="GET",route="\/healthz",status="200"\} (\d+)/.exec(text)?.[1];
+      })
+      .toMatch(/^[2-9]\d*$/);
+    const response = await fetch(`${t.server.url}/metrics`);
+    expect(response.headers.get("content-type")).toContain("text/plain");
+    const text = await response.text();
+    expect(text).toContain("# TYPE tandem_http_request_duration_seconds histogram");
+    expect(text).toMatch(
+      /tandem_http_request_duration_seconds_bucket\{method="GET",route="\/healthz",le="\+Inf"\} \d+/,
+    );
+    expect(text).toContain("# TYPE process_cpu_user_seconds_total counter");
+  });
+});

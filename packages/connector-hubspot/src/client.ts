@@ -304,8 +304,8 @@ const restartAtLast = <Rec, Encoded>(spec: CrmObjectSpec<Rec, Encoded>, cursor: 
 
 /**
  * The entity `read`: a full read pages the list endpoint; a delta read (`since`) pages search by
- * modification time and then the archived listing, whose records (`archived: true`) are the
- * deletions since `since` (the entity declares `deletes: "api"`).
+ * modification time and then the archived listing, whose ids are reported as the page's
+ * `deleted` ids since `since` (the entity declares `deletes: "api"`).
  */
 export async function* readCrmObjects<Rec, Encoded>(
   ctx: HubSpotContext,
@@ -354,7 +354,12 @@ export async function* readCrmObjects<Rec, Encoded>(
     });
     const after: string | undefined = page.paging?.next?.after;
     cursor = after === undefined ? undefined : { phase: "archived", since, after };
-    yield { records: toRecords(ctx, spec, recent), cursor: encodeCursor(cursor) };
+    // Archived objects are deletions: reported as ids, which the engine soft-deletes.
+    yield {
+      records: [],
+      deleted: recent.map(idOf).filter((id): id is string => id !== undefined),
+      cursor: encodeCursor(cursor),
+    };
   }
 }
 

@@ -9,6 +9,9 @@ export { type HubSpotContext, searchResultCap } from "./client.ts";
 export { HubSpotConfig, HubSpotSignatureVersion } from "./config.ts";
 export { Company, companies } from "./entities/companies.ts";
 export { Contact, type ContactUpsertResult, contacts, upsertContactsByEmail } from "./entities/contacts.ts";
+
+import { hubSpotRateLimit } from "./rateBudget.ts";
+
 export { type HubSpotRateBudget, hubSpotRateBudget, hubSpotRateLimit } from "./rateBudget.ts";
 export { hubSpotWebhooks, parseHubSpotWebhook, signatureMaxAgeMs, verifyHubSpotWebhook } from "./webhooks.ts";
 
@@ -28,4 +31,5 @@ export default defineConnector({
   },
   entities: { contacts, companies },
   webhooks: hubSpotWebhooks,
+  rateLimit: hubSpotRateLimit,
 });

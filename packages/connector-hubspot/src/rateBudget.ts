@@ -48,9 +48,7 @@ export const hubSpotRateBudget = (headers: Headers): HubSpotRateBudget | undefin
 };
 
 /**
- * The connection budget for HubSpot in the shape of the contract's `rateLimit` member
- * (`{ requestsPerSecond, burst, fromHeaders }`, added by the engine in parallel): wire it as
- * `rateLimit: hubSpotRateLimit` in the connector definition once that member exists.
+ * The connection budget for HubSpot (the contract's `rateLimit` member).
  * 9 requests/s stays under the lowest private-app tier (100 per rolling 10 s); the headers then
  * teach the bucket the portal's real window. Search has its own, lower limit (about 5/s), which
  * its 429s (`RateLimited`) enforce.

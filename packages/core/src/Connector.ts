@@ -79,6 +79,11 @@ export interface ReadPage {
   readonly records: ReadonlyArray<unknown>;
   /** Opaque resume point after this page; undefined when the read is finished. */
   readonly cursor?: string | undefined;
+  /**
+   * Ids the vendor reports deleted (tombstones, an archived flag, a deleted-records
+   * endpoint): soft-deleted by the engine. For entities with `deletes: "api"`.
+   */
+  readonly deleted?: ReadonlyArray<string> | undefined;
 }
 
 export interface ReadOptions {
@@ -112,7 +117,10 @@ export interface EntityDefinition<Rec, Config> {
   /** One record by id, or null when it no longer exists (webhook-triggered sync). */
   readonly get?: (ctx: ConnectorContext<Config>, id: string) => MaybeEffect<Rec | null>;
   readonly write?: EntityWrite<Rec, Config>;
-  /** How deletions are learned. Default: "reconcile". */
+  /**
+   * How deletions are learned. Default: "reconcile".
+   * "api": read pages list them in `deleted`; "webhook": delete events; "reconcile": id comparison.
+   */
   readonly deletes?: DeletionSource;
   /** The vendor sends webhooks for this entity. Default: false. */
   readonly webhooks?: boolean;
@@ -144,6 +152,39 @@ export interface ConnectorWebhooks<Config> {
   readonly handshake?: (request: InboundWebhookRequest) => { readonly status: number; readonly body: string } | null;
 }
 
+/** What a vendor's rate-limit response headers say, as a connector's `rateLimit.fromHeaders` reads them. */
+export interface RateLimitHint {
+  /** Requests left in the current window. 0 makes the connection wait for the reset. */
+  readonly remaining?: number | undefined;
+  /** Milliseconds until the window resets (used with `remaining: 0`). */
+  readonly resetAfterMs?: number | undefined;
+  /** Requests allowed per window, with `windowMs`: replaces the configured rate. */
+  readonly limit?: number | undefined;
+  readonly windowMs?: number | undefined;
+}
+
+/**
+ * A connection's request budget: a token bucket shared by every job of one
+ * connection (all `ctx.http` calls draw from it).
+ *
+ * @example
+ * rateLimit: {
+ *   requestsPerSecond: 10,          // HubSpot private apps: 100 per 10 s
+ *   fromHeaders: (h) => ({
+ *     remaining: Number(h.get("x-hubspot-ratelimit-remaining") ?? NaN),
+ *     resetAfterMs: Number(h.get("x-hubspot-ratelimit-interval-milliseconds") ?? NaN),
+ *   }),
+ * }
+ */
+export interface RateLimitPolicy {
+  /** Sustained rate. */
+  readonly requestsPerSecond: number;
+  /** Bucket size: requests allowed in a burst. Default: `requestsPerSecond` (at least 1). */
+  readonly burst?: number;
+  /** Reads the vendor's rate-limit headers after every response; non-finite numbers are ignored. */
+  readonly fromHeaders?: (headers: Headers) => RateLimitHint | undefined;
+}
+
 export interface ConnectorDefinition<
   Config,
   ConfigEncoded,
@@ -158,6 +199,8 @@ export interface ConnectorDefinition<
   readonly check?: (ctx: ConnectorContext<Config>) => MaybeEffect<void>;
   readonly entities: Entities;
   readonly webhooks?: ConnectorWebhooks<Config>;
+  /** Request budget per connection. Default: unlimited (only 429 + Retry-After slow it down). */
+  readonly rateLimit?: RateLimitPolicy;
 }
 
 /** A connector with its types erased, as the registry holds it. */

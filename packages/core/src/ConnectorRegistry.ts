@@ -21,6 +21,24 @@ const isConnector = (value: unknown): value is AnyConnector => {
   );
 };
 
+/** What is wrong with a connector's entities (the first problem found), or undefined. */
+const entityProblem = (connector: AnyConnector): string | undefined => {
+  for (const [name, entity] of Object.entries(connector.entities)) {
+    const e = entity as Partial<AnyConnector["entities"][string]> | null;
+    if (typeof e !== "object" || e === null) return `entity "${name}" is not an object (use defineEntity)`;
+    if (!Schema.isSchema(e.record)) return `entity "${name}": record must be an Effect Schema`;
+    for (const member of ["primaryKey", "updatedAt", "read"] as const) {
+      if (typeof e[member] !== "function") return `entity "${name}": ${member} must be a function`;
+    }
+    for (const member of ["readIds", "get"] as const) {
+      if (e[member] !== undefined && typeof e[member] !== "function") {
+        return `entity "${name}": ${member} must be a function when given`;
+      }
+    }
+  }
+  return undefined;
+};
+
 export interface ConnectorRegistryService {
   readonly all: ReadonlyArray<AnyConnector>;
   readonly get: (name: string) => AnyConnector | undefined;
@@ -67,6 +85,10 @@ export class ConnectorRegistry extends Context.Tag("@tandem/core/ConnectorRegist
             message:
               "default export is not a connector (expected defineConnector({ name, version, config, entities }))",
           });
+        }
+        const problem = entityProblem(candidate);
+        if (problem !== undefined) {
+          return yield* new ConnectorLoadError({ specifier, message: `connector "${candidate.name}": ${problem}` });
         }
         if (loaded.some((c) => c.name === candidate.name)) {
           return yield* new ConnectorLoadError({

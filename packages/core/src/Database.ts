@@ -66,6 +66,11 @@ export interface DatabaseService {
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>;
   /** Reachable and fully migrated (for readiness probes). */
   readonly ready: Effect.Effect<{ readonly ok: boolean; readonly detail: string }>;
+  /**
+   * The PostgreSQL URL, for the few uses that need a dedicated connection outside
+   * the pool (LISTEN for job wake-ups). Undefined on PGlite.
+   */
+  readonly connectionUrl?: string | undefined;
 }
 
 const describeUrl = (url: string): string => {
@@ -97,6 +102,10 @@ const makeKysely = (config: DatabaseConfig) =>
       // An idle client losing its server (restart, failover) emits 'error' on the pool;
       // unhandled, that would crash the process. The pool drops the client and reconnects.
       pool.on("error", () => {});
+      // A client checked out of the pool has no pool listener; when its server goes
+      // away mid-query it emits 'error' too, which would crash the process. The query
+      // itself still rejects, and the pool discards the client (no longer queryable).
+      pool.on("connect", (client) => client.on("error", () => {}));
       return { kysely: new Kysely<DB>({ dialect: new PostgresDialect({ pool }) }), close: () => Promise.resolve() };
     }
     if (config.dataDir !== undefined) mkdirSync(config.dataDir, { recursive: true });
@@ -144,13 +153,13 @@ export class Database extends Context.Tag("@tandem/core/Database")<Database, Dat
             catch: (e) => new DatabaseStartupError({ message: `database migration failed: ${errorMessage(e)}` }),
           });
         }
-        return Database.make(config.kind, kysely);
+        return Database.make(config.kind, kysely, config.kind === "postgres" ? config.url : undefined);
       }),
     );
   }
 
   /** Builds the service over an existing Kysely instance (the caller owns its lifetime). */
-  static make(dialect: DatabaseConfig["kind"], kysely: Kysely<DB>): DatabaseService {
+  static make(dialect: DatabaseConfig["kind"], kysely: Kysely<DB>, connectionUrl?: string): DatabaseService {
     const query = <A>(f: (db: Kysely<DB>) => Promise<A>) =>
       Effect.flatMap(FiberRef.get(currentTransaction), (trx) => run(() => f(trx ?? kysely)));
 
@@ -177,6 +186,6 @@ export class Database extends Context.Tag("@tandem/core/Database")<Database, Dat
       Effect.catchAll((e) => Effect.succeed({ ok: false, detail: `database unreachable: ${errorMessage(e.error)}` })),
     );
 
-    return { dialect, kysely, query, transaction, ready };
+    return { dialect, kysely, query, transaction, ready, connectionUrl };
   }
 }

@@ -36,3 +36,20 @@ export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyE
     return `${this.resource} already exists: ${this.detail}`;
   }
 }
+
+/** The request is valid but the resource's state forbids it (e.g. resolving a resolved conflict). */
+export class PreconditionFailed extends Schema.TaggedError<PreconditionFailed>()("PreconditionFailed", {
+  message: Schema.String,
+}) {}
+/**
+ * The work asked for is already queued or running (one sync per connection x entity,
+ * one live job per dedupe key); `jobId` is that job, to watch instead.
+ */
+export class AlreadyRunning extends Schema.TaggedError<AlreadyRunning>()("AlreadyRunning", {
+  jobId: Schema.String,
+  key: Schema.String,
+}) {
+  override get message() {
+    return `already_running: job ${this.jobId} holds ${this.key}`;
+  }
+}

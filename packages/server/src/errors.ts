@@ -37,17 +37,36 @@ export const fieldIssuesOf = (cause: unknown): ReadonlyArray<FieldIssue> | undef
   } | null;
   if (c === null || c === undefined || !Array.isArray(c.issues)) return undefined;
   if (c._tag === "InvalidInput") return c.issues as ReadonlyArray<FieldIssue>;
-  return (c.issues as ReadonlyArray<{ readonly path?: ReadonlyArray<unknown>; readonly message: string }>).map((i) => ({
-    path: (i.path ?? [])
+  // One issue per path, as for engine errors: an optional field's union reports each branch.
+  const byPath = new Map<string, FieldIssue>();
+  for (const i of c.issues as ReadonlyArray<{ readonly path?: ReadonlyArray<unknown>; readonly message: string }>) {
+    const path = (i.path ?? [])
       .map((p) => (typeof p === "object" && p !== null && "key" in p ? String((p as { key: unknown }).key) : String(p)))
-      .join("."),
-    message: i.message,
-  }));
+      .join(".");
+    if (!byPath.has(path)) byPath.set(path, { path, message: i.message });
+  }
+  return [...byPath.values()];
 };
 
-/** Runs an engine effect for a procedure, turning its failure into the mapped TRPCError. */
-export const runProcedure = async <A, E>(runtime: AppRuntime, effect: Effect.Effect<A, E, AppServices>): Promise<A> => {
-  const exit = await runtime.runPromiseExit(effect);
+/**
+ * Runs an engine effect for a procedure, in a span named after the procedure,
+ * turning its failure into the mapped TRPCError.
+ */
+export const runProcedure = async <A, E>(
+  ctx: { readonly runtime: AppRuntime; readonly path: string },
+  effect: Effect.Effect<A, E, AppServices>,
+): Promise<A> => {
+  const runtime = ctx.runtime;
+  const exit = await runtime.runPromiseExit(
+    effect.pipe(
+      Effect.tapBoth({
+        onSuccess: () => Effect.logDebug("procedure succeeded"),
+        onFailure: (e) => Effect.logDebug("procedure failed", (e as { _tag?: string })._tag ?? "error"),
+      }),
+      Effect.annotateLogs({ procedure: ctx.path }),
+      Effect.withSpan(`trpc.${ctx.path}`),
+    ),
+  );
   if (Exit.isSuccess(exit)) return exit.value;
   if (!Cause.isFailType(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))) {
     await runtime.runPromise(Effect.logError("procedure failed", exit.cause));

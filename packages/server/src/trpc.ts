@@ -25,11 +25,14 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
+/** Every procedure knows its path, so its engine work runs in a span named after it. */
+const procedure = t.procedure.use(({ ctx, path, next }) => next({ ctx: { ...ctx, path } }));
+
 /** No key needed. */
-export const publicProcedure = t.procedure;
+export const publicProcedure = procedure;
 
 /** A tenant's API key: the procedure sees `ctx.tenantId`, and only that tenant's data. */
-export const authedProcedure = t.procedure.use(({ ctx, next }) => {
+export const authedProcedure = procedure.use(({ ctx, next }) => {
   if (ctx.principal === null) throw new TRPCError({ code: "UNAUTHORIZED", message: "missing or invalid API key" });
   if (ctx.principal.role !== "tenant") {
     throw new TRPCError({ code: "FORBIDDEN", message: "this procedure needs a tenant API key, not the admin key" });
@@ -38,7 +41,7 @@ export const authedProcedure = t.procedure.use(({ ctx, next }) => {
 });
 
 /** The admin key: manages tenants and their keys. */
-export const adminProcedure = t.procedure.use(({ ctx, next }) => {
+export const adminProcedure = procedure.use(({ ctx, next }) => {
   if (ctx.principal === null) throw new TRPCError({ code: "UNAUTHORIZED", message: "missing or invalid API key" });
   if (ctx.principal.role !== "admin")
     throw new TRPCError({ code: "FORBIDDEN", message: "this procedure needs the admin key" });

@@ -1,2 +1,4 @@
+export * from "./acme/index.ts";
 export * from "./databases.ts";
+export * from "./engine.ts";
 export * from "./hubspot/index.ts";

@@ -39,10 +39,266 @@ export interface ConnectionsTable {
   updated_at: GeneratedTimestamp;
 }
 
+export type SyncStatus = "pending" | "synced" | "failed" | "conflict";
+
+/** jsonb columns: written as JSON text or values, read back parsed. */
+export type Json = ColumnType<unknown, string, string>;
+export type NullableJson = ColumnType<unknown | null, string | null | undefined, string | null>;
+
+/** A synced copy of one remote record (per connection x entity x external id). */
+export interface RecordsTable {
+  tenant_id: string;
+  connection_id: string;
+  entity: string;
+  external_id: string;
+  /** the record in its encoded (JSON) form */
+  data: Json;
+  /** SHA-256 of the canonical JSON of `data`: equal hashes are not rewritten */
+  content_hash: string;
+  remote_updated_at: NullableTimestamp;
+  local_updated_at: NullableTimestamp;
+  /** the last state both sides agreed on (three-way merge) */
+  base: NullableJson;
+  /** fields changed locally and not yet pushed */
+  pending_changes: NullableJson;
+  version: Generated<number>;
+  sync_status: Generated<SyncStatus>;
+  sync_error: string | null;
+  last_synced_at: NullableTimestamp;
+  deleted_at: NullableTimestamp;
+  /** from records_change_seq; bumped on every real change (change feed order) */
+  change_seq: ColumnType<string, string | undefined, string>;
+  /** when the store last changed the row */
+  changed_at: GeneratedTimestamp;
+  created_at: GeneratedTimestamp;
+}
+
+/** Per connection x entity: the delta cursor, last runs, and the checkpoint of an interrupted run. */
+export interface SyncCursorsTable {
+  connection_id: string;
+  entity: string;
+  delta_cursor: NullableTimestamp;
+  last_full_at: NullableTimestamp;
+  last_delta_at: NullableTimestamp;
+  last_reconcile_at: NullableTimestamp;
+  checkpoint: NullableJson;
+  quarantine: NullableJson;
+  updated_at: GeneratedTimestamp;
+}
+
+/** Remote ids streamed by one reconciliation run, compared with `records` by anti-join. */
+export interface ReconcileIdsTable {
+  run_id: string;
+  external_id: string;
+  staged_at: GeneratedTimestamp;
+}
+
+export interface ConflictsTable {
+  id: string;
+  /** insertion order, for keyset pagination */
+  seq: Generated<string>;
+  tenant_id: string;
+  connection_id: string;
+  entity: string;
+  external_id: string;
+  base: JsonColumn | null;
+  local: JsonColumn;
+  remote: JsonColumn;
+  /** fields that merged cleanly */
+  merged: JsonColumn;
+  /** names of the conflicting fields */
+  fields: ColumnType<ReadonlyArray<string>, string, string>;
+  local_updated_at: Timestamp;
+  remote_updated_at: Timestamp;
+  policy: string;
+  status: "open" | "resolved";
+  /** the values chosen for the conflicting fields */
+  resolution: JsonColumn | null;
+  /** `policy:<name>`, `llm:<model>` or `api-key:<id>` */
+  resolved_by: string | null;
+  /** why a conflict awaits a person (manual policy, resolver failure) */
+  reason: string | null;
+  created_at: GeneratedTimestamp;
+  resolved_at: NullableTimestamp;
+}
+
+export interface WebhookEventsTable {
+  id: string;
+  tenant_id: string;
+  connection_id: string;
+  /** the vendor's event id: a redelivered event hits the unique key and is not stored twice */
+  event_id: string;
+  entity: string;
+  external_id: string;
+  kind: string;
+  occurred_at: Timestamp;
+  received_at: GeneratedTimestamp;
+  processed_at: NullableTimestamp;
+}
+
+export interface WebhookSubscriptionsTable {
+  id: string;
+  tenant_id: string;
+  url: string;
+  events: ColumnType<ReadonlyArray<string>, string, string>;
+  /** the signing secret, encrypted like connection credentials */
+  secret_ciphertext: string;
+  created_at: GeneratedTimestamp;
+  disabled_at: NullableTimestamp;
+  disabled_reason: string | null;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  seq: Generated<string>;
+  tenant_id: string;
+  subscription_id: string;
+  event_id: string;
+  event_type: string;
+  payload: JsonColumn;
+  status: Generated<"pending" | "delivered" | "dead">;
+  attempts: Generated<number>;
+  last_status: number | null;
+  last_error: string | null;
+  last_attempt_at: NullableTimestamp;
+  delivered_at: NullableTimestamp;
+  created_at: GeneratedTimestamp;
+}
+
+/** A jsonb column: written as a JSON string (portable across pg and PGlite), read as a value. */
+export type JsonColumn = ColumnType<Record<string, unknown>, string, string>;
+/** A job's lifecycle: queued -> running -> completed | dead | cancelled (dead = the dead-letter queue). */
+export type JobStatus = "queued" | "running" | "completed" | "dead" | "cancelled";
+
+/** One error of a job attempt, as stored in the error history. */
+export interface StoredJobError {
+  readonly tag: string;
+  readonly message: string;
+}
+
+export interface JobsTable {
+  id: string;
+  kind: string;
+  payload: ColumnType<unknown, string | undefined, string>;
+  /** 0 webhook, 1 on-demand, 2 delta, 3 backfill (see JobPriority) */
+  priority: number;
+  tenant_id: string | null;
+  connection_id: string | null;
+  status: Generated<JobStatus>;
+  run_at: Timestamp;
+  attempts: Generated<number>;
+  max_attempts: Generated<number>;
+  /** fencing token, bumped by every claim; bigint arrives as a string from pg */
+  lease_token: ColumnType<string, string | number | undefined, string | number>;
+  locked_by: string | null;
+  locked_until: NullableTimestamp;
+  dedupe_key: string | null;
+  cancel_requested: Generated<boolean>;
+  last_error: ColumnType<StoredJobError | null, string | null | undefined, string | null>;
+  result: ColumnType<unknown, string | null | undefined, string | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+}
+
+export type JobAttemptOutcome = "completed" | "failed" | "lease_expired" | "released" | "cancelled";
+
+export interface JobAttemptsTable {
+  id: Generated<string>;
+  job_id: string;
+  attempt: number;
+  lease_token: ColumnType<string, string | number, string | number>;
+  worker: string;
+  outcome: JobAttemptOutcome;
+  error: ColumnType<StoredJobError | null, string | null | undefined, string | null>;
+  started_at: NullableTimestamp;
+  finished_at: Timestamp;
+}
+
+export interface LocksTable {
+  key: string;
+  holder: string;
+  /** fencing token from the lock_tokens sequence: strictly increasing across acquisitions */
+  token: ColumnType<string, string | number, string | number>;
+  job_id: string | null;
+  acquired_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface SchedulesTable {
+  id: string;
+  name: string;
+  cron: string;
+  timezone: Generated<string>;
+  kind: string;
+  payload: ColumnType<unknown, string | undefined, string>;
+  priority: Generated<number>;
+  tenant_id: string | null;
+  connection_id: string | null;
+  entity: string | null;
+  max_attempts: number | null;
+  dedupe_key: string | null;
+  paused: Generated<boolean>;
+  last_tick_at: Timestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ScheduleTicksTable {
+  schedule_id: string;
+  tick_at: Timestamp;
+  job_id: string | null;
+  created_at: Timestamp;
+}
+
+/** Error classes for metrics and alerts (see SyncRuns.errorClassOf). */
+export type ErrorClass = "transient" | "validation" | "business" | "system";
+
+export interface SyncRunsTable {
+  id: string;
+  tenant_id: string;
+  connection_id: string;
+  entity: string;
+  mode: string;
+  /** who asked: `api`, `schedule`, `webhook` */
+  trigger: string;
+  job_id: string | null;
+  attempt: Generated<number>;
+  status: "running" | "succeeded" | "failed" | "cancelled";
+  started_at: Timestamp;
+  finished_at: NullableTimestamp;
+  duration_ms: number | null;
+  pages: Generated<number>;
+  created: Generated<number>;
+  updated: Generated<number>;
+  unchanged: Generated<number>;
+  deleted: Generated<number>;
+  item_errors: Generated<number>;
+  /** item errors and the run's own failure, counted by class */
+  errors_by_type: ColumnType<Record<string, number>, string | undefined, string>;
+  error_type: ErrorClass | null;
+  error_message: string | null;
+  progress_at: NullableTimestamp;
+}
+
 export interface DB {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
   connections: ConnectionsTable;
+  records: RecordsTable;
+  sync_cursors: SyncCursorsTable;
+  reconcile_ids: ReconcileIdsTable;
+  conflicts: ConflictsTable;
+  webhook_events: WebhookEventsTable;
+  webhook_subscriptions: WebhookSubscriptionsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  jobs: JobsTable;
+  job_attempts: JobAttemptsTable;
+  locks: LocksTable;
+  schedules: SchedulesTable;
+  schedule_ticks: ScheduleTicksTable;
+  sync_runs: SyncRunsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -51,3 +307,9 @@ export type NewApiKey = Insertable<ApiKeysTable>;
 export type ConnectionRow = Selectable<ConnectionsTable>;
 export type NewConnection = Insertable<ConnectionsTable>;
 export type ConnectionUpdate = Updateable<ConnectionsTable>;
+export type RecordRow = Selectable<RecordsTable>;
+export type SyncCursorRow = Selectable<SyncCursorsTable>;
+export type JobRow = Selectable<JobsTable>;
+export type JobAttemptRow = Selectable<JobAttemptsTable>;
+export type LockRow = Selectable<LocksTable>;
+export type ScheduleRow = Selectable<SchedulesTable>;

@@ -8,13 +8,13 @@ export const apiKeysRouter = router({
   /** Returns the key once; only its hash is stored. */
   create: adminProcedure.input(input(Schema.Struct({ tenantId: Id, name: Name }))).mutation(({ ctx, input }) =>
     runProcedure(
-      ctx.runtime,
+      ctx,
       Effect.flatMap(ApiKeys, (k) => k.create(input)),
     ),
   ),
   revoke: adminProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>
     runProcedure(
-      ctx.runtime,
+      ctx,
       Effect.flatMap(ApiKeys, (k) => k.revoke(input.id)),
     ),
   ),

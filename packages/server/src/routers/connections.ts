@@ -15,19 +15,19 @@ export const connectionsRouter = router({
     .input(input(Schema.Struct({ connector: ConnectorName, name: Name, config: ConfigObject })))
     .mutation(({ ctx, input }) =>
       runProcedure(
-        ctx.runtime,
+        ctx,
         Effect.flatMap(Connections, (c) => c.create(ctx.tenantId, input)),
       ),
     ),
   list: authedProcedure.query(({ ctx }) =>
     runProcedure(
-      ctx.runtime,
+      ctx,
       Effect.flatMap(Connections, (c) => c.list(ctx.tenantId)),
     ),
   ),
   get: authedProcedure.input(input(Schema.Struct({ id: Id }))).query(({ ctx, input }) =>
     runProcedure(
-      ctx.runtime,
+      ctx,
       Effect.flatMap(Connections, (c) => c.get(ctx.tenantId, input.id)),
     ),
   ),
@@ -45,13 +45,13 @@ export const connectionsRouter = router({
     )
     .mutation(({ ctx, input: { id, ...changes } }) =>
       runProcedure(
-        ctx.runtime,
+        ctx,
         Effect.flatMap(Connections, (c) => c.update(ctx.tenantId, id, changes)),
       ),
     ),
   delete: authedProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>
     runProcedure(
-      ctx.runtime,
+      ctx,
       Effect.flatMap(Connections, (c) => c.delete(ctx.tenantId, input.id)),
     ),
   ),

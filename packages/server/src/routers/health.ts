@@ -5,7 +5,7 @@ import { publicProcedure } from "../trpc.ts";
 
 export const health = publicProcedure.query(({ ctx }) =>
   runProcedure(
-    ctx.runtime,
+    ctx,
     Effect.flatMap(Database, (db) => db.ready).pipe(Effect.map((r) => ({ status: r.ok ? "ok" : "degraded", ...r }))),
   ),
 );

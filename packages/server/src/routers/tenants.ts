@@ -7,13 +7,13 @@ import { input, Name } from "./schemas.ts";
 export const tenantsRouter = router({
   create: adminProcedure.input(input(Schema.Struct({ name: Name }))).mutation(({ ctx, input }) =>
     runProcedure(
-      ctx.runtime,
+      ctx,
       Effect.flatMap(Tenants, (t) => t.create(input)),
     ),
   ),
   list: adminProcedure.query(({ ctx }) =>
     runProcedure(
-      ctx.runtime,
+      ctx,
       Effect.flatMap(Tenants, (t) => t.list()),
     ),
   ),

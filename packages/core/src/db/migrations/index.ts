@@ -1,5 +1,10 @@
 import type { Migration } from "kysely/migration";
 import * as init from "./2026_11_22_0001_init.ts";
+import * as records from "./2026_11_22_0002_records.ts";
+import * as jobs from "./2026_11_22_0003_jobs.ts";
+import * as conflicts from "./2026_11_22_0004_conflicts.ts";
+import * as webhooks from "./2026_11_22_0005_webhooks.ts";
+import * as syncRuns from "./2026_11_22_0006_sync_runs.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -8,4 +13,9 @@ import * as init from "./2026_11_22_0001_init.ts";
  */
 export const migrations: Record<string, Migration> = {
   "2026_11_22_0001_init": init,
+  "2026_11_22_0002_records": records,
+  "2026_11_22_0003_jobs": jobs,
+  "2026_11_22_0004_conflicts": conflicts,
+  "2026_11_22_0005_webhooks": webhooks,
+  "2026_11_22_0006_sync_runs": syncRuns,
 };

@@ -1,0 +1,714 @@
+import { createHash } from "node:crypto";
+import { Chunk, Clock, Context, Effect, Layer, Option, Stream } from "effect";
+import { sql } from "kysely";
+import { Database } from "./Database.ts";
+import type { SyncStatus } from "./db/schema.ts";
+
+/** Which records: one entity of one connection. */
+export interface RecordScope {
+  readonly tenantId: string;
+  readonly connectionId: string;
+  readonly entity: string;
+}
+
+/** A record as the store holds it. `data` is the encoded (JSON) form of the entity's record. */
+export interface StoredRecord {
+  readonly externalId: string;
+  readonly data: Record<string, unknown>;
+  readonly contentHash: string;
+  readonly remoteUpdatedAt: Date | null;
+  readonly localUpdatedAt: Date | null;
+  readonly base: Record<string, unknown> | null;
+  readonly pendingChanges: Record<string, unknown> | null;
+  readonly version: number;
+  readonly syncStatus: SyncStatus;
+  readonly syncError: string | null;
+  readonly lastSyncedAt: Date | null;
+  readonly deletedAt: Date | null;
+  /** Position in the change feed (a decimal string: it is a bigint). */
+  readonly changeSeq: string;
+  /** When this store last changed the record (pull, push, local change, deletion). */
+  readonly changedAt: Date;
+}
+
+/** One record to store, as read from the remote. */
+export interface IncomingRecord {
+  readonly externalId: string;
+  readonly data: Record<string, unknown>;
+  readonly remoteUpdatedAt: Date | null;
+}
+
+/** What a batch upsert did. Records absent from both lists were unchanged (or older than what is stored). */
+export interface UpsertResult {
+  readonly created: ReadonlyArray<string>;
+  readonly updated: ReadonlyArray<string>;
+  readonly unchanged: number;
+}
+
+/** Where an interrupted read resumes (stored per connection x entity). */
+export interface Checkpoint {
+  readonly mode: "full" | "delta";
+  /** The cursor after the last page stored; undefined before the first page. */
+  readonly cursor: string | undefined;
+  /** The delta lower bound the run started with (ISO), so a resumed run reads the same window. */
+  readonly since: string | undefined;
+  readonly startedAt: string;
+  /** Highest remote `updatedAt` stored so far (ISO). */
+  readonly maxUpdatedAt: string | undefined;
+  readonly pages: number;
+}
+
+/** Saves (or, with `value: null`, clears) the checkpoint of one mode. */
+export interface CheckpointUpdate {
+  readonly mode: Checkpoint["mode"];
+  readonly value: Checkpoint | null;
+}
+
+/** The sync state of one connection x entity. */
+export interface SyncCursor {
+  readonly deltaCursor: Date | null;
+  readonly lastFullAt: Date | null;
+  readonly lastDeltaAt: Date | null;
+  readonly lastReconcileAt: Date | null;
+  /** Where an interrupted run of each mode resumes (absent when the last run of that mode finished). */
+  readonly checkpoints: { readonly full?: Checkpoint; readonly delta?: Checkpoint };
+  readonly quarantine: unknown;
+}
+
+/** A page of the change feed: changes after a cursor in order, deletions included. */
+export interface ChangePage {
+  readonly records: ReadonlyArray<StoredRecord>;
+  /** Pass back as `after` for the next page; equal to the input when there is nothing new. */
+  readonly cursor: string;
+  readonly hasMore: boolean;
+}
+
+/** Filters and paging of the change feed. */
+export interface ChangesOptions {
+  readonly after?: string | undefined;
+  readonly limit?: number | undefined;
+  readonly modifiedAfter?: Date | undefined;
+  readonly includeDeleted?: boolean | undefined;
+}
+
+/** How an entity's records stand. */
+export interface RecordSummary {
+  readonly live: number;
+  readonly deleted: number;
+  readonly pending: number;
+  readonly failed: number;
+  readonly conflict: number;
+  readonly lastSyncedAt: Date | null;
+}
+
+/** Export formats. */
+export type ExportFormat = "ndjson" | "csv";
+
+/**
+ * Canonical JSON (keys sorted at every depth), so equal records hash equally
+ * whatever order a vendor serializes fields in.
+ */
+const canonicalJson = (value: unknown): string => {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+};
+
+/** SHA-256 of the canonical JSON of a record's data: the "did it change" test of every upsert. */
+export const contentHash = (data: unknown): string => createHash("sha256").update(canonicalJson(data)).digest("hex");
+
+const asDate = (v: unknown): Date | null =>
+  v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
+const asObject = (v: unknown): Record<string, unknown> | null =>
+  v === null || v === undefined ? null : typeof v === "string" ? JSON.parse(v) : (v as Record<string, unknown>);
+
+interface RawRow {
+  external_id: string;
+  data: unknown;
+  content_hash: string;
+  remote_updated_at: unknown;
+  local_updated_at: unknown;
+  base: unknown;
+  pending_changes: unknown;
+  version: number | string;
+  sync_status: SyncStatus;
+  sync_error: string | null;
+  last_synced_at: unknown;
+  deleted_at: unknown;
+  change_seq: string | number | bigint;
+  changed_at: unknown;
+}
+
+const toStored = (row: RawRow): StoredRecord => ({
+  externalId: row.external_id,
+  data: asObject(row.data) ?? {},
+  contentHash: row.content_hash,
+  remoteUpdatedAt: asDate(row.remote_updated_at),
+  localUpdatedAt: asDate(row.local_updated_at),
+  base: asObject(row.base),
+  pendingChanges: asObject(row.pending_changes),
+  version: Number(row.version),
+  syncStatus: row.sync_status,
+  syncError: row.sync_error,
+  lastSyncedAt: asDate(row.last_synced_at),
+  deletedAt: asDate(row.deleted_at),
+  changeSeq: String(row.change_seq),
+  changedAt: asDate(row.changed_at) ?? new Date(0),
+});
+
+const columns = sql`external_id, data, content_hash, remote_updated_at, local_updated_at, base, pending_changes,
+  version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq, changed_at`;
+
+const csvCell = (value: unknown): string => {
+  if (value === null || value === undefined) return "";
+  const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
+
+/** The record store's operations (see RecordStore). */
+export interface RecordStoreService {
+  /**
+   * Stores a batch in ONE statement. A record whose content hash equals the stored
+   * one is not rewritten and produces no change event; a record older than the
+   * stored `remote_updated_at` never overwrites it; a record with unpushed local
+   * changes (pending/conflict) is left for conflict handling. Soft-deleted records
+   * that come back are restored. `checkpoint`, when given, is saved in the same
+   * statement, so a crash never separates the data from its resume point.
+   * Ids must be unique within the batch.
+   */
+  readonly upsert: (
+    scope: RecordScope,
+    records: ReadonlyArray<IncomingRecord>,
+    options?: { readonly checkpoint?: CheckpointUpdate },
+  ) => Effect.Effect<UpsertResult>;
+  /**
+   * Soft-deletes live records. With `notNewerThan`, a record whose stored
+   * `remote_updated_at` is newer is kept (an old delete event never removes newer data).
+   */
+  readonly softDelete: (
+    scope: RecordScope,
+    externalIds: ReadonlyArray<string>,
+    options?: { readonly notNewerThan?: Date },
+  ) => Effect.Effect<ReadonlyArray<string>>;
+  readonly get: (scope: RecordScope, externalId: string) => Effect.Effect<Option.Option<StoredRecord>>;
+  /** Live (not deleted) records of the scope. */
+  readonly count: (scope: RecordScope) => Effect.Effect<number>;
+  /**
+   * Records changed after `after` (a change cursor; omit to start at the beginning),
+   * deletions included unless `includeDeleted: false`; `modifiedAfter` keeps records
+   * the store changed after that time. `limit` defaults to 100 (at most 1,000).
+   */
+  readonly changes: (scope: RecordScope, options?: ChangesOptions) => Effect.Effect<ChangePage>;
+  /** Counts by state, for status pages: live, deleted, pending, failed, conflict; and the last sync. */
+  readonly summary: (scope: RecordScope) => Effect.Effect<RecordSummary>;
+  /** Every record of the scope by external id, read page by page (bounded memory). */
+  readonly stream: (
+    scope: RecordScope,
+    options?: { readonly includeDeleted?: boolean; readonly pageSize?: number },
+  ) => Stream.Stream<StoredRecord>;
+  /** The scope's records as NDJSON lines or CSV rows (header first), each ending in a newline. */
+  readonly export: (
+    scope: RecordScope,
+    format: ExportFormat,
+    options?: { readonly columns?: ReadonlyArray<string>; readonly includeDeleted?: boolean },
+  ) => Stream.Stream<string>;
+  readonly cursor: (scope: RecordScope) => Effect.Effect<SyncCursor | undefined>;
+  readonly saveCursor: (
+    scope: RecordScope,
+    patch: {
+      readonly deltaCursor?: Date | null;
+      readonly lastFullAt?: Date;
+      readonly lastDeltaAt?: Date;
+      readonly lastReconcileAt?: Date;
+      readonly quarantine?: unknown;
+    },
+  ) => Effect.Effect<void>;
+  /** Adds remote ids of reconciliation run `runId` to the staging table (one statement per call). */
+  readonly stageIds: (runId: string, externalIds: ReadonlyArray<string>) => Effect.Effect<void>;
+  /** Live stored records whose id the run did not stage: how many, and the first few. */
+  readonly vanished: (
+    scope: RecordScope,
+    runId: string,
+  ) => Effect.Effect<{ readonly count: number; readonly sample: ReadonlyArray<string> }>;
+  /** Soft-deletes every live record the run did not stage; returns how many. */
+  readonly deleteVanished: (scope: RecordScope, runId: string) => Effect.Effect<number>;
+  /** Staged ids with no live stored record, after `after` in id order. */
+  readonly missingIds: (
+    scope: RecordScope,
+    runId: string,
+    options: { readonly after?: string | undefined; readonly limit: number },
+  ) => Effect.Effect<ReadonlyArray<string>>;
+  readonly clearStage: (runId: string) => Effect.Effect<void>;
+  /** Removes ids staged before `before` by runs that crashed before cleaning up. */
+  readonly clearStaleStages: (before: Date) => Effect.Effect<void>;
+  /**
+   * A local change from the host application: merged into `data`, accumulated in
+   * `pending_changes`, and marked pending until pushed. Fails with undefined when
+   * the record does not exist (or is deleted).
+   */
+  readonly applyLocalChange: (
+    scope: RecordScope,
+    externalId: string,
+    changes: Record<string, unknown>,
+  ) => Effect.Effect<Option.Option<StoredRecord>>;
+  /** Records with unpushed local changes (pending), oldest change first. */
+  readonly pending: (
+    scope: RecordScope,
+    options?: { readonly limit?: number },
+  ) => Effect.Effect<ReadonlyArray<StoredRecord>>;
+  /**
+   * Marks a push done: stores what the remote answered as data and base, status synced.
+   * Only when the record is still at `version` (a newer local change stays pending).
+   */
+  readonly markPushed: (
+    scope: RecordScope,
+    externalId: string,
+    version: number,
+    remote: IncomingRecord,
+  ) => Effect.Effect<boolean>;
+  /** Records a failed push: `failed` when permanent, still `pending` (with the error) when transient. */
+  readonly markPushFailed: (
+    scope: RecordScope,
+    externalId: string,
+    version: number,
+    error: { readonly permanent: boolean; readonly message: string },
+  ) => Effect.Effect<void>;
+}
+
+/** The record store: synced copies of remote records, cursors, change feed, export. */
+export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordStore, RecordStoreService>() {
+  static readonly layer = Layer.effect(
+    RecordStore,
+    Effect.gen(function* () {
+      const db = yield* Database;
+      // No constraint can fail on these statements except a missing connection (a caller bug).
+      const q = <A>(f: Parameters<typeof db.query<A>>[0]) => db.query(f).pipe(Effect.orDie);
+      const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString());
+      const inScope = (s: RecordScope) =>
+        sql`connection_id = ${s.connectionId}::uuid and entity = ${s.entity} and tenant_id = ${s.tenantId}::uuid`;
+
+      // Checkpoints are kept per mode ({ full, delta }), so a delta run between an
+      // interrupted full run and its retry does not erase the full run's resume point.
+      const checkpointCte = (scope: RecordScope, update: CheckpointUpdate, at: string) =>
+        sql`, cp as (
+          insert into sync_cursors (connection_id, entity, checkpoint, updated_at)
+          values (${scope.connectionId}::uuid, ${scope.entity},
+            jsonb_strip_nulls(jsonb_build_object(${update.mode}::text, ${update.value === null ? null : JSON.stringify(update.value)}::jsonb)),
+            ${at}::timestamptz)
+          on conflict (connection_id, entity) do update set
+            checkpoint = (coalesce(sync_cursors.checkpoint, '{}'::jsonb) - ${update.mode}::text) || excluded.checkpoint,
+            updated_at = excluded.updated_at
+          returning 1
+        )`;
+
+      const upsert = Effect.fn("RecordStore.upsert")(function* (
+        scope: RecordScope,
+        records: ReadonlyArray<IncomingRecord>,
+        options: { readonly checkpoint?: CheckpointUpdate } = {},
+      ) {
+        const at = yield* now;
+        if (records.length === 0) {
+          if (options.checkpoint !== undefined) {
+            yield* q((k) =>
+              sql`with x as (select 1) ${checkpointCte(scope, options.checkpoint!, at)} select 1`.execute(k),
+            );
+          }
+          return { created: [], updated: [], unchanged: 0 } satisfies UpsertResult;
+        }
+        const payload = JSON.stringify(
+          records.map((r) => ({
+            external_id: r.externalId,
+            data: r.data,
+            content_hash: contentHash(r.data),
+            remote_updated_at: r.remoteUpdatedAt?.toISOString() ?? null,
+          })),
+        );
+        const cp = options.checkpoint === undefined ? sql`` : checkpointCte(scope, options.checkpoint, at);
+        const result = yield* q((k) =>
+          sql<{ external_id: string; inserted: boolean }>`
+            with upserted as (
+              insert into records as r (tenant_id, connection_id, entity, external_id, data, content_hash,
+                remote_updated_at, base, version, sync_status, last_synced_at, changed_at)
+              select ${scope.tenantId}::uuid, ${scope.connectionId}::uuid, ${scope.entity}, i.external_id, i.data,
+                i.content_hash, i.remote_updated_at, i.data, 1, 'synced', ${at}::timestamptz, ${at}::timestamptz
+              from jsonb_to_recordset(${payload}::jsonb)
+                as i(external_id text, data jsonb, content_hash text, remote_updated_at timestamptz)
+              on conflict (connection_id, entity, external_id) do update set
+                data = excluded.data,
+                content_hash = excluded.content_hash,
+                remote_updated_at = excluded.remote_updated_at,
+                base = excluded.data,
+                version = r.version + 1,
+                sync_status = 'synced',
+                sync_error = null,
+                last_synced_at = excluded.last_synced_at,
+                deleted_at = null,
+                change_seq = nextval('records_change_seq'),
+                changed_at = excluded.changed_at
+              where (r.content_hash <> excluded.content_hash or r.deleted_at is not null)
+                and r.sync_status not in ('pending', 'conflict')
+                and (r.remote_updated_at is null or excluded.remote_updated_at is null
+                     or excluded.remote_updated_at >= r.remote_updated_at)
+              returning r.external_id, (r.xmax = 0) as inserted
+            ) ${cp}
+            select external_id, inserted from upserted`.execute(k),
+        );
+        const created: Array<string> = [];
+        const updated: Array<string> = [];
+        for (const row of result.rows) (row.inserted ? created : updated).push(row.external_id);
+        return { created, updated, unchanged: records.length - created.length - updated.length } satisfies UpsertResult;
+      });
+
+      const softDelete = Effect.fn("RecordStore.softDelete")(function* (
+        scope: RecordScope,
+        externalIds: ReadonlyArray<string>,
+        options: { readonly notNewerThan?: Date } = {},
+      ) {
+        if (externalIds.length === 0) return [] as ReadonlyArray<string>;
+        const at = yield* now;
+        const guard =
+          options.notNewerThan === undefined
+            ? sql``
+            : sql`and (remote_updated_at is null or remote_updated_at <= ${options.notNewerThan.toISOString()}::timestamptz)`;
+        const result = yield* q((k) =>
+          sql<{ external_id: string }>`
+            update records set deleted_at = ${at}::timestamptz, changed_at = ${at}::timestamptz,
+              change_seq = nextval('records_change_seq')
+            where ${inScope(scope)} and deleted_at is null
+              and external_id = any(${[...externalIds]}::text[]) ${guard}
+            returning external_id`.execute(k),
+        );
+        return result.rows.map((r) => r.external_id);
+      });
+
+      const get = Effect.fn("RecordStore.get")(function* (scope: RecordScope, externalId: string) {
+        const result = yield* q((k) =>
+          sql<RawRow>`select ${columns} from records where ${inScope(scope)} and external_id = ${externalId}`.execute(
+            k,
+          ),
+        );
+        return Option.map(Option.fromNullable(result.rows[0]), toStored);
+      });
+
+      const count = Effect.fn("RecordStore.count")(function* (scope: RecordScope) {
+        const result = yield* q((k) =>
+          sql<{
+            n: string;
+          }>`select count(*)::text as n from records where ${inScope(scope)} and deleted_at is null`.execute(k),
+        );
+        return Number(result.rows[0]?.n ?? 0);
+      });
+
+      const changes = Effect.fn("RecordStore.changes")(function* (scope: RecordScope, options: ChangesOptions = {}) {
+        const limit = Math.max(1, Math.min(options.limit ?? 100, 1000));
+        const after = options.after ?? "0";
+        const modified =
+          options.modifiedAfter === undefined
+            ? sql``
+            : sql`and changed_at > ${options.modifiedAfter.toISOString()}::timestamptz`;
+        const deleted = options.includeDeleted === false ? sql`and deleted_at is null` : sql``;
+        const result = yield* q((k) =>
+          sql<RawRow>`select ${columns} from records
+            where ${inScope(scope)} and change_seq > ${after}::bigint ${modified} ${deleted}
+            order by records.change_seq limit ${limit + 1}`.execute(k),
+        );
+        const rows = result.rows.slice(0, limit).map(toStored);
+        return {
+          records: rows,
+          cursor: rows.at(-1)?.changeSeq ?? after,
+          hasMore: result.rows.length > limit,
+        } satisfies ChangePage;
+      });
+
+      const summary = Effect.fn("RecordStore.summary")(function* (scope: RecordScope) {
+        const result = yield* q((k) =>
+          sql<{ live: string; deleted: string; pending: string; failed: string; conflict: string; last: unknown }>`
+            select
+              count(*) filter (where deleted_at is null)::text as live,
+              count(*) filter (where deleted_at is not null)::text as deleted,
+              count(*) filter (where deleted_at is null and sync_status = 'pending')::text as pending,
+              count(*) filter (where deleted_at is null and sync_status = 'failed')::text as failed,
+              count(*) filter (where deleted_at is null and sync_status = 'conflict')::text as conflict,
+              max(last_synced_at) as last
+            from records where ${inScope(scope)}`.execute(k),
+        );
+        const row = result.rows[0];
+        return {
+          live: Number(row?.live ?? 0),
+          deleted: Number(row?.deleted ?? 0),
+          pending: Number(row?.pending ?? 0),
+          failed: Number(row?.failed ?? 0),
+          conflict: Number(row?.conflict ?? 0),
+          lastSyncedAt: asDate(row?.last),
+        } satisfies RecordSummary;
+      });
+
+      const stream = (
+        scope: RecordScope,
+        options: { readonly includeDeleted?: boolean; readonly pageSize?: number } = {},
+      ) =>
+        Stream.paginateChunkEffect(undefined as string | undefined, (after) =>
+          q((k) =>
+            sql<RawRow>`select ${columns} from records
+              where ${inScope(scope)} ${options.includeDeleted ? sql`` : sql`and deleted_at is null`}
+                ${after === undefined ? sql`` : sql`and external_id > ${after}`}
+              order by external_id limit ${options.pageSize ?? 500}`.execute(k),
+          ).pipe(
+            Effect.map(({ rows }) => {
+              const page = rows.map(toStored);
+              const last = page.at(-1)?.externalId;
+              return [
+                Chunk.fromIterable(page),
+                page.length < (options.pageSize ?? 500) || last === undefined ? Option.none() : Option.some(last),
+              ] as const;
+            }),
+          ),
+        );
+
+      const exportRecords = (
+        scope: RecordScope,
+        format: ExportFormat,
+        options: { readonly columns?: ReadonlyArray<string>; readonly includeDeleted?: boolean } = {},
+      ): Stream.Stream<string> => {
+        const records = stream(scope, { includeDeleted: options.includeDeleted ?? false });
+        if (format === "ndjson") {
+          return Stream.map(
+            records,
+            (r) =>
+              `${JSON.stringify({
+                id: r.externalId,
+                data: r.data,
+                remoteUpdatedAt: r.remoteUpdatedAt?.toISOString() ?? null,
+                deletedAt: r.deletedAt?.toISOString() ?? null,
+                syncStatus: r.syncStatus,
+              })}\n`,
+          );
+        }
+        // CSV needs its columns before the first row: given, or the first record's top-level keys
+        // (a streaming export cannot look ahead at every record).
+        return Stream.unwrap(
+          Effect.gen(function* () {
+            let fields = options.columns;
+            if (fields === undefined) {
+              const first = yield* Stream.runHead(stream(scope, { ...options, pageSize: 1 }));
+              // Sorted: jsonb does not keep the vendor's key order.
+              fields = Option.match(first, { onNone: () => [], onSome: (r) => Object.keys(r.data).sort() });
+            }
+            const header = ["externalId", ...fields].map(csvCell).join(",");
+            const cols = fields;
+            return Stream.concat(
+              Stream.make(`${header}\r\n`),
+              Stream.map(records, (r) => `${[r.externalId, ...cols.map((c) => r.data[c])].map(csvCell).join(",")}\r\n`),
+            );
+          }),
+        );
+      };
+
+      const cursor = Effect.fn("RecordStore.cursor")(function* (scope: RecordScope) {
+        const row = yield* q((k) =>
+          k
+            .selectFrom("sync_cursors")
+            .selectAll()
+            .where("connection_id", "=", scope.connectionId)
+            .where("entity", "=", scope.entity)
+            .executeTakeFirst(),
+        );
+        if (row === undefined) return undefined;
+        return {
+          deltaCursor: row.delta_cursor,
+          lastFullAt: row.last_full_at,
+          lastDeltaAt: row.last_delta_at,
+          lastReconcileAt: row.last_reconcile_at,
+          checkpoints: (asObject(row.checkpoint) ?? {}) as SyncCursor["checkpoints"],
+          quarantine: row.quarantine === null ? null : asObject(row.quarantine),
+        } satisfies SyncCursor;
+      });
+
+      const saveCursor = Effect.fn("RecordStore.saveCursor")(function* (
+        scope: RecordScope,
+        patch: Parameters<RecordStoreService["saveCursor"]>[1],
+      ) {
+        const at = yield* now;
+        const values = {
+          ...(patch.deltaCursor !== undefined ? { delta_cursor: patch.deltaCursor } : {}),
+          ...(patch.lastFullAt !== undefined ? { last_full_at: patch.lastFullAt } : {}),
+          ...(patch.lastDeltaAt !== undefined ? { last_delta_at: patch.lastDeltaAt } : {}),
+          ...(patch.lastReconcileAt !== undefined ? { last_reconcile_at: patch.lastReconcileAt } : {}),
+          ...(patch.quarantine !== undefined
+            ? { quarantine: patch.quarantine === null ? null : JSON.stringify(patch.quarantine) }
+            : {}),
+          updated_at: at,
+        };
+        yield* q((k) =>
+          k
+            .insertInto("sync_cursors")
+            .values({ connection_id: scope.connectionId, entity: scope.entity, ...values })
+            .onConflict((oc) => oc.columns(["connection_id", "entity"]).doUpdateSet(values))
+            .execute(),
+        );
+      });
+
+      const stageIds = Effect.fn("RecordStore.stageIds")(function* (runId: string, externalIds: ReadonlyArray<string>) {
+        if (externalIds.length === 0) return;
+        const at = yield* now;
+        yield* q((k) =>
+          sql`insert into reconcile_ids (run_id, external_id, staged_at)
+            select ${runId}::uuid, id, ${at}::timestamptz from unnest(${[...externalIds]}::text[]) as id
+            on conflict do nothing`.execute(k),
+        );
+      });
+
+      const vanishedWhere = (scope: RecordScope, runId: string) => sql`
+        ${inScope(scope)} and deleted_at is null
+        and not exists (select 1 from reconcile_ids s where s.run_id = ${runId}::uuid and s.external_id = records.external_id)`;
+
+      const vanished = Effect.fn("RecordStore.vanished")(function* (scope: RecordScope, runId: string) {
+        const result = yield* q((k) =>
+          sql<{ n: string; sample: Array<string> | null }>`
+            select count(*)::text as n, (array_agg(external_id order by external_id))[1:10] as sample
+            from records where ${vanishedWhere(scope, runId)}`.execute(k),
+        );
+        return { count: Number(result.rows[0]?.n ?? 0), sample: result.rows[0]?.sample ?? [] };
+      });
+
+      const deleteVanished = Effect.fn("RecordStore.deleteVanished")(function* (scope: RecordScope, runId: string) {
+        const at = yield* now;
+        const result = yield* q((k) =>
+          sql`update records set deleted_at = ${at}::timestamptz, changed_at = ${at}::timestamptz,
+              change_seq = nextval('records_change_seq')
+            where ${vanishedWhere(scope, runId)}`.execute(k),
+        );
+        return Number(result.numAffectedRows ?? 0);
+      });
+
+      const missingIds = Effect.fn("RecordStore.missingIds")(function* (
+        scope: RecordScope,
+        runId: string,
+        options: { readonly after?: string | undefined; readonly limit: number },
+      ) {
+        const result = yield* q((k) =>
+          sql<{ external_id: string }>`
+            select s.external_id from reconcile_ids s
+            where s.run_id = ${runId}::uuid ${options.after === undefined ? sql`` : sql`and s.external_id > ${options.after}`}
+              and not exists (select 1 from records r where r.connection_id = ${scope.connectionId}::uuid
+                and r.entity = ${scope.entity} and r.external_id = s.external_id and r.deleted_at is null)
+            order by s.external_id limit ${options.limit}`.execute(k),
+        );
+        return result.rows.map((r) => r.external_id);
+      });
+
+      const clearStage = Effect.fn("RecordStore.clearStage")(function* (runId: string) {
+        yield* q((k) => k.deleteFrom("reconcile_ids").where("run_id", "=", runId).execute());
+      });
+
+      const clearStaleStages = Effect.fn("RecordStore.clearStaleStages")(function* (before: Date) {
+        yield* q((k) => k.deleteFrom("reconcile_ids").where("staged_at", "<", before).execute());
+      });
+
+      const applyLocalChange = Effect.fn("RecordStore.applyLocalChange")(function* (
+        scope: RecordScope,
+        externalId: string,
+        changes: Record<string, unknown>,
+      ) {
+        const at = yield* now;
+        // Optimistic: merge in JS (the hash needs our canonical JSON, not jsonb's text form),
+        // then write only if nobody changed the record in between; retried on a race.
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const current = yield* get(scope, externalId);
+          if (Option.isNone(current) || current.value.deletedAt !== null) return Option.none<StoredRecord>();
+          const data = { ...current.value.data, ...changes };
+          const pendingChanges = { ...current.value.pendingChanges, ...changes };
+          const result = yield* q((k) =>
+            sql<RawRow>`
+              update records set
+                data = ${JSON.stringify(data)}::jsonb,
+                content_hash = ${contentHash(data)},
+                pending_changes = ${JSON.stringify(pendingChanges)}::jsonb,
+                local_updated_at = ${at}::timestamptz,
+                version = version + 1,
+                sync_status = 'pending',
+                sync_error = null,
+                change_seq = nextval('records_change_seq'),
+                changed_at = ${at}::timestamptz
+              where ${inScope(scope)} and external_id = ${externalId} and version = ${current.value.version}
+              returning ${columns}`.execute(k),
+          );
+          const row = result.rows[0];
+          if (row !== undefined) return Option.some(toStored(row));
+        }
+        return yield* Effect.dieMessage(`record ${externalId} kept changing while a local change was applied`);
+      });
+
+      const pending = Effect.fn("RecordStore.pending")(function* (
+        scope: RecordScope,
+        options: { readonly limit?: number } = {},
+      ) {
+        const result = yield* q((k) =>
+          sql<RawRow>`select ${columns} from records
+            where ${inScope(scope)} and sync_status = 'pending' and deleted_at is null
+            order by local_updated_at, external_id limit ${options.limit ?? 500}`.execute(k),
+        );
+        return result.rows.map(toStored);
+      });
+
+      const markPushed = Effect.fn("RecordStore.markPushed")(function* (
+        scope: RecordScope,
+        externalId: string,
+        version: number,
+        remote: IncomingRecord,
+      ) {
+        const at = yield* now;
+        const json = JSON.stringify(remote.data);
+        const result = yield* q((k) =>
+          sql`update records set
+              data = ${json}::jsonb, base = ${json}::jsonb, content_hash = ${contentHash(remote.data)},
+              remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz,
+              pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
+              version = version + 1, change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
+            where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k),
+        );
+        return Number(result.numAffectedRows ?? 0) === 1;
+      });
+
+      const markPushFailed = Effect.fn("RecordStore.markPushFailed")(function* (
+        scope: RecordScope,
+        externalId: string,
+        version: number,
+        error: { readonly permanent: boolean; readonly message: string },
+      ) {
+        yield* q((k) =>
+          sql`update records set sync_status = ${error.permanent ? "failed" : "pending"}, sync_error = ${error.message}
+            where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k),
+        );
+      });
+
+      return {
+        upsert,
+        softDelete,
+        get,
+        count,
+        changes,
+        summary,
+        stream,
+        export: exportRecords,
+        cursor,
+        saveCursor,
+        stageIds,
+        vanished,
+        deleteVanished,
+        missingIds,
+        clearStage,
+        clearStaleStages,
+        applyLocalChange,
+        pending,
+        markPushed,
+        markPushFailed,
+      } satisfies RecordStoreService;
+    }),
+  );
+}

@@ -1,0 +1,108 @@
+import { Cause, Context, Effect, Layer, Option, Random } from "effect";
+
+/**
+ * Why a job attempt failed, reduced to what the retry decision needs. Typed
+ * failures keep their `_tag`; defects (infrastructure failures, thrown bugs)
+ * are tagged `Defect` and treated as transient.
+ */
+export interface JobFailure {
+  readonly tag: string;
+  readonly message: string;
+  readonly retryAfterMs?: number | undefined;
+}
+
+/** What to do after a failed attempt. */
+export type RetryDecision =
+  | { readonly _tag: "Retry"; readonly delayMs: number }
+  | { readonly _tag: "RefreshCredentials" }
+  | { readonly _tag: "GiveUp"; readonly reason: string };
+
+/** Backoff and attempt limits. */
+export interface RetryPolicyConfig {
+  /** First backoff ceiling; doubles per attempt. Default 1 s. */
+  readonly baseDelayMs?: number;
+  /** Cap on the backoff ceiling. Default 5 min. */
+  readonly maxDelayMs?: number;
+  /** Attempts (first run included) before a job goes to the dead-letter queue. Default 5. */
+  readonly defaultMaxAttempts?: number;
+  /** Per connector name, overrides `defaultMaxAttempts` (e.g. `{ hubspot: 8 }`). */
+  readonly maxAttemptsByConnector?: Readonly<Record<string, number>>;
+}
+
+/** Tags that can never succeed on a retry: the input itself is wrong. */
+const permanentTags = new Set(["InvalidRecord", "NotFound", "Conflict", "InvalidInput"]);
+
+/** Reduces a handler's failure cause to a JobFailure (None when it was only interrupted). */
+export const describeFailure = (cause: Cause.Cause<unknown>): Option.Option<JobFailure> => {
+  const failure = Cause.failureOption(cause);
+  if (Option.isSome(failure)) {
+    const error = failure.value as { _tag?: unknown; message?: unknown; retryAfterMs?: unknown } | null;
+    const tag = typeof error?._tag === "string" ? error._tag : "Error";
+    const message = typeof error?.message === "string" ? error.message : String(error);
+    const retryAfterMs = typeof error?.retryAfterMs === "number" ? error.retryAfterMs : undefined;
+    return Option.some({ tag, message, retryAfterMs });
+  }
+  const defect = Cause.dieOption(cause);
+  if (Option.isSome(defect)) {
+    const d = defect.value as { message?: unknown } | null;
+    return Option.some({ tag: "Defect", message: typeof d?.message === "string" ? d.message : String(d) });
+  }
+  return Option.none();
+};
+
+/**
+ * The one place where a failed job's fate is decided, keyed by the error's tag:
+ * - `Unavailable`, `RateLimited`, defects and unknown tags: retry with exponential
+ *   backoff and full jitter (a uniform delay in [0, min(cap, base * 2^(attempt-1))]),
+ *   never sooner than `retryAfterMs`, until `maxAttempts` is spent;
+ * - `AuthExpired`: refresh credentials and retry once (in the same attempt), then give up;
+ * - `InvalidRecord`, `NotFound`, `Conflict`, `InvalidInput`: never retried.
+ * Jitter draws from Effect's `Random`, so tests can fix it.
+ */
+export class RetryPolicy extends Context.Tag("@tandem/core/RetryPolicy")<
+  RetryPolicy,
+  {
+    readonly decide: (input: {
+      readonly failure: JobFailure;
+      /** The attempt that just failed, 1-based. */
+      readonly attempt: number;
+      readonly maxAttempts: number;
+      /** Credentials were already refreshed during this attempt. */
+      readonly credentialsRefreshed: boolean;
+    }) => Effect.Effect<RetryDecision>;
+    /** Max attempts for jobs of a connector (pass it to `JobQueue.enqueue`). */
+    readonly maxAttemptsFor: (connector: string | undefined) => number;
+  }
+>() {
+  static make(config: RetryPolicyConfig = {}): Context.Tag.Service<RetryPolicy> {
+    const base = config.baseDelayMs ?? 1_000;
+    const cap = config.maxDelayMs ?? 300_000;
+    const defaultMax = config.defaultMaxAttempts ?? 5;
+    return {
+      decide: Effect.fn("RetryPolicy.decide")(function* ({ failure, attempt, maxAttempts, credentialsRefreshed }) {
+        if (permanentTags.has(failure.tag)) {
+          return { _tag: "GiveUp", reason: `${failure.tag} is never retried` } as const;
+        }
+        if (failure.tag === "AuthExpired") {
+          return credentialsRefreshed
+            ? ({ _tag: "GiveUp", reason: "credentials refused again after a refresh" } as const)
+            : ({ _tag: "RefreshCredentials" } as const);
+        }
+        if (attempt >= maxAttempts) {
+          return { _tag: "GiveUp", reason: `gave up after ${attempt} attempts` } as const;
+        }
+        const ceiling = Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
+        const jittered = Math.floor((yield* Random.next) * ceiling);
+        const delayMs = Math.max(jittered, failure.retryAfterMs ?? 0);
+        return { _tag: "Retry", delayMs } as const;
+      }),
+      maxAttemptsFor: (connector) =>
+        (connector !== undefined ? config.maxAttemptsByConnector?.[connector] : undefined) ?? defaultMax,
+    };
+  }
+
+  /** The policy with the given settings (defaults: 1 s base, 5 min cap, 5 attempts). */
+  static layer(config: RetryPolicyConfig = {}) {
+    return Layer.succeed(RetryPolicy, RetryPolicy.make(config));
+  }
+}

@@ -1,0 +1,172 @@
+import { expect, layer } from "@effect/vitest";
+import { contentHash, RecordStore } from "@tandem/core";
+import { acmeConnector, createTestConnection, dialects, testEngineLayer } from "@tandem/testkit";
+import { Chunk, Effect, Option, Stream, TestClock } from "effect";
+
+const scopeOf = Effect.map(
+  createTestConnection("acme-crm", { baseUrl: "https://acme.test/api", token: "t" }),
+  (ids) => ({ ...ids, entity: "contacts" }),
+);
+
+const rec = (id: string, name: string, at: string) => ({
+  externalId: id,
+  data: { id, name },
+  remoteUpdatedAt: new Date(at),
+});
+
+for (const dialect of dialects) {
+  layer(testEngineLayer(dialect, [acmeConnector]), { timeout: 60_000 })(`RecordStore on ${dialect}`, (it) => {
+    it.effect("hashes canonical JSON: key order does not matter, values do", () =>
+      Effect.sync(() => {
+        expect(contentHash({ a: 1, b: { c: [1, 2], d: "x" } })).toBe(contentHash({ b: { d: "x", c: [1, 2] }, a: 1 }));
+        expect(contentHash({ a: 1 })).not.toBe(contentHash({ a: "1" }));
+      }),
+    );
+
+    it.effect("upsert: created, updated, unchanged; older data never replaces newer", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        const first = yield* store.upsert(scope, [
+          rec("1", "a", "2026-01-01T00:00:00Z"),
+          rec("2", "b", "2026-01-01T00:00:00Z"),
+        ]);
+        expect(first).toEqual({ created: ["1", "2"], updated: [], unchanged: 0 });
+        const second = yield* store.upsert(scope, [
+          rec("1", "a", "2026-01-01T00:00:00Z"),
+          rec("2", "b2", "2026-01-02T00:00:00Z"),
+          rec("3", "c", "2026-01-01T00:00:00Z"),
+        ]);
+        expect(second).toEqual({ created: ["3"], updated: ["2"], unchanged: 1 });
+        const stale = yield* store.upsert(scope, [rec("2", "b-old", "2026-01-01T12:00:00Z")]);
+        expect(stale).toEqual({ created: [], updated: [], unchanged: 1 });
+        const two = Option.getOrThrow(yield* store.get(scope, "2"));
+        expect(two).toMatchObject({ data: { name: "b2" }, version: 2, base: { id: "2", name: "b2" } });
+      }),
+    );
+
+    it.effect("soft delete, restore, and the guard against old delete events", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        yield* store.upsert(scope, [rec("1", "a", "2026-01-05T00:00:00Z"), rec("2", "b", "2026-01-05T00:00:00Z")]);
+        expect(yield* store.softDelete(scope, ["1"], { notNewerThan: new Date("2026-01-04T00:00:00Z") })).toEqual([]);
+        expect(yield* store.softDelete(scope, ["1", "404"])).toEqual(["1"]);
+        expect(yield* store.count(scope)).toBe(1);
+        // The same content coming back restores the record.
+        expect(yield* store.upsert(scope, [rec("1", "a", "2026-01-05T00:00:00Z")])).toMatchObject({ updated: ["1"] });
+        expect(Option.getOrThrow(yield* store.get(scope, "1")).deletedAt).toBeNull();
+      }),
+    );
+
+    it.effect("the change feed pages in order and includes deletions", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        yield* store.upsert(
+          scope,
+          Array.from({ length: 5 }, (_, i) => rec(`r${i}`, "x", "2026-01-01T00:00:00Z")),
+        );
+        const page1 = yield* store.changes(scope, { limit: 3 });
+        expect(page1.records.map((r) => r.externalId)).toHaveLength(3);
+        expect(page1.hasMore).toBe(true);
+        const page2 = yield* store.changes(scope, { after: page1.cursor, limit: 3 });
+        expect(page2.hasMore).toBe(false);
+        expect([...page1.records, ...page2.records].map((r) => r.externalId).sort()).toEqual([
+          "r0",
+          "r1",
+          "r2",
+          "r3",
+          "r4",
+        ]);
+        yield* store.softDelete(scope, ["r2"]);
+        const page3 = yield* store.changes(scope, { after: page2.cursor });
+        expect(page3.records.map((r) => [r.externalId, r.deletedAt !== null])).toEqual([["r2", true]]);
+        const empty = yield* store.changes(scope, { after: page3.cursor });
+        expect(empty).toEqual({ records: [], cursor: page3.cursor, hasMore: false });
+      }),
+    );
+
+    it.effect("the change feed filters by modification time (engine Clock) and can leave deletions out", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        yield* TestClock.setTime(Date.parse("2026-06-01T00:00:00Z"));
+        yield* store.upsert(scope, [rec("old", "x", "2026-01-01T00:00:00Z"), rec("gone", "x", "2026-01-01T00:00:00Z")]);
+        yield* TestClock.adjust("1 hour");
+        yield* store.upsert(scope, [rec("new", "x", "2026-01-01T00:00:00Z")]);
+        yield* store.softDelete(scope, ["gone"]);
+        const since = new Date("2026-06-01T00:30:00Z");
+        const modified = yield* store.changes(scope, { modifiedAfter: since });
+        expect(modified.records.map((r) => r.externalId)).toEqual(["new", "gone"]);
+        expect(modified.records[0]!.changedAt.toISOString()).toBe("2026-06-01T01:00:00.000Z");
+        const liveOnly = yield* store.changes(scope, { modifiedAfter: since, includeDeleted: false });
+        expect(liveOnly.records.map((r) => r.externalId)).toEqual(["new"]);
+      }),
+    );
+
+    it.effect("summarizes an entity's records by state", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        yield* TestClock.setTime(Date.parse("2026-06-02T00:00:00Z"));
+        yield* store.upsert(
+          scope,
+          ["1", "2", "3", "4"].map((id) => rec(id, "x", "2026-01-01T00:00:00Z")),
+        );
+        yield* store.softDelete(scope, ["4"]);
+        yield* store.applyLocalChange(scope, "1", { name: "p" });
+        yield* store.applyLocalChange(scope, "2", { name: "f" });
+        yield* store.markPushFailed(scope, "2", 2, { permanent: true, message: "NotFound" });
+        expect(yield* store.summary(scope)).toEqual({
+          live: 3,
+          deleted: 1,
+          pending: 1,
+          failed: 1,
+          conflict: 0,
+          lastSyncedAt: new Date("2026-06-02T00:00:00Z"),
+        });
+      }),
+    );
+
+    it.effect("streams every record by id, page by page", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        yield* store.upsert(
+          scope,
+          Array.from({ length: 7 }, (_, i) => rec(`s${i}`, "x", "2026-01-01T00:00:00Z")),
+        );
+        yield* store.softDelete(scope, ["s3"]);
+        const live = yield* Stream.runCollect(store.stream(scope, { pageSize: 2 }));
+        expect(Chunk.toReadonlyArray(live).map((r) => r.externalId)).toEqual(["s0", "s1", "s2", "s4", "s5", "s6"]);
+        const all = yield* Stream.runCollect(store.stream(scope, { pageSize: 2, includeDeleted: true }));
+        expect(Chunk.size(all)).toBe(7);
+      }),
+    );
+
+    it.effect("a local change is pending and pulls do not overwrite it", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        yield* store.upsert(scope, [rec("1", "a", "2026-01-01T00:00:00Z")]);
+        const changed = Option.getOrThrow(yield* store.applyLocalChange(scope, "1", { name: "local" }));
+        expect(changed).toMatchObject({ syncStatus: "pending", pendingChanges: { name: "local" }, version: 2 });
+        expect(changed.contentHash).toBe(contentHash({ id: "1", name: "local" }));
+        const pull = yield* store.upsert(scope, [rec("1", "remote", "2026-01-02T00:00:00Z")]);
+        expect(pull.updated).toEqual([]);
+        expect(Option.getOrThrow(yield* store.get(scope, "1")).data.name).toBe("local");
+        expect((yield* store.pending(scope)).map((r) => r.externalId)).toEqual(["1"]);
+        // A push acknowledged for an older version does not clear a newer local change.
+        yield* store.applyLocalChange(scope, "1", { name: "newer" });
+        expect(yield* store.markPushed(scope, "1", 2, rec("1", "local", "2026-01-03T00:00:00Z"))).toBe(false);
+        expect(yield* store.markPushed(scope, "1", 3, rec("1", "newer", "2026-01-03T00:00:00Z"))).toBe(true);
+        expect(Option.getOrThrow(yield* store.get(scope, "1"))).toMatchObject({
+          syncStatus: "synced",
+          pendingChanges: null,
+        });
+        expect(Option.isNone(yield* store.applyLocalChange(scope, "missing", { name: "x" }))).toBe(true);
+      }),
+    );
+  });
+}

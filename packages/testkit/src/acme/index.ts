@@ -1,0 +1,4 @@
+export * from "./AcmeCrm.ts";
+export * from "./connector.ts";
+export * from "./handlers.ts";
+export * from "./webhooks.ts";

@@ -1,0 +1,46 @@
+import { randomBytes } from "node:crypto";
+import {
+  type AnyConnector,
+  Connections,
+  ConnectorRegistry,
+  CredentialCipher,
+  type Database,
+  RateBudget,
+  RecordStore,
+  SyncEngine,
+  Tenants,
+} from "@tandem/core";
+import { Effect, Layer, Redacted } from "effect";
+import { type Dialect, testDatabaseLayer } from "./databases.ts";
+
+/**
+ * The engine's services (SyncEngine, RecordStore, Connections, Tenants,
+ * RateBudget, Database) on a fresh database of `dialect`, knowing `connectors`.
+ * Pass `database` to wrap the database layer (e.g. to count statements).
+ */
+export const testEngineLayer = <E>(
+  dialect: Dialect,
+  connectors: ReadonlyArray<AnyConnector>,
+  database: Layer.Layer<Database, E> = testDatabaseLayer(dialect) as Layer.Layer<Database, E>,
+) => {
+  const infra = Layer.mergeAll(
+    database,
+    CredentialCipher.layer(Redacted.make(randomBytes(32))),
+    ConnectorRegistry.layer(connectors),
+    RateBudget.layer,
+  );
+  const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
+  return SyncEngine.layer.pipe(Layer.provideMerge(services));
+};
+
+/** A new tenant with one connection of `connector`: the ids a SyncTarget needs. */
+export const createTestConnection = (connector: string, config: unknown) =>
+  Effect.gen(function* () {
+    const tenant = yield* (yield* Tenants).create({ name: `tenant-${randomBytes(3).toString("hex")}` });
+    const connection = yield* (yield* Connections).create(tenant.id, {
+      connector,
+      name: `${connector}-${randomBytes(3).toString("hex")}`,
+      config,
+    });
+    return { tenantId: tenant.id, connectionId: connection.id };
+  });
