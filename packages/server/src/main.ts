@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { Cause, Effect, Exit, Option } from "effect";
 import { loadConfig } from "./config.ts";
-import { startDemo } from "./demo.ts";
 import { startServer } from "./Server.ts";
 
 const usage = `usage: tandem serve [--demo]
@@ -32,7 +31,10 @@ const serveCommand = async (flags: ReadonlyArray<string>) => {
   }).catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
   process.stdout.write(`Tandem listening on ${server.url} (database: ${config.value.database.kind})\n`);
   const demo = flags.includes("--demo")
-    ? await startDemo(server, config.value.dataDir).catch((e: unknown) => fail(`demo failed to start: ${String(e)}`))
+    ? // Loaded only for the demo: the sandbox pulls in the testkit, which production never needs.
+      await import("./demo.ts")
+        .then(({ startDemo }) => startDemo(server, config.value.dataDir))
+        .catch((e: unknown) => fail(`demo failed to start: ${String(e)}`))
     : undefined;
   if (demo !== undefined) {
     const { state } = demo;
