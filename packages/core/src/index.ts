@@ -20,6 +20,7 @@ export * from "./RetryPolicy.ts";
 export * from "./Scheduler.ts";
 export * from "./SyncEngine.ts";
 export * from "./SyncJob.ts";
+export * from "./SyncMetrics.ts";
 export * from "./SyncRuns.ts";
 export * from "./Syncs.ts";
 export * from "./Tenants.ts";
