@@ -1,3 +1,4 @@
+export * from "./Alerts.ts";
 export * from "./ApiKeys.ts";
 export * from "./ConflictMerge.ts";
 export * from "./ConflictPolicy.ts";
