@@ -95,7 +95,13 @@ export interface AlertParams {
 }
 
 /** The kinds of alert rules. */
-export const AlertKindSchema = Schema.Literal("sync_failures", "error_rate", "queue_backlog", "staleness", "performance");
+export const AlertKindSchema = Schema.Literal(
+  "sync_failures",
+  "error_rate",
+  "queue_backlog",
+  "staleness",
+  "performance",
+);
 
 /**
  * Input of `Alerts.setRule` (and of the `alerts.setRule` procedure). `params` is
@@ -670,9 +676,7 @@ export class Alerts extends Context.Tag("@tandem/core/Alerts")<
         mode: row.mode,
         details: row.details,
         openedAt: row.opened_at.toISOString(),
-        ...(row.resolved_at !== null
-          ? { resolvedAt: row.resolved_at.toISOString(), resolution: row.resolution }
-          : {}),
+        ...(row.resolved_at !== null ? { resolvedAt: row.resolved_at.toISOString(), resolution: row.resolution } : {}),
       });
 
       /** Opens an alert and queues `alert.triggered`, atomically; false if it is already open. */
@@ -695,9 +699,7 @@ export class Alerts extends Context.Tag("@tandem/core/Alerts")<
                     details: JSON.stringify(firing.details),
                     opened_at: at,
                   })
-                  .onConflict((oc) =>
-                    oc.columns(["rule_id", "subject"]).where("resolved_at", "is", null).doNothing(),
-                  )
+                  .onConflict((oc) => oc.columns(["rule_id", "subject"]).where("resolved_at", "is", null).doNothing())
                   .returningAll()
                   .executeTakeFirst(),
               )

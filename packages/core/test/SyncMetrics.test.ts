@@ -31,6 +31,7 @@ for (const dialect of dialects) {
         const [c1, c2] = connectionIds as [string, string];
         const other = yield* makeTenant(1);
 
+        // The first test of the suite: the shared TestClock is still at 0, so times are absolute.
         // Hour 0: three runs (10 s, 20 s, 30 s); the second fails after creating 4 records.
         yield* recordRun({
           tenantId,

@@ -12,9 +12,7 @@ export const up = async (db: Kysely<unknown>): Promise<void> => {
     .addColumn("tenant_id", "uuid", (c) => c.notNull().references("tenants.id").onDelete("cascade"))
     .addColumn("name", "text", (c) => c.notNull())
     .addColumn("kind", "text", (c) =>
-      c
-        .notNull()
-        .check(sql`kind in ('sync_failures', 'error_rate', 'queue_backlog', 'staleness', 'performance')`),
+      c.notNull().check(sql`kind in ('sync_failures', 'error_rate', 'queue_backlog', 'staleness', 'performance')`),
     )
     .addColumn("connection_id", "uuid", (c) => c.references("connections.id").onDelete("cascade"))
     .addColumn("params", "jsonb", (c) => c.notNull())
