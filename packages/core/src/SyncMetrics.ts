@@ -29,6 +29,26 @@ export interface SyncMetricsQuery {
   readonly connectionId?: string | undefined;
 }
 
+/** Cluster-wide values read at scrape time for `GET /metrics` (gauges that live in the database). */
+export interface SyncGauges {
+  /** Live jobs by kind and status (`queued` or `running`), every tenant. */
+  readonly jobs: ReadonlyArray<{
+    readonly kind: string;
+    readonly status: "queued" | "running";
+    readonly count: number;
+  }>;
+  /**
+   * Per connection x entity that has a sync cursor (it has had a successful full or
+   * delta run): seconds since the last one finished, as in `SyncMetricsReport.freshness`.
+   */
+  readonly freshness: ReadonlyArray<{
+    readonly tenantId: string;
+    readonly connectionId: string;
+    readonly entity: string;
+    readonly secondsSinceLastSuccess: number;
+  }>;
+}
+
 /** One time bucket of `throughput`. */
 export interface ThroughputBucket {
   /** Start of the bucket (UTC hour or day), ISO-8601. */
@@ -135,6 +155,8 @@ export class SyncMetrics extends Context.Tag("@tandem/core/SyncMetrics")<
   {
     /** The tenant's metrics over a range; InvalidInput for an unparseable or empty range. */
     readonly query: (tenantId: string, input: SyncMetricsQuery) => Effect.Effect<SyncMetricsReport, InvalidInput>;
+    /** Queue depth and freshness of every tenant, for the Prometheus gauges (read at scrape time). */
+    readonly gauges: Effect.Effect<SyncGauges>;
   }
 >() {
   /** Needs Database. */
@@ -271,6 +293,67 @@ export class SyncMetrics extends Context.Tag("@tandem/core/SyncMetrics")<
             throughput,
           } satisfies SyncMetricsReport;
         }),
+
+        gauges: Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis;
+          const jobs = yield* db
+            .query((k) =>
+              k
+                .selectFrom("jobs")
+                .select(["kind", "status", (eb) => eb.fn.countAll<string>().as("n")])
+                .where("status", "in", ["queued", "running"])
+                .groupBy(["kind", "status"])
+                .orderBy("kind")
+                .orderBy("status")
+                .execute(),
+            )
+            .pipe(Effect.orDie);
+          // sync_cursors has one row per connection x entity that ever synced, so this is
+          // one indexed lookup per entity rather than a scan of the whole run history.
+          const fresh = yield* db
+            .query((k) =>
+              k
+                .selectFrom("sync_cursors as sc")
+                .innerJoin("connections as c", "c.id", "sc.connection_id")
+                .select([
+                  "c.tenant_id",
+                  "sc.connection_id",
+                  "sc.entity",
+                  (eb) =>
+                    eb
+                      .selectFrom("sync_runs as r")
+                      .select((r) => r.fn.max("r.finished_at").as("at"))
+                      .whereRef("r.connection_id", "=", "sc.connection_id")
+                      .whereRef("r.entity", "=", "sc.entity")
+                      .where("r.mode", "in", ["full", "delta"])
+                      .where("r.status", "=", "succeeded")
+                      .as("last_success"),
+                ])
+                .orderBy("c.tenant_id")
+                .orderBy("sc.connection_id")
+                .orderBy("sc.entity")
+                .execute(),
+            )
+            .pipe(Effect.orDie);
+          return {
+            jobs: jobs.map((j) => ({ kind: j.kind, status: j.status as "queued" | "running", count: num(j.n) })),
+            freshness: fresh.flatMap((f) =>
+              f.last_success === null
+                ? []
+                : [
+                    {
+                      tenantId: f.tenant_id,
+                      connectionId: f.connection_id,
+                      entity: f.entity,
+                      secondsSinceLastSuccess: Math.max(
+                        0,
+                        Math.floor((now - new Date(f.last_success).getTime()) / 1000),
+                      ),
+                    },
+                  ],
+            ),
+          } satisfies SyncGauges;
+        }).pipe(Effect.withSpan("SyncMetrics.gauges")),
       };
     }),
   );

@@ -80,6 +80,15 @@ for (const dialect of dialects) {
           expect(report.freshness).toEqual([
             expect.objectContaining({ connectionId, entity: "contacts", secondsSinceLastSuccess: 0 }),
           ]);
+
+          // The cluster-wide gauges: this entity's freshness, and a queued job of another kind.
+          yield* queue.enqueue({ kind: "gauge-probe", tenantId });
+          const gauges = yield* (yield* SyncMetrics).gauges;
+          expect(gauges.freshness.filter((f) => f.connectionId === connectionId)).toEqual([
+            { tenantId, connectionId, entity: "contacts", secondsSinceLastSuccess: 0 },
+          ]);
+          expect(gauges.jobs).toContainEqual({ kind: "gauge-probe", status: "queued", count: 1 });
+          expect(gauges.jobs.find((j) => j.kind === "sync")).toBeUndefined();
         }),
       ),
     );
