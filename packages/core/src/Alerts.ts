@@ -344,8 +344,10 @@ export class Alerts extends Context.Tag("@tandem/core/Alerts")<
                   .executeTakeFirst(),
           )
           .pipe(
-            Effect.catchTag("ConstraintViolation", () =>
-              Effect.fail(new AlreadyExists({ resource: "alert rule", detail: `name "${name}"` })),
+            Effect.catchTag("ConstraintViolation", (e) =>
+              e.constraint === "alert_rules_name"
+                ? Effect.fail(new AlreadyExists({ resource: "alert rule", detail: `name "${name}"` }))
+                : Effect.die(e),
             ),
           );
         if (row === undefined) return yield* new ResourceNotFound({ resource: "alert rule", id: input.id ?? name });
