@@ -3,7 +3,7 @@ import { Clock, Context, Effect, Either, Layer, Schema } from "effect";
 import type { Selectable } from "kysely";
 import { Database, type DatabaseService } from "./Database.ts";
 import type { AlertKind, AlertRulesTable, AlertsTable } from "./db/schema.ts";
-import { AlreadyExists, type InvalidInput, ResourceNotFound } from "./Errors.ts";
+import { AlreadyExists, InvalidInput, ResourceNotFound } from "./Errors.ts";
 import { type Firing, firingSubjects, type Target } from "./internal/alertConditions.ts";
 import { invalidInput } from "./internal/schemaIssues.ts";
 import type { JobHandlerSpec, RunningJob } from "./JobQueue.ts";
@@ -253,7 +253,7 @@ export class Alerts extends Context.Tag("@tandem/core/Alerts")<
     readonly list: (
       tenantId: string,
       filter?: AlertListFilter,
-    ) => Effect.Effect<{ readonly items: ReadonlyArray<AlertView>; readonly nextCursor: string | null }>;
+    ) => Effect.Effect<{ readonly items: ReadonlyArray<AlertView>; readonly nextCursor: string | null }, InvalidInput>;
     /** One evaluation pass over every rule of one tenant, or of all tenants. */
     readonly evaluate: (tenantId?: string) => Effect.Effect<EvaluationSummary>;
     /** The worker's handler for `ALERTS_EVALUATE_JOB_KIND`. */
@@ -385,6 +385,9 @@ export class Alerts extends Context.Tag("@tandem/core/Alerts")<
       });
 
       const list = Effect.fn("Alerts.list")(function* (tenantId: string, filter: AlertListFilter = {}) {
+        if (filter.cursor !== undefined && !/^\d{1,18}$/.test(filter.cursor)) {
+          return yield* new InvalidInput({ issues: [{ path: "cursor", message: "not a cursor this list returned" }] });
+        }
         const limit = Math.min(Math.max(filter.limit ?? 50, 1), 500);
         const rows = yield* db
           .query((k) =>

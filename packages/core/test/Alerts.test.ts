@@ -161,6 +161,11 @@ for (const dialect of dialects) {
         yield* alerts.setRule(tenantId, { id: ruleId, kind: "sync_failures", enabled: false });
         yield* evaluate(tenantId, { triggered: 0, resolved: 1 });
         yield* evaluate(tenantId, { triggered: 0, resolved: 0 });
+        const page = yield* alerts.list(tenantId, { limit: 1 });
+        expect(page.items).toHaveLength(1);
+        const rest = yield* alerts.list(tenantId, { cursor: page.nextCursor! });
+        expect(rest).toMatchObject({ items: [{ id: resolved?.id }], nextCursor: null });
+        expect((yield* Effect.flip(alerts.list(tenantId, { cursor: "x" }))).issues[0]?.path).toBe("cursor");
         const all = yield* alerts.list(tenantId);
         expect(all.items.map((a) => [a.status, a.resolution])).toEqual([
           ["resolved", { reason: "rule disabled" }],
