@@ -268,14 +268,13 @@ export class Alerts extends Context.Tag("@tandem/core/Alerts")<
       const outbound = yield* OutboundWebhooks;
       const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms));
 
-      const ruleRows = (where: { tenantId?: string | undefined; id?: string }) =>
+      const ruleRows = (where: { tenantId?: string | undefined }) =>
         db
           .query((k) =>
             k
               .selectFrom("alert_rules")
               .selectAll()
               .$if(where.tenantId !== undefined, (q) => q.where("tenant_id", "=", where.tenantId!))
-              .$if(where.id !== undefined, (q) => q.where("id", "=", where.id!))
               .orderBy("tenant_id")
               .orderBy("name")
               .execute(),
