@@ -14,6 +14,7 @@ import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "./OutboundWebhooks.
 import { RetryPolicy } from "./RetryPolicy.ts";
 import { Scheduler, SYNC_JOB_KIND, type SyncJobPayload } from "./Scheduler.ts";
 import { SyncEngine, type SyncMode, type SyncProgress, type SyncRunResult } from "./SyncEngine.ts";
+import { recordRunMetrics } from "./SyncMetrics.ts";
 import { SyncRuns, type SyncRunView, toRunView } from "./SyncRuns.ts";
 
 /** Job kind of an inbound webhook event: fetch the record and upsert or delete it. */
@@ -220,6 +221,7 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           if (exit._tag === "Success") {
             const result: SyncRunResult = exit.value;
             yield* runs.succeed(runId, result);
+            yield* runs.get(tenantId, runId).pipe(Effect.flatMap(recordRunMetrics));
             yield* outbound.emit(tenantId, "sync.completed", {
               runId,
               jobId: job.id,
@@ -237,6 +239,7 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           }
           const failure = tagOf(exit.cause);
           yield* runs.fail(runId, failure);
+          yield* runs.get(tenantId, runId).pipe(Effect.flatMap(recordRunMetrics));
           // The queue decides whether this attempt is the last; tell subscribers only then.
           if (job.attempt >= job.maxAttempts) {
             yield* outbound.emit(tenantId, "sync.failed", {

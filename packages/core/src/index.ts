@@ -1,3 +1,4 @@
+export * from "./Alerts.ts";
 export * from "./ApiKeys.ts";
 export * from "./ConflictMerge.ts";
 export * from "./ConflictPolicy.ts";
@@ -22,6 +23,7 @@ export * from "./RetryPolicy.ts";
 export * from "./Scheduler.ts";
 export * from "./SyncEngine.ts";
 export * from "./SyncJob.ts";
+export * from "./SyncMetrics.ts";
 export * from "./SyncRuns.ts";
 export * from "./Syncs.ts";
 export * from "./Tenants.ts";

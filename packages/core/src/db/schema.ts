@@ -282,6 +282,43 @@ export interface SyncRunsTable {
   progress_at: NullableTimestamp;
 }
 
+export type AlertKind = "sync_failures" | "error_rate" | "queue_backlog" | "staleness" | "performance";
+
+/** An alert rule of a tenant; `params` is validated per kind by Alerts.setRule. */
+export interface AlertRulesTable {
+  id: string;
+  tenant_id: string;
+  /** unique per tenant; `setRule` without an id replaces the rule of that name */
+  name: string;
+  kind: AlertKind;
+  /** only this connection's subjects; null: every connection of the tenant */
+  connection_id: string | null;
+  params: JsonColumn;
+  enabled: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** One firing of a rule for one subject: opened once, resolved once (open while resolved_at is null). */
+export interface AlertsTable {
+  id: string;
+  seq: Generated<string>;
+  tenant_id: string;
+  rule_id: string;
+  kind: AlertKind;
+  /** what fired: `<connection>:<entity>`, `<connection>:<entity>:<mode>`, `tenant` or `connection:<id>` */
+  subject: string;
+  connection_id: string | null;
+  entity: string | null;
+  mode: string | null;
+  /** the figures that made it fire */
+  details: JsonColumn;
+  opened_at: Timestamp;
+  resolved_at: NullableTimestamp;
+  /** why it resolved, with the figures then */
+  resolution: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+}
+
 export interface DB {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -299,6 +336,8 @@ export interface DB {
   schedules: SchedulesTable;
   schedule_ticks: ScheduleTicksTable;
   sync_runs: SyncRunsTable;
+  alert_rules: AlertRulesTable;
+  alerts: AlertsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
