@@ -14,7 +14,7 @@ import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "./OutboundWebhooks.
 import { RetryPolicy } from "./RetryPolicy.ts";
 import { Scheduler, SYNC_JOB_KIND, type SyncJobPayload } from "./Scheduler.ts";
 import { SyncEngine, type SyncMode, type SyncProgress, type SyncRunResult } from "./SyncEngine.ts";
-import { recordRunMetrics } from "./SyncMetrics.ts";
+import { recordRunMetrics, recordWebhookLag } from "./SyncMetrics.ts";
 import { SyncRuns, type SyncRunView, toRunView } from "./SyncRuns.ts";
 
 /** Job kind of an inbound webhook event: fetch the record and upsert or delete it. */
@@ -261,6 +261,8 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
             { tenantId, connectionId: payload.connectionId, entity: payload.entity },
             { externalId: payload.externalId, kind: payload.kind, occurredAt: new Date(payload.occurredAt) },
           );
+          // From the change at the source to it being stored here.
+          yield* recordWebhookLag(new Date(payload.occurredAt));
           const at = new Date(yield* Clock.currentTimeMillis);
           if (payload.eventRowIds.length > 0) {
             yield* db

@@ -20,7 +20,8 @@ import { makeTenant, type RunSpec, recordRun } from "./fixtures/runHistory.ts";
 
 const services = (dialect: (typeof dialects)[number]) =>
   Layer.mergeAll(Alerts.layer, Scheduler.layer()).pipe(
-    Layer.provideMerge(Layer.mergeAll(OutboundWebhooks.layer(), SyncRuns.layer, JobQueue.layerNoDeps)),
+    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(Layer.mergeAll(SyncRuns.layer, JobQueue.layerNoDeps)),
     Layer.provideMerge(
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),

@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest";
 import {
   JobQueue,
+  Locks,
   OutboundWebhooks,
   RetryPolicy,
   Scheduler,
@@ -30,9 +31,9 @@ afterAll(() => server.close());
 
 const services = (dialect: (typeof dialects)[number]) =>
   Layer.mergeAll(Syncs.layer, SyncMetrics.layer).pipe(
-    Layer.provideMerge(Scheduler.layer()),
+    Layer.provideMerge(Layer.mergeAll(Scheduler.layer(), Locks.layer, OutboundWebhooks.layer())),
     Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(Layer.mergeAll(SyncRuns.layer, OutboundWebhooks.layer(), RetryPolicy.layer())),
+    Layer.provideMerge(Layer.mergeAll(SyncRuns.layer, RetryPolicy.layer())),
     Layer.provideMerge(testEngineLayer(dialect, [acmeConnector])),
   );
 

@@ -1,4 +1,4 @@
-import { Database, InboundWebhooks } from "@tandem/core";
+import { Database, InboundWebhooks, SyncMetrics } from "@tandem/core";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { Cause, Effect, Exit, Metric, MetricBoundaries, MetricLabel, Option } from "effect";
 import { Hono } from "hono";
@@ -114,7 +114,7 @@ export const makeHttpApp = (runtime: AppRuntime, options: { readonly webhookMaxB
     },
   );
 
-  const prometheus = makePrometheus();
+  const prometheus = makePrometheus(() => runtime.runPromise(Effect.flatMap(SyncMetrics, (m) => m.gauges)));
   app.get("/metrics", async (c) => c.body(await prometheus.scrape(), 200, { "content-type": prometheus.contentType }));
 
   const openapi = openApiDocument(appRouter, { version: "0.1.0" });

@@ -1,3 +1,4 @@
+import type { SyncGauges } from "@tandem/core";
 import { Metric, MetricState, Option } from "effect";
 import client from "prom-client";
 
@@ -58,9 +59,41 @@ const valuesOf = (name: string): Array<PromValue> =>
  * gauges with a `collect` that queries at scrape time, so every process reports
  * the same cluster-wide value.
  */
-export const makePrometheus = () => {
+export const makePrometheus = (databaseGauges?: () => Promise<SyncGauges>) => {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
+  if (databaseGauges !== undefined) {
+    // One database read per scrape feeds both gauges (each `collect` awaits the same promise).
+    let pending: Promise<SyncGauges> | undefined;
+    const read = () => {
+      pending ??= databaseGauges().finally(() => setTimeout(() => (pending = undefined), 0));
+      return pending;
+    };
+    new client.Gauge({
+      name: "tandem_queue_jobs",
+      help: "Jobs queued or running, by kind and status (cluster-wide)",
+      labelNames: ["kind", "status"],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const j of (await read()).jobs) this.set({ kind: j.kind, status: j.status }, j.count);
+      },
+    });
+    new client.Gauge({
+      name: "tandem_freshness_seconds",
+      help: "Seconds since the last successful full or delta sync, per connection and entity",
+      labelNames: ["tenant", "connection", "entity"],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const f of (await read()).freshness) {
+          if (f.secondsSinceLastSuccess !== null) {
+            this.set({ tenant: f.tenantId, connection: f.connectionId, entity: f.entity }, f.secondsSinceLastSuccess);
+          }
+        }
+      },
+    });
+  }
   const mirrored = new Set<string>();
 
   const mirrorEffectMetrics = () => {

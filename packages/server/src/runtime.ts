@@ -1,4 +1,5 @@
 import {
+  Alerts,
   ApiKeys,
   Conflicts,
   Connections,
@@ -14,8 +15,10 @@ import {
   RecordStore,
   Records,
   RetryPolicy,
+  registerAlertsSchedule,
   Scheduler,
   SyncEngine,
+  SyncMetrics,
   SyncRuns,
   Syncs,
   Tenants,
@@ -46,7 +49,9 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     Layer.provideMerge(engine),
   );
   const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
-  return Layer.mergeAll(Records.layer, InboundWebhooks.layer).pipe(Layer.provideMerge(syncs));
+  return Layer.mergeAll(Records.layer, InboundWebhooks.layer, Alerts.layer, SyncMetrics.layer).pipe(
+    Layer.provideMerge(syncs),
+  );
 };
 
 /**
@@ -59,8 +64,14 @@ const backgroundLayer = (config: ServerConfig) =>
     Effect.gen(function* () {
       if (!config.worker.enabled) return;
       const syncs = yield* Syncs;
+      const alerts = yield* Alerts;
       const queue = yield* JobQueue;
-      yield* queue.worker({ handlers: syncs.handlers, concurrency: config.worker.concurrency });
+      yield* queue.worker({
+        handlers: { ...syncs.handlers, ...alerts.handlers },
+        concurrency: config.worker.concurrency,
+      });
+      // Every process may register it: an upsert by name, and each tick fires once cluster-wide.
+      yield* registerAlertsSchedule().pipe(Effect.orDie);
       yield* (yield* Scheduler).run();
       yield* Effect.logInfo("worker and scheduler started").pipe(
         Effect.annotateLogs({ concurrency: config.worker.concurrency }),

@@ -1,4 +1,5 @@
 import { router } from "../trpc.ts";
+import { alertsRouter } from "./alerts.ts";
 import { apiKeysRouter } from "./apiKeys.ts";
 import { conflictsRouter } from "./conflicts.ts";
 import { connectionsRouter } from "./connections.ts";
@@ -20,6 +21,7 @@ export const appRouter = router({
   records: recordsRouter,
   conflicts: conflictsRouter,
   webhooks: webhooksRouter,
+  alerts: alertsRouter,
 });
 
 /** The router's type: import it into a client for end-to-end types (`createTRPCClient<AppRouter>`). */

@@ -1,4 +1,4 @@
-import { Syncs } from "@tandem/core";
+import { SyncMetrics, Syncs } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
@@ -45,6 +45,24 @@ export const syncRouter = router({
       runProcedure(
         ctx,
         Effect.flatMap(Syncs, (s) => s.push(ctx.tenantId, input)),
+      ),
+    ),
+
+  /** Figures over a date range (`2024-01-01`..`2024-12-31` is the year): see docs/metrics-and-alerts.md. */
+  metrics: authedProcedure
+    .input(
+      input(
+        Schema.Struct({
+          startDate: Schema.String,
+          endDate: Schema.String,
+          connectionId: Schema.optional(Id),
+        }),
+      ),
+    )
+    .query(({ ctx, input }) =>
+      runProcedure(
+        ctx,
+        Effect.flatMap(SyncMetrics, (m) => m.query(ctx.tenantId, input)),
       ),
     ),
 

@@ -1,4 +1,4 @@
-import { Tenants } from "@tandem/core";
+import { Alerts, Tenants } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { adminProcedure, router } from "../trpc.ts";
