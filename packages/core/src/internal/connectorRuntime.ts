@@ -161,6 +161,7 @@ const codecCache = new WeakMap<
   {
     readonly decode: ReturnType<typeof Schema.decodeUnknownEither<any, any>>;
     readonly encode: ReturnType<typeof Schema.encodeEither<any, any>>;
+    readonly validate: ReturnType<typeof Schema.validateEither<any, any, never>>;
   }
 >();
 
@@ -168,21 +169,32 @@ const codecCache = new WeakMap<
 const codecs = (entity: EntityDefinition<any, any>) => {
   let codec = codecCache.get(entity);
   if (codec === undefined) {
-    codec = { decode: Schema.decodeUnknownEither(entity.record), encode: Schema.encodeEither(entity.record) };
+    codec = {
+      decode: Schema.decodeUnknownEither(entity.record),
+      encode: Schema.encodeEither(entity.record),
+      validate: Schema.validateEither(entity.record),
+    };
     codecCache.set(entity, codec);
   }
   return codec;
 };
 
 /**
- * Decodes one raw record. Failure is an `InvalidRecord` item error: schema
- * mismatch, a missing primary key, or an unusable `updatedAt`.
+ * Decodes one raw record, given encoded (as read pages carry it) or already as the
+ * record type (as `get` and writes return it). Failure is an `InvalidRecord` item
+ * error: schema mismatch, a missing primary key, or an unusable `updatedAt`.
  */
 export const decodeRecord = (
   entity: EntityDefinition<any, any>,
   raw: unknown,
 ): Either.Either<DecodedRecord, InvalidRecord> => {
-  const decoded = codecs(entity).decode(raw, { errors: "all" });
+  let decoded = codecs(entity).decode(raw, { errors: "all" });
+  if (Either.isLeft(decoded)) {
+    // Pages carry records encoded (JSON), but `get` and writes are typed to return the record
+    // itself (Dates, not strings): a value that already is a valid record is accepted as is.
+    const valid = codecs(entity).validate(raw);
+    if (Either.isRight(valid)) decoded = valid;
+  }
   if (Either.isLeft(decoded)) {
     const externalId = guessId(raw);
     return Either.left(
