@@ -1,5 +1,6 @@
 import { expect, layer } from "@effect/vitest";
 import {
+  callConnector,
   type InboundWebhookRequest,
   makeConnectorContext,
   makeTokenBucket,
@@ -329,9 +330,15 @@ for (const dialect of dialects) {
           expect((yield* stored(target, a!.id)).data.updatedAt).toBe(iso(fake.store.get("contacts", a!.id)!.updatedAt));
           expect(yield* stored(target, b!.id)).toMatchObject({ syncStatus: "failed" });
 
+          // Creating a contact with a taken email: 409, a Conflict naming the existing contact.
+          const ctx = yield* connectorContext;
+          const duplicate = yield* callConnector(() =>
+            hubspot.entities.contacts.write!.create!(ctx, { email: c!.properties.email }),
+          ).pipe(Effect.flip);
+          expect(duplicate).toMatchObject({ _tag: "Conflict", externalId: c!.id });
+
           // Batch upsert by email: one new, one existing, one refused (invalid email) -> 207.
           tick();
-          const ctx = yield* connectorContext;
           const upserted = yield* Effect.promise(() =>
             upsertContactsByEmail(ctx, [
               { email: "brand-new@example.com", firstName: "Brand" },
