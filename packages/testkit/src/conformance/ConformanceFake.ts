@@ -77,7 +77,11 @@ export interface ConformanceFake {
   readonly seedCount: number;
   /** Empties the fake and clears queued failures; called before every check. */
   readonly reset: () => void;
-  /** Serves `failure` to the next API call. */
+  /**
+   * Serves `failure` to the next API call. Give a `config` whose credentials the connector
+   * cannot refresh (a static token): a connector that refreshes and retries on 401 would
+   * otherwise recover, rightly, and the AuthExpired check could not observe the 401.
+   */
   readonly failNext: (failure: ConformanceFailure) => void;
   /** One adapter per connector entity; an entity without one fails the suite. */
   readonly entities: Readonly<Record<string, ConformanceEntityFake>>;
