@@ -66,6 +66,16 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
       input: UpdateConnection,
     ) => Effect.Effect<ConnectionView, ResourceNotFound | InvalidInput | AlreadyExists>;
     readonly delete: (tenantId: string, id: string) => Effect.Effect<{ readonly id: string }, ResourceNotFound>;
+    /**
+     * Like `resolve`, without a tenant: for inbound webhooks, whose URL names the
+     * connection and whose signature (checked with this config) authenticates them.
+     */
+    readonly resolveById: (
+      id: string,
+    ) => Effect.Effect<
+      { readonly connector: AnyConnector; readonly config: unknown; readonly row: ConnectionRow },
+      ResourceNotFound
+    >;
     /** The decoded config (secrets as Redacted) and connector, for the engine. Never for API output. */
     readonly resolve: (
       tenantId: string,
@@ -158,6 +168,16 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
             ),
           );
 
+      /** The row with its connector and decoded config (secrets as Redacted). */
+      const withConfig = (row: ConnectionRow) =>
+        Effect.gen(function* () {
+          const connector = registry.get(row.connector);
+          if (connector === undefined)
+            return yield* Effect.die(new Error(`connector "${row.connector}" is not loaded`));
+          const config: unknown = yield* Schema.decodeUnknown(connector.config)(yield* decrypt(row)).pipe(Effect.orDie);
+          return { connector, config, row };
+        });
+
       return {
         create: Effect.fn("Connections.create")(function* (tenantId: string, input: CreateConnection) {
           const connector = yield* connectorNamed(input.connector);
@@ -247,13 +267,16 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
           return { id: row.id };
         }),
 
+        resolveById: Effect.fn("Connections.resolveById")(function* (id: string) {
+          const row = yield* db
+            .query((k) => k.selectFrom("connections").selectAll().where("id", "=", id).executeTakeFirst())
+            .pipe(Effect.orDie);
+          if (row === undefined) return yield* new ResourceNotFound({ resource: "connection", id });
+          return yield* withConfig(row);
+        }),
+
         resolve: Effect.fn("Connections.resolve")(function* (tenantId: string, id: string) {
-          const row = yield* find(tenantId, id);
-          const connector = registry.get(row.connector);
-          if (connector === undefined)
-            return yield* Effect.die(new Error(`connector "${row.connector}" is not loaded`));
-          const config = yield* Schema.decodeUnknown(connector.config)(yield* decrypt(row)).pipe(Effect.orDie);
-          return { connector, config, row };
+          return yield* withConfig(yield* find(tenantId, id));
         }),
       };
     }),

@@ -339,15 +339,19 @@ const makeJobQueue = Effect.gen(function* () {
     for (let i = 0; i < 3; i++) {
       const at = yield* now;
       const v = values(input, at);
+      // ON CONFLICT rather than a caught violation: inside a caller's transaction, an error
+      // would abort the whole transaction on PostgreSQL.
       const inserted = yield* db
-        .query((k) => k.insertInto("jobs").values(v).execute())
-        .pipe(
-          Effect.as(true),
-          Effect.catchTag("ConstraintViolation", (e) =>
-            e.constraint === "jobs_dedupe" ? Effect.succeed(false) : Effect.die(e),
-          ),
-        );
-      if (inserted) {
+        .query((k) =>
+          k
+            .insertInto("jobs")
+            .values(v)
+            .onConflict((oc) => oc.column("dedupe_key").where("status", "in", ["queued", "running"]).doNothing())
+            .returning("id")
+            .executeTakeFirst(),
+        )
+        .pipe(Effect.orDie);
+      if (inserted !== undefined) {
         yield* Effect.sync(wakeAll);
         return { id: v.id };
       }
@@ -547,9 +551,9 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
   Effect.gen(function* () {
     const { db, policy } = deps;
     const workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    const concurrency = options.concurrency ?? 10;
-    const perConnection = options.perConnectionConcurrency ?? 4;
-    const leaseMs = options.leaseMs ?? 30_000;
+    const concurrency = Math.max(1, options.concurrency ?? 10);
+    const perConnection = Math.max(1, options.perConnectionConcurrency ?? 4);
+    const leaseMs = Math.max(100, options.leaseMs ?? 30_000);
     const heartbeatMs = options.heartbeatMs ?? Math.floor(leaseMs / 3);
     const pollMs = options.pollMs ?? 2_000;
     const reapMs = options.reapMs ?? Math.floor(leaseMs / 2);

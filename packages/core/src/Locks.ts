@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { Clock, Context, Data, Duration, Effect, Layer, Schedule, type Scope } from "effect";
+import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Schedule, type Scope } from "effect";
 import { type RawBuilder, sql } from "kysely";
 import { Database } from "./Database.ts";
 
@@ -13,11 +13,22 @@ export class LockHeld extends Data.TaggedError("LockHeld")<{
   readonly expiresAt: Date;
 }> {}
 
+/** The lock was taken over (it expired unrenewed, or was released) while work ran under it. */
+export class LockLost extends Data.TaggedError("LockLost")<{
+  readonly key: string;
+  readonly token: string;
+}> {}
+
 /** A held lock. `token` is its fencing token: strictly greater than every earlier holder's. */
 export interface LockLease {
   readonly key: string;
   readonly token: string;
   readonly holder: string;
+}
+
+/** A lock held for a Scope; `lost` completes if the lease is ever lost. */
+export interface HeldLock extends LockLease {
+  readonly lost: Effect.Effect<void>;
 }
 
 /** How a lock is taken. */
@@ -48,13 +59,13 @@ export interface LocksService {
   /** True while this lease is the lock's current holder. */
   readonly isCurrent: (lease: LockLease) => Effect.Effect<boolean>;
   /** Holds the lock for the Scope: renewed in the background, released on close. */
-  readonly scoped: (key: string, options?: AcquireOptions) => Effect.Effect<LockLease, LockHeld, Scope.Scope>;
-  /** Runs `effect` holding the lock. */
+  readonly scoped: (key: string, options?: AcquireOptions) => Effect.Effect<HeldLock, LockHeld, Scope.Scope>;
+  /** Runs `effect` holding the lock; interrupts it and fails with LockLost if the lock is lost. */
   readonly withLock: <A, E, R>(
     key: string,
     options: AcquireOptions,
     effect: (lease: LockLease) => Effect.Effect<A, E, R>,
-  ) => Effect.Effect<A, E | LockHeld, R>;
+  ) => Effect.Effect<A, E | LockHeld | LockLost, R>;
   /**
    * Runs `effect` in one transaction holding a transaction-scoped advisory lock on
    * `key` (waits for it); for critical sections that fit in a single transaction.
@@ -169,22 +180,34 @@ export class Locks extends Context.Tag("@tandem/core/Locks")<Locks, LocksService
           const lease = yield* Effect.acquireRelease(acquire(key, options), (l) =>
             release(l).pipe(Effect.catchAllDefect(() => Effect.void)),
           );
+          const lost = yield* Deferred.make<void>();
           yield* renew(lease, ttlMs).pipe(
+            // An unreachable database is not a lost lock (yet): the next renewal decides.
             Effect.catchAllDefect(() => Effect.succeed(true)),
             Effect.repeat({
               schedule: Schedule.spaced(Duration.millis(Math.max(10, Math.floor(ttlMs / 3)))),
               while: (held) => held,
             }),
+            Effect.zipRight(Deferred.succeed(lost, undefined)),
             Effect.forkScoped,
           );
-          return lease;
+          return { ...lease, lost: Deferred.await(lost) } satisfies HeldLock;
         });
 
       const withLock = <A, E, R>(
         key: string,
         options: AcquireOptions,
         effect: (lease: LockLease) => Effect.Effect<A, E, R>,
-      ): Effect.Effect<A, E | LockHeld, R> => Effect.scoped(Effect.flatMap(scoped(key, options), effect));
+      ): Effect.Effect<A, E | LockHeld | LockLost, R> =>
+        Effect.scoped(
+          Effect.flatMap(scoped(key, options), (held) =>
+            // Losing the lock stops the work: someone else may hold it now.
+            Effect.raceFirst(
+              effect({ key: held.key, token: held.token, holder: held.holder }),
+              Effect.zipRight(held.lost, Effect.fail(new LockLost({ key: held.key, token: held.token }))),
+            ),
+          ),
+        );
 
       const withTransactionLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) =>
         db.transaction(

@@ -7,7 +7,14 @@ import { CredentialCipher } from "./CredentialCipher.ts";
 import { Database } from "./Database.ts";
 import type { WebhookDeliveriesTable, WebhookSubscriptionsTable } from "./db/schema.ts";
 import { ResourceNotFound } from "./Errors.ts";
+import { JobQueue } from "./JobQueue.ts";
 import { SIGNATURE_HEADER, signPayload } from "./WebhookSignature.ts";
+
+/** Job kind of one outbound delivery attempt (the worker's handler lives in Syncs). */
+export const WEBHOOK_DELIVERY_JOB_KIND = "webhook.deliver";
+
+/** Attempts per delivery before it is dead (backoff is the queue's: full jitter, capped). */
+const DELIVERY_ATTEMPTS = 10;
 
 /** The events a subscription can ask for. */
 export const OutboundEventType = Schema.Literal(
@@ -115,6 +122,19 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
       Effect.gen(function* () {
         const db = yield* Database;
         const cipher = yield* CredentialCipher;
+        const queue = yield* JobQueue;
+        /** One attempt job per delivery, in the caller's transaction when there is one. */
+        const schedule = (tenantId: string, deliveryIds: ReadonlyArray<string>) =>
+          queue
+            .enqueueMany(
+              deliveryIds.map((deliveryId) => ({
+                kind: WEBHOOK_DELIVERY_JOB_KIND,
+                payload: { deliveryId },
+                tenantId,
+                maxAttempts: DELIVERY_ATTEMPTS,
+              })),
+            )
+            .pipe(Effect.orDie);
         const http = makeConnectorHttp({ timeoutMs: options.timeoutMs ?? 10_000 });
         const now = options.clock ?? (() => new Date());
 
@@ -215,7 +235,15 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
               event_type: type,
               payload,
             }));
-            yield* db.query((k) => k.insertInto("webhook_deliveries").values(rows).execute()).pipe(Effect.orDie);
+            yield* db.transaction(
+              Effect.zipRight(
+                db.query((k) => k.insertInto("webhook_deliveries").values(rows).execute()).pipe(Effect.orDie),
+                schedule(
+                  tenantId,
+                  rows.map((r) => r.id),
+                ),
+              ),
+            );
             return rows.map((r) => r.id);
           }),
 
@@ -348,6 +376,7 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
               )
               .pipe(Effect.orDie);
             if (row === undefined) return yield* new ResourceNotFound({ resource: "webhook delivery", id: deliveryId });
+            yield* schedule(tenantId, [row.id]);
             return toDelivery(row);
           }),
         };

@@ -6,6 +6,7 @@ import { InvalidInput, ResourceNotFound } from "./Errors.ts";
 import { type CronExpression, latestTick, nextTick, parseCron } from "./internal/cronTicks.ts";
 import { JobPriority, type JobPriorityName, JobQueue, priorityValue } from "./JobQueue.ts";
 import { syncLockKey } from "./Locks.ts";
+import type { SyncMode } from "./SyncEngine.ts";
 
 /** The job kind of connection syncs; the sync engine registers the handler for it. */
 export const SYNC_JOB_KIND = "sync";
@@ -14,7 +15,7 @@ export const SYNC_JOB_KIND = "sync";
 export interface SyncJobPayload {
   readonly connectionId: string;
   readonly entity: string;
-  readonly mode: "delta" | "full" | "reconcile";
+  readonly mode: SyncMode;
 }
 
 /** A schedule to create or replace. */
@@ -106,7 +107,7 @@ export interface SchedulerService {
 const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms));
 
 /** A tick's job could not be created because its dedupe key is held by a live job. */
-class TickDeferred extends Data.TaggedError("TickDeferred")<{}> {}
+class TickDeferred extends Data.TaggedError("TickDeferred")<{ readonly scheduleId: string }> {}
 
 const expressionOf = (pattern: string): CronExpression | undefined => {
   try {
@@ -360,7 +361,7 @@ const makeScheduler = (config: SchedulerConfig) =>
           );
           // The job's dedupe key is held (its sync is still running): roll back and keep the
           // tick due, so it runs once when that job is over instead of being lost.
-          if (inserted === undefined) return yield* new TickDeferred();
+          if (inserted === undefined) return yield* new TickDeferred({ scheduleId: schedule.id });
           // The tick's unique key is the last guard against a second job for one tick.
           yield* db.query((k) =>
             k

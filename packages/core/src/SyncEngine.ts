@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Chunk, Clock, Context, Effect, Either, Layer, Option, Schema, Stream } from "effect";
+import { Chunk, Clock, Context, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect";
 import { Connections } from "./Connections.ts";
 import {
   type AnyConnector,
@@ -57,6 +57,22 @@ export interface SyncRunOptions {
   readonly pageTimeoutMs?: number;
   /** Item errors listed in a result; beyond it they are counted in one summary entry. Default 1,000. */
   readonly maxItemErrors?: number;
+  /**
+   * Called after each stored batch (full and delta) with the run's totals so far:
+   * live progress for `jobs.watch`. Its failures are the caller's, not the run's.
+   */
+  readonly onProgress?: (progress: SyncProgress) => Effect.Effect<void>;
+}
+
+/** A running sync's totals so far. */
+export interface SyncProgress {
+  readonly phase: "reading" | "done";
+  readonly pages: number;
+  readonly created: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly deleted: number;
+  readonly errors: number;
 }
 
 /** What reconciliation would have deleted when the mass-deletion guard stopped it. */
@@ -306,26 +322,42 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           const errors = itemErrors(options);
           const cursorsSeen = new Set<string>(checkpoint.cursor === undefined ? [] : [checkpoint.cursor]);
           let pagesThisRun = 0;
-          // Whole pages wait here until a batch is full: memory stays under batchSize + one page,
-          // and a checkpoint always names a page boundary.
+          // Whole pages wait here until a batch is full, so a checkpoint always names a page
+          // boundary; memory stays around two batches (one being written) plus a few pages.
           let buffer = new Map<string, DecodedRecord>();
           let tombstones = new Set<string>();
           let deleted = 0;
 
+          // One batch is written while the next is decoded: at most one write in flight, so
+          // batches (and their checkpoints) still land in order.
+          let writing: Fiber.RuntimeFiber<void> | undefined;
           const flush = (cp: Checkpoint | null) =>
             Effect.gen(function* () {
+              if (writing !== undefined) yield* Fiber.join(writing);
               const batch = [...buffer.values()].map(toIncoming);
+              const gone = [...tombstones];
               buffer = new Map();
-              // Deletions first, so the checkpoint (saved with the upsert) never passes a
-              // page whose deletions were not applied.
-              if (tombstones.size > 0) {
-                deleted += (yield* store.softDelete(r.scope, [...tombstones])).length;
-                tombstones = new Set();
-              }
-              const result = yield* store.upsert(r.scope, batch, { checkpoint: { mode, value: cp } });
-              counts.created += result.created.length;
-              counts.updated += result.updated.length;
-              counts.unchanged += result.unchanged;
+              tombstones = new Set();
+              writing = yield* Effect.forkScoped(
+                Effect.gen(function* () {
+                  // Deletions first, so the checkpoint (saved with the upsert) never passes a
+                  // page whose deletions were not applied.
+                  if (gone.length > 0) deleted += (yield* store.softDelete(r.scope, gone)).length;
+                  const result = yield* store.upsert(r.scope, batch, { checkpoint: { mode, value: cp } });
+                  counts.created += result.created.length;
+                  counts.updated += result.updated.length;
+                  counts.unchanged += result.unchanged;
+                  if (options.onProgress !== undefined) {
+                    yield* options.onProgress({
+                      phase: cp === null ? "done" : "reading",
+                      pages: pagesThisRun,
+                      ...counts,
+                      deleted,
+                      errors: errors.list().length,
+                    });
+                  }
+                }),
+              );
             });
 
           yield* sourceStream(() =>
@@ -400,9 +432,13 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
                 if (buffer.size + tombstones.size >= batchSize) yield* flush(checkpoint);
               }),
             ),
+            // When the read fails or is cancelled, the batch already handed to the database
+            // still lands with its checkpoint: a retry resumes after it instead of re-reading it.
+            Effect.ensuring(Effect.suspend(() => (writing === undefined ? Effect.void : Fiber.await(writing)))),
           );
           // The last batch and the cleared checkpoint go in one statement.
           yield* flush(null);
+          if (writing !== undefined) yield* Fiber.join(writing);
           // Never "now at the end": a record changed while this run was in flight has an
           // updatedAt after what we saw (or after our start) and the next delta reads it.
           const candidate = checkpoint.maxUpdatedAt ?? checkpoint.startedAt;

@@ -246,6 +246,18 @@ for (const dialect of dialects) {
         const error = yield* queue.enqueue({ kind: "never-handled", dedupeKey: key }).pipe(Effect.flip);
         expect(error).toBeInstanceOf(AlreadyRunning);
         expect((error as AlreadyRunning).jobId).toBe(first.id);
+        // Inside a caller's transaction the refusal leaves the transaction usable.
+        const db = yield* Database;
+        const inTx = `${key}:tx`;
+        const [kept, refused] = yield* db.transaction(
+          Effect.all([
+            queue.enqueue({ kind: "never-handled", dedupeKey: inTx }),
+            queue.enqueue({ kind: "never-handled", dedupeKey: inTx }).pipe(Effect.flip),
+          ]),
+        );
+        expect((refused as AlreadyRunning).jobId).toBe(kept.id);
+        expect((yield* statusOf(kept.id)).status).toBe("queued");
+        yield* queue.cancel(kept.id);
         const invalid = yield* queue.enqueue({ kind: " ", maxAttempts: 0, priority: 7 }).pipe(Effect.flip);
         expect(invalid._tag).toBe("InvalidInput");
         expect((invalid as InvalidInput).issues.map((i) => i.path)).toEqual(["kind", "priority", "maxAttempts"]);

@@ -6,6 +6,7 @@ import {
   CredentialCipher,
   Database,
   generateSecretKey,
+  JobQueue,
   OutboundWebhooks,
   SIGNATURE_HEADER,
   Tenants,
@@ -39,6 +40,7 @@ afterAll(() => server.close());
 
 const services = (dialect: (typeof dialects)[number]) =>
   Layer.mergeAll(OutboundWebhooks.layer({ timeoutMs: 2_000 }), Tenants.layer).pipe(
+    Layer.provideMerge(JobQueue.layer),
     Layer.provideMerge(
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
@@ -89,6 +91,9 @@ for (const dialect of dialects) {
 
         const ids = yield* webhooks.emit(tenant.id, "sync.completed", { runId: "r1" });
         expect(ids).toHaveLength(1);
+        // The outbox row and its attempt job are written together.
+        const jobs = yield* Effect.flatMap(JobQueue, (q) => q.list({ kind: "webhook.deliver", tenantId: tenant.id }));
+        expect(jobs.map((j) => j.payload)).toEqual([{ deliveryId: ids[0] }]);
 
         receiver.received.length = 0;
         receiver.answer = { status: 500, headers: {} };

@@ -263,6 +263,8 @@ for (const dialect of dialects) {
             },
           }),
         );
+        const unknown = yield* SyncJobs.schedule("never-registered", syncIntervals.hours(1)).pipe(Effect.flip);
+        expect(unknown._tag).toBe("UnknownSyncJob");
         const fiber = yield* SyncJobs.schedule(`hourly-${dialect}`, syncIntervals.hours(1));
         yield* TestClock.adjust("59 minutes");
         yield* realSleep(20);

@@ -68,7 +68,7 @@ export const startServer = async (
     options.onAdminKeyCreated?.(adminKey.value, file.path);
   }
 
-  const app = makeHttpApp(runtime);
+  const app = makeHttpApp(runtime, { webhookMaxBytes: config.webhookMaxBytes });
   const server = await new Promise<ReturnType<typeof serve>>((resolveListening, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolveListening(s));
     s.once("error", (e) =>

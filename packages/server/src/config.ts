@@ -17,6 +17,12 @@ export interface ServerConfig {
   readonly connectorSpecifiers: ReadonlyArray<string>;
   /** OTLP/HTTP collector base URL (spans go to `<url>/v1/traces`). */
   readonly otlpEndpoint: Option.Option<string>;
+  /** Whether this process runs jobs and schedules, and how many jobs at once. */
+  readonly worker: { readonly enabled: boolean; readonly concurrency: number };
+  readonly retry: { readonly defaultMaxAttempts: number; readonly maxDelayMs: number };
+  readonly schedules: { readonly deltaCron: string; readonly reconcileCron: string };
+  /** Inbound webhook bodies above this are refused with 413. */
+  readonly webhookMaxBytes: number;
 }
 
 const logLevels: Record<string, LogLevel.LogLevel> = {
@@ -51,6 +57,19 @@ const env = Config.all({
   connectors: Config.string("TANDEM_CONNECTORS").pipe(Config.withDefault("")),
   poolSize: Config.integer("TANDEM_DB_POOL_SIZE").pipe(Config.withDefault(10)),
   otlpEndpoint: Config.option(Config.url("OTEL_EXPORTER_OTLP_ENDPOINT")),
+  worker: Config.boolean("TANDEM_WORKER").pipe(Config.withDefault(true)),
+  workerConcurrency: Config.integer("TANDEM_WORKER_CONCURRENCY").pipe(
+    Config.withDefault(10),
+    Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
+  ),
+  maxAttempts: Config.integer("TANDEM_MAX_ATTEMPTS").pipe(
+    Config.withDefault(5),
+    Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
+  ),
+  maxBackoffMs: Config.integer("TANDEM_MAX_BACKOFF_MS").pipe(Config.withDefault(300_000)),
+  deltaCron: Config.string("TANDEM_DELTA_CRON").pipe(Config.withDefault("*/15 * * * *")),
+  reconcileCron: Config.string("TANDEM_RECONCILE_CRON").pipe(Config.withDefault("0 3 * * *")),
+  webhookMaxBytes: Config.integer("TANDEM_WEBHOOK_MAX_BYTES").pipe(Config.withDefault(1_048_576)),
 });
 
 const configErrorLine = (error: ConfigError.ConfigError): string => {
@@ -131,6 +150,10 @@ export const loadConfig = Effect.gen(function* () {
     logLevel: logLevels[raw.logLevel.toLowerCase()] ?? LogLevel.Info,
     connectorSpecifiers: specifiers,
     otlpEndpoint: Option.map(raw.otlpEndpoint, (u) => u.toString().replace(/\/$/, "")),
+    worker: { enabled: raw.worker, concurrency: raw.workerConcurrency },
+    retry: { defaultMaxAttempts: raw.maxAttempts, maxDelayMs: raw.maxBackoffMs },
+    schedules: { deltaCron: raw.deltaCron, reconcileCron: raw.reconcileCron },
+    webhookMaxBytes: raw.webhookMaxBytes,
   } satisfies ServerConfig;
 });
 

@@ -23,9 +23,17 @@ const bearer = (header: string | null): string | undefined => {
   return match?.[1];
 };
 
-/** Resolves `Authorization: Bearer <key>` to a principal. */
-export const createContext = async (runtime: AppRuntime, request: Request): Promise<Context> => {
-  const key = bearer(request.headers.get("authorization"));
+/**
+ * Resolves `Authorization: Bearer <key>` to a principal. Browsers' EventSource
+ * cannot set headers, so SSE subscriptions may send it as the tRPC connection
+ * parameter `authorization` instead.
+ */
+export const createContext = async (
+  runtime: AppRuntime,
+  request: Request,
+  connectionParams?: Readonly<Record<string, string | undefined>> | null,
+): Promise<Context> => {
+  const key = bearer(request.headers.get("authorization") ?? connectionParams?.authorization ?? null);
   const principal =
     key === undefined
       ? null

@@ -1,7 +1,8 @@
-import { Database } from "@tandem/core";
+import { Database, InboundWebhooks } from "@tandem/core";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import { Effect, Metric, MetricBoundaries, MetricLabel } from "effect";
+import { Cause, Effect, Exit, Metric, MetricBoundaries, MetricLabel, Option } from "effect";
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { createContext } from "./context.ts";
 import { openApiDocument } from "./openapi.ts";
 import { makePrometheus } from "./prometheus.ts";
@@ -19,7 +20,7 @@ const httpDuration = Metric.histogram(
 );
 
 /** The HTTP surface: tRPC at /trpc, probes, and (later) webhooks, metrics and the dashboard. */
-export const makeHttpApp = (runtime: AppRuntime) => {
+export const makeHttpApp = (runtime: AppRuntime, options: { readonly webhookMaxBytes: number }) => {
   const app = new Hono();
   const log = (effect: Effect.Effect<void>) => runtime.runFork(effect);
 
@@ -67,6 +68,52 @@ export const makeHttpApp = (runtime: AppRuntime) => {
     return c.json({ status: ready.ok ? "ready" : "not_ready", detail: ready.detail }, ready.ok ? 200 : 503);
   });
 
+  /**
+   * Inbound vendor webhooks. The event is stored (with its job) before the 2xx, so an
+   * acknowledged event survives a crash; a vendor retrying after a 5xx is deduplicated
+   * by event id. GET (and a POST the connector recognizes) may be a subscription handshake.
+   */
+  app.on(
+    ["GET", "POST"],
+    "/webhooks/:connector/:connectionId",
+    bodyLimit({
+      maxSize: options.webhookMaxBytes,
+      onError: (c) => c.json({ error: `payload larger than ${options.webhookMaxBytes} bytes` }, 413),
+    }),
+    async (c) => {
+      const { connector, connectionId } = c.req.param();
+      if (!/^[0-9a-f-]{36}$/i.test(connectionId)) return c.json({ error: "unknown webhook endpoint" }, 404);
+      const request = { method: c.req.method, url: c.req.url, headers: c.req.raw.headers, rawBody: await c.req.text() };
+      const exit = await runtime.runPromiseExit(
+        Effect.gen(function* () {
+          const inbound = yield* InboundWebhooks;
+          const handshake = yield* inbound.handshake(connector, connectionId, request);
+          if (handshake !== null) return { handshake };
+          if (request.method === "GET") return { handshake: { status: 405, body: "POST events here" } };
+          return { receipt: yield* inbound.receive(connector, connectionId, request) };
+        }).pipe(Effect.withSpan("webhooks.receive", { attributes: { connector } })),
+      );
+      if (Exit.isSuccess(exit)) {
+        const value = exit.value;
+        return "receipt" in value
+          ? c.json(value.receipt, 200)
+          : c.body(value.handshake.body, value.handshake.status as 200);
+      }
+      const failure = Cause.failureOption(exit.cause);
+      if (Option.isSome(failure)) {
+        const error = failure.value as { readonly _tag: string; readonly message: string };
+        const statusByTag: Record<string, 400 | 401 | 404> = {
+          ResourceNotFound: 404,
+          WebhookRejected: 401,
+          MalformedWebhook: 400,
+        };
+        return c.json({ error: error.message }, statusByTag[error._tag] ?? 400);
+      }
+      log(Effect.logError("webhook intake failed", exit.cause));
+      return c.json({ error: "internal error; retry later" }, 500);
+    },
+  );
+
   const prometheus = makePrometheus();
   app.get("/metrics", async (c) => c.body(await prometheus.scrape(), 200, { "content-type": prometheus.contentType }));
 
@@ -78,7 +125,7 @@ export const makeHttpApp = (runtime: AppRuntime) => {
       endpoint: "/trpc",
       req: c.req.raw,
       router: appRouter,
-      createContext: ({ req }) => createContext(runtime, req),
+      createContext: ({ req, info }) => createContext(runtime, req, info.connectionParams),
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR") {
           log(

@@ -1,23 +1,80 @@
 import {
   ApiKeys,
+  Conflicts,
   Connections,
   ConnectorRegistry,
   type ConnectorRegistryService,
   CredentialCipher,
   Database,
+  InboundWebhooks,
+  JobQueue,
+  Locks,
+  OutboundWebhooks,
+  RateBudget,
+  RecordStore,
+  Records,
+  RetryPolicy,
+  Scheduler,
+  SyncEngine,
+  SyncRuns,
+  Syncs,
   Tenants,
 } from "@tandem/core";
-import { Layer, ManagedRuntime } from "effect";
+import { Effect, Layer, ManagedRuntime } from "effect";
 import type { ServerConfig } from "./config.ts";
 import { loggerLayer, tracingLayer } from "./telemetry.ts";
 
+/** The engine and everything durable around it, on one database. */
+const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService) => {
+  const infra = Layer.mergeAll(
+    CredentialCipher.layer(config.secretKey),
+    ConnectorRegistry.layer(registry.all),
+    RateBudget.layer,
+    RetryPolicy.layer(config.retry),
+  ).pipe(Layer.provideMerge(Database.layer(config.database)));
+  const stores = Layer.mergeAll(
+    Tenants.layer,
+    ApiKeys.layer({ adminKey: config.adminKey }),
+    Connections.layer,
+    RecordStore.layer,
+    Conflicts.layer,
+    SyncRuns.layer,
+  ).pipe(Layer.provideMerge(infra));
+  const engine = SyncEngine.layer.pipe(Layer.provideMerge(stores));
+  const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer, OutboundWebhooks.layer()).pipe(
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(engine),
+  );
+  const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
+  return Layer.mergeAll(Records.layer, InboundWebhooks.layer).pipe(Layer.provideMerge(syncs));
+};
+
+/**
+ * The background work of a process: a queue worker for every job kind, and the
+ * cron fiber. Both stop with the runtime: the worker finishes or releases its
+ * jobs before the pools close (finalizers run in reverse order).
+ */
+const backgroundLayer = (config: ServerConfig) =>
+  Layer.scopedDiscard(
+    Effect.gen(function* () {
+      if (!config.worker.enabled) return;
+      const syncs = yield* Syncs;
+      const queue = yield* JobQueue;
+      yield* queue.worker({ handlers: syncs.handlers, concurrency: config.worker.concurrency });
+      yield* (yield* Scheduler).run();
+      yield* Effect.logInfo("worker and scheduler started").pipe(
+        Effect.annotateLogs({ concurrency: config.worker.concurrency }),
+      );
+    }),
+  );
+
 /** Every service the server uses, wired once. */
-export const appLayer = (config: ServerConfig, registry: ConnectorRegistryService) =>
-  Layer.mergeAll(Tenants.layer, ApiKeys.layer({ adminKey: config.adminKey }), Connections.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(CredentialCipher.layer(config.secretKey), ConnectorRegistry.layer(registry.all))),
-    Layer.provideMerge(Database.layer(config.database)),
+export const appLayer = (config: ServerConfig, registry: ConnectorRegistryService) => {
+  const services = servicesLayer(config, registry);
+  return Layer.mergeAll(services, backgroundLayer(config).pipe(Layer.provide(services))).pipe(
     Layer.provideMerge(Layer.mergeAll(loggerLayer(config), tracingLayer(config))),
   );
+};
 
 export type AppServices = Layer.Layer.Success<ReturnType<typeof appLayer>>;
 

@@ -2,6 +2,11 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import type { Context } from "./context.ts";
 import { fieldIssuesOf } from "./errors.ts";
 
+const jobIdOf = (cause: unknown): string | undefined => {
+  const c = cause as { readonly _tag?: string; readonly jobId?: unknown } | undefined;
+  return c?._tag === "AlreadyRunning" && typeof c.jobId === "string" ? c.jobId : undefined;
+};
+
 const t = initTRPC.context<Context>().create({
   errorFormatter: ({ shape, error }) => {
     const issues = fieldIssuesOf(error.cause);

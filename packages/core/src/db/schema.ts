@@ -252,6 +252,36 @@ export interface ScheduleTicksTable {
   created_at: Timestamp;
 }
 
+/** Error classes for metrics and alerts (see SyncRuns.errorClassOf). */
+export type ErrorClass = "transient" | "validation" | "business" | "system";
+
+export interface SyncRunsTable {
+  id: string;
+  tenant_id: string;
+  connection_id: string;
+  entity: string;
+  mode: string;
+  /** who asked: `api`, `schedule`, `webhook` */
+  trigger: string;
+  job_id: string | null;
+  attempt: Generated<number>;
+  status: "running" | "succeeded" | "failed" | "cancelled";
+  started_at: Timestamp;
+  finished_at: NullableTimestamp;
+  duration_ms: number | null;
+  pages: Generated<number>;
+  created: Generated<number>;
+  updated: Generated<number>;
+  unchanged: Generated<number>;
+  deleted: Generated<number>;
+  item_errors: Generated<number>;
+  /** item errors and the run's own failure, counted by class */
+  errors_by_type: ColumnType<Record<string, number>, string | undefined, string>;
+  error_type: ErrorClass | null;
+  error_message: string | null;
+  progress_at: NullableTimestamp;
+}
+
 export interface DB {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -268,6 +298,7 @@ export interface DB {
   locks: LocksTable;
   schedules: SchedulesTable;
   schedule_ticks: ScheduleTicksTable;
+  sync_runs: SyncRunsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

@@ -1,14 +1,25 @@
 import { router } from "../trpc.ts";
 import { apiKeysRouter } from "./apiKeys.ts";
+import { conflictsRouter } from "./conflicts.ts";
 import { connectionsRouter } from "./connections.ts";
 import { health } from "./health.ts";
+import { deadLettersRouter, jobsRouter } from "./jobs.ts";
+import { recordsRouter } from "./records.ts";
+import { syncRouter } from "./sync.ts";
 import { tenantsRouter } from "./tenants.ts";
+import { webhooksRouter } from "./webhooks.ts";
 
 export const appRouter = router({
   health,
   tenants: tenantsRouter,
   apiKeys: apiKeysRouter,
   connections: connectionsRouter,
+  sync: syncRouter,
+  jobs: jobsRouter,
+  deadLetters: deadLettersRouter,
+  records: recordsRouter,
+  conflicts: conflictsRouter,
+  webhooks: webhooksRouter,
 });
 
 /** The router's type: import it into a client for end-to-end types (`createTRPCClient<AppRouter>`). */

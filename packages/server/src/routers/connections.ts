@@ -1,4 +1,4 @@
-import { Connections } from "@tandem/core";
+import { Connections, Syncs } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
@@ -10,7 +10,10 @@ const ConnectorName = Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9-]*$/))
 const ConfigObject = Schema.Record({ key: Schema.String, value: Schema.Unknown });
 
 export const connectionsRouter = router({
-  /** `config` is validated against the connector's schema; secret fields are never returned. */
+  /**
+   * `config` is validated against the connector's schema; secret fields are never returned.
+   * Each entity gets the default schedules: delta every 15 min, reconciliation daily.
+   */
   create: authedProcedure
     .input(input(Schema.Struct({ connector: ConnectorName, name: Name, config: ConfigObject })))
     .mutation(({ ctx, input }) =>

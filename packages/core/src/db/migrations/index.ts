@@ -4,6 +4,7 @@ import * as records from "./2026_11_22_0002_records.ts";
 import * as jobs from "./2026_11_22_0003_jobs.ts";
 import * as conflicts from "./2026_11_22_0004_conflicts.ts";
 import * as webhooks from "./2026_11_22_0005_webhooks.ts";
+import * as syncRuns from "./2026_11_22_0006_sync_runs.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   "2026_11_22_0003_jobs": jobs,
   "2026_11_22_0004_conflicts": conflicts,
   "2026_11_22_0005_webhooks": webhooks,
+  "2026_11_22_0006_sync_runs": syncRuns,
 };

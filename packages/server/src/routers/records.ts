@@ -1,0 +1,49 @@
+import { Records } from "@tandem/core";
+import { Effect, Schema } from "effect";
+import { runProcedure } from "../errors.ts";
+import { authedProcedure, router } from "../trpc.ts";
+import { Cursor, EntityName, Id, input, Limit, Timestamp } from "./schemas.ts";
+
+const RecordRef = Schema.Struct({ connectionId: Id, entity: EntityName, externalId: Schema.NonEmptyString });
+
+export const recordsRouter = router({
+  /** The change feed: records changed after `cursor` (or `modifiedAfter`), oldest change first. */
+  list: authedProcedure
+    .input(
+      input(
+        Schema.Struct({
+          connectionId: Id,
+          entity: EntityName,
+          cursor: Schema.optional(Cursor),
+          limit: Schema.optional(Limit),
+          modifiedAfter: Schema.optional(Timestamp),
+          includeDeleted: Schema.optional(Schema.Boolean),
+        }),
+      ),
+    )
+    .query(({ ctx, input }) =>
+      runProcedure(
+        ctx,
+        Effect.flatMap(Records, (r) => r.list(ctx.tenantId, input)),
+      ),
+    ),
+  get: authedProcedure.input(input(RecordRef)).query(({ ctx, input }) =>
+    runProcedure(
+      ctx,
+      Effect.flatMap(Records, (r) => r.get(ctx.tenantId, input)),
+    ),
+  ),
+  /** A local edit: pending until the connector wrote it (synced) or refused it (failed). */
+  update: authedProcedure
+    .input(
+      input(
+        Schema.Struct({ ...RecordRef.fields, fields: Schema.Record({ key: Schema.String, value: Schema.Unknown }) }),
+      ),
+    )
+    .mutation(({ ctx, input }) =>
+      runProcedure(
+        ctx,
+        Effect.flatMap(Records, (r) => r.update(ctx.tenantId, input)),
+      ),
+    ),
+});
