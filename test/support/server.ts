@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { generateApiKey, generateSecretKey } from "@tandem/core";
 import { type AppRouter, configFromEnv, type RunningServer, startServer } from "@tandem/server";
 import { type Dialect, freshDatabaseConfig } from "@tandem/testkit";
-import { createTRPCClient, httpLink } from "@trpc/client";
+import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from "@trpc/client";
 import { Effect, Exit, Scope } from "effect";
+import { EventSource } from "eventsource";
 
 export interface TestServer {
   readonly server: RunningServer;
@@ -39,15 +40,25 @@ export const startTestServer = async (dialect: Dialect, env: Record<string, stri
     server,
     adminKey,
     secretKey,
-    client: (key) =>
-      createTRPCClient<AppRouter>({
+    client: (key) => {
+      const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` };
+      return createTRPCClient<AppRouter>({
         links: [
-          httpLink({
-            url: `${server.url}/trpc`,
-            headers: () => (key === undefined ? {} : { authorization: `Bearer ${key}` }),
+          splitLink({
+            condition: (op) => op.type === "subscription",
+            // Server-sent events; Node has no EventSource of its own, the eventsource package does.
+            true: httpSubscriptionLink({
+              url: `${server.url}/trpc`,
+              EventSource,
+              eventSourceOptions: () => ({
+                fetch: (input, init) => fetch(input, { ...init, headers: { ...init.headers, ...headers } }),
+              }),
+            }),
+            false: httpLink({ url: `${server.url}/trpc`, headers: () => headers }),
           }),
         ],
-      }),
+      });
+    },
     close: async () => {
       await server.close();
       await Effect.runPromise(Scope.close(scope, Exit.void));

@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 import { Cause, Effect, Exit, Option } from "effect";
 import { loadConfig } from "./config.ts";
+import { startDemo } from "./demo.ts";
 import { startServer } from "./Server.ts";
 
-const usage = `usage: tandem serve
+const usage = `usage: tandem serve [--demo]
 
-Starts the Tandem server (tRPC API, webhooks, probes). Configuration comes from
-environment variables; see the README's configuration table.`;
+Starts the Tandem server (tRPC API, webhooks, probes, worker, schedules).
+Configuration comes from environment variables; see the README's configuration table.
+
+  --demo   also start the built-in HubSpot sandbox and a demo tenant syncing from it`;
 
 const fail = (message: string): never => {
   process.stderr.write(`tandem: ${message}\n`);
   process.exit(1);
 };
 
-const serveCommand = async () => {
+const serveCommand = async (flags: ReadonlyArray<string>) => {
+  const unknown = flags.filter((f) => f !== "--demo");
+  if (unknown.length > 0) return fail(`unknown option ${unknown[0]}\n${usage}`);
   const config = await Effect.runPromiseExit(loadConfig);
   if (Exit.isFailure(config)) {
     const failure = Cause.failureOption(config.cause);
@@ -26,6 +31,24 @@ const serveCommand = async () => {
     },
   }).catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
   process.stdout.write(`Tandem listening on ${server.url} (database: ${config.value.database.kind})\n`);
+  const demo = flags.includes("--demo")
+    ? await startDemo(server, config.value.dataDir).catch((e: unknown) => fail(`demo failed to start: ${String(e)}`))
+    : undefined;
+  if (demo !== undefined) {
+    const { state } = demo;
+    process.stdout.write(
+      [
+        "",
+        `Demo: a HubSpot sandbox at ${demo.sandboxUrl} with 3,000 contacts that keep changing.`,
+        `  tenant API key (also in ${config.value.dataDir}/demo.json): ${state.apiKey}`,
+        `  connection: ${state.connectionId}`,
+        "  watch it sync:",
+        `    curl -s -H "authorization: Bearer ${state.apiKey}" '${server.url}/trpc/sync.status?input=${encodeURIComponent(JSON.stringify({ connectionId: state.connectionId }))}'`,
+        `  dashboard: ${server.url}/`,
+        "",
+      ].join("\n"),
+    );
+  }
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -34,19 +57,21 @@ const serveCommand = async () => {
     process.stdout.write(`${signal}: shutting down\n`);
     const deadline = setTimeout(() => fail("shutdown took longer than 30s; exiting"), 30_000);
     deadline.unref();
-    server.close().then(
-      () => process.exit(0),
-      (e: unknown) => fail(`shutdown failed: ${e instanceof Error ? e.message : String(e)}`),
-    );
+    Promise.resolve(demo?.close())
+      .then(() => server.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => fail(`shutdown failed: ${e instanceof Error ? e.message : String(e)}`),
+      );
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
 };
 
-const [command] = process.argv.slice(2);
+const [command, ...flags] = process.argv.slice(2);
 switch (command) {
   case "serve":
-    await serveCommand();
+    await serveCommand(flags);
     break;
   case undefined:
   case "help":

@@ -10,6 +10,7 @@ const jobIdOf = (cause: unknown): string | undefined => {
 const t = initTRPC.context<Context>().create({
   errorFormatter: ({ shape, error }) => {
     const issues = fieldIssuesOf(error.cause);
+    const jobId = jobIdOf(error.cause);
     return {
       ...shape,
       // Name the offending fields in the message too, for clients that only show it.
@@ -22,6 +23,8 @@ const t = initTRPC.context<Context>().create({
         httpStatus: shape.data.httpStatus,
         path: shape.data.path,
         ...(issues ? { issues } : {}),
+        // `already_running` names the live job, so a client can watch it instead.
+        ...(jobId !== undefined ? { jobId } : {}),
       },
     };
   },

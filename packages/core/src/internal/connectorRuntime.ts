@@ -161,7 +161,7 @@ const codecCache = new WeakMap<
   {
     readonly decode: ReturnType<typeof Schema.decodeUnknownEither<any, any>>;
     readonly encode: ReturnType<typeof Schema.encodeEither<any, any>>;
-    readonly validate: ReturnType<typeof Schema.validateEither<any, any, never>>;
+    readonly is: (u: unknown) => boolean;
   }
 >();
 
@@ -172,7 +172,7 @@ const codecs = (entity: EntityDefinition<any, any>) => {
     codec = {
       decode: Schema.decodeUnknownEither(entity.record),
       encode: Schema.encodeEither(entity.record),
-      validate: Schema.validateEither(entity.record),
+      is: Schema.is(entity.record),
     };
     codecCache.set(entity, codec);
   }
@@ -180,21 +180,18 @@ const codecs = (entity: EntityDefinition<any, any>) => {
 };
 
 /**
- * Decodes one raw record, given encoded (as read pages carry it) or already as the
- * record type (as `get` and writes return it). Failure is an `InvalidRecord` item
- * error: schema mismatch, a missing primary key, or an unusable `updatedAt`.
+ * Decodes one raw record. Failure is an `InvalidRecord` item error: schema
+ * mismatch, a missing primary key, or an unusable `updatedAt`. A connector may
+ * hand back the record already in its decoded form (what `get` and `write`
+ * naturally return after mapping the vendor's shape); it is taken as is.
  */
 export const decodeRecord = (
   entity: EntityDefinition<any, any>,
   raw: unknown,
 ): Either.Either<DecodedRecord, InvalidRecord> => {
-  let decoded = codecs(entity).decode(raw, { errors: "all" });
-  if (Either.isLeft(decoded)) {
-    // Pages carry records encoded (JSON), but `get` and writes are typed to return the record
-    // itself (Dates, not strings): a value that already is a valid record is accepted as is.
-    const valid = codecs(entity).validate(raw);
-    if (Either.isRight(valid)) decoded = valid;
-  }
+  const codec = codecs(entity);
+  const decoded = codec.decode(raw, { errors: "all" });
+  if (Either.isLeft(decoded) && codec.is(raw)) return accept(entity, raw);
   if (Either.isLeft(decoded)) {
     const externalId = guessId(raw);
     return Either.left(
@@ -204,7 +201,11 @@ export const decodeRecord = (
       }),
     );
   }
-  const record = decoded.right;
+  return accept(entity, decoded.right);
+};
+
+/** A record of the entity's Type: its id, modification time and encoded (stored) form. */
+const accept = (entity: EntityDefinition<any, any>, record: unknown): Either.Either<DecodedRecord, InvalidRecord> => {
   let externalId: unknown;
   let updatedAt: unknown;
   try {

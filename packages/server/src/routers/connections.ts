@@ -19,7 +19,7 @@ export const connectionsRouter = router({
     .mutation(({ ctx, input }) =>
       runProcedure(
         ctx,
-        Effect.flatMap(Connections, (c) => c.create(ctx.tenantId, input)),
+        Effect.flatMap(Syncs, (s) => s.createConnection(ctx.tenantId, input)),
       ),
     ),
   list: authedProcedure.query(({ ctx }) =>

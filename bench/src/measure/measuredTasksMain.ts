@@ -1,0 +1,66 @@
+/**
+ * The process every measured run happens in (one fresh process per run, see ChildProcessRpc):
+ * the baselines and Tandem's hooks, by name. Each task imports its code when called, so that a
+ * process measuring one system does not carry the others' modules in its peak RSS.
+ */
+import type { BaselineTarget } from "../baselines/ImportBaselines.ts";
+import type { QueueRunOptions } from "../queues/QueueMeasurement.ts";
+import type { QueueSubject } from "../queues/QueueSubject.ts";
+import type { TandemSyncInput } from "../tandem/TandemHooks.ts";
+import { serveChildRpc } from "./ChildProcessRpc.ts";
+
+type QueueInput = QueueRunOptions & { readonly databaseUrl: string; readonly batchSize: number };
+
+const importBaselines = () => import("../baselines/ImportBaselines.ts");
+const reconcileBaselines = () => import("../baselines/ReconcileBaselines.ts");
+const tandem = () => import("../tandem/TandemHooks.ts");
+
+/**
+ * Times a hook inside its process, after its modules are loaded: process start-up and module
+ * loading are not import throughput (the baselines time themselves the same way).
+ */
+const timedHook = async <A extends object>(hook: () => Promise<A>): Promise<A & { readonly seconds: number }> => {
+  const started = performance.now();
+  const value = await hook();
+  return { ...value, seconds: (performance.now() - started) / 1000 };
+};
+
+const queue = async (input: QueueInput, subject: QueueSubject) => {
+  const { measureQueue } = await import("../queues/QueueMeasurement.ts");
+  return measureQueue(subject, input);
+};
+
+serveChildRpc({
+  sourceRead: async (input: BaselineTarget) => (await importBaselines()).sourceRead(input),
+  naiveImport: async (input: BaselineTarget & { readonly createTable: boolean }) =>
+    (await importBaselines()).naiveImport(input),
+  naivePgliteImport: async (input: BaselineTarget) => (await importBaselines()).naivePgliteImport(input),
+  copyImport: async (input: BaselineTarget) => (await importBaselines()).copyImport(input),
+  naiveReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).naiveReconcile(input),
+  copyAntiJoinReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).copyAntiJoinReconcile(input),
+  tandemImport: async (input: TandemSyncInput) => {
+    const { runTandemImport } = await tandem();
+    return timedHook(() => runTandemImport(input));
+  },
+  tandemDelta: async (input: TandemSyncInput) => {
+    const { runTandemDelta } = await tandem();
+    return timedHook(() => runTandemDelta(input));
+  },
+  tandemReconcile: async (input: TandemSyncInput) => {
+    const { runTandemReconcile } = await tandem();
+    return timedHook(() => runTandemReconcile(input));
+  },
+  graphileWorkerQueue: async (input: QueueInput) => {
+    const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
+    return queue(input, graphileWorkerSubject(input.databaseUrl));
+  },
+  graphileWorkerBatchedQueue: async (input: QueueInput) => {
+    const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
+    return queue(input, graphileWorkerSubject(input.databaseUrl, { batchSize: input.batchSize }));
+  },
+  pgBossQueue: async (input: QueueInput) => {
+    const { pgBossSubject } = await import("../queues/PgBossSubject.ts");
+    return queue(input, pgBossSubject(input.databaseUrl, { batchSize: input.batchSize }));
+  },
+  tandemQueue: async (input: QueueInput) => queue(input, (await tandem()).tandemQueueSubject(input.databaseUrl)),
+});

@@ -1,0 +1,114 @@
+import { hubSpotFakeToken } from "@tandem/testkit";
+import type { ThroughputFigures } from "../baselines/ImportBaselines.ts";
+import { runMeasured } from "../measure/MeasuredTasks.ts";
+import {
+  atMost,
+  bytesToMb,
+  type Figures,
+  measureTandem,
+  ratio,
+  type Scenario,
+  type ScenarioContext,
+  type ScenarioResult,
+} from "../Scenario.ts";
+import { startHubSpotSource } from "../source/HubSpotSource.ts";
+import type { TandemSyncFigures, TandemSyncInput } from "../tandem/TandemHooks.ts";
+
+const changedShare = 0.01;
+
+const timedTandem = async (task: "tandemImport" | "tandemDelta", input: TandemSyncInput): Promise<Figures> => {
+  const { value, peakRssBytes } = await runMeasured<TandemSyncFigures & { seconds: number }>(task, input);
+  return { seconds: value.seconds, records: value.records, peakRssMb: bytesToMb(peakRssBytes) };
+};
+
+/**
+ * delta: 1% of the contacts change at the source after everything was synced. Tandem's delta
+ * run against a full re-sync by Tandem over the same state (the target: ≤ 5% of its time), and
+ * against the naive SyncJob, which has no delta and re-syncs everything.
+ */
+const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
+  const { options } = ctx;
+  ctx.log(`seeding ${options.records} contacts at the source`);
+  const source = await startHubSpotSource({ records: options.records, maxPageSize: options.largePageSize });
+  try {
+    const target = { sourceUrl: source.url, accessToken: hubSpotFakeToken };
+    const databaseUrl = await ctx.database("baselines");
+    const baselineTarget = {
+      ...target,
+      databaseUrl,
+      pageSize: options.largePageSize,
+      naiveLimit: options.naiveRecords,
+      table: "bench_naive_contacts",
+    };
+
+    // State before the change: loaded the fast way (not timed), as a previous sync would have left it.
+    ctx.log("loading the naive baseline's table (COPY, not timed)");
+    await runMeasured("copyImport", baselineTarget);
+    const tandemInput: TandemSyncInput = {
+      ...target,
+      database: { kind: "postgres", url: await ctx.database("tandem") },
+      pageSize: options.pageSize,
+      connectionName: "bench-delta",
+    };
+    ctx.log("tandem initial import (not timed)");
+    const initial = await measureTandem(() => timedTandem("tandemImport", tandemInput));
+
+    const changed = await source.change(changedShare, "delta");
+    ctx.log(`changed ${changed.length} contacts at the source`);
+
+    let tandem: Record<string, Figures> | null = null;
+    let tandemUnavailable: string | undefined = initial.ok ? undefined : initial.reason;
+    if (initial.ok) {
+      ctx.log("tandem delta");
+      const delta = await measureTandem(() => timedTandem("tandemDelta", tandemInput));
+      ctx.log("tandem full re-sync");
+      const full = await measureTandem(() => timedTandem("tandemImport", tandemInput));
+      if (delta.ok && full.ok) tandem = { delta: delta.value, full_resync: full.value };
+      else tandemUnavailable = delta.ok ? (full.ok ? undefined : full.reason) : delta.reason;
+    }
+
+    ctx.log("baseline naive re-sync (the SyncJob has no delta)");
+    const naive = await runMeasured<ThroughputFigures>("naiveImport", { ...baselineTarget, createTable: false });
+    const baselines = {
+      naive_resync: {
+        seconds: naive.value.seconds,
+        records: naive.value.records,
+        peakRssMb: bytesToMb(naive.peakRssBytes),
+      },
+    };
+    const deltaShare = ratio(tandem?.delta?.seconds, tandem?.full_resync?.seconds);
+    return {
+      scenario: "delta",
+      parameters: {
+        records: options.records,
+        naiveRecords: options.naiveRecords ?? options.records,
+        changed: changed.length,
+        pageSize: options.pageSize,
+      },
+      headline: { figure: "seconds", unit: "s", higherIsBetter: false },
+      tandem,
+      ...(tandem === null && tandemUnavailable !== undefined ? { tandemUnavailable } : {}),
+      baselines,
+      references: initial.ok ? { tandem_initial_import: initial.value } : {},
+      ratios: {
+        "tandem delta/tandem full re-sync": deltaShare,
+        "tandem delta/naive re-sync": ratio(tandem?.delta?.seconds, baselines.naive_resync.seconds),
+      },
+      targets: [atMost("tandem delta ≤ 5% of a full re-sync", deltaShare, 0.05)],
+      notes: [
+        `${changed.length} contacts (${changedShare * 100}%) changed at the source between the syncs`,
+        ...(options.naiveRecords !== undefined && options.naiveRecords < options.records
+          ? [`naive_resync covers only the first ${options.naiveRecords} records (--naive-records)`]
+          : []),
+      ],
+    };
+  } finally {
+    await source.close();
+  }
+};
+
+export const delta: Scenario = {
+  name: "delta",
+  description: "1% changed at the source: Tandem delta vs Tandem full re-sync vs naive re-sync",
+  run,
+};

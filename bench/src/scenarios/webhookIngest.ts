@@ -1,0 +1,165 @@
+import { hubSpotFakeToken } from "@tandem/testkit";
+import { startChildProcess } from "../measure/ChildProcessRpc.ts";
+import type { LatencySummary } from "../measure/Percentiles.ts";
+import {
+  atLeast,
+  atMost,
+  bytesToMb,
+  type Figures,
+  measureTandem,
+  ratio,
+  type Scenario,
+  type ScenarioContext,
+  type ScenarioResult,
+} from "../Scenario.ts";
+import { startHubSpotSource } from "../source/HubSpotSource.ts";
+import { runWebhookLoadAtRate, runWebhookLoadFlatOut } from "../webhooks/WebhookLoad.ts";
+import type { ReceiverKind } from "../webhooks/webhookReceiverMain.ts";
+
+const appSecret = "bench-hubspot-app-secret";
+const receiverModule = new URL("../webhooks/webhookReceiverMain.ts", import.meta.url);
+/** Time the receiver gets after the load stops to store what it acknowledged asynchronously. */
+const drainMs = 2_000;
+
+/**
+ * One receiver under one load: started in its own process (fresh for each load, so figures do
+ * not mix), loaded with signed deliveries by autocannon from this process, then asked what it
+ * stored and how long storing took.
+ */
+const loadReceiver = async (
+  ctx: ScenarioContext,
+  kind: ReceiverKind,
+  input: { databaseUrl: string; sourceUrl: string; firstObjectId: number; eventsPerSecond: number | undefined },
+): Promise<Figures> => {
+  const child = await startChildProcess(receiverModule);
+  try {
+    const { url } = await child.call<{ url: string }>("start", {
+      kind,
+      databaseUrl: input.databaseUrl,
+      sourceUrl: input.sourceUrl,
+      accessToken: hubSpotFakeToken,
+      appSecret,
+    });
+    const { options } = ctx;
+    const common = {
+      url,
+      appSecret,
+      durationSeconds: options.webhookSeconds,
+      eventsPerRequest: options.webhookBatch,
+      objectIds: { first: input.firstObjectId, count: options.records },
+    };
+    const load =
+      input.eventsPerSecond === undefined
+        ? await runWebhookLoadFlatOut({ ...common, connections: options.webhookConnections })
+        : await runWebhookLoadAtRate({
+            ...common,
+            requestsPerSecond: Math.max(1, Math.round(input.eventsPerSecond / options.webhookBatch)),
+          });
+    await new Promise((resolve) => setTimeout(resolve, drainMs));
+    const stored = await child.call<{ receiptToStoredMs: LatencySummary; storedEvents: number }>("stored");
+    const peakRssBytes = await child.maxRssBytes();
+    await child.call("stop");
+    return {
+      acceptedEventsPerSecond: load.acceptedEventsPerSecond,
+      ackP50Ms: load.ackMs.p50,
+      ackP99Ms: load.ackMs.p99,
+      ...(stored.receiptToStoredMs.count > 0
+        ? { receiptToStoredP50Ms: stored.receiptToStoredMs.p50, receiptToStoredP99Ms: stored.receiptToStoredMs.p99 }
+        : {}),
+      acceptedEvents: load.acceptedRequests * options.webhookBatch,
+      storedEvents: stored.storedEvents,
+      rejectedRequests: load.rejected,
+      errors: load.errors,
+      peakRssMb: bytesToMb(peakRssBytes),
+    };
+  } finally {
+    await child.close();
+  }
+};
+
+/**
+ * webhook_ingest: signed HubSpot deliveries from autocannon against Tandem's webhook route,
+ * and against two receivers written without Tandem: one that only verifies and acknowledges
+ * (the ceiling of this machine and load generator) and one that stores each event before
+ * acknowledging, one INSERT at a time.
+ */
+const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
+  const { options } = ctx;
+  ctx.log(`seeding ${options.records} contacts at the source (the events name them)`);
+  const source = await startHubSpotSource({ records: options.records, maxPageSize: options.largePageSize });
+  try {
+    // The fake's ids start at 1001 and are consecutive.
+    const firstObjectId = 1001;
+    // Two loads per receiver: flat out (its capacity), then the target's rate (its latencies
+    // when it is not saturated; a receiver that cannot keep up shows it here too).
+    const measure = async (kind: ReceiverKind): Promise<Figures> => {
+      const databaseUrl = await ctx.database(kind);
+      ctx.log(`${kind}: ${options.webhookSeconds} s flat out, ${options.webhookConnections} connections`);
+      const max = await loadReceiver(ctx, kind, {
+        databaseUrl,
+        sourceUrl: source.url,
+        firstObjectId,
+        eventsPerSecond: undefined,
+      });
+      ctx.log(`${kind}: ${options.webhookSeconds} s at ${options.webhookRate} events/s`);
+      const rated = await loadReceiver(ctx, kind, {
+        databaseUrl,
+        sourceUrl: source.url,
+        firstObjectId,
+        eventsPerSecond: options.webhookRate,
+      });
+      return {
+        maxEventsPerSecond: max.acceptedEventsPerSecond!,
+        maxLoadAckP99Ms: max.ackP99Ms!,
+        ...rated,
+      };
+    };
+    const baselines: Record<string, Figures> = {};
+    for (const kind of ["ack-only", "naive-store"] as const) baselines[kind] = await measure(kind);
+    const tandem = await measureTandem(() => measure("tandem"));
+    const figures = tandem.ok ? tandem.value : undefined;
+    return {
+      scenario: "webhook_ingest",
+      parameters: {
+        seconds: options.webhookSeconds,
+        connections: options.webhookConnections,
+        eventsPerRequest: options.webhookBatch,
+        offeredEventsPerSecond: options.webhookRate,
+      },
+      headline: { figure: "maxEventsPerSecond", unit: "events/s", higherIsBetter: true },
+      tandem: figures === undefined ? null : { webhook_route: figures },
+      ...(tandem.ok ? {} : { tandemUnavailable: tandem.reason }),
+      baselines,
+      references: {},
+      ratios: {
+        "tandem/ack-only (max events/s)": ratio(figures?.maxEventsPerSecond, baselines["ack-only"]?.maxEventsPerSecond),
+        "tandem/naive-store (max events/s)": ratio(
+          figures?.maxEventsPerSecond,
+          baselines["naive-store"]?.maxEventsPerSecond,
+        ),
+      },
+      targets: [
+        atLeast("tandem ≥ 5,000 accepted events/s (flat out)", figures?.maxEventsPerSecond ?? null, 5_000),
+        atMost(`tandem ack p99 ≤ 50 ms (at ${options.webhookRate} events/s)`, figures?.ackP99Ms ?? null, 50),
+        atMost(
+          `tandem receipt-to-stored p99 ≤ 1 s (at ${options.webhookRate} events/s)`,
+          figures?.receiptToStoredP99Ms ?? null,
+          1_000,
+        ),
+      ],
+      notes: [
+        "flat out: autocannon; at the offered rate: an even open-loop schedule from the harness (autocannon's rate limit sends each second's requests in one burst); both run in the harness process, on the same cores as the receiver and PostgreSQL",
+        "every event has a new event id and every delivery a fresh v3 signature",
+        "maxEventsPerSecond and maxLoadAckP99Ms: flat out; the other figures: at the offered rate (fresh receiver process)",
+      ],
+    };
+  } finally {
+    await source.close();
+  }
+};
+
+export const webhookIngest: Scenario = {
+  name: "webhook_ingest",
+  description: "signed HubSpot deliveries: Tandem's webhook route vs ack-only vs store-per-event receivers",
+  run,
+};

@@ -1,0 +1,105 @@
+/**
+ * Tandem's side of every scenario: the only functions the integrator fills in once the engine,
+ * the job queue and the webhook route exist. Each receives what the baselines receive (the same
+ * source, the same database) and returns the same kind of figures. Until then each throws
+ * TandemNotIntegrated and the results say `"tandem": null` with its message.
+ *
+ * The harness runs import, delta and reconcile hooks in a fresh child process, whose peak RSS
+ * is the figure reported (do not start extra processes in them), and times each call there,
+ * after the hook's modules are loaded: return records, not durations.
+ *
+ * Integration sketch (engine branch as of this writing): build `Database.layer(input.database)`
+ * with the record store, connections and `SyncEngine.layer`; on first use create a tenant and a
+ * HubSpot connection named `input.connectionName` whose config points at `input.sourceUrl`
+ * with `input.accessToken` (and the page size, if the connector takes one); then
+ * `SyncEngine.run({ tenantId, connectionId, entity: "contacts", mode })` with mode "full",
+ * "delta" or "reconcile". Reconcile's soft-deleted ids: `records` rows of that connection and
+ * entity with `deleted_at` set.
+ */
+import type { DatabaseConfig } from "@tandem/core";
+import type { QueueSubject } from "../queues/QueueSubject.ts";
+import type { WebhookReceiver, WebhookReceiverInput } from "../webhooks/WebhookReceiver.ts";
+import { TandemNotIntegrated } from "./TandemNotIntegrated.ts";
+
+/** Where Tandem syncs from and to in a sync scenario. */
+export interface TandemSyncInput {
+  /** A fresh PostgreSQL database, or a PGlite data directory (state persists between hooks). */
+  readonly database: DatabaseConfig;
+  /** Base URL of the HubSpot fake (`GET /crm/v3/objects/contacts`, `POST .../search`). */
+  readonly sourceUrl: string;
+  /** The bearer token the source accepts. */
+  readonly accessToken: string;
+  /** Page size to ask the source for (100 is HubSpot's maximum; the large-page variant asks for more). */
+  readonly pageSize: number;
+  /**
+   * A stable name for the tenant/connection: the first hook on a database creates them, later
+   * hooks on the same database (delta, reconcile, the full re-sync) find and reuse them.
+   */
+  readonly connectionName: string;
+}
+
+export interface TandemSyncFigures {
+  /** Records written (created or updated) by the run. */
+  readonly records: number;
+}
+
+/**
+ * initial_import, and the full re-sync of the delta scenario: a full sync of the HubSpot
+ * contacts entity into Tandem's record store (creating tenant and connection on first use).
+ * Fill in: build the Database layer from `input.database`, ensure tenant + HubSpot connection
+ * (baseUrl = sourceUrl, token = accessToken), run the full strategy, return records written.
+ */
+export const runTandemImport = async (_input: TandemSyncInput): Promise<TandemSyncFigures> => {
+  throw new TandemNotIntegrated("engine not integrated: fill in runTandemImport in bench/src/tandem/TandemHooks.ts");
+};
+
+/**
+ * delta: the delta strategy for the same connection, after 1% of the contacts changed at the
+ * source. Return the records it wrote (about the changed ones; unchanged ones must not be rewritten).
+ */
+export const runTandemDelta = async (_input: TandemSyncInput): Promise<TandemSyncFigures> => {
+  throw new TandemNotIntegrated("engine not integrated: fill in runTandemDelta in bench/src/tandem/TandemHooks.ts");
+};
+
+export interface TandemReconcileFigures {
+  /** Every external id the run soft-deleted; the harness checks it equals the ids archived at the source. */
+  readonly softDeletedExternalIds: ReadonlyArray<string>;
+}
+
+/** reconcile: the reconciliation strategy for the same connection, after 1% were archived at the source. */
+export const runTandemReconcile = async (_input: TandemSyncInput): Promise<TandemReconcileFigures> => {
+  throw new TandemNotIntegrated("engine not integrated: fill in runTandemReconcile in bench/src/tandem/TandemHooks.ts");
+};
+
+/**
+ * queue: Tandem's durable job queue as a QueueSubject (see queues/QueueSubject.ts and the
+ * graphile-worker and pg-boss subjects beside it): migrate, bulk-enqueue no-op jobs, run
+ * `workers` concurrent workers, enqueue single jobs. Runs in its own child process.
+ */
+export const tandemQueueSubject = (_databaseUrl: string): QueueSubject => {
+  const missing = async (): Promise<never> => {
+    throw new TandemNotIntegrated(
+      "job queue not integrated: fill in tandemQueueSubject in bench/src/tandem/TandemHooks.ts",
+    );
+  };
+  return {
+    name: "tandem",
+    setup: missing,
+    enqueueBacklog: missing,
+    startWorkers: missing,
+    enqueueOne: missing,
+    stop: async () => {},
+  };
+};
+
+/**
+ * webhook_ingest: Tandem's inbound webhook route listening on loopback (`POST
+ * /webhooks/hubspot/:connectionId`, a connection whose app secret is `input.appSecret`), in
+ * this child process. `receiptToStoredMs` reads, per event, stored time minus receipt time
+ * from `webhook_events` (or the engine's own timestamps).
+ */
+export const startTandemWebhookReceiver = async (_input: WebhookReceiverInput): Promise<WebhookReceiver> => {
+  throw new TandemNotIntegrated(
+    "webhook route not integrated: fill in startTandemWebhookReceiver in bench/src/tandem/TandemHooks.ts",
+  );
+};

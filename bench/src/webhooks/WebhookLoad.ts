@@ -1,0 +1,96 @@
+import autocannon from "autocannon";
+import { type LatencySummary, summarizeLatencies } from "../measure/Percentiles.ts";
+import { signedDeliveries } from "./SignedDeliveries.ts";
+
+export interface WebhookLoadOptions {
+  readonly url: string;
+  readonly appSecret: string;
+  readonly durationSeconds: number;
+  /** Events per request (HubSpot batches up to 100 events per delivery). */
+  readonly eventsPerRequest: number;
+  /** Contact ids the events name (the seeded source range). */
+  readonly objectIds: { readonly first: number; readonly count: number };
+}
+
+export interface WebhookLoadFigures {
+  readonly acceptedRequests: number;
+  readonly acceptedEventsPerSecond: number;
+  readonly rejected: number;
+  readonly errors: number;
+  /** Time from sending a request to its acknowledgement, as the sender saw it. */
+  readonly ackMs: LatencySummary;
+}
+
+/** Flat out: autocannon keeps `connections` requests in flight for the whole duration. */
+export const runWebhookLoadFlatOut = async (
+  options: WebhookLoadOptions & { readonly connections: number },
+): Promise<WebhookLoadFigures> => {
+  const next = signedDeliveries(options);
+  const result = await autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.durationSeconds,
+    requests: [
+      {
+        method: "POST",
+        setupRequest: (request) => ({ ...request, ...next() }),
+      },
+    ],
+  });
+  const accepted = result["2xx"];
+  return {
+    acceptedRequests: accepted,
+    acceptedEventsPerSecond: (accepted * options.eventsPerRequest) / result.duration,
+    rejected: result.non2xx,
+    errors: result.errors + result.timeouts,
+    ackMs: { count: result.requests.total, p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+  };
+};
+
+/**
+ * At a fixed rate: deliveries sent on an even schedule whatever the answers (an open loop, as
+ * HubSpot sends), each one's acknowledgement time measured. autocannon's own rate limit releases
+ * each second's requests in one burst at the start of the second, which would measure the burst.
+ */
+export const runWebhookLoadAtRate = async (
+  options: WebhookLoadOptions & { readonly requestsPerSecond: number },
+): Promise<WebhookLoadFigures> => {
+  const next = signedDeliveries(options);
+  const gapMs = 1000 / options.requestsPerSecond;
+  const total = Math.round(options.durationSeconds * options.requestsPerSecond);
+  const latencies: Array<number> = [];
+  let accepted = 0;
+  let rejected = 0;
+  let errors = 0;
+  const inFlight: Array<Promise<void>> = [];
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = started + i * gapMs;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const delivery = next();
+    const sentAt = performance.now();
+    inFlight.push(
+      fetch(options.url, { method: "POST", body: delivery.body, headers: delivery.headers }).then(
+        async (response) => {
+          await response.arrayBuffer();
+          latencies.push(performance.now() - sentAt);
+          if (response.ok) accepted++;
+          else rejected++;
+        },
+        () => {
+          errors++;
+        },
+      ),
+    );
+  }
+  await Promise.all(inFlight);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    acceptedRequests: accepted,
+    acceptedEventsPerSecond: (accepted * options.eventsPerRequest) / seconds,
+    rejected,
+    errors,
+    ackMs: summarizeLatencies(latencies),
+  };
+};

@@ -1,0 +1,305 @@
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
+import { verifySignature } from "@tandem/core";
+import {
+  createHubSpotWebhookEmitter,
+  dialects,
+  hubSpotFakeToken,
+  hubSpotSignatureHeaders,
+  type ServedHubSpotFake,
+  serveHubSpotFake,
+} from "@tandem/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer, trpcCode } from "../support/server.ts";
+
+const WEBHOOK_SECRET = "hubspot-app-client-secret";
+
+/** A real receiver for Tandem's outbound webhooks. */
+const startReceiver = async () => {
+  const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => {
+      body += c;
+    });
+    req.on("end", () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    received,
+    close: () => server.close(),
+  };
+};
+
+for (const dialect of dialects) {
+  describe(`syncs over the API on ${dialect}`, () => {
+    let t: TestServer;
+    let fake: ServedHubSpotFake;
+    let receiver: Awaited<ReturnType<typeof startReceiver>>;
+    let keyA: string;
+    let keyB: string;
+    let connectionId: string;
+
+    beforeAll(async () => {
+      fake = await serveHubSpotFake({ port: 0 });
+      fake.fake.seedContacts(240);
+      fake.fake.seedCompanies(12);
+      receiver = await startReceiver();
+      t = await startTestServer(dialect, { TANDEM_WEBHOOK_MAX_BYTES: "65536" });
+      const admin = t.client(t.adminKey);
+      const a = await admin.tenants.create.mutate({ name: "A" });
+      const b = await admin.tenants.create.mutate({ name: "B" });
+      keyA = (await admin.apiKeys.create.mutate({ tenantId: a.id, name: "a" })).key;
+      keyB = (await admin.apiKeys.create.mutate({ tenantId: b.id, name: "b" })).key;
+      const connection = await t.client(keyA).connections.create.mutate({
+        connector: "hubspot",
+        name: "crm",
+        config: { baseUrl: fake.url, accessToken: hubSpotFakeToken, webhooks: { clientSecret: WEBHOOK_SECRET } },
+      });
+      connectionId = connection.id;
+    }, 120_000);
+    afterAll(async () => {
+      await t?.close();
+      await fake?.close();
+      receiver?.close();
+    });
+
+    it("a triggered full sync streams its progress to the end; a second trigger answers already_running", async () => {
+      const a = t.client(keyA);
+      const subscription = await a.webhooks.create.mutate({ url: receiver.url, events: ["sync.completed"] });
+      const { jobId, status } = await a.sync.trigger.mutate({ connectionId, entity: "contacts", mode: "full" });
+      expect(status).toBe("queued");
+      const second = await a.sync.trigger
+        .mutate({ connectionId, entity: "contacts", mode: "full" })
+        .catch((e: unknown) => e);
+      expect((second as { data?: { code?: string; jobId?: string } }).data).toMatchObject({ code: "CONFLICT", jobId });
+
+      const events = await new Promise<Array<{ status: string; processed: number; created: number }>>(
+        (resolve, reject) => {
+          const seen: Array<{ status: string; processed: number; created: number }> = [];
+          const sub = a.jobs.watch.subscribe(
+            { id: jobId },
+            {
+              onData: (p) => {
+                seen.push(p);
+                if (p.status === "completed" || p.status === "dead") {
+                  sub.unsubscribe();
+                  resolve(seen);
+                }
+              },
+              onError: reject,
+            },
+          );
+        },
+      );
+      const last = events.at(-1)!;
+      expect(last).toMatchObject({ status: "completed", processed: 240, created: 240 });
+      // Progress only moves forward.
+      for (let i = 1; i < events.length; i++)
+        expect(events[i]!.processed).toBeGreaterThanOrEqual(events[i - 1]!.processed);
+
+      const job = await a.jobs.get.query({ id: jobId });
+      expect(job.job.status).toBe("completed");
+      expect(job.runs).toHaveLength(1);
+      expect(job.runs[0]).toMatchObject({ status: "succeeded", created: 240, mode: "full", trigger: "api" });
+      expect((await a.jobs.list.query({ connectionId })).map((j) => j.id)).toContain(jobId);
+
+      // The outbound sync.completed event arrives signed with the subscription's secret.
+      await expect.poll(() => receiver.received.length, { timeout: 20_000 }).toBeGreaterThan(0);
+      const delivery = receiver.received[0]!;
+      expect(verifySignature(subscription.secret, delivery.headers["tandem-signature"] as string, delivery.body)).toBe(
+        true,
+      );
+      expect(JSON.parse(delivery.body)).toMatchObject({ type: "sync.completed", data: { jobId, created: 240 } });
+      const log = await a.webhooks.deliveries.query({ subscriptionId: subscription.id });
+      await expect
+        .poll(async () => (await a.webhooks.deliveries.query({})).items[0]?.status, { timeout: 10_000 })
+        .toBe("delivered");
+      expect(log.items.length).toBe(1);
+    });
+
+    it("status reports the last runs, cursor, freshness and next scheduled runs", async () => {
+      const status = await t.client(keyA).sync.status.query({ connectionId });
+      expect(status.lastSync).toMatchObject({ entity: "contacts", mode: "full", status: "succeeded" });
+      expect(status.failedSyncs).toBe(0);
+      const contacts = status.entities.find((e) => e.entity === "contacts")!;
+      expect(contacts.lastRuns.full).toMatchObject({ status: "succeeded", created: 240 });
+      expect(contacts.deltaCursor).not.toBeNull();
+      expect(contacts.freshnessSeconds).toBeLessThan(120);
+      expect(contacts.nextRuns.delta).not.toBeNull();
+      expect(contacts.nextRuns.reconcile).not.toBeNull();
+      expect(status.entities.find((e) => e.entity === "companies")?.lastRuns.full).toBeNull();
+    });
+
+    it("the change feed pages through every record; one record reads by id", async () => {
+      const a = t.client(keyA);
+      const ids: Array<string> = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await a.records.list.query({
+          connectionId,
+          entity: "contacts",
+          limit: 100,
+          ...(cursor ? { cursor } : {}),
+        });
+        ids.push(...page.items.map((r) => r.externalId));
+        cursor = page.cursor;
+        if (!page.hasMore) break;
+      }
+      expect(new Set(ids).size).toBe(240);
+      const one = await a.records.get.query({ connectionId, entity: "contacts", externalId: ids[0]! });
+      expect(one).toMatchObject({ externalId: ids[0], syncStatus: "synced", deletedAt: null });
+    });
+
+    it("inbound webhooks: signed events update records; duplicates, bad signatures, malformed and oversized bodies are refused", async () => {
+      const a = t.client(keyA);
+      const url = `${t.server.url}/webhooks/hubspot/${connectionId}`;
+      const emitter = createHubSpotWebhookEmitter({
+        store: fake.fake.store,
+        targetUrl: url,
+        clientSecret: WEBHOOK_SECRET,
+        signatureVersions: ["v3"],
+      });
+      const target = fake.fake.live("contacts")[5]!;
+      fake.fake.store.update("contacts", target.id, { firstname: "Webhooked" });
+      const deliveries = await emitter.flush();
+      expect(deliveries.every((d) => d.status === 200)).toBe(true);
+      await expect
+        .poll(
+          async () => (await a.records.get.query({ connectionId, entity: "contacts", externalId: target.id })).data,
+          {
+            timeout: 20_000,
+          },
+        )
+        .toMatchObject({ firstName: "Webhooked" });
+
+      // The same delivery again (HubSpot retries): stored once, not re-queued.
+      const again = await fetch(url, { method: "POST", headers: deliveries[0]!.headers, body: deliveries[0]!.body });
+      expect(again.status).toBe(200);
+      expect(await again.json()).toMatchObject({ accepted: 0, duplicates: deliveries[0]!.events.length });
+
+      const body = JSON.stringify([
+        { eventId: 1, subscriptionType: "contact.propertyChange", objectId: 1, occurredAt: Date.now() },
+      ]);
+      const unsigned = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+      expect(unsigned.status).toBe(401);
+      const oversized = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "x".repeat(70_000),
+      });
+      expect(oversized.status).toBe(413);
+      const unknown = await fetch(`${t.server.url}/webhooks/hubspot/00000000-0000-0000-0000-000000000000`, {
+        method: "POST",
+        body,
+      });
+      expect(unknown.status).toBe(404);
+      const garbage = "{not json";
+      const malformed = await fetch(url, {
+        method: "POST",
+        headers: hubSpotSignatureHeaders({
+          clientSecret: WEBHOOK_SECRET,
+          method: "POST",
+          uri: url,
+          body: garbage,
+          timestamp: Date.now(),
+          versions: ["v3"],
+        }),
+        body: garbage,
+      });
+      expect(malformed.status).toBe(400);
+      emitter.close();
+    });
+
+    it("tenant B sees none of it", async () => {
+      const b = t.client(keyB);
+      expect(await trpcCode(b.sync.trigger.mutate({ connectionId, entity: "contacts", mode: "delta" }))).toBe(
+        "NOT_FOUND",
+      );
+      expect(await trpcCode(b.sync.status.query({ connectionId }))).toBe("NOT_FOUND");
+      expect(await trpcCode(b.records.list.query({ connectionId, entity: "contacts" }))).toBe("NOT_FOUND");
+      const jobs = await t.client(keyA).jobs.list.query({ connectionId });
+      expect(await trpcCode(b.jobs.get.query({ id: jobs[0]!.id }))).toBe("NOT_FOUND");
+      expect(await trpcCode(b.jobs.cancel.mutate({ id: jobs[0]!.id }))).toBe("NOT_FOUND");
+      expect(await b.jobs.list.query({})).toEqual([]);
+      expect((await b.webhooks.deliveries.query({})).items).toEqual([]);
+    });
+
+    it("pause refuses triggers until resume; an unknown entity is a field error", async () => {
+      const a = t.client(keyA);
+      expect(await a.sync.pause.mutate({ connectionId })).toEqual({ paused: true });
+      expect(await trpcCode(a.sync.trigger.mutate({ connectionId, entity: "companies", mode: "full" }))).toBe(
+        "PRECONDITION_FAILED",
+      );
+      expect((await a.sync.status.query({ connectionId })).paused).toBe(true);
+      expect(await a.sync.resume.mutate({ connectionId })).toEqual({ paused: false });
+      expect(await trpcCode(a.sync.trigger.mutate({ connectionId, entity: "tickets", mode: "full" }))).toBe(
+        "BAD_REQUEST",
+      );
+    });
+
+    it("a job that cannot succeed lands in the dead letters, with its attempts; retry and discard", async () => {
+      const a = t.client(keyA);
+      const broken = await a.connections.create.mutate({
+        connector: "hubspot",
+        name: "broken",
+        config: { baseUrl: fake.url, accessToken: "pat-revoked" },
+      });
+      const { jobId } = await a.sync.trigger.mutate({ connectionId: broken.id, entity: "companies", mode: "full" });
+      await expect
+        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 20_000 })
+        .toBe("dead");
+      const dead = await a.deadLetters.list.query({});
+      const entry = dead.find((d) => d.id === jobId)!;
+      expect(entry.lastError?.tag).toBe("AuthExpired");
+      expect(entry.attempts.length).toBeGreaterThan(0);
+      expect((await t.client(keyB).deadLetters.list.query({})).map((d) => d.id)).not.toContain(jobId);
+      expect(await trpcCode(t.client(keyB).deadLetters.retry.mutate({ id: jobId }))).toBe("NOT_FOUND");
+
+      const retried = await a.deadLetters.retry.mutate({ id: jobId });
+      expect(retried.status).toBe("queued");
+      await expect
+        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 20_000 })
+        .toBe("dead");
+      expect(await a.deadLetters.discard.mutate({ id: jobId })).toEqual({ id: jobId });
+      expect(await trpcCode(a.jobs.get.query({ id: jobId }))).toBe("NOT_FOUND");
+    });
+
+    it("a local edit is pushed to HubSpot: pending, then synced", async () => {
+      const a = t.client(keyA);
+      const target = fake.fake.live("contacts")[9]!;
+      const updated = await a.records.update.mutate({
+        connectionId,
+        entity: "contacts",
+        externalId: target.id,
+        fields: { firstName: "Pushed" },
+      });
+      expect(["pending", "synced"]).toContain(updated.syncStatus);
+      const pushed = await a.sync.trigger.mutate({ connectionId, entity: "contacts", mode: "push" });
+      await expect
+        .poll(async () => (await a.jobs.get.query({ id: pushed.jobId })).job.status, { timeout: 20_000 })
+        .toBe("completed");
+      await expect
+        .poll(
+          async () =>
+            (await a.records.get.query({ connectionId, entity: "contacts", externalId: target.id })).syncStatus,
+        )
+        .toBe("synced");
+      expect(fake.fake.store.get("contacts", target.id)?.properties.firstname).toBe("Pushed");
+    });
+
+    it("conflicts: none open after clean syncs; unknown ids are NOT_FOUND", async () => {
+      const a = t.client(keyA);
+      expect((await a.conflicts.list.query({ status: "open" })).items).toEqual([]);
+      const missing = "00000000-0000-4000-8000-000000000000";
+      expect(await trpcCode(a.conflicts.get.query({ id: missing }))).toBe("NOT_FOUND");
+      expect(await trpcCode(a.conflicts.resolve.mutate({ id: missing, resolution: { choose: "local" } }))).toBe(
+        "NOT_FOUND",
+      );
+    });
+  });
+}
