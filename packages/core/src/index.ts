@@ -7,6 +7,7 @@ export * from "./Connections.ts";
 export * from "./Connector.ts";
 export * from "./ConnectorHttp.ts";
 export * from "./ConnectorRegistry.ts";
+export * from "./ConnectorRuntime.ts";
 export * from "./CredentialCipher.ts";
 export * from "./Database.ts";
 export type * from "./db/schema.ts";

@@ -1,0 +1,4 @@
+import { describeConnector, hubSpotConformanceFake } from "@tandem/testkit/conformance";
+import hubspot from "../src/index.ts";
+
+describeConnector(hubspot, hubSpotConformanceFake());

@@ -1,0 +1,237 @@
+import { randomBytes } from "node:crypto";
+import { expect, layer } from "@effect/vitest";
+import {
+  Conflicts,
+  Connections,
+  ConnectorRegistry,
+  CredentialCipher,
+  type InboundWebhookRequest,
+  InboundWebhooks,
+  JobQueue,
+  Locks,
+  OutboundWebhooks,
+  RateBudget,
+  RecordStore,
+  RetryPolicy,
+  Scheduler,
+  SyncEngine,
+  SyncRuns,
+  Syncs,
+  Tenants,
+} from "@tandem/core";
+import {
+  createHubSpotFake,
+  createHubSpotWebhookEmitter,
+  createManualClock,
+  createTestConnection,
+  type Dialect,
+  dialects,
+  hubSpotFakeToken,
+  seededRandom,
+  testDatabaseLayer,
+} from "@tandem/testkit";
+import { Chunk, Duration, Effect, Layer, Redacted, Schedule, Stream, TestServices } from "effect";
+import { HttpResponse, http } from "msw";
+import { setupServer } from "msw/node";
+import { afterAll, beforeAll } from "vitest";
+import hubspot from "../src/index.ts";
+
+/*
+ * HubSpot webhooks through the whole durable pipeline, as the server runs it: the fake's
+ * emitter POSTs signed deliveries (duplicated, reordered); InboundWebhooks verifies them with
+ * the connector, parses, stores each event once (dedupe by event id) and enqueues jobs; a
+ * queue worker runs them (get by id, upsert or soft-delete). The store must end as the fake.
+ * And syncs triggered as jobs under 429s and 5xx, completed by the queue's own retries.
+ */
+
+const baseUrl = "https://hubspot.pipeline.test";
+const receiverUrl = "https://tandem.test/webhooks/hubspot/pipeline";
+const clientSecret = "pipeline-client-secret";
+const clock = createManualClock(Date.UTC(2026, 6, 1));
+const fake = createHubSpotFake({ baseUrl, clock });
+
+const received: Array<InboundWebhookRequest> = [];
+const server = setupServer(
+  ...fake.handlers,
+  http.post(receiverUrl, async ({ request }) => {
+    received.push({
+      method: request.method,
+      url: request.url,
+      headers: new Headers(request.headers),
+      rawBody: await request.text(),
+    });
+    return new HttpResponse(null, { status: 204 });
+  }),
+);
+beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
+afterAll(() => {
+  fake.close();
+  server.close();
+});
+
+/** The server's service graph (packages/server/src/runtime.ts) on a fresh test database. */
+const pipelineLayer = (dialect: Dialect) => {
+  const infra = Layer.mergeAll(
+    CredentialCipher.layer(Redacted.make(randomBytes(32))),
+    ConnectorRegistry.layer([hubspot]),
+    RateBudget.layer,
+    // Short backoff so retried jobs run within the test; 429s still wait their Retry-After.
+    RetryPolicy.layer({ baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } }),
+  ).pipe(Layer.provideMerge(testDatabaseLayer(dialect)));
+  const stores = Layer.mergeAll(
+    Tenants.layer,
+    Connections.layer,
+    RecordStore.layer,
+    Conflicts.layer,
+    SyncRuns.layer,
+  ).pipe(Layer.provideMerge(infra));
+  const engine = SyncEngine.layer.pipe(Layer.provideMerge(stores));
+  const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer, OutboundWebhooks.layer()).pipe(
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(engine),
+  );
+  return InboundWebhooks.layer.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const config = { baseUrl, accessToken: hubSpotFakeToken, webhooks: { clientSecret, signatureVersions: ["v3"] } };
+
+/** A clean fake (with a roomy rate window, so the connection's budget does not pace the test) and a connection. */
+const setup = Effect.gen(function* () {
+  fake.reset();
+  received.length = 0;
+  fake.knobs.rateLimit = { max: 1_000_000, intervalMs: 1_000 };
+  const ids = yield* createTestConnection("hubspot", config);
+  return { ids, target: { ...ids, entity: "contacts" } };
+});
+
+/** Starts a queue worker for the job kinds Syncs enqueues, for the rest of the scope. */
+const startWorker = Effect.gen(function* () {
+  const syncs = yield* Syncs;
+  return yield* (yield* JobQueue).worker({ handlers: syncs.handlers, pollMs: 100, concurrency: 4 });
+});
+
+/** Waits until the connection has no queued or running job. */
+const drained = (connectionId: string) =>
+  Effect.flatMap(JobQueue, (queue) =>
+    queue.counts({ connectionId }).pipe(
+      Effect.map((counts) => counts.queued + counts.running),
+      Effect.repeat({ until: (open) => open === 0, schedule: Schedule.spaced("100 millis") }),
+      Effect.timeoutFail({ duration: Duration.seconds(90), onTimeout: () => new Error("jobs did not finish") }),
+    ),
+  );
+
+/** The store holds exactly the fake's live contacts, each at its current version. */
+const expectMirrors = (target: { readonly tenantId: string; readonly connectionId: string; readonly entity: string }) =>
+  Effect.gen(function* () {
+    const store = yield* RecordStore;
+    const records = Chunk.toReadonlyArray(yield* Stream.runCollect(store.stream(target)));
+    const local = new Map(records.map((r) => [r.externalId, r.data]));
+    const remote = fake.live("contacts");
+    expect([...local.keys()].sort()).toEqual(remote.map((o) => o.id).sort());
+    for (const object of remote) {
+      expect(local.get(object.id)!.updatedAt, `updatedAt of ${object.id}`).toBe(iso(object.updatedAt));
+      expect(local.get(object.id)!.phone).toBe(object.properties.phone ?? null);
+      expect(local.get(object.id)!.lifecycleStage).toBe(object.properties.lifecyclestage ?? null);
+    }
+  });
+
+const live = <A, E, R>(effect: Effect.Effect<A, E, R>) => TestServices.provideLive(Effect.scoped(effect));
+
+for (const dialect of dialects) {
+  layer(pipelineLayer(dialect), { timeout: 120_000 })(`HubSpot through the durable pipeline on ${dialect}`, (it) => {
+    it.effect(
+      "duplicated and reordered webhook deliveries are stored once, and the worker leaves the fake's data",
+      () =>
+        live(
+          Effect.gen(function* () {
+            const engine = yield* SyncEngine;
+            const inbound = yield* InboundWebhooks;
+            const queue = yield* JobQueue;
+            const { ids, target } = yield* setup;
+            const seeded = fake.seedContacts(15);
+            yield* engine.run({ ...target, mode: "full" });
+
+            const emitter = createHubSpotWebhookEmitter({
+              store: fake.store,
+              targetUrl: receiverUrl,
+              clientSecret,
+              duplicateRate: 0.6,
+              reorder: true,
+              maxEventsPerRequest: 3,
+              random: seededRandom(11),
+            });
+            clock.advance(1_000);
+            // A value no seeded contact has: HubSpot sends no event for a write that changes nothing.
+            fake.store.update("contacts", seeded[0]!.id, { lifecyclestage: "evangelist" });
+            fake.store.update("contacts", seeded[1]!.id, { phone: "+15550101", jobtitle: "CFO" });
+            fake.store.archive("contacts", seeded[2]!.id);
+            clock.advance(1_000);
+            fake.store.update("contacts", seeded[3]!.id, { phone: "+15550103" });
+            clock.advance(1_000);
+            fake.store.archive("contacts", seeded[3]!.id);
+            fake.store.create("contacts", { email: "pipeline@example.com", firstname: "Pipe" });
+            const distinct = emitter.pending().length;
+            expect(distinct).toBeGreaterThanOrEqual(5);
+            yield* Effect.promise(() => emitter.flush());
+            emitter.close();
+            expect(received.length).toBeGreaterThan(1);
+
+            let accepted = 0;
+            let duplicates = 0;
+            for (const request of received) {
+              const receipt = yield* inbound.receive("hubspot", ids.connectionId, request);
+              accepted += receipt.accepted;
+              duplicates += receipt.duplicates;
+            }
+            // Each distinct event once; the rest were HubSpot's duplicates.
+            expect(accepted).toBe(distinct);
+            expect(duplicates).toBeGreaterThan(0);
+            // A forged delivery is refused before anything is stored.
+            const forged = { ...received[0]!, rawBody: received[0]!.rawBody.replace(/"objectId":\d+/, '"objectId":1') };
+            const refused = yield* inbound.receive("hubspot", ids.connectionId, forged).pipe(Effect.flip);
+            expect(refused._tag).toBe("WebhookRejected");
+
+            yield* startWorker;
+            yield* drained(ids.connectionId);
+            expect((yield* queue.counts({ connectionId: ids.connectionId })).dead).toBe(0);
+            yield* expectMirrors(target);
+          }),
+        ),
+    );
+
+    it.effect("full and delta syncs triggered as jobs under 429s and 5xx complete through the queue's retries", () =>
+      live(
+        Effect.gen(function* () {
+          const syncs = yield* Syncs;
+          const queue = yield* JobQueue;
+          const { ids, target } = yield* setup;
+          fake.seedContacts(350);
+          fake.knobs.serverErrorRate = 0.25;
+          fake.failNext({ kind: "rateLimit", retryAfterSeconds: 1 });
+          yield* startWorker;
+
+          const sync = (mode: "full" | "delta") =>
+            syncs.trigger(ids.tenantId, { connectionId: ids.connectionId, entity: "contacts", mode });
+          const full = yield* sync("full");
+          yield* drained(ids.connectionId);
+          expect(yield* queue.get(full.jobId)).toMatchObject({ status: "completed" });
+          const fullErrors = (yield* queue.attempts(full.jobId)).map((a) => a.error?.tag);
+          expect(fullErrors).toContain("RateLimited");
+          yield* expectMirrors(target);
+
+          clock.advance(1_000);
+          fake.churn("contacts", { updates: 12, creates: 4, archives: 3 });
+          fake.failNext({ kind: "status", status: 503 });
+          const delta = yield* sync("delta");
+          yield* drained(ids.connectionId);
+          expect(yield* queue.get(delta.jobId)).toMatchObject({ status: "completed" });
+          expect((yield* queue.attempts(delta.jobId)).map((a) => a.error?.tag)).toContain("Unavailable");
+          fake.knobs.serverErrorRate = 0;
+          yield* expectMirrors(target);
+        }),
+      ),
+    );
+  });
+}

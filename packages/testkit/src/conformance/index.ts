@@ -1,0 +1,4 @@
+export * from "./acmeConformanceFake.ts";
+export * from "./ConformanceFake.ts";
+export * from "./describeConnector.ts";
+export * from "./hubSpotConformanceFake.ts";
