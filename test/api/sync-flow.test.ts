@@ -43,13 +43,14 @@ for (const dialect of dialects) {
     let keyA: string;
     let keyB: string;
     let connectionId: string;
+    let brokenId: string;
 
     beforeAll(async () => {
       fake = await serveHubSpotFake({ port: 0 });
       fake.fake.seedContacts(240);
       fake.fake.seedCompanies(12);
       receiver = await startReceiver();
-      t = await startTestServer(dialect, { TANDEM_WEBHOOK_MAX_BYTES: "65536" });
+      t = await startTestServer(dialect, { TANDEM_WEBHOOK_MAX_BYTES: "65536", TANDEM_ALERTS_CRON: "*/2 * * * * *" });
       const admin = t.client(t.adminKey);
       const a = await admin.tenants.create.mutate({ name: "A" });
       const b = await admin.tenants.create.mutate({ name: "B" });
@@ -249,6 +250,7 @@ for (const dialect of dialects) {
         name: "broken",
         config: { baseUrl: fake.url, accessToken: "pat-revoked" },
       });
+      brokenId = broken.id;
       const { jobId } = await a.sync.trigger.mutate({ connectionId: broken.id, entity: "companies", mode: "full" });
       await expect
         .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 20_000 })
@@ -290,6 +292,74 @@ for (const dialect of dialects) {
         )
         .toBe("synced");
       expect(fake.fake.store.get("contacts", target.id)?.properties.firstname).toBe("Pushed");
+    });
+
+    it("metrics over the range count the runs above exactly, per connection", async () => {
+      const a = t.client(keyA);
+      const day = new Date().toISOString().slice(0, 10);
+      const broken = await a.sync.metrics.query({ startDate: day, endDate: day, connectionId: brokenId });
+      // The dead job's first attempt and its retry: two failed runs, both AuthExpired (transient).
+      expect(broken).toMatchObject({ totalSyncs: 2, failedSyncs: 2, successRate: 0 });
+      expect(broken.errorsByType).toMatchObject({ transient: 2, validation: 0, business: 0, system: 0 });
+      const main = await a.sync.metrics.query({ startDate: day, endDate: day, connectionId });
+      expect(main.failedSyncs).toBe(0);
+      expect(main.successRate).toBe(100);
+      expect(main.records).toBeGreaterThanOrEqual(240);
+      expect(main.throughput.reduce((n, b) => n + b.syncs, 0)).toBe(main.totalSyncs);
+      expect(await trpcCode(a.sync.metrics.query({ startDate: "yesterday", endDate: day }))).toBe("BAD_REQUEST");
+    });
+
+    it("alerts: default rules, a custom rule that fires on the broken connection, tenant-scoped", async () => {
+      const a = t.client(keyA);
+      const rules = await a.alerts.rules.query();
+      expect(rules.map((r) => r.kind).sort()).toEqual([
+        "error_rate",
+        "performance",
+        "queue_backlog",
+        "staleness",
+        "sync_failures",
+      ]);
+      const rule = await a.alerts.setRule.mutate({
+        name: "broken failures",
+        kind: "sync_failures",
+        connectionId: brokenId,
+        params: { failures: 2, windowMinutes: 60 },
+      });
+      expect(rule).toMatchObject({ kind: "sync_failures", enabled: true });
+      expect(await trpcCode(a.alerts.setRule.mutate({ kind: "sync_failures", params: { failures: -1 } }))).toBe(
+        "BAD_REQUEST",
+      );
+      await expect
+        .poll(async () => (await a.alerts.list.query({ status: "firing", ruleId: rule.id })).items.length, {
+          timeout: 30_000,
+        })
+        .toBe(1);
+      // Evaluated again and again, the alert is stored once.
+      await new Promise((r) => setTimeout(r, 4_500));
+      expect((await a.alerts.list.query({ ruleId: rule.id })).items).toHaveLength(1);
+      expect((await t.client(keyB).alerts.list.query({})).items).toEqual([]);
+    });
+
+    it("outbound subscriptions: list, replay a delivery, delete", async () => {
+      const a = t.client(keyA);
+      const [subscription] = await a.webhooks.list.query();
+      const [delivery] = (await a.webhooks.deliveries.query({ subscriptionId: subscription!.id })).items;
+      const before = receiver.received.length;
+      expect((await a.webhooks.replay.mutate({ deliveryId: delivery!.id })).status).toBe("pending");
+      await expect.poll(() => receiver.received.length, { timeout: 20_000 }).toBeGreaterThan(before);
+      expect(await trpcCode(t.client(keyB).webhooks.delete.mutate({ id: subscription!.id }))).toBe("NOT_FOUND");
+      expect(await a.webhooks.delete.mutate({ id: subscription!.id })).toEqual({ id: subscription!.id });
+      expect(await a.webhooks.list.query()).toEqual([]);
+    });
+
+    it("GET /metrics reports sync runs, queue jobs and freshness", async () => {
+      const text = await (await fetch(`${t.server.url}/metrics`)).text();
+      expect(text).toMatch(/tandem_sync_runs_total\{[^}]*status="succeeded"[^}]*\} \d+/);
+      expect(text).toContain("# TYPE tandem_sync_run_duration_seconds histogram");
+      expect(text).toMatch(
+        new RegExp(`tandem_freshness_seconds\\{[^}]*connection="${connectionId}",entity="contacts"\\} \\d+`),
+      );
+      expect(text).toContain("# TYPE tandem_queue_jobs gauge");
     });
 
     it("conflicts: none open after clean syncs; unknown ids are NOT_FOUND", async () => {

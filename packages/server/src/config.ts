@@ -20,7 +20,7 @@ export interface ServerConfig {
   /** Whether this process runs jobs and schedules, and how many jobs at once. */
   readonly worker: { readonly enabled: boolean; readonly concurrency: number };
   readonly retry: { readonly defaultMaxAttempts: number; readonly maxDelayMs: number };
-  readonly schedules: { readonly deltaCron: string; readonly reconcileCron: string };
+  readonly schedules: { readonly deltaCron: string; readonly reconcileCron: string; readonly alertsCron: string };
   /** Inbound webhook bodies above this are refused with 413. */
   readonly webhookMaxBytes: number;
 }
@@ -69,6 +69,7 @@ const env = Config.all({
   maxBackoffMs: Config.integer("TANDEM_MAX_BACKOFF_MS").pipe(Config.withDefault(300_000)),
   deltaCron: Config.string("TANDEM_DELTA_CRON").pipe(Config.withDefault("*/15 * * * *")),
   reconcileCron: Config.string("TANDEM_RECONCILE_CRON").pipe(Config.withDefault("0 3 * * *")),
+  alertsCron: Config.string("TANDEM_ALERTS_CRON").pipe(Config.withDefault("* * * * *")),
   webhookMaxBytes: Config.integer("TANDEM_WEBHOOK_MAX_BYTES").pipe(Config.withDefault(1_048_576)),
 });
 
@@ -152,7 +153,7 @@ export const loadConfig = Effect.gen(function* () {
     otlpEndpoint: Option.map(raw.otlpEndpoint, (u) => u.toString().replace(/\/$/, "")),
     worker: { enabled: raw.worker, concurrency: raw.workerConcurrency },
     retry: { defaultMaxAttempts: raw.maxAttempts, maxDelayMs: raw.maxBackoffMs },
-    schedules: { deltaCron: raw.deltaCron, reconcileCron: raw.reconcileCron },
+    schedules: { deltaCron: raw.deltaCron, reconcileCron: raw.reconcileCron, alertsCron: raw.alertsCron },
     webhookMaxBytes: raw.webhookMaxBytes,
   } satisfies ServerConfig;
 });

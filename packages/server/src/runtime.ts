@@ -71,7 +71,7 @@ const backgroundLayer = (config: ServerConfig) =>
         concurrency: config.worker.concurrency,
       });
       // Every process may register it: an upsert by name, and each tick fires once cluster-wide.
-      yield* registerAlertsSchedule().pipe(Effect.orDie);
+      yield* registerAlertsSchedule({ cron: config.schedules.alertsCron }).pipe(Effect.orDie);
       yield* (yield* Scheduler).run();
       yield* Effect.logInfo("worker and scheduler started").pipe(
         Effect.annotateLogs({ concurrency: config.worker.concurrency }),
