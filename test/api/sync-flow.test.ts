@@ -294,6 +294,31 @@ for (const dialect of dialects) {
       expect(fake.fake.store.get("contacts", target.id)?.properties.firstname).toBe("Pushed");
     });
 
+    it("record events: a sync of 12 companies sends 12 record.created events", async () => {
+      const a = t.client(keyA);
+      const subscription = await a.webhooks.create.mutate({
+        url: receiver.url,
+        events: ["record.created", "record.updated"],
+      });
+      const { jobId } = await a.sync.trigger.mutate({ connectionId, entity: "companies", mode: "full" });
+      await expect
+        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 20_000 })
+        .toBe("completed");
+      await expect
+        .poll(
+          async () =>
+            (await a.webhooks.deliveries.query({ subscriptionId: subscription.id, status: "delivered", limit: 100 }))
+              .items.length,
+          { timeout: 30_000 },
+        )
+        .toBe(12);
+      const events = receiver.received
+        .map((r) => JSON.parse(r.body) as { type: string; data: { entity?: string; externalId?: string } })
+        .filter((e) => e.type === "record.created" && e.data.entity === "companies");
+      expect(new Set(events.map((e) => e.data.externalId)).size).toBe(12);
+      expect(await a.webhooks.delete.mutate({ id: subscription.id })).toEqual({ id: subscription.id });
+    });
+
     it("metrics over the range count the runs above exactly, per connection", async () => {
       const a = t.client(keyA);
       const day = new Date().toISOString().slice(0, 10);

@@ -108,6 +108,13 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
     ) => Effect.Effect<{ readonly items: ReadonlyArray<DeliveryView>; readonly nextCursor: string | null }>;
     /** Queues the event for every live subscription of the tenant that wants it; returns the delivery ids. */
     readonly emit: (tenantId: string, type: OutboundEventType, data: unknown) => Effect.Effect<ReadonlyArray<string>>;
+    /** Many events at once: one subscription read, batched inserts, one transaction. */
+    readonly emitMany: (
+      tenantId: string,
+      events: ReadonlyArray<{ readonly type: OutboundEventType; readonly data: unknown }>,
+    ) => Effect.Effect<ReadonlyArray<string>>;
+    /** Whether any live subscription of the tenant wants one of these types (to skip work that nobody reads). */
+    readonly wants: (tenantId: string, types: ReadonlyArray<OutboundEventType>) => Effect.Effect<boolean>;
     /** One delivery attempt. Succeeds when the receiver answered 2xx (or the delivery is no longer pending). */
     readonly attempt: (deliveryId: string) => Effect.Effect<void, RateLimited | Unavailable | DeliveryRejected>;
     /** Gives up on a delivery (the queue's last attempt failed). */
@@ -137,6 +144,57 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
             .pipe(Effect.orDie);
         const http = makeConnectorHttp({ timeoutMs: options.timeoutMs ?? 10_000 });
         const now = options.clock ?? (() => new Date());
+
+        const liveSubscriptions = (tenantId: string) =>
+          db
+            .query((k) =>
+              k
+                .selectFrom("webhook_subscriptions")
+                .select(["id", "events"])
+                .where("tenant_id", "=", tenantId)
+                .where("disabled_at", "is", null)
+                .execute(),
+            )
+            .pipe(Effect.orDie);
+
+        /** One outbox row per (event, subscription that wants it), with its attempt job, in one transaction. */
+        const emitMany = Effect.fn("OutboundWebhooks.emitMany")(function* (
+          tenantId: string,
+          events: ReadonlyArray<{ readonly type: OutboundEventType; readonly data: unknown }>,
+        ) {
+          if (events.length === 0) return [];
+          const subscriptions = yield* liveSubscriptions(tenantId);
+          const createdAt = now().toISOString();
+          const rows = events.flatMap((event) => {
+            const wanted = subscriptions.filter((s) => s.events.includes(event.type));
+            if (wanted.length === 0) return [];
+            const eventId = randomUUID();
+            const payload = JSON.stringify({ id: eventId, type: event.type, createdAt, data: event.data });
+            return wanted.map((s) => ({
+              id: randomUUID(),
+              tenant_id: tenantId,
+              subscription_id: s.id,
+              event_id: eventId,
+              event_type: event.type,
+              payload,
+            }));
+          });
+          if (rows.length === 0) return [];
+          yield* db.transaction(
+            Effect.gen(function* () {
+              // Chunked to stay well under the bind-parameter limit (6 columns per row).
+              for (let i = 0; i < rows.length; i += 1_000) {
+                const chunk = rows.slice(i, i + 1_000);
+                yield* db.query((k) => k.insertInto("webhook_deliveries").values(chunk).execute()).pipe(Effect.orDie);
+              }
+              yield* schedule(
+                tenantId,
+                rows.map((r) => r.id),
+              );
+            }),
+          );
+          return rows.map((r) => r.id);
+        });
 
         return {
           create: Effect.fn("OutboundWebhooks.create")(function* (tenantId, input) {
@@ -208,43 +266,14 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
             return { items: page.map(toDelivery), nextCursor: rows.length > limit && last ? String(last.seq) : null };
           }),
 
-          emit: Effect.fn("OutboundWebhooks.emit")(function* (
+          emit: (tenantId: string, type: OutboundEventType, data: unknown) => emitMany(tenantId, [{ type, data }]),
+          emitMany,
+          wants: Effect.fn("OutboundWebhooks.wants")(function* (
             tenantId: string,
-            type: OutboundEventType,
-            data: unknown,
+            types: ReadonlyArray<OutboundEventType>,
           ) {
-            const subscriptions = yield* db
-              .query((k) =>
-                k
-                  .selectFrom("webhook_subscriptions")
-                  .select(["id", "events"])
-                  .where("tenant_id", "=", tenantId)
-                  .where("disabled_at", "is", null)
-                  .execute(),
-              )
-              .pipe(Effect.orDie);
-            const wanted = subscriptions.filter((s) => s.events.includes(type));
-            if (wanted.length === 0) return [];
-            const eventId = randomUUID();
-            const payload = JSON.stringify({ id: eventId, type, createdAt: now().toISOString(), data });
-            const rows = wanted.map((s) => ({
-              id: randomUUID(),
-              tenant_id: tenantId,
-              subscription_id: s.id,
-              event_id: eventId,
-              event_type: type,
-              payload,
-            }));
-            yield* db.transaction(
-              Effect.zipRight(
-                db.query((k) => k.insertInto("webhook_deliveries").values(rows).execute()).pipe(Effect.orDie),
-                schedule(
-                  tenantId,
-                  rows.map((r) => r.id),
-                ),
-              ),
-            );
-            return rows.map((r) => r.id);
+            const subscriptions = yield* liveSubscriptions(tenantId);
+            return subscriptions.some((s) => types.some((t) => s.events.includes(t)));
           }),
 
           attempt: Effect.fn("OutboundWebhooks.attempt")(function* (deliveryId: string) {

@@ -11,9 +11,10 @@ import {
 import { type JobHandlerSpec, JobQueue, type JobView, type RunningJob } from "./JobQueue.ts";
 import { Locks, syncLockKey } from "./Locks.ts";
 import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "./OutboundWebhooks.ts";
+import { RecordStore } from "./RecordStore.ts";
 import { RetryPolicy } from "./RetryPolicy.ts";
 import { Scheduler, SYNC_JOB_KIND, type SyncJobPayload } from "./Scheduler.ts";
-import { SyncEngine, type SyncMode, type SyncProgress, type SyncRunResult } from "./SyncEngine.ts";
+import { SyncEngine, type SyncMode, type SyncProgress, type SyncRunResult, type SyncTarget } from "./SyncEngine.ts";
 import { recordRunMetrics, recordWebhookLag } from "./SyncMetrics.ts";
 import { SyncRuns, type SyncRunView, toRunView } from "./SyncRuns.ts";
 
@@ -170,6 +171,7 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
       const policy = yield* RetryPolicy;
       const outbound = yield* OutboundWebhooks;
       const locks = yield* Locks;
+      const store = yield* RecordStore;
 
       const entityOf = (tenantId: string, connectionId: string, entity: string) =>
         Effect.gen(function* () {
@@ -198,12 +200,54 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           });
       };
 
+      /** Outbound `record.*` events for the entity's changes after `after` in the change feed. */
+      const emitRecordEvents = (target: SyncTarget, after: string, runId: string) =>
+        Effect.gen(function* () {
+          let cursor = after;
+          for (;;) {
+            const page = yield* store.changes(target, { after: cursor, limit: 1_000, includeDeleted: true });
+            yield* outbound.emitMany(
+              target.tenantId,
+              page.records.map((r) => ({
+                type: r.deletedAt !== null ? "record.deleted" : r.version <= 1 ? "record.created" : "record.updated",
+                data: {
+                  connectionId: target.connectionId,
+                  entity: target.entity,
+                  externalId: r.externalId,
+                  runId,
+                  ...(r.deletedAt === null ? { record: r.data } : { deletedAt: r.deletedAt.toISOString() }),
+                },
+              })),
+            );
+            cursor = page.cursor;
+            if (!page.hasMore) return;
+          }
+        });
+
       const runSync = (job: RunningJob) =>
         Effect.gen(function* () {
           const payload = job.payload as TriggeredSyncPayload;
           const tenantId = job.tenantId;
           if (tenantId === null) return yield* Effect.die(new Error(`sync job ${job.id} has no tenant`));
           const target = { tenantId, connectionId: payload.connectionId, entity: payload.entity };
+          // Record events are read from the change feed after the run: everything this entity
+          // changed past the feed's position now. Skipped when nobody subscribes to them.
+          const recordTypes = ["record.created", "record.updated", "record.deleted"] as const;
+          const feedStart = (yield* outbound.wants(tenantId, recordTypes))
+            ? yield* db
+                .query((k) =>
+                  k
+                    .selectFrom("records")
+                    .select((eb) => eb.fn.coalesce(eb.fn.max("change_seq"), eb.val(0)).as("seq"))
+                    .where("connection_id", "=", target.connectionId)
+                    .where("entity", "=", target.entity)
+                    .executeTakeFirstOrThrow(),
+                )
+                .pipe(
+                  Effect.orDie,
+                  Effect.map((r) => String(r.seq)),
+                )
+            : undefined;
           const runId = yield* runs.start({
             ...target,
             mode: payload.mode,
@@ -221,6 +265,7 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           if (exit._tag === "Success") {
             const result: SyncRunResult = exit.value;
             yield* runs.succeed(runId, result);
+            if (feedStart !== undefined) yield* emitRecordEvents(target, feedStart, runId);
             yield* runs.get(tenantId, runId).pipe(Effect.flatMap(recordRunMetrics));
             yield* outbound.emit(tenantId, "sync.completed", {
               runId,
