@@ -7,6 +7,7 @@ import { type ConflictInput, type ConflictPolicy, decide } from "./ConflictPolic
 import { Database } from "./Database.ts";
 import type { ConflictsTable } from "./db/schema.ts";
 import { InvalidInput, PreconditionFailed, ResourceNotFound } from "./Errors.ts";
+import { pageLimit, seqPage } from "./internal/seqPage.ts";
 
 /** A conflict as the API shows it. */
 export interface ConflictView {
@@ -165,14 +166,12 @@ export class Conflicts extends Context.Tag("@tandem/core/Conflicts")<
         }),
 
         list: Effect.fn("Conflicts.list")(function* (tenantId, filter) {
-          const limit = Math.min(Math.max(filter.limit ?? 50, 1), 500);
+          const limit = pageLimit(filter.limit);
           const rows = yield* db
             .query((k) => {
               let q = k.selectFrom("conflicts").selectAll().where("tenant_id", "=", tenantId);
               if (filter.status) q = q.where("status", "=", filter.status);
               if (filter.connectionId) q = q.where("connection_id", "=", filter.connectionId);
-              // Keyset pagination on the insertion sequence: stable while new conflicts arrive
-              // (timestamps carry microseconds that a JS Date would round away).
               if (filter.cursor) q = q.where("seq", ">", filter.cursor);
               return q
                 .orderBy("seq")
@@ -180,12 +179,7 @@ export class Conflicts extends Context.Tag("@tandem/core/Conflicts")<
                 .execute();
             })
             .pipe(Effect.orDie);
-          const page = rows.slice(0, limit);
-          const last = page.at(-1);
-          return {
-            items: page.map(toView),
-            nextCursor: rows.length > limit && last ? String(last.seq) : null,
-          };
+          return seqPage(rows, limit, toView);
         }),
 
         get: Effect.fn("Conflicts.get")(function* (tenantId: string, id: string) {

@@ -7,6 +7,7 @@ import { CredentialCipher } from "./CredentialCipher.ts";
 import { Database } from "./Database.ts";
 import type { WebhookDeliveriesTable, WebhookSubscriptionsTable } from "./db/schema.ts";
 import { ResourceNotFound } from "./Errors.ts";
+import { pageLimit, seqPage } from "./internal/seqPage.ts";
 import { JobQueue } from "./JobQueue.ts";
 import { SIGNATURE_HEADER, signPayload } from "./WebhookSignature.ts";
 
@@ -248,7 +249,7 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
           }),
 
           deliveries: Effect.fn("OutboundWebhooks.deliveries")(function* (tenantId, filter) {
-            const limit = Math.min(Math.max(filter.limit ?? 50, 1), 500);
+            const limit = pageLimit(filter.limit);
             const rows = yield* db
               .query((k) => {
                 let q = k.selectFrom("webhook_deliveries").selectAll().where("tenant_id", "=", tenantId);
@@ -261,9 +262,7 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
                   .execute();
               })
               .pipe(Effect.orDie);
-            const page = rows.slice(0, limit);
-            const last = page.at(-1);
-            return { items: page.map(toDelivery), nextCursor: rows.length > limit && last ? String(last.seq) : null };
+            return seqPage(rows, limit, toDelivery);
           }),
 
           emit: (tenantId: string, type: OutboundEventType, data: unknown) => emitMany(tenantId, [{ type, data }]),
