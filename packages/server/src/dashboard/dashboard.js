@@ -101,7 +101,8 @@ const el = (tag, props, ...children) => {
   return node;
 };
 
-const fill = (container, ...children) => container.replaceChildren(...children.flat());
+const fill = (container, ...children) =>
+  container.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 
 const empty = (text) => el("p", { class: "empty" }, text);
 
@@ -230,7 +231,11 @@ const renderStatus = () => {
       "div",
       null,
       el("span", { class: "label" }, "Last sync"),
-      last === null ? "never" : [`${last.entity} ${last.mode} `, badge(last.status), " ", relative(last.at)],
+      el(
+        "span",
+        null,
+        last === null ? "never" : [`${last.entity} ${last.mode} `, badge(last.status), " ", relative(last.at)],
+      ),
     ),
     el("div", null, el("span", { class: "label" }, "Pending changes"), String(status.pendingChanges)),
     el("div", null, el("span", { class: "label" }, "Failed syncs (24 h)"), String(status.failedSyncs)),
@@ -299,8 +304,7 @@ const renderLive = () => {
               "div",
               null,
               el("span", { class: "label" }, "Status"),
-              badge(p.status),
-              p.phase !== p.status ? ` (${p.phase})` : "",
+              el("span", null, badge(p.status), p.phase !== p.status ? ` (${p.phase})` : ""),
             ),
             figure("Attempt", `${p.attempt} of ${p.maxAttempts}`),
             figure("Pages", p.pages),
