@@ -379,7 +379,18 @@ const renderDeadLetters = (jobs) => {
       el("td", null, relative(j.finishedAt ?? j.createdAt)),
       el("td", null, connectionName(j.connectionId)),
       el("td", null, jobLabel(j)),
-      el("td", null, String(j.attempts)),
+      // `deadLetters.list` replaces the attempt count with the attempts themselves.
+      el(
+        "td",
+        {
+          title: Array.isArray(j.attempts)
+            ? j.attempts
+                .map((a) => `#${a.attempt} ${a.outcome}${a.error ? `: ${a.error.tag}: ${a.error.message}` : ""}`)
+                .join("\n")
+            : null,
+        },
+        String(Array.isArray(j.attempts) ? j.attempts.length : j.attempts),
+      ),
       el("td", { class: "error small" }, j.lastError ? `${j.lastError.tag}: ${j.lastError.message}` : ""),
       el(
         "td",
@@ -533,7 +544,7 @@ const triggerSync = async (entity, mode) => {
     if (handleAuthError(error)) return;
     if (error instanceof ApiError && error.code === "CONFLICT" && typeof error.data.jobId === "string") {
       notice(`A sync of ${entity} is already running; following it instead.`, "warning");
-      startWatching(error.data.jobId, `running sync of ${entity}`);
+      startWatching(error.data.jobId, `sync of ${entity} (already running)`);
     } else {
       notice(`Could not start the ${mode} sync of ${entity}: ${error.message}`, "error");
     }
