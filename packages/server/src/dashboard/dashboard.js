@@ -22,6 +22,8 @@ const state = {
   /** The job whose progress streams into the live panel: `{ jobId, source, progress, label }`. */
   watching: null,
   refreshing: null,
+  /** A refresh asked for while one was loading: its data may predate what prompted it. */
+  refreshAgain: false,
 };
 
 // ---- API -------------------------------------------------------------------------------------
@@ -456,7 +458,12 @@ const section = async (id, load, render) => {
 };
 
 const refresh = () => {
-  state.refreshing ??= (async () => {
+  if (apiKey() === null) return Promise.resolve();
+  if (state.refreshing !== null) {
+    state.refreshAgain = true;
+    return state.refreshing;
+  }
+  state.refreshing = (async () => {
     try {
       try {
         state.connections = await query("connections.list");
@@ -492,6 +499,10 @@ const refresh = () => {
       ]);
     } finally {
       state.refreshing = null;
+      if (state.refreshAgain) {
+        state.refreshAgain = false;
+        refresh();
+      }
     }
   })();
   return state.refreshing;
