@@ -110,7 +110,7 @@ for (const dialect of dialects) {
       expect((await a.jobs.list.query({ connectionId })).map((j) => j.id)).toContain(jobId);
 
       // The outbound sync.completed event arrives signed with the subscription's secret.
-      await expect.poll(() => receiver.received.length, { timeout: 20_000 }).toBeGreaterThan(0);
+      await expect.poll(() => receiver.received.length, { timeout: 60_000 }).toBeGreaterThan(0);
       const delivery = receiver.received[0]!;
       expect(verifySignature(subscription.secret, delivery.headers["tandem-signature"] as string, delivery.body)).toBe(
         true,
@@ -173,7 +173,7 @@ for (const dialect of dialects) {
         .poll(
           async () => (await a.records.get.query({ connectionId, entity: "contacts", externalId: target.id })).data,
           {
-            timeout: 20_000,
+            timeout: 60_000,
           },
         )
         .toMatchObject({ firstName: "Webhooked" });
@@ -253,7 +253,7 @@ for (const dialect of dialects) {
       brokenId = broken.id;
       const { jobId } = await a.sync.trigger.mutate({ connectionId: broken.id, entity: "companies", mode: "full" });
       await expect
-        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 20_000 })
+        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 60_000 })
         .toBe("dead");
       const dead = await a.deadLetters.list.query({});
       const entry = dead.find((d) => d.id === jobId)!;
@@ -265,7 +265,7 @@ for (const dialect of dialects) {
       const retried = await a.deadLetters.retry.mutate({ id: jobId });
       expect(retried.status).toBe("queued");
       await expect
-        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 20_000 })
+        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 60_000 })
         .toBe("dead");
       expect(await a.deadLetters.discard.mutate({ id: jobId })).toEqual({ id: jobId });
       expect(await trpcCode(a.jobs.get.query({ id: jobId }))).toBe("NOT_FOUND");
@@ -283,7 +283,7 @@ for (const dialect of dialects) {
       expect(["pending", "synced"]).toContain(updated.syncStatus);
       const pushed = await a.sync.trigger.mutate({ connectionId, entity: "contacts", mode: "push" });
       await expect
-        .poll(async () => (await a.jobs.get.query({ id: pushed.jobId })).job.status, { timeout: 20_000 })
+        .poll(async () => (await a.jobs.get.query({ id: pushed.jobId })).job.status, { timeout: 60_000 })
         .toBe("completed");
       await expect
         .poll(
@@ -302,7 +302,7 @@ for (const dialect of dialects) {
       });
       const { jobId } = await a.sync.trigger.mutate({ connectionId, entity: "companies", mode: "full" });
       await expect
-        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 20_000 })
+        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 60_000 })
         .toBe("completed");
       await expect
         .poll(
@@ -371,7 +371,7 @@ for (const dialect of dialects) {
       const [delivery] = (await a.webhooks.deliveries.query({ subscriptionId: subscription!.id })).items;
       const before = receiver.received.length;
       expect((await a.webhooks.replay.mutate({ deliveryId: delivery!.id })).status).toBe("pending");
-      await expect.poll(() => receiver.received.length, { timeout: 20_000 }).toBeGreaterThan(before);
+      await expect.poll(() => receiver.received.length, { timeout: 60_000 }).toBeGreaterThan(before);
       expect(await trpcCode(t.client(keyB).webhooks.delete.mutate({ id: subscription!.id }))).toBe("NOT_FOUND");
       expect(await a.webhooks.delete.mutate({ id: subscription!.id })).toEqual({ id: subscription!.id });
       expect(await a.webhooks.list.query()).toEqual([]);

@@ -4,6 +4,7 @@ import { Cause, Effect, Exit, Metric, MetricBoundaries, MetricLabel, Option } fr
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { createContext } from "./context.ts";
+import { dashboardHeaders, loadDashboardAssets } from "./dashboard.ts";
 import { openApiDocument } from "./openapi.ts";
 import { makePrometheus } from "./prometheus.ts";
 import { appRouter } from "./routers/_app.ts";
@@ -19,7 +20,7 @@ const httpDuration = Metric.histogram(
   "HTTP request duration in seconds, by method and route",
 );
 
-/** The HTTP surface: tRPC at /trpc, probes, and (later) webhooks, metrics and the dashboard. */
+/** The HTTP surface: tRPC at /trpc, probes, inbound webhooks, metrics, OpenAPI and the dashboard at `/`. */
 export const makeHttpApp = (runtime: AppRuntime, options: { readonly webhookMaxBytes: number }) => {
   const app = new Hono();
   const log = (effect: Effect.Effect<void>) => runtime.runFork(effect);
@@ -119,6 +120,18 @@ export const makeHttpApp = (runtime: AppRuntime, options: { readonly webhookMaxB
 
   const openapi = openApiDocument(appRouter, { version: "0.1.0" });
   app.get("/openapi.json", (c) => c.json(openapi));
+
+  // The operator dashboard: static files, read once; the page calls /trpc with the key typed into it.
+  const dashboard = loadDashboardAssets();
+  const serveAsset = (name: string) => {
+    const asset = dashboard.get(name);
+    return asset === undefined
+      ? new Response("not found", { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } })
+      : new Response(asset.body, { status: 200, headers: { ...dashboardHeaders, "content-type": asset.contentType } });
+  };
+  app.get("/", () => serveAsset("index.html"));
+  // Only names in the asset list resolve, so `..` or encoded slashes reach nothing else.
+  app.get("/dashboard/:file", (c) => serveAsset(c.req.param("file")));
 
   app.all("/trpc/*", (c) =>
     fetchRequestHandler({
