@@ -8,13 +8,13 @@
  * is the figure reported (do not start extra processes in them), and times each call there,
  * after the hook's modules are loaded: return records, not durations.
  *
- * Integration sketch (engine branch as of this writing): build `Database.layer(input.database)`
- * with the record store, connections and `SyncEngine.layer`; on first use create a tenant and a
- * HubSpot connection named `input.connectionName` whose config points at `input.sourceUrl`
- * with `input.accessToken` (and the page size, if the connector takes one); then
- * `SyncEngine.run({ tenantId, connectionId, entity: "contacts", mode })` with mode "full",
- * "delta" or "reconcile". Reconcile's soft-deleted ids: `records` rows of that connection and
- * entity with `deleted_at` set.
+ * Wiring (the modules beside this one): `TandemEngine.ts` composes the engine's services as the
+ * server does (database, credential cipher, the HubSpot connector, rate budget, record store,
+ * tenants, connections, SyncEngine) and finds or creates the tenant + HubSpot connection named
+ * `input.connectionName`, pointing at the source with `listPageSize` = the run's page size and
+ * `requestsPerSecond` high enough never to pace it. `TandemSync.ts` runs `SyncEngine.run` in
+ * mode full, delta or reconcile. `TandemQueueSubject.ts` is the server's `JobQueue`;
+ * `TandemWebhookReceiver.ts` starts the real server (`startServer`) and its webhook route.
  */
 import type { DatabaseConfig } from "@tandem/core";
 import type { QueueSubject } from "../queues/QueueSubject.ts";
