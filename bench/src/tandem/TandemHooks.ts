@@ -1,8 +1,8 @@
 /**
  * Tandem's side of every scenario: the only functions the integrator fills in once the engine,
  * the job queue and the webhook route exist. Each receives what the baselines receive (the same
- * source, the same database) and returns the same kind of figures. Until then each throws
- * TandemNotIntegrated and the results say `"tandem": null` with its message.
+ * source, the same database) and returns the same kind of figures. A hook that throws
+ * TandemNotIntegrated makes the results say `"tandem": null` with its message.
  *
  * The harness runs import, delta and reconcile hooks in a fresh child process, whose peak RSS
  * is the figure reported (do not start extra processes in them), and times each call there,
