@@ -1,25 +1,25 @@
 /**
  * Tandem's side of every scenario: the only functions the integrator fills in once the engine,
  * the job queue and the webhook route exist. Each receives what the baselines receive (the same
- * source, the same database) and returns the same kind of figures. Until then each throws
- * TandemNotIntegrated and the results say `"tandem": null` with its message.
+ * source, the same database) and returns the same kind of figures. A hook that throws
+ * TandemNotIntegrated makes the results say `"tandem": null` with its message.
  *
  * The harness runs import, delta and reconcile hooks in a fresh child process, whose peak RSS
  * is the figure reported (do not start extra processes in them), and times each call there,
  * after the hook's modules are loaded: return records, not durations.
  *
- * Integration sketch (engine branch as of this writing): build `Database.layer(input.database)`
- * with the record store, connections and `SyncEngine.layer`; on first use create a tenant and a
- * HubSpot connection named `input.connectionName` whose config points at `input.sourceUrl`
- * with `input.accessToken` (and the page size, if the connector takes one); then
- * `SyncEngine.run({ tenantId, connectionId, entity: "contacts", mode })` with mode "full",
- * "delta" or "reconcile". Reconcile's soft-deleted ids: `records` rows of that connection and
- * entity with `deleted_at` set.
+ * Wiring (the modules beside this one): `TandemEngine.ts` composes the engine's services as the
+ * server does (database, credential cipher, the HubSpot connector, rate budget, record store,
+ * tenants, connections, SyncEngine) and finds or creates the tenant + HubSpot connection named
+ * `input.connectionName`, pointing at the source with `listPageSize` = the run's page size and
+ * `requestsPerSecond` high enough never to pace it. `TandemSync.ts` runs `SyncEngine.run` in
+ * mode full, delta or reconcile. `TandemQueueSubject.ts` is the server's `JobQueue`;
+ * `TandemWebhookReceiver.ts` starts the real server (`startServer`) and its webhook route.
  */
 import type { DatabaseConfig } from "@tandem/core";
 import type { QueueSubject } from "../queues/QueueSubject.ts";
 import type { WebhookReceiver, WebhookReceiverInput } from "../webhooks/WebhookReceiver.ts";
-import { TandemNotIntegrated } from "./TandemNotIntegrated.ts";
+import { tandemJobQueueSubject } from "./TandemQueueSubject.ts";
 
 /** Where Tandem syncs from and to in a sync scenario. */
 export interface TandemSyncInput {
@@ -49,16 +49,18 @@ export interface TandemSyncFigures {
  * Fill in: build the Database layer from `input.database`, ensure tenant + HubSpot connection
  * (baseUrl = sourceUrl, token = accessToken), run the full strategy, return records written.
  */
-export const runTandemImport = async (_input: TandemSyncInput): Promise<TandemSyncFigures> => {
-  throw new TandemNotIntegrated("engine not integrated: fill in runTandemImport in bench/src/tandem/TandemHooks.ts");
+export const runTandemImport = async (input: TandemSyncInput): Promise<TandemSyncFigures> => {
+  const sync = await import("./TandemSync.ts");
+  return sync.runSync(input, "full", sync.recordsWritten);
 };
 
 /**
  * delta: the delta strategy for the same connection, after 1% of the contacts changed at the
  * source. Return the records it wrote (about the changed ones; unchanged ones must not be rewritten).
  */
-export const runTandemDelta = async (_input: TandemSyncInput): Promise<TandemSyncFigures> => {
-  throw new TandemNotIntegrated("engine not integrated: fill in runTandemDelta in bench/src/tandem/TandemHooks.ts");
+export const runTandemDelta = async (input: TandemSyncInput): Promise<TandemSyncFigures> => {
+  const sync = await import("./TandemSync.ts");
+  return sync.runSync(input, "delta", sync.recordsWritten);
 };
 
 export interface TandemReconcileFigures {
@@ -67,8 +69,9 @@ export interface TandemReconcileFigures {
 }
 
 /** reconcile: the reconciliation strategy for the same connection, after 1% were archived at the source. */
-export const runTandemReconcile = async (_input: TandemSyncInput): Promise<TandemReconcileFigures> => {
-  throw new TandemNotIntegrated("engine not integrated: fill in runTandemReconcile in bench/src/tandem/TandemHooks.ts");
+export const runTandemReconcile = async (input: TandemSyncInput): Promise<TandemReconcileFigures> => {
+  const sync = await import("./TandemSync.ts");
+  return sync.runSync(input, "reconcile", (_result, target) => sync.softDeletedExternalIds(target.connectionId));
 };
 
 /**
@@ -76,21 +79,7 @@ export const runTandemReconcile = async (_input: TandemSyncInput): Promise<Tande
  * graphile-worker and pg-boss subjects beside it): migrate, bulk-enqueue no-op jobs, run
  * `workers` concurrent workers, enqueue single jobs. Runs in its own child process.
  */
-export const tandemQueueSubject = (_databaseUrl: string): QueueSubject => {
-  const missing = async (): Promise<never> => {
-    throw new TandemNotIntegrated(
-      "job queue not integrated: fill in tandemQueueSubject in bench/src/tandem/TandemHooks.ts",
-    );
-  };
-  return {
-    name: "tandem",
-    setup: missing,
-    enqueueBacklog: missing,
-    startWorkers: missing,
-    enqueueOne: missing,
-    stop: async () => {},
-  };
-};
+export const tandemQueueSubject = (databaseUrl: string): QueueSubject => tandemJobQueueSubject(databaseUrl);
 
 /**
  * webhook_ingest: Tandem's inbound webhook route listening on loopback (`POST
@@ -98,8 +87,5 @@ export const tandemQueueSubject = (_databaseUrl: string): QueueSubject => {
  * this child process. `receiptToStoredMs` reads, per event, stored time minus receipt time
  * from `webhook_events` (or the engine's own timestamps).
  */
-export const startTandemWebhookReceiver = async (_input: WebhookReceiverInput): Promise<WebhookReceiver> => {
-  throw new TandemNotIntegrated(
-    "webhook route not integrated: fill in startTandemWebhookReceiver in bench/src/tandem/TandemHooks.ts",
-  );
-};
+export const startTandemWebhookReceiver = async (input: WebhookReceiverInput): Promise<WebhookReceiver> =>
+  (await import("./TandemWebhookReceiver.ts")).startTandemServerReceiver(input);

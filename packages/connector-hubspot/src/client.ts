@@ -156,7 +156,6 @@ export const decodeRecord = <Rec, Encoded>(
 
 /** Search only ever returns the first 10,000 results of a query; `after` past that answers 400. */
 export const searchResultCap = 10_000;
-const listPageSize = 100;
 const searchPageSize = 200;
 
 const ReadCursor = Schema.parseJson(
@@ -198,7 +197,7 @@ const decodeCursor = (ctx: HubSpotContext, cursor: string | undefined): ReadCurs
 
 /**
  * `GET /crm/v3/objects/{type}?limit&after&properties&archived` — one page.
- * Quirks: `limit` is capped at 100; `paging.next.after` is absent on the last page;
+ * Quirks: `limit` is capped at 100 (`listPageSize` in the config, default 100); `paging.next.after` is absent on the last page;
  * `archived=true` lists only archived (deleted) objects, which carry `archivedAt`.
  * See https://developers.hubspot.com/docs/api/crm/contacts (GET /crm/v3/objects/contacts)
  */
@@ -210,7 +209,7 @@ export const listPage = async <Rec, Encoded>(
   const response = await hubSpotRequest(ctx, {
     path: `/crm/v3/objects/${spec.objectType}`,
     query: {
-      limit: listPageSize,
+      limit: ctx.config.listPageSize,
       after: options.after,
       properties: (options.properties ?? spec.properties).join(","),
       archived: options.archived,

@@ -28,6 +28,17 @@ export const HubSpotConfig = Schema.Struct({
       refreshToken: Schema.Redacted(Schema.NonEmptyString),
     }),
   ),
+  /**
+   * Records per list page of full reads. Default 100, HubSpot's maximum (it answers larger
+   * limits with 100); raise it only against an endpoint that serves more (a proxy, a fake).
+   */
+  listPageSize: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { default: () => 100 }),
+  /**
+   * Overrides the connection's request budget (default 9/s, then HubSpot's rate-limit headers):
+   * a raised quota, or an endpoint with no limit. The headers are then not read, so the budget is
+   * exactly this; 429s still pause the connection for their Retry-After.
+   */
+  requestsPerSecond: Schema.optional(Schema.Number.pipe(Schema.positive())),
   /** Inbound webhook verification. */
   webhooks: Schema.optional(
     Schema.Struct({

@@ -10,9 +10,9 @@ export { HubSpotConfig, HubSpotSignatureVersion } from "./config.ts";
 export { Company, companies } from "./entities/companies.ts";
 export { Contact, type ContactUpsertResult, contacts, upsertContactsByEmail } from "./entities/contacts.ts";
 
-import { hubSpotRateLimit } from "./rateBudget.ts";
+import { hubSpotRateLimitFor } from "./rateBudget.ts";
 
-export { type HubSpotRateBudget, hubSpotRateBudget, hubSpotRateLimit } from "./rateBudget.ts";
+export { type HubSpotRateBudget, hubSpotRateBudget, hubSpotRateLimit, hubSpotRateLimitFor } from "./rateBudget.ts";
 export { hubSpotWebhooks, parseHubSpotWebhook, signatureMaxAgeMs, verifyHubSpotWebhook } from "./webhooks.ts";
 
 /**
@@ -31,5 +31,5 @@ export default defineConnector({
   },
   entities: { contacts, companies },
   webhooks: hubSpotWebhooks,
-  rateLimit: hubSpotRateLimit,
+  rateLimit: hubSpotRateLimitFor,
 });

@@ -68,3 +68,12 @@ export const hubSpotRateLimit = {
     };
   },
 } as const;
+
+/**
+ * A connection's budget: HubSpot's default policy, unless its config sets `requestsPerSecond`
+ * (then that rate with a one-second burst, and no header hints: the operator's number wins).
+ */
+export const hubSpotRateLimitFor = (config: { readonly requestsPerSecond?: number | undefined }) =>
+  config.requestsPerSecond === undefined
+    ? hubSpotRateLimit
+    : { requestsPerSecond: config.requestsPerSecond, burst: Math.max(1, Math.ceil(config.requestsPerSecond)) };

@@ -199,9 +199,20 @@ export interface ConnectorDefinition<
   readonly check?: (ctx: ConnectorContext<Config>) => MaybeEffect<void>;
   readonly entities: Entities;
   readonly webhooks?: ConnectorWebhooks<Config>;
-  /** Request budget per connection. Default: unlimited (only 429 + Retry-After slow it down). */
-  readonly rateLimit?: RateLimitPolicy;
+  /**
+   * Request budget per connection. Default: unlimited (only 429 + Retry-After slow it down).
+   * A function of the decoded config lets a connection override the vendor's default budget
+   * (e.g. a raised quota, or a local fake); returning undefined means unlimited.
+   */
+  readonly rateLimit?: RateLimitPolicy | ((config: Config) => RateLimitPolicy | undefined);
 }
+
+/** The budget a connection of `connector` draws from: the connector's policy, applied to the connection's config. */
+export const rateLimitPolicyOf = <Config>(
+  connector: { readonly rateLimit?: ConnectorDefinition<Config, any, any>["rateLimit"] },
+  config: Config,
+): RateLimitPolicy | undefined =>
+  typeof connector.rateLimit === "function" ? connector.rateLimit(config) : connector.rateLimit;
 
 /** A connector with its types erased, as the registry holds it. */
 export type AnyConnector = ConnectorDefinition<any, any, Record<string, EntityDefinition<any, any>>>;

@@ -361,6 +361,21 @@ const makeJobQueue = Effect.gen(function* () {
     return yield* Effect.die(new Error(`dedupe key ${input.dedupeKey} kept changing hands`));
   });
 
+  /**
+   * After a bulk enqueue that at least doubled the queue, statistics are stale until autovacuum
+   * (up to a minute): the planner then believes the queue holds a few dozen rows and claims by
+   * sorting every queued job instead of reading the claim index in order (EXPLAIN ANALYZE with
+   * 50,000 queued: 450 ms per claim against 0.8 ms). One ANALYZE per doubling is a handful for
+   * any backlog, and a no-op for everyday enqueues.
+   */
+  const refreshStatisticsAfterBulkInsert = (inserted: number) =>
+    Effect.gen(function* () {
+      if (inserted < 1_000) return;
+      // The estimate predates this insert (that is the point), so it is the queue before it.
+      const before = yield* db.query(store.estimatedRows);
+      if (inserted >= before) yield* db.query(store.analyze);
+    }).pipe(Effect.orDie);
+
   const enqueueMany = Effect.fn("JobQueue.enqueueMany")(function* (
     inputs: ReadonlyArray<Omit<EnqueueInput, "dedupeKey">>,
   ) {
@@ -374,6 +389,7 @@ const makeJobQueue = Effect.gen(function* () {
       const chunk = rows.slice(i, i + 2_000);
       yield* db.query((k) => k.insertInto("jobs").values(chunk).execute()).pipe(Effect.orDie);
     }
+    yield* refreshStatisticsAfterBulkInsert(rows.length);
     yield* Effect.sync(wakeAll);
     return rows.map((r) => r.id);
   });

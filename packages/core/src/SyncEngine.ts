@@ -7,6 +7,7 @@ import {
   type ConnectorError,
   type EntityDefinition,
   type ReadPage,
+  rateLimitPolicyOf,
   Unavailable,
 } from "./Connector.ts";
 import { Database } from "./Database.ts";
@@ -261,7 +262,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
               message: `connector "${connector.name}" has no entity "${target.entity}"`,
             });
           }
-          const bucket = yield* budget.forConnection(target.connectionId, connector.rateLimit);
+          const bucket = yield* budget.forConnection(target.connectionId, rateLimitPolicyOf(connector, config));
           const controller = yield* Effect.acquireRelease(
             Effect.sync(() => new AbortController()),
             (c) => Effect.sync(() => c.abort()),

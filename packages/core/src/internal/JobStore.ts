@@ -198,3 +198,15 @@ export const prune = async (db: Kysely<DB>, before: Date, limit = 1_000): Promis
     select count(*)::int as n from gone`.execute(db);
   return rows[0]?.n ?? 0;
 };
+
+/** The planner's estimate of the table's rows (0 before its first ANALYZE). */
+export const estimatedRows = async (db: Kysely<DB>): Promise<number> => {
+  const { rows } = await sql<{ rows: number }>`
+    select reltuples::float8 as rows from pg_class where oid = 'jobs'::regclass`.execute(db);
+  return Math.max(0, Number(rows[0]?.rows ?? 0));
+};
+
+/** Refreshes the planner's statistics of the table. */
+export const analyze = async (db: Kysely<DB>): Promise<void> => {
+  await sql`analyze jobs`.execute(db);
+};

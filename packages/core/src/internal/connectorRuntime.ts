@@ -7,6 +7,7 @@ import {
   InvalidRecord,
   type MaybeEffect,
   type PageSource,
+  rateLimitPolicyOf,
   Unavailable,
 } from "../Connector.ts";
 import { makeConnectorHttp, parseRetryAfter } from "../ConnectorHttp.ts";
@@ -112,6 +113,7 @@ export const makeConnectorContext = (
 ): Effect.Effect<ConnectorContext<any>> =>
   Effect.map(Effect.runtime<never>(), (runtime) => {
     const runSync = Runtime.runSync(runtime);
+    const readHeaders = rateLimitPolicyOf(connector, config)?.fromHeaders;
     const log =
       (write: (message: string) => Effect.Effect<void>) =>
       (message: string, fields?: Record<string, unknown>): void =>
@@ -128,7 +130,7 @@ export const makeConnectorContext = (
           runSync(
             Effect.flatMap(Clock.currentTimeMillis, (now) =>
               bucket.observe(
-                connector.rateLimit?.fromHeaders?.(headers),
+                readHeaders?.(headers),
                 status === 429 ? (parseRetryAfter(headers.get("retry-after"), now) ?? 1_000) : undefined,
               ),
             ),

@@ -1,0 +1,49 @@
+/**
+ * Import, delta and reconcile through `SyncEngine.run` on the bench's HubSpot connection, in
+ * the calling (measured) process.
+ */
+import { Database, SyncEngine, type SyncMode, type SyncRunResult } from "@tandem/core";
+import { Effect } from "effect";
+import { benchHubSpotConfig, ensureConnection, tandemEngineLayer } from "./TandemEngine.ts";
+import type { TandemSyncInput } from "./TandemHooks.ts";
+
+const entity = "contacts";
+
+/** One run of `mode`; `after` reads what it needs from the database before the layer closes. */
+export const runSync = <A>(
+  input: TandemSyncInput,
+  mode: SyncMode,
+  after: (result: SyncRunResult, target: { readonly connectionId: string }) => Effect.Effect<A, unknown, Database>,
+): Promise<A> =>
+  Effect.gen(function* () {
+    const target = yield* ensureConnection(input.connectionName, benchHubSpotConfig(input));
+    const result = yield* (yield* SyncEngine).run({ ...target, entity, mode });
+    if (result.errors.length > 0) {
+      return yield* Effect.fail(
+        new Error(`tandem ${mode} run had ${result.errors.length} item errors: ${JSON.stringify(result.errors[0])}`),
+      );
+    }
+    if (result.quarantine !== undefined) {
+      return yield* Effect.fail(new Error(`tandem ${mode} run was quarantined: ${JSON.stringify(result.quarantine)}`));
+    }
+    return yield* after(result, target);
+  }).pipe(Effect.provide(tandemEngineLayer(input.database)), Effect.scoped, Effect.runPromise);
+
+/** Records the run created or updated. */
+export const recordsWritten = (result: SyncRunResult) => Effect.succeed({ records: result.created + result.updated });
+
+/** The connection's soft-deleted contacts, as the harness checks them against the archived ids. */
+export const softDeletedExternalIds = (connectionId: string) =>
+  Effect.gen(function* () {
+    const db = yield* Database;
+    const rows = yield* db.query((k) =>
+      k
+        .selectFrom("records")
+        .select("external_id")
+        .where("connection_id", "=", connectionId)
+        .where("entity", "=", entity)
+        .where("deleted_at", "is not", null)
+        .execute(),
+    );
+    return { softDeletedExternalIds: rows.map((r) => r.external_id) };
+  });
