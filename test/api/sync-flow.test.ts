@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { verifySignature } from "@tandem/core";
+import { Locks, recordLockKey, verifySignature } from "@tandem/core";
 import {
   createHubSpotWebhookEmitter,
   dialects,
@@ -9,6 +9,7 @@ import {
   type ServedHubSpotFake,
   serveHubSpotFake,
 } from "@tandem/testkit";
+import { Effect } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer, trpcCode } from "../support/server.ts";
 
@@ -271,9 +272,24 @@ for (const dialect of dialects) {
       expect(await trpcCode(a.jobs.get.query({ id: jobId }))).toBe("NOT_FOUND");
     });
 
-    it("a local edit is pushed to HubSpot: pending, then synced", async () => {
+    it("a local edit is pushed to HubSpot: pending, then synced; never while the record is locked", async () => {
       const a = t.client(keyA);
       const target = fake.fake.live("contacts")[9]!;
+      // While a pull of this record holds its lock, a push waits, then gives up.
+      const lease = await t.server.runtime.runPromise(
+        Effect.flatMap(Locks, (l) => l.acquire(recordLockKey(connectionId, "contacts", target.id), { ttlMs: 60_000 })),
+      );
+      expect(
+        await trpcCode(
+          a.records.update.mutate({
+            connectionId,
+            entity: "contacts",
+            externalId: target.id,
+            fields: { firstName: "Blocked" },
+          }),
+        ),
+      ).toBe("PRECONDITION_FAILED");
+      await t.server.runtime.runPromise(Effect.flatMap(Locks, (l) => l.release(lease)));
       const updated = await a.records.update.mutate({
         connectionId,
         entity: "contacts",

@@ -78,7 +78,7 @@ export class Records extends Context.Tag("@tandem/core/Records")<
     readonly update: (
       tenantId: string,
       input: RecordScopeInput & { readonly externalId: string; readonly fields: Record<string, unknown> },
-    ) => Effect.Effect<RecordView, ResourceNotFound | InvalidInput>;
+    ) => Effect.Effect<RecordView, ResourceNotFound | InvalidInput | PreconditionFailed>;
   }
 >() {
   static readonly layer = Layer.effect(

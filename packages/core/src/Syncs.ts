@@ -9,7 +9,7 @@ import {
   type ResourceNotFound,
 } from "./Errors.ts";
 import { type JobHandlerSpec, JobQueue, type JobView, type RunningJob } from "./JobQueue.ts";
-import { Locks, syncLockKey } from "./Locks.ts";
+import { Locks, recordLockKey, syncLockKey } from "./Locks.ts";
 import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "./OutboundWebhooks.ts";
 import { RecordStore } from "./RecordStore.ts";
 import { RetryPolicy } from "./RetryPolicy.ts";
@@ -138,7 +138,7 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
       input: { readonly connectionId: string; readonly entity: string; readonly changes: ReadonlyArray<LocalChange> },
     ) => Effect.Effect<
       ReadonlyArray<{ readonly externalId: string; readonly syncStatus: string; readonly pushedNow: boolean }>,
-      ResourceNotFound | InvalidInput
+      ResourceNotFound | InvalidInput | PreconditionFailed
     >;
     readonly status: (tenantId: string, connectionId: string) => Effect.Effect<ConnectionSyncStatus, ResourceNotFound>;
     readonly setPaused: (
@@ -302,9 +302,16 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
         Effect.gen(function* () {
           const payload = job.payload as WebhookEventPayload;
           const tenantId = job.tenantId!;
-          const result = yield* engine.syncRecord(
-            { tenantId, connectionId: payload.connectionId, entity: payload.entity },
-            { externalId: payload.externalId, kind: payload.kind, occurredAt: new Date(payload.occurredAt) },
+          // A pull of one record never interleaves with a push of it (Syncs.push takes the same lock);
+          // a lock held elsewhere fails the attempt, and the queue retries it.
+          const result = yield* locks.withLock(
+            recordLockKey(payload.connectionId, payload.entity, payload.externalId),
+            { jobId: job.id, waitMs: 5_000 },
+            () =>
+              engine.syncRecord(
+                { tenantId, connectionId: payload.connectionId, entity: payload.entity },
+                { externalId: payload.externalId, kind: payload.kind, occurredAt: new Date(payload.occurredAt) },
+              ),
           );
           // From the change at the source to it being stored here.
           yield* recordWebhookLag(new Date(payload.occurredAt));
@@ -379,23 +386,33 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           yield* entityOf(tenantId, input.connectionId, input.entity);
           const target = { tenantId, connectionId: input.connectionId, entity: input.entity };
           return yield* Effect.forEach(input.changes, (change) =>
-            engine.applyLocalChange(target, change.externalId, change.fields).pipe(
-              Effect.map((r) => ({
-                externalId: change.externalId,
-                syncStatus: r.record.syncStatus,
-                pushedNow: r.pushedNow,
-              })),
-              Effect.catchAll(
-                (e): Effect.Effect<never, ResourceNotFound | InvalidInput> =>
-                  e._tag === "ResourceNotFound"
-                    ? Effect.fail(e)
-                    : Effect.fail(
-                        new InvalidInput({
-                          issues: [{ path: `changes.${change.externalId}`, message: e.message ?? String(e) }],
-                        }),
-                      ),
+            locks
+              .withLock(recordLockKey(input.connectionId, input.entity, change.externalId), { waitMs: 5_000 }, () =>
+                engine.applyLocalChange(target, change.externalId, change.fields),
+              )
+              .pipe(
+                Effect.map((r) => ({
+                  externalId: change.externalId,
+                  syncStatus: r.record.syncStatus,
+                  pushedNow: r.pushedNow,
+                })),
+                Effect.catchAll(
+                  (e): Effect.Effect<never, ResourceNotFound | InvalidInput | PreconditionFailed> =>
+                    e._tag === "ResourceNotFound"
+                      ? Effect.fail(e)
+                      : e._tag === "LockHeld" || e._tag === "LockLost"
+                        ? Effect.fail(
+                            new PreconditionFailed({
+                              message: `record ${change.externalId} is being synced; retry shortly`,
+                            }),
+                          )
+                        : Effect.fail(
+                            new InvalidInput({
+                              issues: [{ path: `changes.${change.externalId}`, message: e.message ?? String(e) }],
+                            }),
+                          ),
+                ),
               ),
-            ),
           );
         }),
 
