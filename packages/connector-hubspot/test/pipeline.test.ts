@@ -182,6 +182,7 @@ for (const dialect of dialects) {
             let duplicates = 0;
             for (const request of received) {
               const receipt = yield* inbound.receive("hubspot", ids.connectionId, request);
+              if (receipt._tag !== "Receipt") throw new Error("a HubSpot POST is never a handshake");
               accepted += receipt.accepted;
               duplicates += receipt.duplicates;
             }

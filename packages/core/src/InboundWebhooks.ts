@@ -49,16 +49,19 @@ const validEvent = (e: WebhookEvent): boolean =>
 export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")<
   InboundWebhooks,
   {
-    readonly handshake: (
-      connector: string,
-      connectionId: string,
-      request: InboundWebhookRequest,
-    ) => Effect.Effect<{ readonly status: number; readonly body: string } | null, ResourceNotFound>;
+    /**
+     * Answers one request: the connector's subscription handshake if it recognizes
+     * one, else (for a POST) verifies, stores and queues the events.
+     */
     readonly receive: (
       connector: string,
       connectionId: string,
       request: InboundWebhookRequest,
-    ) => Effect.Effect<WebhookReceipt, ResourceNotFound | WebhookRejected | MalformedWebhook>;
+    ) => Effect.Effect<
+      | { readonly _tag: "Handshake"; readonly status: number; readonly body: string }
+      | ({ readonly _tag: "Receipt" } & WebhookReceipt),
+      ResourceNotFound | WebhookRejected | MalformedWebhook
+    >;
   }
 >() {
   static readonly layer = Layer.effect(
@@ -79,13 +82,11 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
         });
 
       return {
-        handshake: Effect.fn("InboundWebhooks.handshake")(function* (connector, connectionId, request) {
-          const { webhooks } = yield* resolve(connector, connectionId);
-          return webhooks.handshake?.(request) ?? null;
-        }),
-
         receive: Effect.fn("InboundWebhooks.receive")(function* (connector, connectionId, request) {
           const resolved = yield* resolve(connector, connectionId);
+          const handshake = resolved.webhooks.handshake?.(request) ?? null;
+          if (handshake !== null) return { _tag: "Handshake" as const, ...handshake };
+          if (request.method === "GET") return { _tag: "Handshake" as const, status: 405, body: "POST events here" };
           const now = new Date(yield* Clock.currentTimeMillis);
           const verified = yield* Effect.try(() =>
             resolved.webhooks.verify({ config: resolved.config, now }, request),
@@ -158,6 +159,7 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
           // PGlite has no NOTIFY: wake this process's workers now that the jobs are committed.
           if (stored.length > 0) yield* queue.nudge;
           return {
+            _tag: "Receipt" as const,
             accepted: stored.length,
             duplicates: known.length - stored.length,
             ignored: parsed.length - known.length,

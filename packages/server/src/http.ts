@@ -86,19 +86,13 @@ export const makeHttpApp = (runtime: AppRuntime, options: { readonly webhookMaxB
       if (!/^[0-9a-f-]{36}$/i.test(connectionId)) return c.json({ error: "unknown webhook endpoint" }, 404);
       const request = { method: c.req.method, url: c.req.url, headers: c.req.raw.headers, rawBody: await c.req.text() };
       const exit = await runtime.runPromiseExit(
-        Effect.gen(function* () {
-          const inbound = yield* InboundWebhooks;
-          const handshake = yield* inbound.handshake(connector, connectionId, request);
-          if (handshake !== null) return { handshake };
-          if (request.method === "GET") return { handshake: { status: 405, body: "POST events here" } };
-          return { receipt: yield* inbound.receive(connector, connectionId, request) };
-        }).pipe(Effect.withSpan("webhooks.receive", { attributes: { connector } })),
+        Effect.flatMap(InboundWebhooks, (inbound) => inbound.receive(connector, connectionId, request)).pipe(
+          Effect.withSpan("webhooks.receive", { attributes: { connector } }),
+        ),
       );
       if (Exit.isSuccess(exit)) {
-        const value = exit.value;
-        return "receipt" in value
-          ? c.json(value.receipt, 200)
-          : c.body(value.handshake.body, value.handshake.status as 200);
+        const { _tag, ...answer } = exit.value;
+        return _tag === "Receipt" ? c.json(answer, 200) : c.body(exit.value.body, exit.value.status as 200);
       }
       const failure = Cause.failureOption(exit.cause);
       if (Option.isSome(failure)) {
