@@ -55,7 +55,11 @@ for (const dialect of dialects) {
         name: "crm",
         config: { accessToken: SECRET, baseUrl: "http://127.0.0.1:9/hubspot" },
       });
-      expect(created.config).toEqual({ accessToken: "[redacted]", baseUrl: "http://127.0.0.1:9/hubspot" });
+      expect(created.config).toEqual({
+        accessToken: "[redacted]",
+        baseUrl: "http://127.0.0.1:9/hubspot",
+        listPageSize: 100,
+      });
       const responses = [
         created,
         await a.connections.get.query({ id: created.id }),
