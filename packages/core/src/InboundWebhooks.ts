@@ -26,6 +26,9 @@ export interface WebhookReceipt {
   readonly ignored: number;
 }
 
+/** How long a resolved connection serves webhook verification before it is read again. */
+const CONFIG_CACHE_MS = 5_000;
+
 const kinds = new Set(["created", "updated", "deleted", "merged", "restored"]);
 
 const validEvent = (e: WebhookEvent): boolean =>
@@ -71,9 +74,27 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
       const connections = yield* Connections;
       const queue = yield* JobQueue;
 
+      // Vendors post in bursts to one endpoint: the decrypted, decoded connection is kept for a
+      // few seconds instead of being read and decrypted per request. A config change (a new
+      // webhook secret) therefore reaches verification within CONFIG_CACHE_MS.
+      const cache = new Map<
+        string,
+        { readonly at: number; readonly value: Effect.Effect.Success<ReturnType<typeof connections.resolveById>> }
+      >();
+      const resolveCached = (connectionId: string) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis;
+          const hit = cache.get(connectionId);
+          if (hit !== undefined && now - hit.at < CONFIG_CACHE_MS) return hit.value;
+          const value = yield* connections.resolveById(connectionId);
+          if (cache.size > 10_000) cache.clear();
+          cache.set(connectionId, { at: now, value });
+          return value;
+        });
+
       const resolve = (connector: string, connectionId: string) =>
         Effect.gen(function* () {
-          const resolved = yield* connections.resolveById(connectionId);
+          const resolved = yield* resolveCached(connectionId);
           // The connector in the URL must match: a mismatch is indistinguishable from a missing connection.
           if (resolved.connector.name !== connector || resolved.connector.webhooks === undefined) {
             return yield* new ResourceNotFound({ resource: "webhook endpoint", id: `${connector}/${connectionId}` });
@@ -125,7 +146,23 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
                     .returning(["id", "entity", "external_id", "kind", "occurred_at"])
                     .execute(),
                 )
-                .pipe(Effect.orDie);
+                .pipe(
+                  // Deleted after it was cached: the endpoint is gone.
+                  Effect.catchTag("ConstraintViolation", (e) =>
+                    e.kind === "foreign_key"
+                      ? Effect.sync(() => cache.delete(connectionId)).pipe(
+                          Effect.zipRight(
+                            Effect.fail(
+                              new ResourceNotFound({
+                                resource: "webhook endpoint",
+                                id: `${connector}/${connectionId}`,
+                              }),
+                            ),
+                          ),
+                        )
+                      : Effect.die(e),
+                  ),
+                );
               // One job per record: the job reads the record's current state, so later events of
               // the same request add nothing but their ids (marked processed together).
               const byRecord = new Map<string, WebhookEventPayload>();
