@@ -1,7 +1,6 @@
 import { expect, layer } from "@effect/vitest";
 import {
   callConnector,
-  type InboundWebhookRequest,
   makeConnectorContext,
   makeTokenBucket,
   RecordStore,
@@ -11,9 +10,7 @@ import {
   type SyncTarget,
 } from "@tandem/core";
 import {
-  createHubSpotFake,
   createHubSpotWebhookEmitter,
-  createManualClock,
   createTestConnection,
   dialects,
   type HubSpotObjectType,
@@ -22,10 +19,8 @@ import {
   testEngineLayer,
 } from "@tandem/testkit";
 import { Chunk, Effect, Either, Option, Schema, Stream, TestServices } from "effect";
-import { HttpResponse, http } from "msw";
-import { setupServer } from "msw/node";
-import { afterAll, beforeAll } from "vitest";
 import hubspot, { HubSpotConfig, hubSpotRateLimit, upsertContactsByEmail } from "../src/index.ts";
+import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 
 /*
  * The HubSpot connector through the SyncEngine and the real record store, on PGlite and
@@ -37,28 +32,7 @@ import hubspot, { HubSpotConfig, hubSpotRateLimit, upsertContactsByEmail } from 
 const baseUrl = "https://hubspot.engine.test";
 const receiverUrl = "https://tandem.test/webhooks/hubspot/engine-test";
 const clientSecret = "engine-test-client-secret";
-const clock = createManualClock(Date.UTC(2026, 4, 1));
-const fake = createHubSpotFake({ baseUrl, clock });
-
-/** Webhook deliveries the fake's emitter POSTed to our receiver, in arrival order. */
-const received: Array<InboundWebhookRequest> = [];
-const server = setupServer(
-  ...fake.handlers,
-  http.post(receiverUrl, async ({ request }) => {
-    received.push({
-      method: request.method,
-      url: request.url,
-      headers: new Headers(request.headers),
-      rawBody: await request.text(),
-    });
-    return new HttpResponse(null, { status: 204 });
-  }),
-);
-beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
-afterAll(() => {
-  fake.close();
-  server.close();
-});
+const { clock, fake, received } = hubSpotFakeWithReceiver({ baseUrl, receiverUrl, start: Date.UTC(2026, 4, 1) });
 
 const config = {
   baseUrl,

@@ -5,7 +5,6 @@ import {
   Connections,
   ConnectorRegistry,
   CredentialCipher,
-  type InboundWebhookRequest,
   InboundWebhooks,
   JobQueue,
   Locks,
@@ -20,9 +19,7 @@ import {
   Tenants,
 } from "@tandem/core";
 import {
-  createHubSpotFake,
   createHubSpotWebhookEmitter,
-  createManualClock,
   createTestConnection,
   type Dialect,
   dialects,
@@ -31,10 +28,8 @@ import {
   testDatabaseLayer,
 } from "@tandem/testkit";
 import { Chunk, Duration, Effect, Layer, Redacted, Schedule, Stream, TestServices } from "effect";
-import { HttpResponse, http } from "msw";
-import { setupServer } from "msw/node";
-import { afterAll, beforeAll } from "vitest";
 import hubspot from "../src/index.ts";
+import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 
 /*
  * HubSpot webhooks through the whole durable pipeline, as the server runs it: the fake's
@@ -47,27 +42,7 @@ import hubspot from "../src/index.ts";
 const baseUrl = "https://hubspot.pipeline.test";
 const receiverUrl = "https://tandem.test/webhooks/hubspot/pipeline";
 const clientSecret = "pipeline-client-secret";
-const clock = createManualClock(Date.UTC(2026, 6, 1));
-const fake = createHubSpotFake({ baseUrl, clock });
-
-const received: Array<InboundWebhookRequest> = [];
-const server = setupServer(
-  ...fake.handlers,
-  http.post(receiverUrl, async ({ request }) => {
-    received.push({
-      method: request.method,
-      url: request.url,
-      headers: new Headers(request.headers),
-      rawBody: await request.text(),
-    });
-    return new HttpResponse(null, { status: 204 });
-  }),
-);
-beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
-afterAll(() => {
-  fake.close();
-  server.close();
-});
+const { clock, fake, received } = hubSpotFakeWithReceiver({ baseUrl, receiverUrl, start: Date.UTC(2026, 6, 1) });
 
 /** The server's service graph (packages/server/src/runtime.ts) on a fresh test database. */
 const pipelineLayer = (dialect: Dialect) => {
