@@ -66,6 +66,8 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
       input: UpdateConnection,
     ) => Effect.Effect<ConnectionView, ResourceNotFound | InvalidInput | AlreadyExists>;
     readonly delete: (tenantId: string, id: string) => Effect.Effect<{ readonly id: string }, ResourceNotFound>;
+    /** Fails with ResourceNotFound unless the connection is the tenant's (no decryption: a cheap guard). */
+    readonly assertOwned: (tenantId: string, id: string) => Effect.Effect<void, ResourceNotFound>;
     /**
      * Like `resolve`, without a tenant: for inbound webhooks, whose URL names the
      * connection and whose signature (checked with this config) authenticates them.
@@ -266,6 +268,8 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
           if (row === undefined) return yield* new ResourceNotFound({ resource: "connection", id });
           return { id: row.id };
         }),
+
+        assertOwned: (tenantId: string, id: string) => Effect.asVoid(find(tenantId, id)),
 
         resolveById: Effect.fn("Connections.resolveById")(function* (id: string) {
           const row = yield* db

@@ -90,7 +90,7 @@ export class Records extends Context.Tag("@tandem/core/Records")<
       const conflicts = yield* Conflicts;
       // Ownership first: another tenant's connection is indistinguishable from a missing one.
       const scope = (tenantId: string, input: RecordScopeInput) =>
-        Effect.as(connections.get(tenantId, input.connectionId), { tenantId, ...input });
+        Effect.as(connections.assertOwned(tenantId, input.connectionId), { tenantId, ...input });
 
       const get = Effect.fn("Records.get")(function* (
         tenantId: string,

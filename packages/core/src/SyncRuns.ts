@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Clock, Context, Effect, Layer } from "effect";
-import type { Selectable } from "kysely";
+import type { Selectable, Updateable } from "kysely";
 import { sql } from "kysely";
 import { Database } from "./Database.ts";
 import type { ErrorClass, SyncRunsTable } from "./db/schema.ts";
@@ -114,7 +114,7 @@ export class SyncRuns extends Context.Tag("@tandem/core/SyncRuns")<
       const db = yield* Database;
       const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms));
 
-      const finish = (runId: string, changes: Partial<Record<string, unknown>>) =>
+      const finish = (runId: string, changes: Updateable<SyncRunsTable>) =>
         Effect.gen(function* () {
           const at = yield* now;
           yield* db
@@ -122,7 +122,7 @@ export class SyncRuns extends Context.Tag("@tandem/core/SyncRuns")<
               k
                 .updateTable("sync_runs")
                 .set({
-                  ...(changes as object),
+                  ...changes,
                   finished_at: at,
                   duration_ms: sql<number>`greatest(0, round(extract(epoch from (${at}::timestamptz - started_at)) * 1000))::int`,
                 })
