@@ -127,6 +127,17 @@ const objectTypeFromPath = (segment: string): HubSpotObjectType | undefined =>
       ? "companies"
       : undefined;
 
+/**
+ * The property names a read returns: those requested (the type's defaults when none are), plus
+ * the read-only ones HubSpot always adds; unknown names are left out. Worked out once per request.
+ */
+const wireProperties = (type: HubSpotObjectType, requested: ReadonlyArray<string> | undefined) => {
+  const schema = hubSpotObjectSchemas[type];
+  return [...new Set([...(requested ?? schema.defaults), ...schema.readOnly])].filter(
+    (name) => schema.writable.includes(name) || schema.readOnly.includes(name),
+  );
+};
+
 /** The wire form of an object with the requested properties (HubSpot always adds the timestamps and id). */
 const toWire = (
   state: HubSpotApiState,
@@ -134,14 +145,16 @@ const toWire = (
   object: StoredHubSpotObject,
   requested: ReadonlyArray<string> | undefined,
   maybeCorrupt: boolean,
+): Record<string, unknown> => wireObject(state, object, wireProperties(type, requested), maybeCorrupt);
+
+const wireObject = (
+  state: HubSpotApiState,
+  object: StoredHubSpotObject,
+  names: ReadonlyArray<string>,
+  maybeCorrupt: boolean,
 ): Record<string, unknown> => {
-  const schema = hubSpotObjectSchemas[type];
-  const names = new Set([...(requested ?? schema.defaults), ...schema.readOnly]);
   const properties: Record<string, string | null> = {};
-  for (const name of names) {
-    if (schema.writable.includes(name) || schema.readOnly.includes(name))
-      properties[name] = object.properties[name] ?? null;
-  }
+  for (const name of names) properties[name] = object.properties[name] ?? null;
   const wire: Record<string, unknown> = {
     id: object.id,
     properties,
@@ -315,14 +328,22 @@ const listObjects = (state: HubSpotApiState, type: HubSpotObjectType, url: URL):
   const after = url.searchParams.get("after");
   if (after !== null && !/^\d+$/.test(after)) return validationError(`Invalid after value: ${after}`);
   const requested = url.searchParams.getAll("properties").flatMap((p) => parseProperties(p) ?? []);
-  // `after` is the id to start from: stable while objects are created or archived mid-read.
-  const matching = state.store
-    .all(type)
-    .filter((o) => o.archived === archived && (after === null || Number(o.id) >= Number(after)));
-  const page = matching.slice(0, limit);
-  const next = matching[limit];
+  // `after` is the id to start from: stable while objects are created or archived mid-read. The
+  // walk starts there in the store's id index and stops one past the page (a page costs O(limit),
+  // plus the objects of the other archived state it steps over).
+  const page: Array<StoredHubSpotObject> = [];
+  let next: StoredHubSpotObject | undefined;
+  for (const object of state.store.from(type, after ?? undefined)) {
+    if (object.archived !== archived) continue;
+    if (page.length === limit) {
+      next = object;
+      break;
+    }
+    page.push(object);
+  }
+  const names = wireProperties(type, requested.length > 0 ? requested : undefined);
   return json(200, {
-    results: page.map((o) => toWire(state, type, o, requested.length > 0 ? requested : undefined, true)),
+    results: page.map((o) => wireObject(state, o, names, true)),
     ...(next !== undefined
       ? { paging: { next: { after: next.id, link: `${url.origin}${url.pathname}?after=${next.id}` } } }
       : {}),

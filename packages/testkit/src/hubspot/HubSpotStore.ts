@@ -89,6 +89,12 @@ export interface HubSpotStore {
   readonly clock: FakeClock;
   /** All objects of a type (archived included), in id order. */
   readonly all: (type: HubSpotObjectType) => ReadonlyArray<StoredHubSpotObject>;
+  /**
+   * Objects of a type (archived included) whose numeric id is at least `fromId` (every one when
+   * undefined), in id order, read lazily from the store's id index: a caller that stops after a
+   * page pays for the page, not for the store (list endpoints at a million objects).
+   */
+  readonly from: (type: HubSpotObjectType, fromId?: string) => Iterable<StoredHubSpotObject>;
   readonly get: (type: HubSpotObjectType, id: string) => StoredHubSpotObject | undefined;
   /** A live (not archived) contact with this email (case-insensitive). */
   readonly findByEmail: (email: string) => StoredHubSpotObject | undefined;
@@ -156,8 +162,24 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
     contacts: new Map(),
     companies: new Map(),
   };
+  // The same objects in ascending numeric id order. Ids only grow (`nextId`), so an insert
+  // appends; only a merge removes from the middle. Lets `from` start at an id by binary search.
+  const ordered: Record<HubSpotObjectType, Array<StoredHubSpotObject>> = { contacts: [], companies: [] };
   const listeners = new Set<(change: HubSpotChange) => void>();
   let nextId = firstId;
+
+  /** Index in `ordered[type]` of the first object whose id is ≥ `id`. */
+  const firstAtLeast = (type: HubSpotObjectType, id: number) => {
+    const list = ordered[type];
+    let low = 0;
+    let high = list.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (Number(list[middle]!.id) < id) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  };
 
   const emit = (change: HubSpotChange) => {
     for (const listener of listeners) listener(change);
@@ -196,12 +218,17 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
     for (const [name, value] of Object.entries(properties)) object.properties[name] = normalizeValue(value);
     stamp(type, object, at);
     objects[type].set(id, object);
+    ordered[type].push(object);
     return object;
   };
 
   const store: HubSpotStore = {
     clock,
-    all: (type) => [...objects[type].values()],
+    all: (type) => [...ordered[type]],
+    from: function* (type, fromId) {
+      const list = ordered[type];
+      for (let i = fromId === undefined ? 0 : firstAtLeast(type, Number(fromId)); i < list.length; i++) yield list[i]!;
+    },
     get: (type, id) => objects[type].get(id),
     findByEmail,
     create: (type, properties) => {
@@ -275,6 +302,7 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
         if ((primary.properties[name] ?? null) === null && value !== null) primary.properties[name] = value;
       }
       objects[type].delete(mergedId);
+      ordered[type].splice(firstAtLeast(type, Number(mergedId)), 1);
       stamp(type, primary, at);
       emit({
         kind: "merge",
@@ -319,6 +347,8 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
     clear: () => {
       objects.contacts.clear();
       objects.companies.clear();
+      ordered.contacts.length = 0;
+      ordered.companies.length = 0;
     },
   };
   return store;
