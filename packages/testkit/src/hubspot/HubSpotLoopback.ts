@@ -64,6 +64,12 @@ export const serveHubSpotFake = async (options: ServeHubSpotFakeOptions = {}): P
       response.end(JSON.stringify({ status: "error", message: String(error), category: "INTERNAL_ERROR" }));
     }
   });
+  // Node closes an idle keep-alive socket after 5 s. A client whose event loop is busy longer
+  // than that between two pages (a large page being written, a loaded machine) can send its next
+  // request on a socket the server is closing: "fetch failed". API gateways keep idle
+  // connections about a minute; so does the fake. Headers must be allowed to take longer still.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, host, () => resolve());
