@@ -47,8 +47,8 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
     const databaseUrl = await ctx.database("baselines");
 
     const references: Record<string, Figures> = {};
-    // One page size given twice (`--page-size 10000`, e.g. at 1M records, where the fake's
-    // O(records) cost per page makes pages of 100 impractical) is measured once.
+    // One page size given twice (`--page-size 10000`, e.g. at 1M records, where 10,000 pages of
+    // 100 take long) is measured once.
     const pageSizes = [...new Set([options.pageSize, options.largePageSize])];
     for (const pageSize of pageSizes) {
       ctx.log(`reading the source with pages of ${pageSize}`);

@@ -9,6 +9,10 @@ import { serveChildRpc } from "../measure/ChildProcessRpc.ts";
 
 let served: ServedHubSpotFake | undefined;
 
+/** How far back the seeded modification times reach, and how long ago the newest is. */
+const historySpanMs = 365 * 86_400_000;
+const historyEndsAgoMs = 86_400_000;
+
 const fake = () => {
   if (served === undefined) throw new Error("source not started");
   return served.fake;
@@ -27,8 +31,15 @@ serveChildRpc({
   start: async (input: { readonly records: number; readonly maxPageSize: number }) => {
     // HubSpot caps a list page at 100; the large-page variant lifts the cap.
     served = await serveHubSpotFake({ port: 0, knobs: { listMaxLimit: Math.max(100, input.maxPageSize) } });
-    // 1 ms apart: distinct, ordered modification times, all in the recent past.
-    served.fake.seedContacts(input.records, { spacingMs: 1 });
+    // A CRM's history, not a burst: the contacts were last modified over the past year, the
+    // newest a day ago, each at its own time. So an untouched contact is older than the engine's
+    // delta overlap (5 minutes, against clock skew and late commits), as it is at a real
+    // vendor; seeded all "now", a delta would re-read every contact through the overlap.
+    const newest = served.fake.clock.now() - historyEndsAgoMs;
+    served.fake.seedContacts(input.records, {
+      spacingMs: Math.max(1, Math.floor(historySpanMs / Math.max(1, input.records))),
+      endAt: newest,
+    });
     return { url: served.url };
   },
   /** Changes one property of a share of live contacts (which bumps their modification time). */
