@@ -14,6 +14,11 @@ type QueueInput = QueueRunOptions & { readonly databaseUrl: string; readonly bat
 const importBaselines = () => import("../baselines/ImportBaselines.ts");
 const reconcileBaselines = () => import("../baselines/ReconcileBaselines.ts");
 const tandem = () => import("../tandem/TandemHooks.ts");
+/**
+ * The engine's modules, which the sync hooks import on their first call: loaded before the clock
+ * starts, or a delta run (a fraction of a second) would be timed mostly loading Effect and Kysely.
+ */
+const tandemSyncModules = () => import("../tandem/TandemSync.ts");
 
 /**
  * Times a hook inside its process, after its modules are loaded: process start-up and module
@@ -40,14 +45,17 @@ serveChildRpc({
   copyAntiJoinReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).copyAntiJoinReconcile(input),
   tandemImport: async (input: TandemSyncInput) => {
     const { runTandemImport } = await tandem();
+    await tandemSyncModules();
     return timedHook(() => runTandemImport(input));
   },
   tandemDelta: async (input: TandemSyncInput) => {
     const { runTandemDelta } = await tandem();
+    await tandemSyncModules();
     return timedHook(() => runTandemDelta(input));
   },
   tandemReconcile: async (input: TandemSyncInput) => {
     const { runTandemReconcile } = await tandem();
+    await tandemSyncModules();
     return timedHook(() => runTandemReconcile(input));
   },
   graphileWorkerQueue: async (input: QueueInput) => {
