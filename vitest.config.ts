@@ -11,7 +11,8 @@ export default defineConfig({
     // Suites create their own databases, so files run in parallel safely; 2 workers fit 2 cores.
     pool: "forks",
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Generous: a loaded 2-core machine (CPU steal) can run ten times slower than a quiet one.
+    testTimeout: 90_000,
+    hookTimeout: 180_000,
   },
 });
