@@ -445,6 +445,124 @@ for (const dialect of dialects) {
       }),
     );
 
+    live("a burst of outcomes is settled together: each job once, with its own outcome and history", () =>
+      Effect.gen(function* () {
+        const queue = yield* JobQueue;
+        const kind = `burst-${crypto.randomUUID()}`;
+        const ids = yield* queue.enqueueMany(
+          Array.from({ length: 40 }, (_, i) => ({ kind, payload: { i }, maxAttempts: 1 })),
+        );
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* queue.worker({
+              ...fast,
+              concurrency: 20,
+              handlers: {
+                [kind]: (job) => {
+                  const i = (job.payload as { i: number }).i;
+                  // Odd jobs are rejected records: dead at once, never retried.
+                  return i % 2 === 1
+                    ? Effect.fail(new InvalidRecord({ message: `record ${i} is malformed` }))
+                    : Effect.succeed({ i, doubled: i * 2 });
+                },
+              },
+            });
+            yield* eventually(
+              Effect.map(queue.counts({ kind }), (c) => c.completed + c.dead),
+              (n) => n >= 40,
+            );
+          }),
+        );
+        for (const [i, id] of ids.entries()) {
+          const job = yield* statusOf(id);
+          const history = yield* queue.attempts(id);
+          if (i % 2 === 0) {
+            expect([job.status, job.result]).toEqual(["completed", { i, doubled: i * 2 }]);
+            expect(history.map((a) => [a.attempt, a.outcome, a.error])).toEqual([[1, "completed", null]]);
+          } else {
+            expect(job.status).toBe("dead");
+            expect(job.lastError?.message).toContain(`record ${i} is malformed`);
+            expect(history.map((a) => [a.attempt, a.outcome, a.error?.tag])).toEqual([[1, "failed", "InvalidRecord"]]);
+          }
+          expect(job.lockedBy).toBeNull();
+          expect(job.finishedAt).not.toBeNull();
+        }
+      }),
+    );
+
+    live("a result holding a NUL character is stored with U+FFFD in its place; an escaped one stays text", () =>
+      Effect.gen(function* () {
+        const queue = yield* JobQueue;
+        const kind = `nul-${crypto.randomUUID()}`;
+        const { id } = yield* queue.enqueue({ kind });
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* queue.worker({
+              ...fast,
+              handlers: { [kind]: () => Effect.succeed({ raw: "a\u0000b", text: "c\\u0000d" }) },
+            });
+            yield* until(id, "completed");
+          }),
+        );
+        expect((yield* statusOf(id)).result).toEqual({ raw: "a\ufffdb", text: "c\\u0000d" });
+      }),
+    );
+
+    live(
+      "prefetch: jobs are claimed ahead, run at most `concurrency` at a time, and shutdown hands the waiting ones back uncounted",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* JobQueue;
+          const kind = `prefetch-${crypto.randomUUID()}`;
+          const ids = yield* queue.enqueueMany(Array.from({ length: 6 }, () => ({ kind })));
+          const gate = yield* Deferred.make<void>();
+          let running = 0;
+          let mostAtOnce = 0;
+          const scope = yield* Scope.make();
+          const worker = yield* queue
+            .worker({
+              ...fast,
+              concurrency: 1,
+              prefetch: 3,
+              shutdownTimeoutMs: 300,
+              handlers: {
+                [kind]: () =>
+                  Effect.gen(function* () {
+                    running++;
+                    mostAtOnce = Math.max(mostAtOnce, running);
+                    yield* Deferred.await(gate);
+                  }).pipe(Effect.ensuring(Effect.sync(() => running--))),
+              },
+            })
+            .pipe(Scope.extend(scope));
+          // One running and three waiting: four leased to this worker, two left for others.
+          const leased = yield* eventually(
+            Effect.map(queue.list({ kind, status: "running" }), (jobs) => jobs),
+            (jobs) => jobs.length === 4,
+          );
+          expect(leased.every((j) => j.lockedBy === worker.id)).toBe(true);
+          expect((yield* worker.running).length).toBe(4);
+          yield* realSleep(200);
+          expect(mostAtOnce).toBe(1);
+          expect((yield* queue.counts({ kind })).queued).toBe(2);
+          // Shutdown: the three waiting are released at once, the running one after the timeout.
+          yield* Scope.close(scope, Exit.void);
+          expect(mostAtOnce).toBe(1);
+          for (const id of ids) {
+            const job = yield* statusOf(id);
+            expect([job.status, job.attempts, job.lockedBy]).toEqual(["queued", 0, null]);
+          }
+          const released = yield* Effect.forEach(leased, (j) => queue.attempts(j.id));
+          expect(released.map((h) => h.map((a) => a.outcome))).toEqual([
+            ["released"],
+            ["released"],
+            ["released"],
+            ["released"],
+          ]);
+          yield* Effect.forEach(ids, (id) => queue.cancel(id), { discard: true });
+        }),
+    );
+
     it.effect("backoff follows the TestClock: a rate-limited job waits its Retry-After, not a moment less", () =>
       Effect.gen(function* () {
         const queue = yield* JobQueue;

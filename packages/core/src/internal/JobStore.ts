@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { DB, JobAttemptOutcome, StoredJobError } from "../db/schema.ts";
 
 /**
@@ -90,66 +90,136 @@ export type Settlement =
   | { readonly _tag: "Cancelled" }
   | { readonly _tag: "Released" };
 
-const json = (value: unknown): string | null => {
+/**
+ * JSON for a jsonb column, or null when the value has none. PostgreSQL's jsonb cannot hold
+ * the NUL character, which JSON.stringify writes as `\u0000`: it becomes U+FFFD rather than
+ * failing the statement (and, in a batch, every settlement in it). An escaped backslash
+ * before `u0000` is left alone: that is the text "\u0000", not a NUL.
+ */
+export const json = (value: unknown): string | null => {
   if (value === undefined) return null;
   try {
-    return JSON.stringify(value) ?? null;
+    const text = JSON.stringify(value);
+    return text === undefined ? null : text.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd");
   } catch {
     return null;
   }
 };
 
-const transition = (s: Settlement, now: Date): { set: RawBuilder<unknown>; outcome: JobAttemptOutcome } => {
+/** The columns a settlement writes, as one row of the batch statement's input. */
+interface SettlementRow {
+  readonly id: string;
+  readonly lease_token: string;
+  readonly worker: string;
+  readonly status: "queued" | "completed" | "dead" | "cancelled";
+  /** A new `run_at` (retry backoff, release); null keeps it. */
+  readonly run_at: string | null;
+  /** Completed only: the handler's result. */
+  readonly result: unknown;
+  /** Retry and Dead: the error, kept as `last_error` and in the attempt's history. */
+  readonly error: unknown;
+  readonly finished: boolean;
+  /** Released: the attempt is handed back, not counted. */
+  readonly released: boolean;
+  readonly outcome: JobAttemptOutcome;
+}
+
+const settlementRow = (h: SettlementOf, now: Date): SettlementRow => {
+  const s = h.settlement;
+  const base = { id: h.id, lease_token: h.leaseToken, worker: h.worker, result: null, error: null };
   switch (s._tag) {
     case "Completed":
       return {
-        set: sql`status = 'completed', result = ${json(s.result)}::jsonb, finished_at = ${now}`,
+        ...base,
+        status: "completed",
+        run_at: null,
+        result: s.result ?? null,
+        finished: true,
+        released: false,
         outcome: "completed",
       };
     case "Retry":
       return {
-        set: sql`status = 'queued', run_at = ${s.runAt}, last_error = ${json(s.error)}::jsonb`,
+        ...base,
+        status: "queued",
+        run_at: s.runAt.toISOString(),
+        error: s.error,
+        finished: false,
+        released: false,
         outcome: "failed",
       };
     case "Dead":
       return {
-        set: sql`status = 'dead', last_error = ${json(s.error)}::jsonb, finished_at = ${now}`,
+        ...base,
+        status: "dead",
+        run_at: null,
+        error: s.error,
+        finished: true,
+        released: false,
         outcome: "failed",
       };
     case "Cancelled":
-      return { set: sql`status = 'cancelled', finished_at = ${now}`, outcome: "cancelled" };
+      return { ...base, status: "cancelled", run_at: null, finished: true, released: false, outcome: "cancelled" };
     case "Released":
-      // Shutdown hands the job back untouched: the attempt did not fail, so it is not counted.
       return {
-        set: sql`status = 'queued', run_at = ${now}, attempts = greatest(attempts - 1, 0)`,
+        ...base,
+        status: "queued",
+        run_at: now.toISOString(),
+        finished: false,
+        released: true,
         outcome: "released",
       };
   }
 };
 
+/** One held job's attempt and how it ends. */
+export interface SettlementOf {
+  readonly id: string;
+  readonly leaseToken: string;
+  readonly worker: string;
+  readonly settlement: Settlement;
+}
+
 /**
- * Ends the attempt `leaseToken` of a job, if (and only if) it is still that attempt's
- * lease: a process whose lease expired gets `false` and changes nothing.
+ * Ends many attempts in one statement (a worker's settlements, grouped): each job changes
+ * if (and only if) its row still carries that attempt's lease token, and each change is
+ * logged in `job_attempts` by the same statement. Answers the ids that were settled; a job
+ * missing from the answer had lost its lease (someone else holds or reaped it).
+ *
+ * The rows travel as one jsonb parameter, so the statement's text is the same for any batch
+ * size: one prepared shape, no parameter limit.
  */
-export const settle = async (
+export const settleMany = async (
   db: Kysely<DB>,
-  o: { readonly id: string; readonly leaseToken: string; readonly worker: string; readonly now: Date },
-  s: Settlement,
-): Promise<boolean> => {
-  const { set, outcome } = transition(s, o.now);
-  const error = s._tag === "Retry" || s._tag === "Dead" ? json(s.error) : null;
-  const { rows } = await sql<{ n: number }>`
-    with done as (
-      update jobs set ${set}, locked_by = null, locked_until = null, cancel_requested = false, updated_at = ${o.now}
-      where id = ${o.id} and lease_token = ${o.leaseToken}::bigint and status = 'running'
-      returning id, lease_token, started_at,
-        attempts + ${s._tag === "Released" ? 1 : 0}::int as attempt
+  batch: ReadonlyArray<SettlementOf>,
+  now: Date,
+): Promise<ReadonlySet<string>> => {
+  if (batch.length === 0) return new Set();
+  const rows = json(batch.map((h) => settlementRow(h, now)));
+  const { rows: settled } = await sql<{ id: string }>`
+    with input as (
+      select * from jsonb_to_recordset(${rows}::jsonb) as i(
+        id uuid, lease_token bigint, worker text, status text, run_at timestamptz, result jsonb,
+        error jsonb, finished boolean, released boolean, outcome text)
+    ), done as (
+      update jobs j set
+        status = i.status,
+        run_at = coalesce(i.run_at, j.run_at),
+        result = case when i.status = 'completed' then i.result else j.result end,
+        last_error = case when i.outcome = 'failed' then i.error else j.last_error end,
+        finished_at = case when i.finished then ${now}::timestamptz else j.finished_at end,
+        attempts = case when i.released then greatest(j.attempts - 1, 0) else j.attempts end,
+        locked_by = null, locked_until = null, cancel_requested = false, updated_at = ${now}
+      from input i
+      where j.id = i.id and j.lease_token = i.lease_token and j.status = 'running'
+      returning j.id, j.lease_token, j.started_at, i.worker, i.outcome, i.error,
+        j.attempts + (case when i.released then 1 else 0 end) as attempt
     ), logged as (
       insert into job_attempts (job_id, attempt, lease_token, worker, outcome, error, started_at, finished_at)
-      select id, attempt, lease_token, ${o.worker}, ${outcome}, ${error}::jsonb, started_at, ${o.now} from done
+      select id, attempt, lease_token, worker, outcome, error, started_at, ${now} from done
     )
-    select count(*)::int as n from done`.execute(db);
-  return (rows[0]?.n ?? 0) > 0;
+    select id from done`.execute(db);
+  return new Set(settled.map((r) => r.id));
 };
 
 /**
