@@ -70,5 +70,12 @@ serveChildRpc({
     const { pgBossSubject } = await import("../queues/PgBossSubject.ts");
     return queue(input, pgBossSubject(input.databaseUrl, { batchSize: input.batchSize }));
   },
-  tandemQueue: async (input: QueueInput) => queue(input, (await tandem()).tandemQueueSubject(input.databaseUrl)),
+  tandemQueue: async (input: QueueInput) =>
+    // As many jobs held at once as pg-boss holds: `workers` fetchers of `batchSize` each.
+    queue(
+      input,
+      (await tandem()).tandemQueueSubject(input.databaseUrl, {
+        prefetch: input.workers * input.batchSize - input.workers,
+      }),
+    ),
 });

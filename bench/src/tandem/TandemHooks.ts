@@ -77,9 +77,11 @@ export const runTandemReconcile = async (input: TandemSyncInput): Promise<Tandem
 /**
  * queue: Tandem's durable job queue as a QueueSubject (see queues/QueueSubject.ts and the
  * graphile-worker and pg-boss subjects beside it): migrate, bulk-enqueue no-op jobs, run
- * `workers` concurrent workers, enqueue single jobs. Runs in its own child process.
+ * `workers` concurrent handlers claiming `prefetch` jobs ahead, enqueue single jobs. Runs in its
+ * own child process.
  */
-export const tandemQueueSubject = (databaseUrl: string): QueueSubject => tandemJobQueueSubject(databaseUrl);
+export const tandemQueueSubject = (databaseUrl: string, options: { readonly prefetch: number }): QueueSubject =>
+  tandemJobQueueSubject(databaseUrl, options);
 
 /**
  * webhook_ingest: Tandem's inbound webhook route listening on loopback (`POST

@@ -10,7 +10,11 @@ const kind = "bench_noop";
 /** Rows per enqueueMany statement: one multi-row INSERT, as graphile-worker's addJobs chunks. */
 const backlogChunk = 5_000;
 
-export const tandemJobQueueSubject = (databaseUrl: string): QueueSubject => {
+/**
+ * `prefetch`: jobs the worker claims ahead of a free slot (WorkerOptions.prefetch), the
+ * counterpart of pg-boss's batch size and graphile-worker's local queue.
+ */
+export const tandemJobQueueSubject = (databaseUrl: string, options: { readonly prefetch: number }): QueueSubject => {
   const layer = JobQueue.layer.pipe(Layer.provideMerge(Database.layer({ kind: "postgres", url: databaseUrl })));
   let runtime: ManagedRuntime.ManagedRuntime<JobQueue | Database, unknown> | undefined;
   let workerScope: Scope.CloseableScope | undefined;
@@ -37,6 +41,7 @@ export const tandemJobQueueSubject = (databaseUrl: string): QueueSubject => {
           q.worker({
             handlers: { [kind]: (job) => Effect.sync(() => onJob(job.payload as NoopJobPayload)) },
             concurrency: workers,
+            prefetch: options.prefetch,
             // No connection on these jobs; keep the per-connection bound out of the way regardless.
             perConnectionConcurrency: workers,
           }),
