@@ -2,10 +2,8 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import {
   Cause,
-  Chunk,
   Clock,
   Context,
-  Deferred,
   Duration,
   Effect,
   Exit,
@@ -20,6 +18,7 @@ import {
 import { Database } from "./Database.ts";
 import type { JobAttemptOutcome, JobRow, JobStatus, StoredJobError } from "./db/schema.ts";
 import { AlreadyRunning, type FieldIssue, InvalidInput, ResourceNotFound } from "./Errors.ts";
+import * as GroupCommit from "./internal/GroupCommit.ts";
 import * as store from "./internal/JobStore.ts";
 import { listenForJobs } from "./internal/JobWakeups.ts";
 import { describeFailure, type JobFailure, RetryPolicy } from "./RetryPolicy.ts";
@@ -563,11 +562,10 @@ interface WorkerDeps {
 /** Settlements per statement, at most. */
 const maxSettlementBatch = 500;
 
-/** A handler's outcome, waiting for the settlement statement that writes it. */
-interface PendingSettlement {
+/** A held job's attempt and how it ends, for the settlement statement. */
+interface HeldSettlement {
   readonly job: RunningJob;
   readonly settlement: store.Settlement;
-  readonly done: Deferred.Deferred<void>;
 }
 
 /** Why a running job's fiber was interrupted from outside. */
@@ -620,60 +618,44 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
     const signal = Effect.sync(() => Queue.unsafeOffer(wake, undefined));
 
     /**
-     * Settlements are group-committed: a handler's outcome waits in this queue, and one
-     * statement settles everything that arrived meanwhile. At one job per statement the queue
-     * spent most of its time in round trips; under load a batch forms by itself, and a lone
-     * job pays no extra wait.
+     * Settlements are group-committed: at one statement per job the queue spent most of its
+     * time in round trips. A lost lease is logged and otherwise ignored (someone else holds the
+     * job); a write that keeps failing leaves the leases to run out, and the reaper hands the jobs
+     * to another attempt. Made before the handlers' FiberSet, so its writer outlives every
+     * handler (finalizers run in reverse order).
      */
-    const pendingSettlements = yield* Queue.unbounded<PendingSettlement>();
-
-    const settleBatch = (batch: ReadonlyArray<PendingSettlement>) =>
-      Effect.gen(function* () {
-        const at = yield* now;
-        const rows = batch.map((p) => ({
-          id: p.job.id,
-          leaseToken: p.job.leaseToken,
-          worker: workerId,
-          settlement: p.settlement,
-        }));
-        const settled = yield* retryingDefects(
-          db.query((k) => store.settleMany(k, rows, at)),
-          Duration.millis(leaseMs * 2),
-        ).pipe(
-          Effect.orDie,
-          Effect.catchAllDefect((d) =>
-            // The leases run out and the reaper hands the jobs to another attempt.
-            Effect.as(Effect.logError(`could not settle ${batch.length} job(s)`, d), undefined),
-          ),
-        );
-        for (const p of batch) {
-          const tag = p.settlement._tag;
-          if (settled !== undefined && !settled.has(p.job.id) && tag !== "Released" && tag !== "Cancelled") {
-            yield* Effect.logWarning(`job ${p.job.id}: lease lost before it could be settled (${tag}); discarded`);
+    const settlements = yield* GroupCommit.make<HeldSettlement, void, never>({
+      maxBatch: maxSettlementBatch,
+      write: (batch) =>
+        Effect.gen(function* () {
+          const at = yield* now;
+          const rows = batch.map((h) => ({
+            id: h.job.id,
+            leaseToken: h.job.leaseToken,
+            worker: workerId,
+            settlement: h.settlement,
+          }));
+          const settled = yield* retryingDefects(
+            db.query((k) => store.settleMany(k, rows, at)),
+            Duration.millis(leaseMs * 2),
+          ).pipe(
+            Effect.orDie,
+            Effect.catchAllDefect((d) =>
+              Effect.as(Effect.logError(`could not settle ${batch.length} job(s)`, d), null),
+            ),
+          );
+          for (const h of batch) {
+            const tag = h.settlement._tag;
+            if (settled !== null && !settled.has(h.job.id) && tag !== "Released" && tag !== "Cancelled") {
+              yield* Effect.logWarning(`job ${h.job.id}: lease lost before it could be settled (${tag}); discarded`);
+            }
           }
-        }
-      }).pipe(Effect.ensuring(Effect.forEach(batch, (p) => Deferred.succeed(p.done, undefined), { discard: true })));
-
-    // Forked before the handlers' FiberSet, so it is interrupted after them (finalizers run in
-    // reverse): a handler awaiting its settlement always has a settler. Whatever is still queued
-    // when it stops is answered, and later offers are refused, so nothing waits forever.
-    yield* Effect.forkScoped(
-      Queue.takeBetween(pendingSettlements, 1, maxSettlementBatch).pipe(
-        Effect.flatMap((batch) => settleBatch(Chunk.toReadonlyArray(batch))),
-        Effect.forever,
-        Effect.ensuring(
-          Effect.flatMap(Queue.takeAll(pendingSettlements), (left) =>
-            Effect.forEach(left, (p) => Deferred.succeed(p.done, undefined), { discard: true }),
-          ).pipe(Effect.zipRight(Queue.shutdown(pendingSettlements))),
-        ),
-      ),
-    );
+          return batch.map(() => Exit.void);
+        }),
+    });
 
     /** Settles a held job's attempt (with the next batch) and waits until it is written. */
-    const settle = (job: RunningJob, settlement: store.Settlement) =>
-      Effect.flatMap(Deferred.make<void>(), (done) =>
-        Effect.zipRight(Queue.offer(pendingSettlements, { job, settlement, done }), Deferred.await(done)),
-      );
+    const settle = (job: RunningJob, settlement: store.Settlement) => settlements.submit({ job, settlement });
 
     const stored = (f: JobFailure): StoredJobError => ({ tag: f.tag, message: f.message });
 
