@@ -72,6 +72,15 @@ export interface ChildProcessClient {
   readonly pid: number;
 }
 
+/**
+ * With `BENCH_CPU_PROF_DIR` set, every child writes a V8 CPU profile there when it exits
+ * (`--cpu-prof`), named by Node after its pid: open it in Chrome DevTools or VS Code.
+ */
+const profilingArgv = (): ReadonlyArray<string> => {
+  const dir = process.env.BENCH_CPU_PROF_DIR;
+  return dir === undefined || dir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+};
+
 /** Forks `modulePath` (a `.ts` module that calls `serveChildRpc`) and waits until it is ready. */
 export const startChildProcess = async (
   modulePath: string | URL,
@@ -81,7 +90,7 @@ export const startChildProcess = async (
     serialization: "advanced",
     stdio: ["ignore", "inherit", "inherit", "ipc"],
     env: { ...process.env, ...options.env },
-    execArgv: [...(options.execArgv ?? [])],
+    execArgv: [...(options.execArgv ?? []), ...profilingArgv()],
   });
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: unknown) => void }>();
   let nextId = 1;

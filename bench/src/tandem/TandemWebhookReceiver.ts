@@ -1,8 +1,13 @@
 /**
  * Tandem's real server (`startServer`) as the webhook_ingest receiver: its route
  * `POST /webhooks/hubspot/:connectionId` verifies the v3 signature, stores the events in
- * `webhook_events` with their jobs in one transaction, and only then answers. Its worker runs
- * too (the server's default), processing those jobs against the source as in production.
+ * `webhook_events` with their jobs in one transaction, and only then answers.
+ *
+ * The server runs as an API process without a worker (`TANDEM_WORKER=false`, the scale-out
+ * layout in the README): what is measured is receiving, as for the baseline receivers, which
+ * store events and process nothing. With its worker on, the same two cores would also run every
+ * event's job (a read of the record from the source, itself a process on these cores), and the
+ * figure would be of both.
  */
 
 import { randomBytes } from "node:crypto";
@@ -56,6 +61,7 @@ export const startTandemServerReceiver = async (input: WebhookReceiverInput): Pr
       PORT: "0",
       HOST: "127.0.0.1",
       LOG_LEVEL: "warn",
+      TANDEM_WORKER: "false",
     }),
   );
   const server = await startServer(config);
