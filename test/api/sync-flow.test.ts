@@ -217,6 +217,67 @@ for (const dialect of dialects) {
       emitter.close();
     });
 
+    it("inbound webhooks under concurrency: deliveries share commits, each event is stored once, and a connection deleted meanwhile answers 404 alone", async () => {
+      const a = t.client(keyA);
+      const doomed = await a.connections.create.mutate({
+        connector: "hubspot",
+        name: "crm-doomed",
+        config: { baseUrl: fake.url, accessToken: hubSpotFakeToken, webhooks: { clientSecret: WEBHOOK_SECRET } },
+      });
+      const ids = fake.fake.live("contacts").map((c) => c.id);
+      const signed = (target: string, events: ReadonlyArray<{ eventId: number; objectId: string }>) => {
+        const url = `${t.server.url}/webhooks/hubspot/${target}`;
+        const body = JSON.stringify(
+          events.map((e) => ({
+            eventId: e.eventId,
+            subscriptionType: "contact.propertyChange",
+            objectId: Number(e.objectId),
+            occurredAt: Date.now(),
+          })),
+        );
+        const headers = hubSpotSignatureHeaders({
+          clientSecret: WEBHOOK_SECRET,
+          method: "POST",
+          uri: url,
+          body,
+          timestamp: Date.now(),
+          versions: ["v3"],
+        });
+        return () => fetch(url, { method: "POST", headers, body });
+      };
+      // The doomed connection takes a delivery first, so its resolved config is cached: the next
+      // ones pass verification and meet the deleted row only when they are stored.
+      const warm = await signed(doomed.id, [{ eventId: 990_000, objectId: ids[0]! }])();
+      expect(warm.status).toBe(200);
+      await a.connections.delete.mutate({ id: doomed.id });
+
+      // 30 deliveries of 5 events on the live connection, every event sent by two deliveries,
+      // raced with 10 deliveries to the deleted connection.
+      const live = Array.from({ length: 30 }, (_, i) =>
+        signed(
+          connectionId,
+          Array.from({ length: 5 }, (_, j) => {
+            const n = ((i % 15) * 5 + j) as number;
+            return { eventId: 900_000 + n, objectId: ids[n % ids.length]! };
+          }),
+        ),
+      );
+      const gone = Array.from({ length: 10 }, (_, i) =>
+        signed(doomed.id, [{ eventId: 991_000 + i, objectId: ids[i]! }]),
+      );
+      const responses = await Promise.all([...live, ...gone].map((send) => send()));
+      const liveAnswers = await Promise.all(
+        responses.slice(0, 30).map(async (r) => [r.status, await r.json()] as const),
+      );
+      expect(liveAnswers.every(([status]) => status === 200)).toBe(true);
+      const receipts = liveAnswers.map(([, body]) => body as { accepted: number; duplicates: number });
+      // 75 distinct events, each accepted by exactly one of the two deliveries that carried it.
+      expect(receipts.reduce((sum, r) => sum + r.accepted, 0)).toBe(75);
+      expect(receipts.reduce((sum, r) => sum + r.duplicates, 0)).toBe(75);
+      expect(receipts.every((r) => r.accepted + r.duplicates === 5)).toBe(true);
+      expect(responses.slice(30).map((r) => r.status)).toEqual(Array.from({ length: 10 }, () => 404));
+    });
+
     it("tenant B sees none of it", async () => {
       const b = t.client(keyB);
       expect(await trpcCode(b.sync.trigger.mutate({ connectionId, entity: "contacts", mode: "delta" }))).toBe(
