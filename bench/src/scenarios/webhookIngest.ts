@@ -20,6 +20,10 @@ const appSecret = "bench-hubspot-app-secret";
 const receiverModule = new URL("../webhooks/webhookReceiverMain.ts", import.meta.url);
 /** Time the receiver gets after the load stops to store what it acknowledged asynchronously. */
 const drainMs = 2_000;
+/** Seconds of unmeasured load before each measured one (see loadReceiver). */
+const warmupSeconds = 2;
+/** The warm-up's event ids start here, far from the measured load's (which start at 1). */
+const warmupFirstEventId = 1_000_000_000;
 
 /**
  * One receiver under one load: started in its own process (fresh for each load, so figures do
@@ -48,13 +52,21 @@ const loadReceiver = async (
       eventsPerRequest: options.webhookBatch,
       objectIds: { first: input.firstObjectId, count: options.records },
     };
-    const load =
+    const runLoad = (durationSeconds: number, firstEventId: number) =>
       input.eventsPerSecond === undefined
-        ? await runWebhookLoadFlatOut({ ...common, connections: options.webhookConnections })
-        : await runWebhookLoadAtRate({
+        ? runWebhookLoadFlatOut({ ...common, durationSeconds, firstEventId, connections: options.webhookConnections })
+        : runWebhookLoadAtRate({
             ...common,
+            durationSeconds,
+            firstEventId,
             requestsPerSecond: Math.max(1, Math.round(input.eventsPerSecond / options.webhookBatch)),
           });
+    // Every receiver is a fresh process: a short unmeasured load of the same shape first, so that
+    // compiling hot code and opening database connections are not part of the figures.
+    await runLoad(warmupSeconds, warmupFirstEventId);
+    await new Promise((resolve) => setTimeout(resolve, drainMs));
+    await child.call("mark");
+    const load = await runLoad(options.webhookSeconds, 1);
     await new Promise((resolve) => setTimeout(resolve, drainMs));
     const stored = await child.call<{ receiptToStoredMs: LatencySummary; storedEvents: number }>("stored");
     const peakRssBytes = await child.maxRssBytes();
@@ -148,6 +160,8 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         ),
       ],
       notes: [
+        `every receiver is a fresh process, and each measured load follows ${warmupSeconds} s of unmeasured load of the same shape (own event ids)`,
+        "tandem: the server as an API process (TANDEM_WORKER=false), as the baselines, which store and process nothing",
         "flat out: autocannon; at the offered rate: an even open-loop schedule from the harness (autocannon's rate limit sends each second's requests in one burst); both run in the harness process, on the same cores as the receiver and PostgreSQL",
         "every event has a new event id and every delivery a fresh v3 signature",
         "maxEventsPerSecond and maxLoadAckP99Ms: flat out; the other figures: at the offered rate (fresh receiver process)",

@@ -96,10 +96,15 @@ export const startTandemServerReceiver = async (input: WebhookReceiverInput): Pr
         ),
       ),
     );
+  let storedBeforeMark = 0;
   return {
     url: `${server.url}/webhooks/hubspot/${connectionId}`,
     receiptToStoredMs: async () => probe.spans,
-    storedEvents: async () => Number((await storedEvents()).n),
+    storedEvents: async () => Number((await storedEvents()).n) - storedBeforeMark,
+    mark: async () => {
+      probe.spans.length = 0;
+      storedBeforeMark = Number((await storedEvents()).n);
+    },
     close: async () => {
       probe.stop();
       await server.close();

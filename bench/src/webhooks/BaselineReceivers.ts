@@ -56,6 +56,9 @@ export const startAckOnlyReceiver = async (input: WebhookReceiverInput): Promise
     url: await listen(server),
     receiptToStoredMs: async () => [],
     storedEvents: async () => events,
+    mark: async () => {
+      events = 0;
+    },
     close: () => closeServer(server),
   };
 };
@@ -76,6 +79,8 @@ export const startNaiveStoreReceiver = async (input: WebhookReceiverInput): Prom
       received_at timestamptz not null default now()
     )`);
   const latencies: Array<number> = [];
+  const count = async () => Number((await pool.query("select count(*) as n from bench_webhook_events")).rows[0].n);
+  let storedBeforeMark = 0;
   const server = createServer(async (request, response) => {
     const receivedAt = wallClockMs();
     const body = await readBody(request);
@@ -101,7 +106,11 @@ export const startNaiveStoreReceiver = async (input: WebhookReceiverInput): Prom
   return {
     url: await listen(server),
     receiptToStoredMs: async () => latencies,
-    storedEvents: async () => Number((await pool.query("select count(*) as n from bench_webhook_events")).rows[0].n),
+    storedEvents: async () => (await count()) - storedBeforeMark,
+    mark: async () => {
+      latencies.length = 0;
+      storedBeforeMark = await count();
+    },
     close: async () => {
       await closeServer(server);
       await pool.end();

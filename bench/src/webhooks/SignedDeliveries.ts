@@ -10,8 +10,10 @@ export const signedDeliveries = (options: {
   readonly eventsPerRequest: number;
   /** Contact ids the events name (the seeded source range). */
   readonly objectIds: { readonly first: number; readonly count: number };
+  /** The first event id (default 1): a warm-up load takes its own range. */
+  readonly firstEventId?: number;
 }) => {
-  let nextEventId = 1;
+  let nextEventId = options.firstEventId ?? 1;
   return (): { readonly body: string; readonly headers: Record<string, string> } => {
     const now = Date.now();
     const events: Array<HubSpotWebhookEvent> = [];

@@ -10,6 +10,8 @@ export interface WebhookLoadOptions {
   readonly eventsPerRequest: number;
   /** Contact ids the events name (the seeded source range). */
   readonly objectIds: { readonly first: number; readonly count: number };
+  /** The first event id (default 1): a warm-up load takes its own range. */
+  readonly firstEventId?: number;
 }
 
 export interface WebhookLoadFigures {

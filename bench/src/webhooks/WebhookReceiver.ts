@@ -8,8 +8,10 @@ export interface WebhookReceiver {
    * receiver stores nothing.
    */
   readonly receiptToStoredMs: () => Promise<ReadonlyArray<number>>;
-  /** Events stored so far (distinct event ids). */
+  /** Events stored since the last `mark` (distinct event ids). */
   readonly storedEvents: () => Promise<number>;
+  /** Starts the measurement over: the warm-up's events and timings are left out of the figures. */
+  readonly mark: () => Promise<void>;
   readonly close: () => Promise<void>;
 }
 

@@ -26,6 +26,11 @@ serveChildRpc({
     receiptToStoredMs: summarizeLatencies(await receiver!.receiptToStoredMs()),
     storedEvents: await receiver!.storedEvents(),
   }),
+  /** The warm-up is over: figures count from here. */
+  mark: async () => {
+    await receiver!.mark();
+    return null;
+  },
   stop: async () => {
     await receiver?.close();
     receiver = undefined;

@@ -116,6 +116,9 @@ export const decodeEnvelope = <A, I>(
   return decoded.right;
 };
 
+/** Built once: it runs for every record of every page. */
+const decodeCrmObjectWire = Schema.decodeUnknownEither(CrmObjectWire);
+
 /**
  * Maps raw wire records to encoded normalized records. A record that does not match the
  * wire schema is passed through unchanged: the engine's decode with the entity's `record`
@@ -127,7 +130,7 @@ const toRecords = <Rec, Encoded>(
   results: ReadonlyArray<unknown>,
 ) =>
   results.map((raw) => {
-    const decoded = Schema.decodeUnknownEither(CrmObjectWire)(raw);
+    const decoded = decodeCrmObjectWire(raw);
     if (decoded._tag === "Right") return spec.toRecord(decoded.right);
     ctx.log.warn(`hubspot: malformed ${spec.objectType} record`, {
       id: (raw as { id?: unknown } | null)?.id,
@@ -142,7 +145,7 @@ export const decodeRecord = <Rec, Encoded>(
   raw: unknown,
   externalId?: string,
 ): Rec => {
-  const wire = Schema.decodeUnknownEither(CrmObjectWire)(raw);
+  const wire = decodeCrmObjectWire(raw);
   if (wire._tag === "Left")
     throw new InvalidRecord({ message: `malformed ${spec.objectType}: ${wire.left.message}`, externalId });
   const record = Schema.decodeUnknownEither(spec.record)(spec.toRecord(wire.right));
