@@ -53,19 +53,17 @@ const pipelineLayer = (dialect: Dialect) => {
     // Short backoff so retried jobs run within the test; 429s still wait their Retry-After.
     RetryPolicy.layer({ baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } }),
   ).pipe(Layer.provideMerge(testDatabaseLayer(dialect)));
-  const stores = Layer.mergeAll(
-    Tenants.layer,
-    Connections.layer,
-    RecordStore.layer,
-    Conflicts.layer,
-    SyncRuns.layer,
-  ).pipe(Layer.provideMerge(infra));
+  const stores = Layer.mergeAll(Tenants.layer, Connections.layer, RecordStore.layer, SyncRuns.layer).pipe(
+    Layer.provideMerge(infra),
+  );
   const engine = SyncEngine.layer.pipe(Layer.provideMerge(stores));
   const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer, OutboundWebhooks.layer()).pipe(
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(engine),
   );
-  return InboundWebhooks.layer.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));
+  return InboundWebhooks.layer.pipe(
+    Layer.provideMerge(Layer.mergeAll(Syncs.layer, Conflicts.layer).pipe(Layer.provideMerge(durable))),
+  );
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();

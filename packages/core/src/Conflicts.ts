@@ -8,6 +8,7 @@ import { Database } from "./Database.ts";
 import type { ConflictsTable } from "./db/schema.ts";
 import { InvalidInput, PreconditionFailed, ResourceNotFound } from "./Errors.ts";
 import { pageLimit, seqPage } from "./internal/seqPage.ts";
+import { OutboundWebhooks } from "./OutboundWebhooks.ts";
 
 /** A conflict as the API shows it. */
 export interface ConflictView {
@@ -107,6 +108,7 @@ export class Conflicts extends Context.Tag("@tandem/core/Conflicts")<
     Conflicts,
     Effect.gen(function* () {
       const db = yield* Database;
+      const outbound = yield* OutboundWebhooks;
 
       const find = (tenantId: string, id: string) =>
         db
@@ -133,7 +135,8 @@ export class Conflicts extends Context.Tag("@tandem/core/Conflicts")<
           const decision = yield* decide(policy, conflictInput);
           const id = randomUUID();
           const resolved = decision._tag === "Resolved";
-          yield* db
+          // The record of the conflict and its `conflict.detected` event commit together.
+          const record = db
             .query((k) =>
               k
                 .insertInto("conflicts")
@@ -160,6 +163,16 @@ export class Conflicts extends Context.Tag("@tandem/core/Conflicts")<
                 .execute(),
             )
             .pipe(Effect.orDie);
+          const detected = outbound.emit(input.tenantId, "conflict.detected", {
+            conflictId: id,
+            connectionId: input.connectionId,
+            entity: input.entity,
+            externalId: input.externalId,
+            fields: conflicts.map((c) => c.field),
+            policy: policyName(policy),
+            status: resolved ? "resolved" : "open",
+          });
+          yield* db.transaction(Effect.zipRight(record, detected));
           return resolved
             ? ({ status: "resolved", record: { ...merged, ...decision.values }, conflictId: id } satisfies Settlement)
             : ({ status: "open", conflictId: id } satisfies Settlement);

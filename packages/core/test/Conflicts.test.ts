@@ -4,10 +4,13 @@ import {
   Connections,
   ConnectorRegistry,
   CredentialCipher,
+  Database,
   decide,
   defineConnector,
   generateSecretKey,
+  JobQueue,
   llmResolver,
+  OutboundWebhooks,
   type SettleInput,
   Tenants,
   threeWayMerge,
@@ -174,6 +177,8 @@ const acme = defineConnector({
 });
 const services = (dialect: (typeof dialects)[number]) =>
   Layer.mergeAll(Conflicts.layer, Tenants.layer, Connections.layer).pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(JobQueue.layer),
     Layer.provideMerge(
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
@@ -249,6 +254,59 @@ for (const dialect of dialects) {
           conflicts.resolve(tenantId, open.conflictId, { choose: "local" }, "api-key:k"),
         );
         expect(again._tag).toBe("PreconditionFailed");
+      }),
+    );
+
+    it.effect("every recorded conflict emits conflict.detected with its outcome; a clean merge emits nothing", () =>
+      Effect.gen(function* () {
+        const { tenantId, settle } = yield* setup;
+        const conflicts = yield* Conflicts;
+        const outbound = yield* OutboundWebhooks;
+        const db = yield* Database;
+        const subscription = yield* outbound.create(tenantId, {
+          url: "https://hooks.example.test/tandem",
+          events: ["conflict.detected"],
+        });
+        yield* conflicts.settle(
+          { ...settle, local: { ...settle.base!, name: "L" }, remote: { ...settle.base!, phone: "9" } },
+          { kind: "manual" },
+        );
+        const open = yield* conflicts.settle(settle, { kind: "manual" });
+        const resolved = yield* conflicts.settle({ ...settle, externalId: "x-lww" }, { kind: "last-write-wins" });
+        const rows = yield* db
+          .query((k) =>
+            k
+              .selectFrom("webhook_deliveries")
+              .select(["subscription_id", "event_type", "payload"])
+              .where("subscription_id", "=", subscription.id)
+              .orderBy("created_at")
+              .execute(),
+          )
+          .pipe(Effect.orDie);
+        const data = rows.map((r) => {
+          expect([r.subscription_id, r.event_type]).toEqual([subscription.id, "conflict.detected"]);
+          return (r.payload as { data: Record<string, unknown> }).data;
+        });
+        expect(data).toEqual([
+          {
+            conflictId: open.status === "open" ? open.conflictId : "?",
+            connectionId: settle.connectionId,
+            entity: settle.entity,
+            externalId: settle.externalId,
+            fields: ["phone"],
+            policy: "manual",
+            status: "open",
+          },
+          {
+            conflictId: resolved.status === "resolved" ? resolved.conflictId : "?",
+            connectionId: settle.connectionId,
+            entity: settle.entity,
+            externalId: "x-lww",
+            fields: ["phone"],
+            policy: "last-write-wins",
+            status: "resolved",
+          },
+        ]);
       }),
     );
 

@@ -40,7 +40,6 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     ApiKeys.layer({ adminKey: config.adminKey }),
     Connections.layer,
     RecordStore.layer,
-    Conflicts.layer,
     SyncRuns.layer,
   ).pipe(Layer.provideMerge(infra));
   const engine = SyncEngine.layer.pipe(Layer.provideMerge(stores));
@@ -48,7 +47,8 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(engine),
   );
-  const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
+  // Conflicts emit `conflict.detected` through the outbox, so they sit above it.
+  const syncs = Layer.mergeAll(Syncs.layer, Conflicts.layer).pipe(Layer.provideMerge(durable));
   return Layer.mergeAll(Records.layer, InboundWebhooks.layer, Alerts.layer, SyncMetrics.layer).pipe(
     Layer.provideMerge(syncs),
   );
