@@ -43,7 +43,31 @@ export interface UpsertResult {
   readonly created: ReadonlyArray<string>;
   readonly updated: ReadonlyArray<string>;
   readonly unchanged: number;
+  /**
+   * Ids left alone because they hold unpushed local changes (pending, or an open conflict) while
+   * the remote sent a newer, different version: they wait for conflict settlement
+   * (`applyPulledSettlement`). When there are any, the batch's checkpoint was NOT saved: the
+   * caller saves it once they are settled, so a crash in between re-reads them.
+   */
+  readonly heldBack: ReadonlyArray<string>;
 }
+
+/** How a pulled version that met unpushed local changes was settled (see `applyPulledSettlement`). */
+export type PulledSettlement =
+  | {
+      /** Merged (cleanly or by the entity's policy): `data` is the new local view. */
+      readonly _tag: "Merged";
+      readonly data: Record<string, unknown>;
+      /** The remote version: the base of the next three-way merge. */
+      readonly remote: IncomingRecord;
+      /** Fields of `data` the remote does not have yet (still to push); null when none. */
+      readonly pendingChanges: Record<string, unknown> | null;
+    }
+  | {
+      /** Left to a person: the record waits in `conflict`, its local data untouched. */
+      readonly _tag: "Conflict";
+      readonly remote: IncomingRecord;
+    };
 
 /** Where an interrupted read resumes (stored per connection x entity). */
 export interface Checkpoint {
@@ -176,7 +200,7 @@ export interface RecordStoreService {
    * Stores a batch in ONE statement. A record whose content hash equals the stored
    * one is not rewritten and produces no change event; a record older than the
    * stored `remote_updated_at` never overwrites it; a record with unpushed local
-   * changes (pending/conflict) is left for conflict handling. Soft-deleted records
+   * changes (pending/conflict) is left for conflict handling (`heldBack`). Soft-deleted records
    * that come back are restored. `checkpoint`, when given, is saved in the same
    * statement, so a crash never separates the data from its resume point.
    * Ids must be unique within the batch.
@@ -271,6 +295,18 @@ export interface RecordStoreService {
     version: number,
     remote: IncomingRecord,
   ) => Effect.Effect<boolean>;
+  /**
+   * Settles a record the upsert held back: merged (new data, the remote as base, what is still to
+   * push) or left in `conflict`. Either way the remote version is recorded as seen, so the same
+   * version is not held again. Only when the record is still at `version`; false otherwise (a
+   * local change or a push came in between: read again and settle again).
+   */
+  readonly applyPulledSettlement: (
+    scope: RecordScope,
+    externalId: string,
+    version: number,
+    settlement: PulledSettlement,
+  ) => Effect.Effect<boolean>;
   /** Records a failed push: `failed` when permanent, still `pending` (with the error) when transient. */
   readonly markPushFailed: (
     scope: RecordScope,
@@ -294,12 +330,14 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
 
       // Checkpoints are kept per mode ({ full, delta }), so a delta run between an
       // interrupted full run and its retry does not erase the full run's resume point.
-      const checkpointCte = (scope: RecordScope, update: CheckpointUpdate, at: string) =>
+      // `unlessHeld`: skipped when the statement held records back (see UpsertResult.heldBack).
+      const checkpointCte = (scope: RecordScope, update: CheckpointUpdate, at: string, unlessHeld = false) =>
         sql`, cp as (
           insert into sync_cursors (connection_id, entity, checkpoint, updated_at)
-          values (${scope.connectionId}::uuid, ${scope.entity},
+          select ${scope.connectionId}::uuid, ${scope.entity},
             jsonb_strip_nulls(jsonb_build_object(${update.mode}::text, ${update.value === null ? null : JSON.stringify(update.value)}::jsonb)),
-            ${at}::timestamptz)
+            ${at}::timestamptz
+          ${unlessHeld ? sql`where not exists (select 1 from held)` : sql``}
           on conflict (connection_id, entity) do update set
             checkpoint = (coalesce(sync_cursors.checkpoint, '{}'::jsonb) - ${update.mode}::text) || excluded.checkpoint,
             updated_at = excluded.updated_at
@@ -318,7 +356,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
               sql`with x as (select 1) ${checkpointCte(scope, options.checkpoint!, at)} select 1`.execute(k),
             );
           }
-          return { created: [], updated: [], unchanged: 0 } satisfies UpsertResult;
+          return { created: [], updated: [], unchanged: 0, heldBack: [] } satisfies UpsertResult;
         }
         const payload = JSON.stringify(
           records.map((r) => ({
@@ -328,16 +366,27 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
             remote_updated_at: r.remoteUpdatedAt?.toISOString() ?? null,
           })),
         );
-        const cp = options.checkpoint === undefined ? sql`` : checkpointCte(scope, options.checkpoint, at);
+        const cp = options.checkpoint === undefined ? sql`` : checkpointCte(scope, options.checkpoint, at, true);
         const result = yield* q((k) =>
-          sql<{ external_id: string; inserted: boolean }>`
-            with upserted as (
+          sql<{ external_id: string; inserted: boolean | null; held: boolean }>`
+            with input as (
+              select * from jsonb_to_recordset(${payload}::jsonb)
+                as i(external_id text, data jsonb, content_hash text, remote_updated_at timestamptz)
+            ), held as (
+              -- Unpushed local changes meet a newer remote version that differs from their base.
+              -- Strictly newer: a version already settled (same remote_updated_at) is not held again.
+              select r.external_id from records r join input i on i.external_id = r.external_id
+              where r.connection_id = ${scope.connectionId}::uuid and r.entity = ${scope.entity}
+                and r.sync_status in ('pending', 'conflict') and r.deleted_at is null
+                and (r.base is null or r.base <> i.data)
+                and (r.remote_updated_at is null or i.remote_updated_at is null
+                     or i.remote_updated_at > r.remote_updated_at)
+            ), upserted as (
               insert into records as r (tenant_id, connection_id, entity, external_id, data, content_hash,
                 remote_updated_at, base, version, sync_status, last_synced_at, changed_at)
               select ${scope.tenantId}::uuid, ${scope.connectionId}::uuid, ${scope.entity}, i.external_id, i.data,
                 i.content_hash, i.remote_updated_at, i.data, 1, 'synced', ${at}::timestamptz, ${at}::timestamptz
-              from jsonb_to_recordset(${payload}::jsonb)
-                as i(external_id text, data jsonb, content_hash text, remote_updated_at timestamptz)
+              from input i
               on conflict (connection_id, entity, external_id) do update set
                 data = excluded.data,
                 content_hash = excluded.content_hash,
@@ -356,12 +405,22 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
                      or excluded.remote_updated_at >= r.remote_updated_at)
               returning r.external_id, (r.xmax = 0) as inserted
             ) ${cp}
-            select external_id, inserted from upserted`.execute(k),
+            select external_id, inserted, false as held from upserted
+            union all select external_id, null, true from held`.execute(k),
         );
         const created: Array<string> = [];
         const updated: Array<string> = [];
-        for (const row of result.rows) (row.inserted ? created : updated).push(row.external_id);
-        return { created, updated, unchanged: records.length - created.length - updated.length } satisfies UpsertResult;
+        const heldBack: Array<string> = [];
+        for (const row of result.rows) {
+          if (row.held) heldBack.push(row.external_id);
+          else (row.inserted ? created : updated).push(row.external_id);
+        }
+        return {
+          created,
+          updated,
+          unchanged: records.length - created.length - updated.length - heldBack.length,
+          heldBack,
+        } satisfies UpsertResult;
       });
 
       const softDelete = Effect.fn("RecordStore.softDelete")(function* (
@@ -675,6 +734,30 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         return Number(result.numAffectedRows ?? 0) === 1;
       });
 
+      const applyPulledSettlement = Effect.fn("RecordStore.applyPulledSettlement")(function* (
+        scope: RecordScope,
+        externalId: string,
+        version: number,
+        settlement: PulledSettlement,
+      ) {
+        const at = yield* now;
+        const remoteAt = settlement.remote.remoteUpdatedAt?.toISOString() ?? null;
+        const set =
+          settlement._tag === "Conflict"
+            ? sql`sync_status = 'conflict'`
+            : sql`data = ${JSON.stringify(settlement.data)}::jsonb, content_hash = ${contentHash(settlement.data)},
+                base = ${JSON.stringify(settlement.remote.data)}::jsonb,
+                pending_changes = ${settlement.pendingChanges === null ? null : JSON.stringify(settlement.pendingChanges)}::jsonb,
+                sync_status = ${settlement.pendingChanges === null ? "synced" : "pending"},
+                last_synced_at = ${at}::timestamptz`;
+        const result = yield* q((k) =>
+          sql`update records set ${set}, remote_updated_at = ${remoteAt}::timestamptz, sync_error = null,
+              version = version + 1, change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
+            where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k),
+        );
+        return Number(result.numAffectedRows ?? 0) === 1;
+      });
+
       const markPushFailed = Effect.fn("RecordStore.markPushFailed")(function* (
         scope: RecordScope,
         externalId: string,
@@ -707,6 +790,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         applyLocalChange,
         pending,
         markPushed,
+        applyPulledSettlement,
         markPushFailed,
       } satisfies RecordStoreService;
     }),

@@ -31,15 +31,15 @@ for (const dialect of dialects) {
           rec("1", "a", "2026-01-01T00:00:00Z"),
           rec("2", "b", "2026-01-01T00:00:00Z"),
         ]);
-        expect(first).toEqual({ created: ["1", "2"], updated: [], unchanged: 0 });
+        expect(first).toEqual({ created: ["1", "2"], updated: [], unchanged: 0, heldBack: [] });
         const second = yield* store.upsert(scope, [
           rec("1", "a", "2026-01-01T00:00:00Z"),
           rec("2", "b2", "2026-01-02T00:00:00Z"),
           rec("3", "c", "2026-01-01T00:00:00Z"),
         ]);
-        expect(second).toEqual({ created: ["3"], updated: ["2"], unchanged: 1 });
+        expect(second).toEqual({ created: ["3"], updated: ["2"], unchanged: 1, heldBack: [] });
         const stale = yield* store.upsert(scope, [rec("2", "b-old", "2026-01-01T12:00:00Z")]);
-        expect(stale).toEqual({ created: [], updated: [], unchanged: 1 });
+        expect(stale).toEqual({ created: [], updated: [], unchanged: 1, heldBack: [] });
         const two = Option.getOrThrow(yield* store.get(scope, "2"));
         expect(two).toMatchObject({ data: { name: "b2" }, version: 2, base: { id: "2", name: "b2" } });
       }),
@@ -143,6 +143,74 @@ for (const dialect of dialects) {
         const all = yield* Stream.runCollect(store.stream(scope, { pageSize: 2, includeDeleted: true }));
         expect(Chunk.size(all)).toBe(7);
       }),
+    );
+
+    it.effect(
+      "a newer remote version of a pending record is held back with the batch's checkpoint, then settled once",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* RecordStore;
+          const scope = yield* scopeOf;
+          yield* store.upsert(scope, [rec("1", "a", "2026-01-01T00:00:00Z"), rec("2", "b", "2026-01-01T00:00:00Z")]);
+          yield* store.applyLocalChange(scope, "1", { name: "local" });
+          const checkpoint = {
+            mode: "full" as const,
+            value: {
+              mode: "full" as const,
+              cursor: "page-2",
+              since: undefined,
+              startedAt: "2026-01-02T00:00:00.000Z",
+              maxUpdatedAt: undefined,
+              pages: 2,
+            },
+          };
+          // The remote unchanged since the base: nothing to settle, the checkpoint is saved.
+          const same = yield* store.upsert(scope, [rec("1", "a", "2026-01-01T00:00:00Z")], { checkpoint });
+          expect(same).toEqual({ created: [], updated: [], unchanged: 1, heldBack: [] });
+          expect((yield* store.cursor(scope))?.checkpoints.full?.cursor).toBe("page-2");
+
+          const pull = yield* store.upsert(
+            scope,
+            [rec("1", "remote", "2026-01-02T00:00:00Z"), rec("2", "b2", "2026-01-02T00:00:00Z")],
+            { checkpoint: { ...checkpoint, value: { ...checkpoint.value, cursor: "page-3" } } },
+          );
+          expect(pull).toEqual({ created: [], updated: ["2"], unchanged: 0, heldBack: ["1"] });
+          expect((yield* store.cursor(scope))?.checkpoints.full?.cursor).toBe("page-2");
+
+          const held = Option.getOrThrow(yield* store.get(scope, "1"));
+          const remote = rec("1", "remote", "2026-01-02T00:00:00Z");
+          expect(yield* store.applyPulledSettlement(scope, "1", held.version - 1, { _tag: "Conflict", remote })).toBe(
+            false,
+          );
+          expect(yield* store.applyPulledSettlement(scope, "1", held.version, { _tag: "Conflict", remote })).toBe(true);
+          expect(Option.getOrThrow(yield* store.get(scope, "1"))).toMatchObject({
+            syncStatus: "conflict",
+            data: { name: "local" },
+            base: { name: "a" },
+            remoteUpdatedAt: new Date("2026-01-02T00:00:00Z"),
+          });
+          // The version already settled is not held again; a newer one is.
+          expect((yield* store.upsert(scope, [remote])).heldBack).toEqual([]);
+          const newer = rec("1", "remote-2", "2026-01-03T00:00:00Z");
+          expect((yield* store.upsert(scope, [newer])).heldBack).toEqual(["1"]);
+          const conflicted = Option.getOrThrow(yield* store.get(scope, "1"));
+          const merged = { id: "1", name: "local", email: "x@y.z" };
+          expect(
+            yield* store.applyPulledSettlement(scope, "1", conflicted.version, {
+              _tag: "Merged",
+              data: merged,
+              remote: newer,
+              pendingChanges: { name: "local", email: "x@y.z" },
+            }),
+          ).toBe(true);
+          expect(Option.getOrThrow(yield* store.get(scope, "1"))).toMatchObject({
+            syncStatus: "pending",
+            data: merged,
+            base: { id: "1", name: "remote-2" },
+            pendingChanges: { name: "local", email: "x@y.z" },
+            contentHash: contentHash(merged),
+          });
+        }),
     );
 
     it.effect("a local change is pending and pulls do not overwrite it", () =>
