@@ -6,11 +6,14 @@
 import { createHash } from "node:crypto";
 import hubspot from "@tandem/connector-hubspot";
 import {
+  Conflicts,
   Connections,
   ConnectorRegistry,
   CredentialCipher,
   Database,
   type DatabaseConfig,
+  JobQueue,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   SyncEngine,
@@ -38,7 +41,12 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
     RateBudget.layer,
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
-  return SyncEngine.layer.pipe(Layer.provideMerge(services));
+  const conflicts = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(JobQueue.layer),
+    Layer.provideMerge(services),
+  );
+  return SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
 };
 
 /** The HubSpot connection config pointing at the bench's source. */

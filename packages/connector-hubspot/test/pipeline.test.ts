@@ -56,14 +56,14 @@ const pipelineLayer = (dialect: Dialect) => {
   const stores = Layer.mergeAll(Tenants.layer, Connections.layer, RecordStore.layer, SyncRuns.layer).pipe(
     Layer.provideMerge(infra),
   );
-  const engine = SyncEngine.layer.pipe(Layer.provideMerge(stores));
-  const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer, OutboundWebhooks.layer()).pipe(
+  const conflicts = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
     Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(engine),
+    Layer.provideMerge(stores),
   );
-  return InboundWebhooks.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Syncs.layer, Conflicts.layer).pipe(Layer.provideMerge(durable))),
-  );
+  const engine = SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
+  const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(Layer.provideMerge(engine));
+  return InboundWebhooks.layer.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -1,5 +1,6 @@
 import type { Effect, Schema, Stream } from "effect";
 import { Schema as S } from "effect";
+import type { ConflictPolicy } from "./ConflictPolicy.ts";
 
 /* ------------------------------------------------------------------------------------------------
  * Error reasons a connector raises (throw from async code, or fail with them in Effect).
@@ -126,6 +127,12 @@ export interface EntityDefinition<Rec, Config> {
   readonly webhooks?: boolean;
   /** Fields whose local changes are pushed at once (hybrid); others wait for the batch. */
   readonly criticalFields?: ReadonlyArray<string>;
+  /**
+   * How a pull settles remote edits that overlap unpushed local edits of the same fields
+   * (non-overlapping edits always merge). Default: `{ kind: "manual" }`, a conflict row that
+   * waits for `conflicts.resolve`.
+   */
+  readonly conflictPolicy?: ConflictPolicy;
 }
 
 /** An inbound webhook event, as the connector's `parse` normalizes it. */

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Chunk, Clock, Context, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect";
+import { Conflicts } from "./Conflicts.ts";
 import { Connections } from "./Connections.ts";
 import {
   type AnyConnector,
@@ -19,14 +20,17 @@ import {
   makeConnectorContext,
   sourceStream,
 } from "./internal/connectorRuntime.ts";
+import { settleHeldBack } from "./internal/PullSettlement.ts";
 import { RateBudget } from "./RateBudget.ts";
 import {
   type Checkpoint,
+  type CheckpointUpdate,
   type ExportFormat,
   type IncomingRecord,
   type RecordScope,
   RecordStore,
   type StoredRecord,
+  type UpsertResult,
 } from "./RecordStore.ts";
 import type { SyncItemError, SyncResult } from "./SyncJob.ts";
 
@@ -249,6 +253,26 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
       const budget = yield* RateBudget;
       const connections = yield* Connections;
       const db = yield* Database;
+      const conflicts = yield* Conflicts;
+
+      /**
+       * Upserts pulled records; those that meet unpushed local edits are settled three-way
+       * (see PullSettlement) before the batch's checkpoint is saved, so a crash in between
+       * re-reads them. Merged ones count as updated; ones left in conflict as unchanged.
+       */
+      const upsertPulled = (r: Resolved, batch: ReadonlyArray<IncomingRecord>, checkpoint?: CheckpointUpdate) =>
+        Effect.gen(function* () {
+          const result = yield* store.upsert(r.scope, batch, checkpoint === undefined ? {} : { checkpoint });
+          if (result.heldBack.length === 0) return result;
+          const policy = r.entity.conflictPolicy ?? { kind: "manual" };
+          const settled = yield* settleHeldBack({ db, store, conflicts }, r.scope, policy, batch, result.heldBack);
+          if (checkpoint !== undefined) yield* store.upsert(r.scope, [], { checkpoint });
+          return {
+            ...result,
+            updated: [...result.updated, ...settled.merged],
+            unchanged: result.unchanged + settled.conflicts.length,
+          } satisfies UpsertResult;
+        });
 
       /** Resolves the connection and builds a connector context, aborted when the scope closes. */
       const resolve = (target: SyncTarget) =>
@@ -344,7 +368,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
                   // Deletions first, so the checkpoint (saved with the upsert) never passes a
                   // page whose deletions were not applied.
                   if (gone.length > 0) deleted += (yield* store.softDelete(r.scope, gone)).length;
-                  const result = yield* store.upsert(r.scope, batch, { checkpoint: { mode, value: cp } });
+                  const result = yield* upsertPulled(r, batch, { mode, value: cp });
                   counts.created += result.created.length;
                   counts.updated += result.updated.length;
                   counts.unchanged += result.unchanged;
@@ -486,7 +510,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
             { concurrency, discard: true },
           );
           const unique = [...new Map(found.map((f) => [f.externalId, f])).values()].map(toIncoming);
-          const result = yield* store.upsert(r.scope, unique);
+          const result = yield* upsertPulled(r, unique);
           return { result, errors };
         });
 
@@ -667,7 +691,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
               } satisfies SyncRecordResult;
             }
             // The upsert refuses data older than the stored remote_updated_at (a stale read or a late event).
-            const result = yield* store.upsert(r.scope, [toIncoming(decoded.right)]);
+            const result = yield* upsertPulled(r, [toIncoming(decoded.right)]);
             const action = result.created.length > 0 ? "created" : result.updated.length > 0 ? "updated" : "unchanged";
             return { action, externalId: decoded.right.externalId } satisfies SyncRecordResult;
           }),

@@ -1,5 +1,14 @@
 import { expect, layer } from "@effect/vitest";
-import { Database, defineSyncJob, RecordStore, SyncEngine, SyncJobs, type SyncTarget } from "@tandem/core";
+import {
+  Conflicts,
+  Database,
+  defineSyncJob,
+  OutboundWebhooks,
+  RecordStore,
+  SyncEngine,
+  SyncJobs,
+  type SyncTarget,
+} from "@tandem/core";
 import {
   type AcmeContact,
   AcmeCrm,
@@ -15,6 +24,18 @@ import { type Kysely, sql } from "kysely";
 import { afterAll, beforeAll } from "vitest";
 
 const acme = new AcmeCrm();
+
+/** The Acme connector with a policy on contacts: local edits win overlapping fields. */
+const localWins = {
+  ...acmeConnector,
+  name: "acme-crm-local-wins",
+  entities: {
+    contacts: {
+      ...acmeConnector.entities.contacts,
+      conflictPolicy: { kind: "source-priority", default: "local" } as const,
+    },
+  },
+};
 let server: ReturnType<typeof startAcmeServer>;
 beforeAll(() => {
   server = startAcmeServer(acme);
@@ -47,7 +68,7 @@ const allChanges = (target: SyncTarget, after?: string) =>
   Effect.flatMap(RecordStore, (s) => s.changes(target, { after, limit: 1000 }));
 
 for (const dialect of dialects) {
-  layer(testEngineLayer(dialect, [acmeConnector, acmeEffectConnector]), { timeout: 60_000 })(
+  layer(testEngineLayer(dialect, [acmeConnector, acmeEffectConnector, localWins]), { timeout: 60_000 })(
     `SyncEngine on ${dialect}`,
     (it) => {
       const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
@@ -566,6 +587,94 @@ for (const dialect of dialects) {
           acme.fail(429, { path: "/contacts", retryAfter: "0" });
           const limited = yield* engine.run({ ...target, mode: "full" }).pipe(Effect.flip);
           expect(limited).toMatchObject({ _tag: "RateLimited", retryAfterMs: 0 });
+        }));
+
+      test("a pull merges remote edits with unpushed local edits of other fields; the local ones stay pending", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const store = yield* RecordStore;
+          const conflicts = yield* Conflicts;
+          const target = yield* setup();
+          acme.seed(3);
+          yield* engine.run({ ...target, mode: "full" });
+          yield* store.applyLocalChange(target, "c000001", { firstName: "Local" });
+          acme.update("c000001", { lastName: "Remote" });
+          const run = yield* engine.run({ ...target, mode: "full" });
+          expect(run).toMatchObject({ created: 0, updated: 1, unchanged: 2, errors: [] });
+          expect(yield* stored(target, "c000001")).toMatchObject({
+            syncStatus: "pending",
+            data: { firstName: "Local", lastName: "Remote" },
+            base: { firstName: "First1", lastName: "Remote" },
+            pendingChanges: { firstName: "Local" },
+          });
+          expect((yield* conflicts.list(target.tenantId, {})).items).toEqual([]);
+          expect((yield* store.cursor(target))?.checkpoints.full).toBeUndefined();
+        }));
+
+      test("overlapping edits under the default manual policy: one open conflict, conflict.detected, local data kept", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const store = yield* RecordStore;
+          const conflicts = yield* Conflicts;
+          const outbound = yield* OutboundWebhooks;
+          const db = yield* Database;
+          const target = yield* setup();
+          const subscription = yield* outbound.create(target.tenantId, {
+            url: "https://hooks.example.test/conflicts",
+            events: ["conflict.detected"],
+          });
+          acme.seed(3);
+          yield* engine.run({ ...target, mode: "full" });
+          yield* store.applyLocalChange(target, "c000002", { firstName: "Local" });
+          acme.update("c000002", { firstName: "Remote", email: "new@acme.test" });
+          const run = yield* engine.run({ ...target, mode: "full" });
+          expect(run).toMatchObject({ updated: 0, unchanged: 3, errors: [] });
+          expect(yield* stored(target, "c000002")).toMatchObject({
+            syncStatus: "conflict",
+            data: { firstName: "Local", email: "contact2@acme.test" },
+          });
+          const open = (yield* conflicts.list(target.tenantId, { status: "open" })).items;
+          expect(open.map((c) => [c.externalId, c.fields, c.policy])).toEqual([["c000002", ["firstName"], "manual"]]);
+          expect(open[0]).toMatchObject({
+            local: { firstName: "Local" },
+            remote: { firstName: "Remote", email: "new@acme.test" },
+          });
+          const deliveries = yield* db
+            .query((k) =>
+              k
+                .selectFrom("webhook_deliveries")
+                .select("event_type")
+                .where("subscription_id", "=", subscription.id)
+                .execute(),
+            )
+            .pipe(Effect.orDie);
+          expect(deliveries.map((d) => d.event_type)).toEqual(["conflict.detected"]);
+          // The same remote version again: no second conflict.
+          yield* engine.run({ ...target, mode: "full" });
+          expect((yield* conflicts.list(target.tenantId, {})).items).toHaveLength(1);
+        }));
+
+      test("an entity's policy settles overlapping edits during the pull, with an audit row", () =>
+        Effect.gen(function* () {
+          const engine = yield* SyncEngine;
+          const store = yield* RecordStore;
+          const conflicts = yield* Conflicts;
+          const target = yield* setup({ connector: localWins.name });
+          acme.seed(2);
+          yield* engine.run({ ...target, mode: "full" });
+          yield* store.applyLocalChange(target, "c000001", { firstName: "Local" });
+          acme.update("c000001", { firstName: "Remote", lastName: "Remote" });
+          const run = yield* engine.run({ ...target, mode: "delta" });
+          expect(run).toMatchObject({ updated: 1, errors: [] });
+          expect(yield* stored(target, "c000001")).toMatchObject({
+            syncStatus: "pending",
+            data: { firstName: "Local", lastName: "Remote" },
+            pendingChanges: { firstName: "Local" },
+          });
+          const audit = (yield* conflicts.list(target.tenantId, {})).items;
+          expect(audit.map((c) => [c.status, c.fields, c.policy, c.resolution, c.resolvedBy])).toEqual([
+            ["resolved", ["firstName"], "source-priority", { firstName: "Local" }, "policy:source-priority"],
+          ]);
         }));
     },
   );

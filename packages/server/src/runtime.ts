@@ -42,13 +42,16 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     RecordStore.layer,
     SyncRuns.layer,
   ).pipe(Layer.provideMerge(infra));
-  const engine = SyncEngine.layer.pipe(Layer.provideMerge(stores));
-  const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer, OutboundWebhooks.layer()).pipe(
+  // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
+  // job), so the queue and the outbox sit below the engine.
+  const conflicts = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
     Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(engine),
+    Layer.provideMerge(stores),
   );
-  // Conflicts emit `conflict.detected` through the outbox, so they sit above it.
-  const syncs = Layer.mergeAll(Syncs.layer, Conflicts.layer).pipe(Layer.provideMerge(durable));
+  const engine = SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
+  const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(Layer.provideMerge(engine));
+  const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
   return Layer.mergeAll(Records.layer, InboundWebhooks.layer, Alerts.layer, SyncMetrics.layer).pipe(
     Layer.provideMerge(syncs),
   );

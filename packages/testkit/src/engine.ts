@@ -1,10 +1,13 @@
 import { randomBytes } from "node:crypto";
 import {
   type AnyConnector,
+  Conflicts,
   Connections,
   ConnectorRegistry,
   CredentialCipher,
   type Database,
+  JobQueue,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   SyncEngine,
@@ -14,8 +17,8 @@ import { Effect, Layer, Redacted } from "effect";
 import { type Dialect, testDatabaseLayer } from "./databases.ts";
 
 /**
- * The engine's services (SyncEngine, RecordStore, Connections, Tenants,
- * RateBudget, Database) on a fresh database of `dialect`, knowing `connectors`.
+ * The engine's services (SyncEngine, RecordStore, Conflicts with the outbox and queue it writes
+ * to, Connections, Tenants, RateBudget, Database) on a fresh database of `dialect`, knowing `connectors`.
  * Pass `database` to wrap the database layer (e.g. to count statements).
  */
 export const testEngineLayer = <E>(
@@ -30,7 +33,13 @@ export const testEngineLayer = <E>(
     RateBudget.layer,
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
-  return SyncEngine.layer.pipe(Layer.provideMerge(services));
+  // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue job).
+  const conflicts = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(JobQueue.layer),
+    Layer.provideMerge(services),
+  );
+  return SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
 };
 
 /** A new tenant with one connection of `connector`: the ids a SyncTarget needs. */
