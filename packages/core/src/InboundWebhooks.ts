@@ -203,6 +203,9 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
        */
       const deliveries = yield* GroupCommit.make<Delivery, { readonly accepted: number }, ResourceNotFound>({
         maxBatch: MAX_DELIVERIES_PER_COMMIT,
+        // Two commits in flight: while one waits on its round trips the next is written (their
+        // order does not matter: a duplicate event id racing itself waits on the unique index).
+        concurrency: 2,
         write: (batch) =>
           storeAll(batch).pipe(
             Effect.map((accepted) => accepted.map((n) => Exit.succeed({ accepted: n }))),

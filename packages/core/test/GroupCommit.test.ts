@@ -85,6 +85,37 @@ describe("GroupCommit", () => {
     }),
   );
 
+  it.effect("with concurrency 2 a second batch is written while the first is in flight; closing waits for both", () =>
+    Effect.gen(function* () {
+      const started: Array<ReadonlyArray<number>> = [];
+      const gate = yield* Deferred.make<void>();
+      const bothStarted = yield* Deferred.make<void>();
+      const scope = yield* Scope.make();
+      const commit = yield* GroupCommit.make<number, number, string>({
+        maxBatch: 100,
+        concurrency: 2,
+        write: (items) =>
+          Effect.gen(function* () {
+            started.push(items);
+            if (started.length === 2) yield* Deferred.succeed(bothStarted, undefined);
+            yield* Deferred.await(gate);
+            return items.map((n) => Exit.succeed(n));
+          }),
+      }).pipe(Scope.extend(scope));
+      const first = yield* Effect.fork(commit.submit(1));
+      yield* Effect.yieldNow();
+      const second = yield* Effect.fork(commit.submit(2));
+      yield* Deferred.await(bothStarted);
+      expect(started).toEqual([[1], [2]]);
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void));
+      yield* Effect.yieldNow();
+      expect(closing.unsafePoll()).toBeNull();
+      yield* Deferred.succeed(gate, undefined);
+      yield* Fiber.join(closing);
+      expect([yield* Fiber.join(first), yield* Fiber.join(second)]).toEqual([1, 2]);
+    }),
+  );
+
   it.effect("closing the scope writes what is still waiting, then refuses new items", () =>
     Effect.gen(function* () {
       const w = yield* recordingWriter;

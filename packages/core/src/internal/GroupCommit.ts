@@ -16,6 +16,11 @@ export interface GroupCommitOptions<I, O, E> {
   /** Items per `write`, at most. */
   readonly maxBatch: number;
   /**
+   * Writes in flight at once (default 1). More than one keeps the database busy while a
+   * commit waits on its round trips; only for writes whose order does not matter.
+   */
+  readonly concurrency?: number;
+  /**
    * Writes a batch and answers one Exit per item, in order: items can succeed or fail on their
    * own. A failure or defect of the whole call fails every item of the batch with its cause.
    */
@@ -51,6 +56,10 @@ export const make = <I, O, E>(
   Effect.gen(function* () {
     const pending = yield* Queue.unbounded<Pending<I, O, E>>();
     const maxBatch = Math.max(1, options.maxBatch);
+    const concurrency = Math.max(1, options.concurrency ?? 1);
+    // A writer slot is taken before a batch is: items wait in the queue, not in a batch that
+    // waits for a slot, so each batch holds everything that arrived until it could be written.
+    const slots = yield* Effect.makeSemaphore(concurrency);
 
     // Uninterruptible: a write is never cut off half-answered.
     const flush = (batch: ReadonlyArray<Pending<I, O, E>>) =>
@@ -60,9 +69,11 @@ export const make = <I, O, E>(
         Effect.uninterruptible,
       );
 
-    // Added before the writer is forked, so it runs after the writer is interrupted.
+    // Added before the writer is forked, so it runs after the writer is interrupted: it waits for
+    // the writes in flight, then writes the rest.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
+        yield* slots.withPermits(concurrency)(Effect.void);
         while (true) {
           const rest = Chunk.toReadonlyArray(yield* Queue.takeUpTo(pending, maxBatch));
           if (rest.length === 0) break;
@@ -72,10 +83,16 @@ export const make = <I, O, E>(
       }),
     );
     yield* Effect.forkScoped(
-      Queue.takeBetween(pending, 1, maxBatch).pipe(
-        Effect.flatMap((batch) => flush(Chunk.toReadonlyArray(batch))),
-        Effect.forever,
-      ),
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          yield* restore(slots.take(1));
+          const batch = yield* restore(Queue.takeBetween(pending, 1, maxBatch)).pipe(
+            Effect.onInterrupt(() => slots.release(1)),
+          );
+          // A daemon: the flush outlives the writer's interruption; the finalizer waits for its slot.
+          yield* Effect.forkDaemon(flush(Chunk.toReadonlyArray(batch)).pipe(Effect.ensuring(slots.release(1))));
+        }),
+      ).pipe(Effect.forever),
     );
 
     return {
