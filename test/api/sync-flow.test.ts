@@ -225,7 +225,7 @@ for (const dialect of dialects) {
         config: { baseUrl: fake.url, accessToken: hubSpotFakeToken, webhooks: { clientSecret: WEBHOOK_SECRET } },
       });
       const ids = fake.fake.live("contacts").map((c) => c.id);
-      const signed = (target: string, events: ReadonlyArray<{ eventId: number; objectId: string }>) => {
+      const signed = (target: string, events: ReadonlyArray<{ eventId: number | string; objectId: string }>) => {
         const url = `${t.server.url}/webhooks/hubspot/${target}`;
         const body = JSON.stringify(
           events.map((e) => ({
@@ -265,7 +265,10 @@ for (const dialect of dialects) {
       const gone = Array.from({ length: 10 }, (_, i) =>
         signed(doomed.id, [{ eventId: 991_000 + i, objectId: ids[i]! }]),
       );
-      const responses = await Promise.all([...live, ...gone].map((send) => send()));
+      // An event id PostgreSQL cannot store (a NUL character) is refused alone, not with its batch.
+      const unstorable = signed(connectionId, [{ eventId: "bad\u0000id", objectId: ids[0]! }]);
+      const [refused, ...responses] = await Promise.all([unstorable, ...live, ...gone].map((send) => send()));
+      expect(refused!.status).toBe(400);
       const liveAnswers = await Promise.all(
         responses.slice(0, 30).map(async (r) => [r.status, await r.json()] as const),
       );

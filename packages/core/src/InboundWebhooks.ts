@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Clock, Context, Effect, Exit, Layer, Schema } from "effect";
+import { sql } from "kysely";
 import { Connections } from "./Connections.ts";
 import type { InboundWebhookRequest, WebhookEvent } from "./Connector.ts";
 import { Database } from "./Database.ts";
@@ -43,12 +44,17 @@ const CONFIG_CACHE_MS = 5_000;
 
 const kinds = new Set(["created", "updated", "deleted", "merged", "restored"]);
 
+/** Text PostgreSQL can store: no NUL character (it would fail the whole group commit). */
+const storable = (text: string) => !text.includes("\u0000");
+
 const validEvent = (e: WebhookEvent): boolean =>
   typeof e?.eventId === "string" &&
   e.eventId.length > 0 &&
+  storable(e.eventId) &&
   typeof e.entity === "string" &&
   typeof e.externalId === "string" &&
   e.externalId.length > 0 &&
+  storable(e.externalId) &&
   kinds.has(e.kind) &&
   e.occurredAt instanceof Date &&
   !Number.isNaN(e.occurredAt.getTime());
@@ -142,16 +148,20 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
             );
             const byRecord = batch.map(() => new Map<string, WebhookEventPayload>());
             const accepted = batch.map(() => 0);
-            // Chunked to stay under the bind-parameter limit (8 columns per row). A duplicate
-            // event id, stored earlier or earlier in this batch, is skipped by the conflict clause.
-            for (let i = 0; i < rows.length; i += 2_000) {
-              const inserted = yield* db.query((k) =>
-                k
-                  .insertInto("webhook_events")
-                  .values(rows.slice(i, i + 2_000))
-                  .onConflict((oc) => oc.columns(["connection_id", "event_id"]).doNothing())
-                  .returning(["id", "entity", "external_id", "kind", "occurred_at"])
-                  .execute(),
+            // One statement per chunk, the rows as one jsonb parameter (see JobStore.insertMany). A
+            // duplicate event id, stored earlier or earlier in this batch, is skipped by the conflict clause.
+            for (let i = 0; i < rows.length; i += 5_000) {
+              const chunk = JSON.stringify(
+                rows.slice(i, i + 5_000).map((r) => ({ ...r, occurred_at: r.occurred_at.toISOString() })),
+              );
+              const { rows: inserted } = yield* db.query((k) =>
+                sql<{ id: string; entity: string; external_id: string; kind: string; occurred_at: Date }>`
+                  insert into webhook_events (id, tenant_id, connection_id, event_id, entity, external_id, kind, occurred_at)
+                  select id, tenant_id, connection_id, event_id, entity, external_id, kind, occurred_at
+                  from jsonb_to_recordset(${chunk}::jsonb) as i(id uuid, tenant_id uuid, connection_id uuid,
+                    event_id text, entity text, external_id text, kind text, occurred_at timestamptz)
+                  on conflict (connection_id, event_id) do nothing
+                  returning id, entity, external_id, kind, occurred_at`.execute(k),
               );
               for (const row of inserted) {
                 const index = owner.get(row.id)!;

@@ -390,11 +390,23 @@ const makeJobQueue = Effect.gen(function* () {
     const issues = inputs.flatMap((input, i) => validate(input, `${i}.`));
     if (issues.length > 0) return yield* new InvalidInput({ issues });
     const at = yield* now;
-    const rows = inputs.map((input) => values(input, at));
-    // Chunked to stay under the bind-parameter limit (11 columns per row).
-    for (let i = 0; i < rows.length; i += 2_000) {
-      const chunk = rows.slice(i, i + 2_000);
-      yield* db.query((k) => k.insertInto("jobs").values(chunk).execute()).pipe(Effect.orDie);
+    const rows = inputs.map(
+      (input): store.NewJob => ({
+        id: randomUUID(),
+        kind: input.kind,
+        payload: input.payload,
+        priority: priorityValue(input.priority),
+        tenant_id: input.tenantId ?? null,
+        connection_id: input.connectionId ?? null,
+        run_at: input.runAt ?? at,
+        max_attempts: input.maxAttempts ?? policy.maxAttemptsFor(undefined),
+        created_at: at,
+      }),
+    );
+    // Chunked to bound the size of one statement's parameter.
+    for (let i = 0; i < rows.length; i += 5_000) {
+      const chunk = rows.slice(i, i + 5_000);
+      yield* db.query((k) => store.insertMany(k, chunk)).pipe(Effect.orDie);
     }
     yield* refreshStatisticsAfterBulkInsert(rows.length);
     yield* Effect.sync(wakeAll);

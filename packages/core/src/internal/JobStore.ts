@@ -67,6 +67,44 @@ export const claim = async (db: Kysely<DB>, o: ClaimOptions): Promise<ReadonlyAr
   return rows;
 };
 
+/** A job to insert, as `enqueueMany` prepares it. */
+export interface NewJob {
+  readonly id: string;
+  readonly kind: string;
+  /** Any JSON value. */
+  readonly payload: unknown;
+  readonly priority: number;
+  readonly tenant_id: string | null;
+  readonly connection_id: string | null;
+  readonly run_at: Date;
+  readonly max_attempts: number;
+  readonly created_at: Date;
+}
+
+/**
+ * Inserts jobs in one statement, the rows travelling as one jsonb parameter: no bind-parameter
+ * limit, and one short statement for the server to parse and plan instead of a VALUES list of
+ * eleven parameters per row (on the webhook route's group commit, a visible share of each commit).
+ */
+export const insertMany = async (db: Kysely<DB>, jobs: ReadonlyArray<NewJob>): Promise<void> => {
+  if (jobs.length === 0) return;
+  const rows = json(
+    jobs.map((j) => ({
+      ...j,
+      payload: j.payload ?? {},
+      run_at: j.run_at.toISOString(),
+      created_at: j.created_at.toISOString(),
+    })),
+  );
+  await sql`
+    insert into jobs (id, kind, payload, priority, tenant_id, connection_id, run_at, max_attempts, created_at, updated_at)
+    select id, kind, payload, priority, tenant_id, connection_id, run_at, max_attempts, created_at, created_at
+    from jsonb_to_recordset(${rows}::jsonb) as i(id uuid, kind text, payload jsonb, priority smallint,
+      tenant_id uuid, connection_id uuid, run_at timestamptz, max_attempts integer, created_at timestamptz)`.execute(
+    db,
+  );
+};
+
 /** Extends the leases of the given jobs in one statement; answers the ones still held. */
 export const heartbeat = async (
   db: Kysely<DB>,
