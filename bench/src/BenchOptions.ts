@@ -3,8 +3,11 @@ import { parseArgs } from "node:util";
 /** Command-line options of `pnpm bench` (see `--help`). */
 export interface BenchOptions {
   readonly records: number;
-  /** Cap on the records the naive baselines sync (their rate is per record); undefined: all. */
-  readonly naiveRecords: number | undefined;
+  /**
+   * Cap on the records the naive baselines sync: their rate is per record, and at a few hundred
+   * records/s syncing all 50,000 took four of the run's ten minutes.
+   */
+  readonly naiveRecords: number;
   readonly scenarios: ReadonlyArray<string>;
   /** Page size of the normal runs: HubSpot's maximum list page. */
   readonly pageSize: number;
@@ -27,7 +30,7 @@ export interface BenchOptions {
 export const usage = `pnpm bench [options]
 
   --records N             records at the source (default 50000; issue 7 asks for one 1000000 run)
-  --naive-records N       naive baselines sync only the first N records (default: all; use 100000 at 1M)
+  --naive-records N       naive baselines sync only the first N records (default 20000)
   --scenario NAME         run only this scenario (repeatable, or comma-separated)
   --page-size N           list page size of the normal runs (default 100, HubSpot's maximum)
   --large-page-size N     page size of the large-page variant and the baselines' reads (default 10000)
@@ -80,8 +83,7 @@ export const parseBenchOptions = (argv: ReadonlyArray<string>, defaultOutDir: st
   if (values.help === true) return undefined;
   return {
     records: positiveInteger("records", values.records, 50_000),
-    naiveRecords:
-      values["naive-records"] === undefined ? undefined : positiveInteger("naive-records", values["naive-records"], 1),
+    naiveRecords: positiveInteger("naive-records", values["naive-records"], 20_000),
     scenarios: (values.scenario ?? [])
       .flatMap((s) => s.split(","))
       .map((s) => s.trim())

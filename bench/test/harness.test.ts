@@ -49,7 +49,7 @@ describe("parseBenchOptions", () => {
       workers: 4,
       pglite: true,
       outDir: "/out",
-      naiveRecords: undefined,
+      naiveRecords: 20_000,
     });
     expect(parseBenchOptions(["--help"], "/out")).toBeUndefined();
   });
