@@ -20,16 +20,6 @@ const tandem = () => import("../tandem/TandemHooks.ts");
  */
 const tandemSyncModules = () => import("../tandem/TandemSync.ts");
 
-/**
- * Times a hook inside its process, after its modules are loaded: process start-up and module
- * loading are not import throughput (the baselines time themselves the same way).
- */
-const timedHook = async <A extends object>(hook: () => Promise<A>): Promise<A & { readonly seconds: number }> => {
-  const started = performance.now();
-  const value = await hook();
-  return { ...value, seconds: (performance.now() - started) / 1000 };
-};
-
 const queue = async (input: QueueInput, subject: QueueSubject) => {
   const { measureQueue } = await import("../queues/QueueMeasurement.ts");
   return measureQueue(subject, input);
@@ -46,17 +36,20 @@ serveChildRpc({
   tandemImport: async (input: TandemSyncInput) => {
     const { runTandemImport } = await tandem();
     await tandemSyncModules();
-    return timedHook(() => runTandemImport(input));
+    // The hook times its own run (SyncEngine.run), after its services are up.
+    return runTandemImport(input);
   },
   tandemDelta: async (input: TandemSyncInput) => {
     const { runTandemDelta } = await tandem();
     await tandemSyncModules();
-    return timedHook(() => runTandemDelta(input));
+    // The hook times its own run (SyncEngine.run), after its services are up.
+    return runTandemDelta(input);
   },
   tandemReconcile: async (input: TandemSyncInput) => {
     const { runTandemReconcile } = await tandem();
     await tandemSyncModules();
-    return timedHook(() => runTandemReconcile(input));
+    // The hook times its own run (SyncEngine.run), after its services are up.
+    return runTandemReconcile(input);
   },
   graphileWorkerQueue: async (input: QueueInput) => {
     const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");

@@ -41,6 +41,8 @@ export interface TandemSyncInput {
 export interface TandemSyncFigures {
   /** Records written (created or updated) by the run. */
   readonly records: number;
+  /** How long `SyncEngine.run` took (services and connection are set up before the clock starts). */
+  readonly seconds: number;
 }
 
 /**
@@ -66,6 +68,8 @@ export const runTandemDelta = async (input: TandemSyncInput): Promise<TandemSync
 export interface TandemReconcileFigures {
   /** Every external id the run soft-deleted; the harness checks it equals the ids archived at the source. */
   readonly softDeletedExternalIds: ReadonlyArray<string>;
+  /** How long `SyncEngine.run` took (services and connection are set up before the clock starts). */
+  readonly seconds: number;
 }
 
 /** reconcile: the reconciliation strategy for the same connection, after 1% were archived at the source. */

@@ -9,15 +9,22 @@ import type { TandemSyncInput } from "./TandemHooks.ts";
 
 const entity = "contacts";
 
-/** One run of `mode`; `after` reads what it needs from the database before the layer closes. */
+/**
+ * One run of `mode`; `after` reads what it needs from the database before the layer closes.
+ * `seconds` covers `SyncEngine.run` alone: the engine's services (pool, migration check) and the
+ * connection are set up before, as in a server that is already running when a sync starts.
+ */
 export const runSync = <A>(
   input: TandemSyncInput,
   mode: SyncMode,
   after: (result: SyncRunResult, target: { readonly connectionId: string }) => Effect.Effect<A, unknown, Database>,
-): Promise<A> =>
+): Promise<A & { readonly seconds: number }> =>
   Effect.gen(function* () {
     const target = yield* ensureConnection(input.connectionName, benchHubSpotConfig(input));
-    const result = yield* (yield* SyncEngine).run({ ...target, entity, mode });
+    const engine = yield* SyncEngine;
+    const started = performance.now();
+    const result = yield* engine.run({ ...target, entity, mode });
+    const seconds = (performance.now() - started) / 1000;
     if (result.errors.length > 0) {
       return yield* Effect.fail(
         new Error(`tandem ${mode} run had ${result.errors.length} item errors: ${JSON.stringify(result.errors[0])}`),
@@ -26,7 +33,7 @@ export const runSync = <A>(
     if (result.quarantine !== undefined) {
       return yield* Effect.fail(new Error(`tandem ${mode} run was quarantined: ${JSON.stringify(result.quarantine)}`));
     }
-    return yield* after(result, target);
+    return { ...(yield* after(result, target)), seconds };
   }).pipe(Effect.provide(tandemEngineLayer(input.database)), Effect.scoped, Effect.runPromise);
 
 /** Records the run created or updated. */
