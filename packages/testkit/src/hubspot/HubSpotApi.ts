@@ -356,12 +356,27 @@ interface SearchFilter {
   readonly value?: unknown;
 }
 
-const matchesFilter = (object: StoredHubSpotObject, filter: SearchFilter): boolean | "unsupported" => {
+/** A filter with its value parsed once, not once per object it is tested against. */
+interface PreparedFilter extends SearchFilter {
+  readonly target: number | string;
+}
+
+/**
+ * `lastModified`: the type's modification-time property. Its value is the object's `updatedAt`,
+ * so it is compared as that number instead of parsing the ISO text of every object: a delta's
+ * search filters on it, over every object of the store, page after page.
+ */
+const matchesFilter = (
+  object: StoredHubSpotObject,
+  filter: PreparedFilter,
+  lastModified: string,
+): boolean | "unsupported" => {
   const raw = filter.propertyName === "hs_object_id" ? object.id : (object.properties[filter.propertyName] ?? null);
   if (filter.operator === "HAS_PROPERTY") return raw !== null;
   if (filter.operator === "NOT_HAS_PROPERTY") return raw === null;
   if (raw === null) return false;
-  const difference = compare(comparableValue(raw), comparableValue(filter.value));
+  const value = filter.propertyName === lastModified ? object.updatedAt : comparableValue(raw);
+  const difference = compare(value, filter.target);
   switch (filter.operator) {
     case "EQ":
       return difference === 0;
@@ -403,7 +418,10 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
       `Search only returns the first ${searchResultCap} results (after=${after}); narrow the query, e.g. by ${hubSpotObjectSchemas[type].lastModified}`,
     );
   }
-  const groups = body.filterGroups ?? [];
+  const groups = (body.filterGroups ?? []).map((group) =>
+    (group.filters ?? []).map((filter): PreparedFilter => ({ ...filter, target: comparableValue(filter.value) })),
+  );
+  const lastModified = hubSpotObjectSchemas[type].lastModified;
   const lagBound = state.clock.now() - state.knobs.searchLagMs;
   let unsupported: string | undefined;
   // Archived objects are never searchable; groups are ORed, filters within a group ANDed.
@@ -411,8 +429,8 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
     if (object.archived || (state.knobs.searchLagMs > 0 && object.updatedAt > lagBound)) return false;
     if (groups.length === 0) return true;
     return groups.some((group) =>
-      (group.filters ?? []).every((filter) => {
-        const result = matchesFilter(object, filter);
+      group.every((filter) => {
+        const result = matchesFilter(object, filter, lastModified);
         if (result === "unsupported") unsupported = filter.operator;
         return result === true;
       }),
