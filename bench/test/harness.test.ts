@@ -49,7 +49,7 @@ describe("parseBenchOptions", () => {
       workers: 4,
       pglite: true,
       outDir: "/out",
-      naiveRecords: 20_000,
+      naiveRecords: undefined,
     });
     expect(parseBenchOptions(["--help"], "/out")).toBeUndefined();
   });

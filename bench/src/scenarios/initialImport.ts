@@ -134,7 +134,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       scenario: "initial_import",
       parameters: {
         records: options.records,
-        naiveRecords: Math.min(options.naiveRecords, options.records),
+        naiveRecords: Math.min(options.naiveRecords ?? options.records, options.records),
         pageSize: options.pageSize,
         largePageSize: options.largePageSize,
       },
@@ -161,7 +161,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       notes: [
         ...notes,
         "naive and copy read the source with large pages; copy is timed from rows already read and encoded",
-        ...(options.naiveRecords < options.records
+        ...(options.naiveRecords !== undefined && options.naiveRecords < options.records
           ? [`the naive baselines synced only the first ${options.naiveRecords} records (--naive-records)`]
           : []),
         "compare peak RSS at 1M with a 100k run (target ≤ 1.3×): run --records 100000 and --records 1000000",
