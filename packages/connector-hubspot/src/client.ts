@@ -11,7 +11,7 @@ import {
 import { Schema } from "effect";
 import { accessToken, renewAccessToken } from "./auth.ts";
 import type { HubSpotConfig } from "./config.ts";
-import { BatchWire, CrmObjectWire, ErrorWire, PageWire } from "./wire.ts";
+import { BatchWire, CrmObjectWire, checkCrmObjectWire, ErrorWire, PageWire } from "./wire.ts";
 
 /** The context every HubSpot function receives. */
 export type HubSpotContext = ConnectorContext<HubSpotConfig>;
@@ -116,7 +116,7 @@ export const decodeEnvelope = <A, I>(
   return decoded.right;
 };
 
-/** Built once: it runs for every record of every page. */
+/** Built once. (Pages of records go through `checkCrmObjectWire`, the same rules by hand.) */
 const decodeCrmObjectWire = Schema.decodeUnknownEither(CrmObjectWire);
 
 /**
@@ -130,11 +130,11 @@ const toRecords = <Rec, Encoded>(
   results: ReadonlyArray<unknown>,
 ) =>
   results.map((raw) => {
-    const decoded = decodeCrmObjectWire(raw);
-    if (decoded._tag === "Right") return spec.toRecord(decoded.right);
+    const checked = checkCrmObjectWire(raw);
+    if (checked.error === undefined) return spec.toRecord(checked.ok);
     ctx.log.warn(`hubspot: malformed ${spec.objectType} record`, {
       id: (raw as { id?: unknown } | null)?.id,
-      error: decoded.left.message,
+      error: checked.error,
     });
     return raw;
   });

@@ -16,6 +16,42 @@ export const CrmObjectWire = Schema.Struct({
 });
 export type CrmObjectWire = typeof CrmObjectWire.Type;
 
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * `CrmObjectWire`'s rules checked by hand, for the read path: decoding every property of every
+ * record through the schema was about 15% of an import's time (CPU profile of the bench's
+ * import, 50,000 contacts). The same rules as the schema (a test holds them together); answers
+ * the object, with `archived` defaulted, or why it does not match.
+ */
+export const checkCrmObjectWire = (
+  raw: unknown,
+): { readonly ok: CrmObjectWire; readonly error?: undefined } | { readonly error: string } => {
+  if (!isObject(raw)) return { error: "expected an object" };
+  if (typeof raw.id !== "string" || !/^\d+$/.test(raw.id)) return { error: "id must be a string of digits" };
+  if (!isObject(raw.properties)) return { error: "properties must be an object" };
+  for (const [name, value] of Object.entries(raw.properties)) {
+    if (value !== null && typeof value !== "string") return { error: `property ${name} must be a string or null` };
+  }
+  if (typeof raw.createdAt !== "string") return { error: "createdAt must be a string" };
+  if (typeof raw.updatedAt !== "string") return { error: "updatedAt must be a string" };
+  if (raw.archived !== undefined && typeof raw.archived !== "boolean") return { error: "archived must be a boolean" };
+  if (raw.archivedAt !== undefined && typeof raw.archivedAt !== "string") {
+    return { error: "archivedAt must be a string" };
+  }
+  return {
+    ok: {
+      id: raw.id,
+      properties: raw.properties as Record<string, string | null>,
+      createdAt: raw.createdAt,
+      updatedAt: raw.updatedAt,
+      archived: raw.archived ?? false,
+      ...(raw.archivedAt !== undefined ? { archivedAt: raw.archivedAt } : {}),
+    },
+  };
+};
+
 const Paging = Schema.Struct({
   next: Schema.optional(Schema.Struct({ after: Schema.String, link: Schema.optional(Schema.String) })),
 });
