@@ -325,18 +325,16 @@ const makeJobQueue = Effect.gen(function* () {
         ),
       );
 
-  const values = (input: EnqueueInput, at: Date) => ({
+  const newJob = (input: EnqueueInput, at: Date): store.NewJob => ({
     id: randomUUID(),
     kind: input.kind,
-    payload: JSON.stringify(input.payload ?? {}),
+    payload: input.payload,
     priority: priorityValue(input.priority),
     tenant_id: input.tenantId ?? null,
     connection_id: input.connectionId ?? null,
     run_at: input.runAt ?? at,
     max_attempts: input.maxAttempts ?? policy.maxAttemptsFor(undefined),
-    dedupe_key: input.dedupeKey ?? null,
     created_at: at,
-    updated_at: at,
   });
 
   const enqueue = Effect.fn("JobQueue.enqueue")(function* (input: EnqueueInput) {
@@ -345,7 +343,13 @@ const makeJobQueue = Effect.gen(function* () {
     // A live job with the key may finish between our insert and our lookup: try again then.
     for (let i = 0; i < 3; i++) {
       const at = yield* now;
-      const v = values(input, at);
+      const job = newJob(input, at);
+      const v = {
+        ...job,
+        payload: store.json(job.payload ?? {}) ?? "{}",
+        dedupe_key: input.dedupeKey ?? null,
+        updated_at: at,
+      };
       // ON CONFLICT rather than a caught violation: inside a caller's transaction, an error
       // would abort the whole transaction on PostgreSQL.
       const inserted = yield* db
@@ -390,19 +394,7 @@ const makeJobQueue = Effect.gen(function* () {
     const issues = inputs.flatMap((input, i) => validate(input, `${i}.`));
     if (issues.length > 0) return yield* new InvalidInput({ issues });
     const at = yield* now;
-    const rows = inputs.map(
-      (input): store.NewJob => ({
-        id: randomUUID(),
-        kind: input.kind,
-        payload: input.payload,
-        priority: priorityValue(input.priority),
-        tenant_id: input.tenantId ?? null,
-        connection_id: input.connectionId ?? null,
-        run_at: input.runAt ?? at,
-        max_attempts: input.maxAttempts ?? policy.maxAttemptsFor(undefined),
-        created_at: at,
-      }),
-    );
+    const rows = inputs.map((input) => newJob(input, at));
     // Chunked to bound the size of one statement's parameter.
     for (let i = 0; i < rows.length; i += 5_000) {
       const chunk = rows.slice(i, i + 5_000);
@@ -641,14 +633,9 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
       write: (batch) =>
         Effect.gen(function* () {
           const at = yield* now;
-          const rows = batch.map((h) => ({
-            id: h.job.id,
-            leaseToken: h.job.leaseToken,
-            worker: workerId,
-            settlement: h.settlement,
-          }));
+          const rows = batch.map((h) => ({ id: h.job.id, leaseToken: h.job.leaseToken, settlement: h.settlement }));
           const settled = yield* retryingDefects(
-            db.query((k) => store.settleMany(k, rows, at)),
+            db.query((k) => store.settleMany(k, workerId, rows, at)),
             Duration.millis(leaseMs * 2),
           ).pipe(
             Effect.orDie,

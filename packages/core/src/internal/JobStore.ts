@@ -148,7 +148,6 @@ export const json = (value: unknown): string | null => {
 interface SettlementRow {
   readonly id: string;
   readonly lease_token: string;
-  readonly worker: string;
   readonly status: "queued" | "completed" | "dead" | "cancelled";
   /** A new `run_at` (retry backoff, release); null keeps it. */
   readonly run_at: string | null;
@@ -164,7 +163,7 @@ interface SettlementRow {
 
 const settlementRow = (h: SettlementOf, now: Date): SettlementRow => {
   const s = h.settlement;
-  const base = { id: h.id, lease_token: h.leaseToken, worker: h.worker, result: null, error: null };
+  const base = { id: h.id, lease_token: h.leaseToken, result: null, error: null };
   switch (s._tag) {
     case "Completed":
       return {
@@ -199,6 +198,7 @@ const settlementRow = (h: SettlementOf, now: Date): SettlementRow => {
     case "Cancelled":
       return { ...base, status: "cancelled", run_at: null, finished: true, released: false, outcome: "cancelled" };
     case "Released":
+      // Shutdown hands the job back untouched: the attempt did not fail, so it is not counted.
       return {
         ...base,
         status: "queued",
@@ -214,7 +214,6 @@ const settlementRow = (h: SettlementOf, now: Date): SettlementRow => {
 export interface SettlementOf {
   readonly id: string;
   readonly leaseToken: string;
-  readonly worker: string;
   readonly settlement: Settlement;
 }
 
@@ -229,6 +228,7 @@ export interface SettlementOf {
  */
 export const settleMany = async (
   db: Kysely<DB>,
+  worker: string,
   batch: ReadonlyArray<SettlementOf>,
   now: Date,
 ): Promise<ReadonlySet<string>> => {
@@ -237,7 +237,7 @@ export const settleMany = async (
   const { rows: settled } = await sql<{ id: string }>`
     with input as (
       select * from jsonb_to_recordset(${rows}::jsonb) as i(
-        id uuid, lease_token bigint, worker text, status text, run_at timestamptz, result jsonb,
+        id uuid, lease_token bigint, status text, run_at timestamptz, result jsonb,
         error jsonb, finished boolean, released boolean, outcome text)
     ), done as (
       update jobs j set
@@ -250,11 +250,11 @@ export const settleMany = async (
         locked_by = null, locked_until = null, cancel_requested = false, updated_at = ${now}
       from input i
       where j.id = i.id and j.lease_token = i.lease_token and j.status = 'running'
-      returning j.id, j.lease_token, j.started_at, i.worker, i.outcome, i.error,
+      returning j.id, j.lease_token, j.started_at, i.outcome, i.error,
         j.attempts + (case when i.released then 1 else 0 end) as attempt
     ), logged as (
       insert into job_attempts (job_id, attempt, lease_token, worker, outcome, error, started_at, finished_at)
-      select id, attempt, lease_token, worker, outcome, error, started_at, ${now} from done
+      select id, attempt, lease_token, ${worker}, outcome, error, started_at, ${now} from done
     )
     select id from done`.execute(db);
   return new Set(settled.map((r) => r.id));
