@@ -269,8 +269,8 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           if (checkpoint !== undefined) yield* store.upsert(r.scope, [], { checkpoint });
           return {
             ...result,
-            updated: [...result.updated, ...settled.merged],
-            unchanged: result.unchanged + settled.conflicts.length,
+            updated: [...result.updated, ...settled.updated],
+            unchanged: result.unchanged + settled.conflicts + settled.unchanged,
           } satisfies UpsertResult;
         });
 

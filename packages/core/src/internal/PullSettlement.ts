@@ -19,11 +19,18 @@ export interface PullSettlementDeps {
 }
 
 export interface PullSettlementResult {
-  /** Merged, cleanly or by the policy: the record holds both sides' edits now. */
-  readonly merged: ReadonlyArray<string>;
+  /**
+   * Written: merged (cleanly or by the policy, the record holds both sides' edits now), or the
+   * remote version stored as is because the local edits were pushed in the meantime.
+   */
+  readonly updated: ReadonlyArray<string>;
   /** Left open for a person (manual policy, or a resolver that gave up): status `conflict`. */
-  readonly conflicts: ReadonlyArray<string>;
+  readonly conflicts: number;
+  /** Pushed in the meantime, and the remote version then matched what was stored. */
+  readonly unchanged: number;
 }
+
+type Outcome = "updated" | "conflict" | "unchanged";
 
 /** The record changed between our read and our write; read again. */
 class Raced extends Data.TaggedError("Raced") {}
@@ -43,7 +50,7 @@ const settleOne = (
   scope: RecordScope,
   policy: ConflictPolicy,
   remote: IncomingRecord,
-): Effect.Effect<"merged" | "conflict" | "applied"> =>
+): Effect.Effect<Outcome> =>
   Effect.gen(function* () {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const current = yield* deps.store.get(scope, remote.externalId);
@@ -55,8 +62,8 @@ const settleOne = (
       ) {
         // Pushed (or deleted) in between: nothing local is left to protect, an ordinary upsert applies.
         const again = yield* deps.store.upsert(scope, [remote]);
-        if (again.heldBack.length === 0) return "applied";
-        continue;
+        if (again.heldBack.length > 0) continue;
+        return again.created.length + again.updated.length > 0 ? "updated" : "unchanged";
       }
       const remoteUpdatedAt = remote.remoteUpdatedAt ?? new Date(yield* Clock.currentTimeMillis);
       // The conflict row and the record's new state commit together; a race rolls both back.
@@ -93,7 +100,7 @@ const settleOne = (
               settlement,
             );
             if (!applied) return yield* new Raced();
-            return settled.status === "open" ? ("conflict" as const) : ("merged" as const);
+            return settled.status === "open" ? ("conflict" as const) : ("updated" as const);
           }),
         )
         .pipe(Effect.catchTag("Raced", () => Effect.succeed(undefined)));
@@ -112,14 +119,16 @@ export const settleHeldBack = (
 ): Effect.Effect<PullSettlementResult> =>
   Effect.gen(function* () {
     const byId = new Map(incoming.map((r) => [r.externalId, r]));
-    const merged: Array<string> = [];
-    const conflicts: Array<string> = [];
+    const updated: Array<string> = [];
+    let conflicts = 0;
+    let unchanged = 0;
     for (const id of heldBack) {
       const remote = byId.get(id);
       if (remote === undefined) continue;
       const outcome = yield* settleOne(deps, scope, policy, remote);
-      if (outcome === "conflict") conflicts.push(id);
-      else merged.push(id);
+      if (outcome === "updated") updated.push(id);
+      else if (outcome === "conflict") conflicts++;
+      else unchanged++;
     }
-    return { merged, conflicts };
+    return { updated, conflicts, unchanged };
   });
