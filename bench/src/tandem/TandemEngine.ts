@@ -12,10 +12,9 @@ import {
   CredentialCipher,
   Database,
   type DatabaseConfig,
-  JobQueue,
-  OutboundWebhooks,
   RateBudget,
   RecordStore,
+  RetryPolicy,
   SyncEngine,
   Tenants,
 } from "@tandem/core";
@@ -39,13 +38,10 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
     CredentialCipher.layer(Redacted.make(benchSecretKey)),
     ConnectorRegistry.layer([hubspot]),
     RateBudget.layer,
+    RetryPolicy.layer(),
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
-  const conflicts = Conflicts.layer.pipe(
-    Layer.provideMerge(OutboundWebhooks.layer()),
-    Layer.provideMerge(JobQueue.layer),
-    Layer.provideMerge(services),
-  );
+  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
   return SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
 };
 

@@ -8,7 +8,6 @@ import {
   InboundWebhooks,
   JobQueue,
   Locks,
-  OutboundWebhooks,
   RateBudget,
   RecordStore,
   RetryPolicy,
@@ -56,11 +55,7 @@ const pipelineLayer = (dialect: Dialect) => {
   const stores = Layer.mergeAll(Tenants.layer, Connections.layer, RecordStore.layer, SyncRuns.layer).pipe(
     Layer.provideMerge(infra),
   );
-  const conflicts = Conflicts.layer.pipe(
-    Layer.provideMerge(OutboundWebhooks.layer()),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(stores),
-  );
+  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
   const engine = SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(Layer.provideMerge(engine));
   return InboundWebhooks.layer.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));

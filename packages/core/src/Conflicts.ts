@@ -8,6 +8,7 @@ import { Database } from "./Database.ts";
 import type { ConflictsTable } from "./db/schema.ts";
 import { InvalidInput, PreconditionFailed, ResourceNotFound } from "./Errors.ts";
 import { pageLimit, seqPage } from "./internal/seqPage.ts";
+import { JobQueue } from "./JobQueue.ts";
 import { OutboundWebhooks } from "./OutboundWebhooks.ts";
 
 /** A conflict as the API shows it. */
@@ -254,5 +255,15 @@ export class Conflicts extends Context.Tag("@tandem/core/Conflicts")<
         }),
       };
     }),
+  );
+
+  /**
+   * Conflicts with what `conflict.detected` needs: the outbox (OutboundWebhooks) and the queue
+   * that delivers it (JobQueue, also the server's queue). Needs Database, CredentialCipher and
+   * RetryPolicy. Pulls record conflicts, so every layer graph with a SyncEngine has this below it.
+   */
+  static readonly layerWithOutbox = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(JobQueue.layerNoDeps),
   );
 }

@@ -8,9 +8,9 @@ import {
   decide,
   defineConnector,
   generateSecretKey,
-  JobQueue,
   llmResolver,
   OutboundWebhooks,
+  RetryPolicy,
   type SettleInput,
   Tenants,
   threeWayMerge,
@@ -176,13 +176,12 @@ const acme = defineConnector({
   entities: {},
 });
 const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(Conflicts.layer, Tenants.layer, Connections.layer).pipe(
-    Layer.provideMerge(OutboundWebhooks.layer()),
-    Layer.provideMerge(JobQueue.layer),
+  Layer.mergeAll(Conflicts.layerWithOutbox, Tenants.layer, Connections.layer).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
         ConnectorRegistry.layer([acme]),
+        RetryPolicy.layer(),
       ),
     ),
     Layer.provideMerge(testDatabaseLayer(dialect)),

@@ -10,7 +10,6 @@ import {
   InboundWebhooks,
   JobQueue,
   Locks,
-  OutboundWebhooks,
   RateBudget,
   RecordStore,
   Records,
@@ -44,11 +43,7 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
   ).pipe(Layer.provideMerge(infra));
   // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
   // job), so the queue and the outbox sit below the engine.
-  const conflicts = Conflicts.layer.pipe(
-    Layer.provideMerge(OutboundWebhooks.layer()),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(stores),
-  );
+  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
   const engine = SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(Layer.provideMerge(engine));
   const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));

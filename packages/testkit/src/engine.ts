@@ -6,10 +6,9 @@ import {
   ConnectorRegistry,
   CredentialCipher,
   type Database,
-  JobQueue,
-  OutboundWebhooks,
   RateBudget,
   RecordStore,
+  RetryPolicy,
   SyncEngine,
   Tenants,
 } from "@tandem/core";
@@ -31,14 +30,10 @@ export const testEngineLayer = <E>(
     CredentialCipher.layer(Redacted.make(randomBytes(32))),
     ConnectorRegistry.layer(connectors),
     RateBudget.layer,
+    RetryPolicy.layer(),
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
-  // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue job).
-  const conflicts = Conflicts.layer.pipe(
-    Layer.provideMerge(OutboundWebhooks.layer()),
-    Layer.provideMerge(JobQueue.layer),
-    Layer.provideMerge(services),
-  );
+  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
   return SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
 };
 
