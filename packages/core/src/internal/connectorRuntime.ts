@@ -12,6 +12,7 @@ import {
 } from "../Connector.ts";
 import { makeConnectorHttp, parseRetryAfter } from "../ConnectorHttp.ts";
 import type { TokenBucket } from "../RateBudget.ts";
+import { compileRecordCodec, type RecordCodec, type RecordCodecResult } from "./RecordCodec.ts";
 
 /*
  * Turns both authoring styles (async functions / async generators, and Effect
@@ -164,6 +165,8 @@ const codecCache = new WeakMap<
     readonly decode: ReturnType<typeof Schema.decodeUnknownEither<any, any>>;
     readonly encode: ReturnType<typeof Schema.encodeEither<any, any>>;
     readonly is: (u: unknown) => boolean;
+    /** The compiled success path, when the schema compiles; Effect Schema stays the reference. */
+    readonly fast: RecordCodec | undefined;
   }
 >();
 
@@ -175,6 +178,7 @@ const codecs = (entity: EntityDefinition<any, any>) => {
       decode: Schema.decodeUnknownEither(entity.record),
       encode: Schema.encodeEither(entity.record),
       is: Schema.is(entity.record),
+      fast: compileRecordCodec(entity.record),
     };
     codecCache.set(entity, codec);
   }
@@ -192,6 +196,10 @@ export const decodeRecord = (
   raw: unknown,
 ): Either.Either<DecodedRecord, InvalidRecord> => {
   const codec = codecs(entity);
+  // Most records are valid and encoded: the compiled codec decodes and encodes them in one
+  // walk. Anything it does not accept (invalid, or in Type form) takes Effect Schema's path.
+  const fast = codec.fast?.(raw);
+  if (fast !== undefined) return accept(entity, fast.type, fast);
   const decoded = codec.decode(raw, { errors: "all" });
   if (Either.isLeft(decoded) && codec.is(raw)) return accept(entity, raw);
   if (Either.isLeft(decoded)) {
@@ -206,8 +214,15 @@ export const decodeRecord = (
   return accept(entity, decoded.right);
 };
 
-/** A record of the entity's Type: its id, modification time and encoded (stored) form. */
-const accept = (entity: EntityDefinition<any, any>, record: unknown): Either.Either<DecodedRecord, InvalidRecord> => {
+/**
+ * A record of the entity's Type: its id, modification time and encoded (stored) form.
+ * `compiled` carries the encoded form when the compiled codec already produced it.
+ */
+const accept = (
+  entity: EntityDefinition<any, any>,
+  record: unknown,
+  compiled?: RecordCodecResult,
+): Either.Either<DecodedRecord, InvalidRecord> => {
   let externalId: unknown;
   let updatedAt: unknown;
   try {
@@ -224,7 +239,7 @@ const accept = (entity: EntityDefinition<any, any>, record: unknown): Either.Eit
   if (when !== null && Number.isNaN(when.getTime())) {
     return Either.left(new InvalidRecord({ message: "updatedAt is not a valid date", externalId: id }));
   }
-  const encoded = codecs(entity).encode(record);
+  const encoded = compiled === undefined ? codecs(entity).encode(record) : Either.right(compiled.encoded);
   if (Either.isLeft(encoded) || typeof encoded.right !== "object" || encoded.right === null) {
     return Either.left(new InvalidRecord({ message: "record cannot be encoded as a JSON object", externalId: id }));
   }
