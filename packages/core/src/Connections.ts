@@ -256,13 +256,25 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
 
         delete: Effect.fn("Connections.delete")(function* (tenantId: string, id: string) {
           const row = yield* db
-            .query((k) =>
-              k
-                .deleteFrom("connections")
-                .where("tenant_id", "=", tenantId)
-                .where("id", "=", id)
-                .returning("id")
-                .executeTakeFirst(),
+            .transaction(
+              Effect.gen(function* () {
+                const deleted = yield* db.query((k) =>
+                  k
+                    .deleteFrom("connections")
+                    .where("tenant_id", "=", tenantId)
+                    .where("id", "=", id)
+                    .returning("id")
+                    .executeTakeFirst(),
+                );
+                // Records carry no foreign key (one check per batch instead of per row, see the
+                // records_write_path migration), so they go here. After the connection's row:
+                // that delete waited for any upsert holding the row, whose records this
+                // statement (a new snapshot) therefore sees; later upserts find no connection.
+                if (deleted !== undefined) {
+                  yield* db.query((k) => k.deleteFrom("records").where("connection_id", "=", id).execute());
+                }
+                return deleted;
+              }),
             )
             .pipe(Effect.orDie);
           if (row === undefined) return yield* new ResourceNotFound({ resource: "connection", id });

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { Chunk, Clock, Context, Effect, Layer, Option, Stream } from "effect";
 import { sql } from "kysely";
 import { Database } from "./Database.ts";
@@ -129,31 +128,12 @@ export interface RecordSummary {
 export type ExportFormat = "ndjson" | "csv";
 
 /**
- * Canonical JSON (keys sorted at every depth), so equal records hash equally
- * whatever order a vendor serializes fields in.
+ * The content hash of a record's data, computed by the database (`tandem_content_hash`, see the
+ * records_write_path migration): SHA-256 of the jsonb's canonical text, in which keys are sorted
+ * and duplicates dropped, so equal records hash equally whatever order a vendor serializes fields
+ * in. The "did it change" test of every upsert, and how a pushed write's echo is recognized.
  */
-const canonicalJson = (value: unknown): string => {
-  // Loops and string appends rather than entries/filter/sort/map/join: it runs for every record
-  // of every upsert, and the intermediate arrays were most of its cost (CPU profile of an import).
-  // The text is the same as that version's, so stored hashes stay valid.
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) {
-    let out = "[";
-    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i]);
-    return `${out}]`;
-  }
-  const record = value as Record<string, unknown>;
-  let out = "{";
-  for (const key of Object.keys(record).sort()) {
-    const field = record[key];
-    if (field === undefined) continue;
-    out += `${out.length === 1 ? "" : ","}${JSON.stringify(key)}:${canonicalJson(field)}`;
-  }
-  return `${out}}`;
-};
-
-/** SHA-256 of the canonical JSON of a record's data: the "did it change" test of every upsert. */
-export const contentHash = (data: unknown): string => createHash("sha256").update(canonicalJson(data)).digest("hex");
+const hashOf = (json: string) => sql`tandem_content_hash(${json}::jsonb)`;
 
 const asDate = (v: unknown): Date | null =>
   v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
@@ -194,7 +174,9 @@ const toStored = (row: RawRow): StoredRecord => ({
   changedAt: asDate(row.changed_at) ?? new Date(0),
 });
 
-const columns = sql`external_id, data, content_hash, remote_updated_at, local_updated_at, base, pending_changes,
+// `base` is stored only while it differs from `data` (see the records_write_path migration).
+const columns = sql`external_id, data, content_hash, remote_updated_at, local_updated_at,
+  coalesce(base, data) as base, pending_changes,
   version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq, changed_at`;
 
 const csvCell = (value: unknown): string => {
@@ -340,13 +322,15 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
       // Checkpoints are kept per mode ({ full, delta }), so a delta run between an
       // interrupted full run and its retry does not erase the full run's resume point.
       // `unlessHeld`: skipped when the statement held records back (see UpsertResult.heldBack).
-      const checkpointCte = (scope: RecordScope, update: CheckpointUpdate, at: string, unlessHeld = false) =>
+      // `guard`: a condition the save waits on (the batch's connection still exists and nothing
+      // was held back, see UpsertResult.heldBack).
+      const checkpointCte = (scope: RecordScope, update: CheckpointUpdate, at: string, guard = sql``) =>
         sql`, cp as (
           insert into sync_cursors (connection_id, entity, checkpoint, updated_at)
           select ${scope.connectionId}::uuid, ${scope.entity},
             jsonb_strip_nulls(jsonb_build_object(${update.mode}::text, ${update.value === null ? null : JSON.stringify(update.value)}::jsonb)),
             ${at}::timestamptz
-          ${unlessHeld ? sql`where not exists (select 1 from held)` : sql``}
+          ${guard}
           on conflict (connection_id, entity) do update set
             checkpoint = (coalesce(sync_cursors.checkpoint, '{}'::jsonb) - ${update.mode}::text) || excluded.checkpoint,
             updated_at = excluded.updated_at
@@ -367,40 +351,60 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
           }
           return { created: [], updated: [], unchanged: 0, heldBack: [] } satisfies UpsertResult;
         }
-        const payload = JSON.stringify(
-          records.map((r) => ({
-            external_id: r.externalId,
-            data: r.data,
-            content_hash: contentHash(r.data),
-            remote_updated_at: r.remoteUpdatedAt?.toISOString() ?? null,
-          })),
-        );
-        const cp = options.checkpoint === undefined ? sql`` : checkpointCte(scope, options.checkpoint, at, true);
+        // Three parallel parameters zipped back into rows by ROWS FROM: the data as one jsonb array
+        // (parsed once; jsonb_to_recordset over objects holding the data cost twice as much), the
+        // ids and times as plain arrays.
+        const ids = new Array<string>(records.length);
+        const times = new Array<string | null>(records.length);
+        const data = new Array<Record<string, unknown>>(records.length);
+        for (let i = 0; i < records.length; i++) {
+          const r = records[i]!;
+          ids[i] = r.externalId;
+          times[i] = r.remoteUpdatedAt?.toISOString() ?? null;
+          data[i] = r.data;
+        }
+        const cp =
+          options.checkpoint === undefined
+            ? sql``
+            : checkpointCte(
+                scope,
+                options.checkpoint,
+                at,
+                sql`where exists (select 1 from owner) and not exists (select 1 from held)`,
+              );
         const result = yield* q((k) =>
-          sql<{ external_id: string; inserted: boolean | null; held: boolean }>`
+          sql<{ external_id: string | null; outcome: "created" | "updated" | "held" | "orphaned" }>`
             with input as (
-              select * from jsonb_to_recordset(${payload}::jsonb)
-                as i(external_id text, data jsonb, content_hash text, remote_updated_at timestamptz)
+              select * from rows from (
+                unnest(${ids}::text[]),
+                jsonb_array_elements(${JSON.stringify(data)}::jsonb),
+                unnest(${times}::timestamptz[])
+              ) as i(external_id, data, remote_updated_at)
+            ), owner as (
+              -- In place of a per-row foreign key: the batch's connection, locked against deletion
+              -- until this transaction ends (Connections.delete removes its records after it).
+              select 1 from connections where id = ${scope.connectionId}::uuid and tenant_id = ${scope.tenantId}::uuid
+              for key share
             ), held as (
               -- Unpushed local changes meet a newer remote version that differs from their base.
               -- Strictly newer: a version already settled (same remote_updated_at) is not held again.
               select r.external_id from records r join input i on i.external_id = r.external_id
               where r.connection_id = ${scope.connectionId}::uuid and r.entity = ${scope.entity}
                 and r.sync_status in ('pending', 'conflict') and r.deleted_at is null
-                and (r.base is null or r.base <> i.data)
+                and coalesce(r.base, r.data) <> i.data
                 and (r.remote_updated_at is null or i.remote_updated_at is null
                      or i.remote_updated_at > r.remote_updated_at)
             ), upserted as (
               insert into records as r (tenant_id, connection_id, entity, external_id, data, content_hash,
                 remote_updated_at, base, version, sync_status, last_synced_at, changed_at)
               select ${scope.tenantId}::uuid, ${scope.connectionId}::uuid, ${scope.entity}, i.external_id, i.data,
-                i.content_hash, i.remote_updated_at, i.data, 1, 'synced', ${at}::timestamptz, ${at}::timestamptz
-              from input i
+                tandem_content_hash(i.data), i.remote_updated_at, null, 1, 'synced', ${at}::timestamptz, ${at}::timestamptz
+              from input i where exists (select 1 from owner)
               on conflict (connection_id, entity, external_id) do update set
                 data = excluded.data,
                 content_hash = excluded.content_hash,
                 remote_updated_at = excluded.remote_updated_at,
-                base = excluded.data,
+                base = null,
                 version = r.version + 1,
                 sync_status = 'synced',
                 sync_error = null,
@@ -412,17 +416,22 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
                 and r.sync_status not in ('pending', 'conflict')
                 and (r.remote_updated_at is null or excluded.remote_updated_at is null
                      or excluded.remote_updated_at >= r.remote_updated_at)
-              returning r.external_id, (r.xmax = 0) as inserted
+              returning r.external_id, case when r.xmax = 0 then 'created' else 'updated' end as outcome
             ) ${cp}
-            select external_id, inserted, false as held from upserted
-            union all select external_id, null, true from held`.execute(k),
+            select external_id, outcome from upserted
+            union all select external_id, 'held' from held
+            union all select null, 'orphaned' where not exists (select 1 from owner)`.execute(k),
         );
         const created: Array<string> = [];
         const updated: Array<string> = [];
         const heldBack: Array<string> = [];
         for (const row of result.rows) {
-          if (row.held) heldBack.push(row.external_id);
-          else (row.inserted ? created : updated).push(row.external_id);
+          if (row.outcome === "orphaned") {
+            return yield* Effect.dieMessage(
+              `connection ${scope.connectionId} of tenant ${scope.tenantId} does not exist (deleted during the sync?)`,
+            );
+          }
+          (row.outcome === "created" ? created : row.outcome === "updated" ? updated : heldBack).push(row.external_id!);
         }
         return {
           created,
@@ -695,7 +704,9 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
             sql<RawRow>`
               update records set
                 data = ${JSON.stringify(data)}::jsonb,
-                content_hash = ${contentHash(data)},
+                content_hash = ${hashOf(JSON.stringify(data))},
+                -- The data both sides agreed on, kept once the record diverges from it.
+                base = coalesce(base, data),
                 pending_changes = ${JSON.stringify(pendingChanges)}::jsonb,
                 local_updated_at = ${at}::timestamptz,
                 version = version + 1,
@@ -734,7 +745,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         const json = JSON.stringify(remote.data);
         const result = yield* q((k) =>
           sql`update records set
-              data = ${json}::jsonb, base = ${json}::jsonb, content_hash = ${contentHash(remote.data)},
+              data = ${json}::jsonb, base = null, content_hash = ${hashOf(json)},
               remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz,
               pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
               version = version + 1, change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
@@ -754,8 +765,8 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         const set =
           settlement._tag === "Conflict"
             ? sql`sync_status = 'conflict'`
-            : sql`data = ${JSON.stringify(settlement.data)}::jsonb, content_hash = ${contentHash(settlement.data)},
-                base = ${JSON.stringify(settlement.remote.data)}::jsonb,
+            : sql`data = ${JSON.stringify(settlement.data)}::jsonb, content_hash = ${hashOf(JSON.stringify(settlement.data))},
+                base = nullif(${JSON.stringify(settlement.remote.data)}::jsonb, ${JSON.stringify(settlement.data)}::jsonb),
                 pending_changes = ${settlement.pendingChanges === null ? null : JSON.stringify(settlement.pendingChanges)}::jsonb,
                 sync_status = ${settlement.pendingChanges === null ? "synced" : "pending"},
                 last_synced_at = ${at}::timestamptz`;

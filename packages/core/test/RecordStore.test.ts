@@ -1,12 +1,19 @@
 import { expect, layer } from "@effect/vitest";
-import { contentHash, RecordStore } from "@tandem/core";
+import { Connections, Database, RecordStore } from "@tandem/core";
 import { acmeConnector, createTestConnection, dialects, testEngineLayer } from "@tandem/testkit";
-import { Chunk, Effect, Option, Stream, TestClock } from "effect";
+import { Chunk, Effect, Exit, Option, Stream, TestClock } from "effect";
+import { sql } from "kysely";
 
 const scopeOf = Effect.map(
   createTestConnection("acme-crm", { baseUrl: "https://acme.test/api", token: "t" }),
   (ids) => ({ ...ids, entity: "contacts" }),
 );
+
+/** The store's content hash of `data`, as the database computes it. */
+const hashOf = (data: Record<string, unknown>) =>
+  Effect.flatMap(Database, (db) =>
+    db.query((k) => sql<{ h: string }>`select tandem_content_hash(${JSON.stringify(data)}::jsonb) as h`.execute(k)),
+  ).pipe(Effect.map((r) => r.rows[0]!.h));
 
 const rec = (id: string, name: string, at: string) => ({
   externalId: id,
@@ -16,10 +23,61 @@ const rec = (id: string, name: string, at: string) => ({
 
 for (const dialect of dialects) {
   layer(testEngineLayer(dialect, [acmeConnector]), { timeout: 60_000 })(`RecordStore on ${dialect}`, (it) => {
-    it.effect("hashes canonical JSON: key order does not matter, values do", () =>
-      Effect.sync(() => {
-        expect(contentHash({ a: 1, b: { c: [1, 2], d: "x" } })).toBe(contentHash({ b: { d: "x", c: [1, 2] }, a: 1 }));
-        expect(contentHash({ a: 1 })).not.toBe(contentHash({ a: "1" }));
+    it.effect("hashes canonical data: key order does not matter, values do", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const scope = yield* scopeOf;
+        const at = (day: number) => new Date(Date.UTC(2026, 0, day));
+        const upsert = (data: Record<string, unknown>, day: number) =>
+          store.upsert(scope, [{ externalId: "1", data, remoteUpdatedAt: at(day) }]);
+        expect((yield* upsert({ id: "1", a: 1, b: { c: [1, 2], d: "x" } }, 1)).created).toEqual(["1"]);
+        const first = Option.getOrThrow(yield* store.get(scope, "1")).contentHash;
+        expect(first).toMatch(/^[0-9a-f]{64}$/);
+        // The same data serialized in another key order, at every depth: unchanged.
+        expect((yield* upsert({ b: { d: "x", c: [1, 2] }, a: 1, id: "1" }, 2)).unchanged).toBe(1);
+        // A value of another type: changed.
+        expect((yield* upsert({ id: "1", a: "1", b: { c: [1, 2], d: "x" } }, 3)).updated).toEqual(["1"]);
+        expect(Option.getOrThrow(yield* store.get(scope, "1")).contentHash).not.toBe(first);
+      }),
+    );
+
+    it.effect("stores base only while it differs from data, and records go with their connection", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore;
+        const db = yield* Database;
+        const scope = yield* scopeOf;
+        yield* store.upsert(scope, [rec("1", "a", "2026-01-01T00:00:00Z"), rec("2", "b", "2026-01-01T00:00:00Z")]);
+        const rawBase = (id: string) =>
+          db
+            .query((k) =>
+              sql<{ base: unknown }>`select base from records
+                where connection_id = ${scope.connectionId}::uuid and external_id = ${id}`.execute(k),
+            )
+            .pipe(Effect.map((r) => r.rows[0]?.base ?? null));
+        // Synced: base is the data itself, not a second copy of it.
+        expect(yield* rawBase("1")).toBeNull();
+        expect(Option.getOrThrow(yield* store.get(scope, "1")).base).toEqual({ id: "1", name: "a" });
+        // A local edit keeps what both sides agreed on as base.
+        yield* store.applyLocalChange(scope, "1", { name: "local" });
+        expect(Option.getOrThrow(yield* store.get(scope, "1"))).toMatchObject({
+          data: { id: "1", name: "local" },
+          base: { id: "1", name: "a" },
+        });
+        yield* store.applyLocalChange(scope, "1", { name: "again" });
+        expect(Option.getOrThrow(yield* store.get(scope, "1")).base).toEqual({ id: "1", name: "a" });
+
+        // Deleting the connection deletes its records; a batch for it afterwards stores nothing
+        // and fails loudly (a sync cannot outlive its connection unnoticed).
+        yield* (yield* Connections).delete(scope.tenantId, scope.connectionId);
+        expect(yield* store.count(scope)).toBe(0);
+        const late = yield* Effect.exit(store.upsert(scope, [rec("3", "c", "2026-01-01T00:00:00Z")]));
+        expect(Exit.isFailure(late) && String(late.cause)).toContain("does not exist");
+        const left = yield* db.query((k) =>
+          sql<{
+            n: number;
+          }>`select count(*)::int as n from records where connection_id = ${scope.connectionId}::uuid`.execute(k),
+        );
+        expect(left.rows[0]!.n).toBe(0);
       }),
     );
 
@@ -208,7 +266,7 @@ for (const dialect of dialects) {
             data: merged,
             base: { id: "1", name: "remote-2" },
             pendingChanges: { name: "local", email: "x@y.z" },
-            contentHash: contentHash(merged),
+            contentHash: yield* hashOf(merged),
           });
         }),
     );
@@ -220,7 +278,8 @@ for (const dialect of dialects) {
         yield* store.upsert(scope, [rec("1", "a", "2026-01-01T00:00:00Z")]);
         const changed = Option.getOrThrow(yield* store.applyLocalChange(scope, "1", { name: "local" }));
         expect(changed).toMatchObject({ syncStatus: "pending", pendingChanges: { name: "local" }, version: 2 });
-        expect(changed.contentHash).toBe(contentHash({ id: "1", name: "local" }));
+        // The hash follows the data: the same as the database's hash of that data.
+        expect(changed.contentHash).toBe(yield* hashOf({ name: "local", id: "1" }));
         const pull = yield* store.upsert(scope, [rec("1", "remote", "2026-01-02T00:00:00Z")]);
         expect(pull.updated).toEqual([]);
         expect(Option.getOrThrow(yield* store.get(scope, "1")).data.name).toBe("local");

@@ -7,6 +7,7 @@ import * as webhooks from "./2026_11_22_0005_webhooks.ts";
 import * as syncRuns from "./2026_11_22_0006_sync_runs.ts";
 import * as alerts from "./2026_11_22_0007_alerts.ts";
 import * as jobsClaimOrder from "./2026_11_22_0008_jobs_claim_order.ts";
+import * as recordsWritePath from "./2026_12_03_0009_records_write_path.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   "2026_11_22_0006_sync_runs": syncRuns,
   "2026_11_22_0007_alerts": alerts,
   "2026_11_22_0008_jobs_claim_order": jobsClaimOrder,
+  "2026_12_03_0009_records_write_path": recordsWritePath,
 };
