@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import { Chunk, Clock, Context, Effect, Layer, Option, Stream } from "effect";
 import { sql } from "kysely";
 import { Database } from "./Database.ts";
@@ -14,7 +15,6 @@ export interface RecordScope {
 export interface StoredRecord {
   readonly externalId: string;
   readonly data: Record<string, unknown>;
-  readonly contentHash: string;
   readonly remoteUpdatedAt: Date | null;
   readonly localUpdatedAt: Date | null;
   readonly base: Record<string, unknown> | null;
@@ -127,23 +127,24 @@ export interface RecordSummary {
 /** Export formats. */
 export type ExportFormat = "ndjson" | "csv";
 
-/**
- * The content hash of a record's data, computed by the database (`tandem_content_hash`, see the
- * records_write_path migration): SHA-256 of the jsonb's canonical text, in which keys are sorted
- * and duplicates dropped, so equal records hash equally whatever order a vendor serializes fields
- * in. The "did it change" test of every upsert, and how a pushed write's echo is recognized.
- */
-const hashOf = (json: string) => sql`tandem_content_hash(${json}::jsonb)`;
-
 const asDate = (v: unknown): Date | null =>
   v === null || v === undefined ? null : v instanceof Date ? v : new Date(String(v));
 const asObject = (v: unknown): Record<string, unknown> | null =>
   v === null || v === undefined ? null : typeof v === "string" ? JSON.parse(v) : (v as Record<string, unknown>);
 
+/**
+ * Whether a pulled version must wait for conflict settlement rather than be skipped: it is
+ * strictly newer than the version the local edits were made on (one already settled is not held
+ * again), and differs from the base, the state both sides last agreed on (as jsonb compares: the
+ * JSON round trip drops undefined fields, as storing would).
+ */
+const meetsLocalChanges = (remote: IncomingRecord, base: Record<string, unknown> | null, storedAt: Date | null) =>
+  (storedAt === null || remote.remoteUpdatedAt === null || remote.remoteUpdatedAt > storedAt) &&
+  !isDeepStrictEqual(JSON.parse(JSON.stringify(remote.data)), base);
+
 interface RawRow {
   external_id: string;
   data: unknown;
-  content_hash: string;
   remote_updated_at: unknown;
   local_updated_at: unknown;
   base: unknown;
@@ -160,7 +161,6 @@ interface RawRow {
 const toStored = (row: RawRow): StoredRecord => ({
   externalId: row.external_id,
   data: asObject(row.data) ?? {},
-  contentHash: row.content_hash,
   remoteUpdatedAt: asDate(row.remote_updated_at),
   localUpdatedAt: asDate(row.local_updated_at),
   base: asObject(row.base),
@@ -175,7 +175,7 @@ const toStored = (row: RawRow): StoredRecord => ({
 });
 
 // `base` is stored only while it differs from `data` (see the records_write_path migration).
-const columns = sql`external_id, data, content_hash, remote_updated_at, local_updated_at,
+const columns = sql`external_id, data, remote_updated_at, local_updated_at,
   coalesce(base, data) as base, pending_changes,
   version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq, changed_at`;
 
@@ -188,8 +188,8 @@ const csvCell = (value: unknown): string => {
 /** The record store's operations (see RecordStore). */
 export interface RecordStoreService {
   /**
-   * Stores a batch in ONE statement. A record whose content hash equals the stored
-   * one is not rewritten and produces no change event; a record older than the
+   * Stores a batch in ONE statement. A record whose data equals the stored data (as jsonb:
+   * key order does not matter) is not rewritten and produces no change event; a record older than the
    * stored `remote_updated_at` never overwrites it; a record with unpushed local
    * changes (pending/conflict) is left for conflict handling (`heldBack`). Soft-deleted records
    * that come back are restored. `checkpoint`, when given, is saved in the same
@@ -370,10 +370,15 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
                 scope,
                 options.checkpoint,
                 at,
-                sql`where exists (select 1 from owner) and not exists (select 1 from held)`,
+                sql`where exists (select 1 from owner) and not exists (select 1 from unpushed)`,
               );
         const result = yield* q((k) =>
-          sql<{ external_id: string | null; outcome: "created" | "updated" | "held" | "orphaned" }>`
+          sql<{
+            external_id: string | null;
+            outcome: "created" | "updated" | "unpushed" | "orphaned";
+            base: unknown;
+            remote_updated_at: Date | string | null;
+          }>`
             with input as (
               select * from rows from (
                 unnest(${ids}::text[]),
@@ -385,24 +390,22 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
               -- until this transaction ends (Connections.delete removes its records after it).
               select 1 from connections where id = ${scope.connectionId}::uuid and tenant_id = ${scope.tenantId}::uuid
               for key share
-            ), held as (
-              -- Unpushed local changes meet a newer remote version that differs from their base.
-              -- Strictly newer: a version already settled (same remote_updated_at) is not held again.
-              select r.external_id from records r join input i on i.external_id = r.external_id
-              where r.connection_id = ${scope.connectionId}::uuid and r.entity = ${scope.entity}
-                and r.sync_status in ('pending', 'conflict') and r.deleted_at is null
-                and coalesce(r.base, r.data) <> i.data
-                and (r.remote_updated_at is null or i.remote_updated_at is null
-                     or i.remote_updated_at > r.remote_updated_at)
+            ), unpushed as (
+              -- The batch's records with unpushed local changes, which a pull never overwrites: the
+              -- caller decides which are held back (see below). Found through the index of unsynced
+              -- records by id, not by joining the input: a second reader of the input would make the
+              -- database keep all of it aside (on disk, for a large batch).
+              select r.external_id, coalesce(r.base, r.data) as base, r.remote_updated_at from records r
+              where ${inScope(scope)} and r.sync_status in ('pending', 'conflict') and r.deleted_at is null
+                and r.external_id = any(${ids}::text[])
             ), upserted as (
-              insert into records as r (tenant_id, connection_id, entity, external_id, data, content_hash,
+              insert into records as r (tenant_id, connection_id, entity, external_id, data,
                 remote_updated_at, base, version, sync_status, last_synced_at, changed_at)
               select ${scope.tenantId}::uuid, ${scope.connectionId}::uuid, ${scope.entity}, i.external_id, i.data,
-                tandem_content_hash(i.data), i.remote_updated_at, null, 1, 'synced', ${at}::timestamptz, ${at}::timestamptz
+                i.remote_updated_at, null, 1, 'synced', ${at}::timestamptz, ${at}::timestamptz
               from input i where exists (select 1 from owner)
               on conflict (connection_id, entity, external_id) do update set
                 data = excluded.data,
-                content_hash = excluded.content_hash,
                 remote_updated_at = excluded.remote_updated_at,
                 base = null,
                 version = r.version + 1,
@@ -412,26 +415,44 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
                 deleted_at = null,
                 change_seq = nextval('records_change_seq'),
                 changed_at = excluded.changed_at
-              where (r.content_hash <> excluded.content_hash or r.deleted_at is not null)
+              where (r.data <> excluded.data or r.deleted_at is not null)
                 and r.sync_status not in ('pending', 'conflict')
                 and (r.remote_updated_at is null or excluded.remote_updated_at is null
                      or excluded.remote_updated_at >= r.remote_updated_at)
               returning r.external_id, case when r.xmax = 0 then 'created' else 'updated' end as outcome
             ) ${cp}
-            select external_id, outcome from upserted
-            union all select external_id, 'held' from held
-            union all select null, 'orphaned' where not exists (select 1 from owner)`.execute(k),
+            select external_id, outcome, null as base, null as remote_updated_at from upserted
+            union all select external_id, 'unpushed', base, remote_updated_at from unpushed
+            union all select null, 'orphaned', null, null where not exists (select 1 from owner)`.execute(k),
         );
         const created: Array<string> = [];
         const updated: Array<string> = [];
         const heldBack: Array<string> = [];
+        let unpushed = 0;
+        const incoming = new Map(records.map((r) => [r.externalId, r]));
         for (const row of result.rows) {
           if (row.outcome === "orphaned") {
             return yield* Effect.dieMessage(
               `connection ${scope.connectionId} of tenant ${scope.tenantId} does not exist (deleted during the sync?)`,
             );
           }
-          (row.outcome === "created" ? created : row.outcome === "updated" ? updated : heldBack).push(row.external_id!);
+          if (row.outcome === "created") created.push(row.external_id!);
+          else if (row.outcome === "updated") updated.push(row.external_id!);
+          else {
+            unpushed++;
+            const remote = incoming.get(row.external_id!)!;
+            if (meetsLocalChanges(remote, asObject(row.base), asDate(row.remote_updated_at))) {
+              heldBack.push(row.external_id!);
+            }
+          }
+        }
+        // Records with local changes were in the batch but none is held back (the remote sent
+        // what they already agree on, or an older version): the statement withheld the
+        // checkpoint, which is due after all.
+        if (unpushed > 0 && heldBack.length === 0 && options.checkpoint !== undefined) {
+          yield* q((k) =>
+            sql`with x as (select 1) ${checkpointCte(scope, options.checkpoint!, at)} select 1`.execute(k),
+          );
         }
         return {
           created,
@@ -693,8 +714,8 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         changes: Record<string, unknown>,
       ) {
         const at = yield* now;
-        // Optimistic: merge in JS (the hash needs our canonical JSON, not jsonb's text form),
-        // then write only if nobody changed the record in between; retried on a race.
+        // Optimistic: merge in JS (pending_changes accumulates, jsonb || would replace), then
+        // write only if nobody changed the record in between; retried on a race.
         for (let attempt = 0; attempt < 5; attempt++) {
           const current = yield* get(scope, externalId);
           if (Option.isNone(current) || current.value.deletedAt !== null) return Option.none<StoredRecord>();
@@ -704,7 +725,6 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
             sql<RawRow>`
               update records set
                 data = ${JSON.stringify(data)}::jsonb,
-                content_hash = ${hashOf(JSON.stringify(data))},
                 -- The data both sides agreed on, kept once the record diverges from it.
                 base = coalesce(base, data),
                 pending_changes = ${JSON.stringify(pendingChanges)}::jsonb,
@@ -745,7 +765,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         const json = JSON.stringify(remote.data);
         const result = yield* q((k) =>
           sql`update records set
-              data = ${json}::jsonb, base = null, content_hash = ${hashOf(json)},
+              data = ${json}::jsonb, base = null,
               remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz,
               pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
               version = version + 1, change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
@@ -765,7 +785,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         const set =
           settlement._tag === "Conflict"
             ? sql`sync_status = 'conflict'`
-            : sql`data = ${JSON.stringify(settlement.data)}::jsonb, content_hash = ${hashOf(JSON.stringify(settlement.data))},
+            : sql`data = ${JSON.stringify(settlement.data)}::jsonb,
                 base = nullif(${JSON.stringify(settlement.remote.data)}::jsonb, ${JSON.stringify(settlement.data)}::jsonb),
                 pending_changes = ${settlement.pendingChanges === null ? null : JSON.stringify(settlement.pendingChanges)}::jsonb,
                 sync_status = ${settlement.pendingChanges === null ? "synced" : "pending"},

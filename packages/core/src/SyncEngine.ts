@@ -46,8 +46,14 @@ export type SyncMode = "full" | "delta" | "reconcile" | "push";
 
 /** Tuning of one run; every field has a default. */
 export interface SyncRunOptions {
-  /** Records per upsert statement (and per checkpoint). Default 500. */
+  /** Records per checkpoint, and per upsert statement up to `writeConcurrency` splits. Default 500. */
   readonly batchSize?: number;
+  /**
+   * A batch of at least `writeConcurrency` x 1,000 records (a large page) is written as that many
+   * statements at once, on separate connections, then checkpointed: the database's work per row
+   * is most of an import's time and spreads over its cores. Default 2.
+   */
+  readonly writeConcurrency?: number;
   /** Delta reads start this long before the stored cursor (clock skew, late commits). Default 5 minutes. */
   readonly overlapMs?: number;
   /** Reconciliation deletes at most this share of the stored records; above it, it quarantines. Default 0.2. */
@@ -163,6 +169,17 @@ export interface LocalChangeResult {
 const permanentPushErrors = new Set(["InvalidRecord", "NotFound", "Conflict", "EntityNotSupported"]);
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Below this many records a statement's fixed cost outweighs what splitting a batch gains. */
+const minRecordsPerStatement = 1_000;
+
+/** A batch as up to `concurrency` equal parts of at least `minRecordsPerStatement` records. */
+const splitForWriting = <A>(batch: ReadonlyArray<A>, concurrency: number): ReadonlyArray<ReadonlyArray<A>> => {
+  const parts = Math.max(1, Math.min(Math.floor(concurrency), Math.floor(batch.length / minRecordsPerStatement)));
+  if (parts === 1) return [batch];
+  const size = Math.ceil(batch.length / parts);
+  return Array.from({ length: parts }, (_, i) => batch.slice(i * size, (i + 1) * size));
+};
 
 const pageTimeout = (options: SyncRunOptions) => options.pageTimeoutMs ?? 300_000;
 
@@ -368,10 +385,21 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
                   // Deletions first, so the checkpoint (saved with the upsert) never passes a
                   // page whose deletions were not applied.
                   if (gone.length > 0) deleted += (yield* store.softDelete(r.scope, gone)).length;
-                  const result = yield* upsertPulled(r, batch, { mode, value: cp });
-                  counts.created += result.created.length;
-                  counts.updated += result.updated.length;
-                  counts.unchanged += result.unchanged;
+                  const parts = splitForWriting(batch, options.writeConcurrency ?? 2);
+                  const results = yield* Effect.forEach(
+                    parts,
+                    // One part: its statement saves the checkpoint too. Several: their ids are
+                    // distinct (the buffer is keyed by id), so they cannot race each other, and
+                    // the checkpoint waits for all of them (a crash in between re-reads the page).
+                    (part) => upsertPulled(r, part, parts.length === 1 ? { mode, value: cp } : undefined),
+                    { concurrency: "unbounded" },
+                  );
+                  if (parts.length > 1) yield* store.upsert(r.scope, [], { checkpoint: { mode, value: cp } });
+                  for (const result of results) {
+                    counts.created += result.created.length;
+                    counts.updated += result.updated.length;
+                    counts.unchanged += result.unchanged;
+                  }
                   if (options.onProgress !== undefined) {
                     yield* options.onProgress({
                       phase: cp === null ? "done" : "reading",

@@ -76,6 +76,54 @@ for (const dialect of dialects) {
           ),
         120_000,
       );
+
+      it.effect(
+        "a large batch is written as parallel statements; its checkpoint waits for all of them",
+        () =>
+          TestServices.provideLive(
+            Effect.gen(function* () {
+              const engine = yield* SyncEngine;
+              const store = yield* RecordStore;
+              acme.reset();
+              acme.seed(4_500);
+              const connect = createTestConnection("acme-crm", {
+                baseUrl: acme.baseUrl,
+                token: acme.token,
+                pageSize: 1000,
+              });
+              // Batches of two pages (2,000 records), then 500: split in two parts each, or not.
+              const statementsOf = (writeConcurrency: number) =>
+                Effect.gen(function* () {
+                  const target = { ...(yield* connect), entity: "contacts" };
+                  counter.count = 0;
+                  const result = yield* engine.run({
+                    ...target,
+                    mode: "full",
+                    options: { batchSize: 2_000, writeConcurrency },
+                  });
+                  expect(result).toMatchObject({ created: 4_500, errors: [] });
+                  expect(yield* store.count(target)).toBe(4_500);
+                  return counter.count;
+                });
+              // Two batches, each one more statement and one checkpoint of its own.
+              expect((yield* statementsOf(2)) - (yield* statementsOf(1))).toBe(4);
+
+              // Page 3 fails: the batch of pages 1-2, written in parts, lands with its checkpoint.
+              const target = { ...(yield* connect), entity: "contacts" };
+              acme.fail(503, { path: "/contacts", after: 2 });
+              const options = { batchSize: 2_000, writeConcurrency: 2 };
+              const error = yield* engine.run({ ...target, mode: "full", options }).pipe(Effect.flip);
+              expect(error._tag).toBe("Unavailable");
+              expect(yield* store.count(target)).toBe(2_000);
+              expect((yield* store.cursor(target))?.checkpoints.full).toMatchObject({ pages: 2 });
+              const resumed = yield* engine.run({ ...target, mode: "full", options });
+              expect(resumed).toMatchObject({ resumed: true, created: 2_500, pages: 3, errors: [] });
+              expect(yield* store.count(target)).toBe(4_500);
+              expect((yield* store.cursor(target))?.checkpoints).toEqual({});
+            }),
+          ),
+        120_000,
+      );
     },
   );
 }

@@ -53,11 +53,9 @@ export interface RecordsTable {
   external_id: string;
   /** the record in its encoded (JSON) form */
   data: Json;
-  /** SHA-256 of the canonical JSON of `data`: equal hashes are not rewritten */
-  content_hash: string;
   remote_updated_at: NullableTimestamp;
   local_updated_at: NullableTimestamp;
-  /** the last state both sides agreed on (three-way merge) */
+  /** the last state both sides agreed on (three-way merge); null while it is `data` itself */
   base: NullableJson;
   /** fields changed locally and not yet pushed */
   pending_changes: NullableJson;
