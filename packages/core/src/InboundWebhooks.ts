@@ -6,6 +6,7 @@ import type { InboundWebhookRequest, WebhookEvent } from "./Connector.ts";
 import { Database } from "./Database.ts";
 import { ResourceNotFound } from "./Errors.ts";
 import * as GroupCommit from "./internal/GroupCommit.ts";
+import * as JobStore from "./internal/JobStore.ts";
 import { JobQueue } from "./JobQueue.ts";
 import { WEBHOOK_EVENT_JOB_KIND, type WebhookEventPayload } from "./Syncs.ts";
 
@@ -28,7 +29,7 @@ export interface WebhookReceipt {
   readonly ignored: number;
 }
 
-/** Deliveries stored by one transaction, at most (HubSpot sends up to 100 events in one). */
+/** Deliveries stored by one statement, at most (HubSpot sends up to 100 events in one). */
 const MAX_DELIVERIES_PER_COMMIT = 200;
 
 /** A verified delivery's events about entities the connector syncs, waiting to be stored. */
@@ -121,81 +122,87 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
         });
 
       /**
-       * Stores a batch of deliveries, their events (each new event id once) with their jobs, in
-       * one transaction, and answers per delivery how many of its events were new. One job per
-       * record and delivery: the job reads the record's current state, so later events of the
-       * same delivery add nothing but their ids (marked processed together).
+       * Stores a batch of deliveries in ONE statement: their events (each new event id once) and
+       * their jobs, so that an event is never stored without its job (a vendor's retry of it
+       * would be a duplicate and never queued again), with one round trip. One job per record
+       * and delivery: the job reads the record's current state, so the delivery's later events
+       * about it add nothing but their ids (marked processed together). A job is inserted only
+       * if one of its events was new; events seen before leave their ids in its payload, which
+       * name no stored row and are never marked. Answers, per delivery, how many events were new.
        */
       const storeAll = (batch: ReadonlyArray<Delivery>) =>
-        db.transaction(
-          Effect.gen(function* () {
-            const owner = new Map<string, number>();
-            const rows = batch.flatMap((d, index) =>
-              d.events.map((e) => {
-                const id = randomUUID();
-                owner.set(id, index);
-                return {
-                  id,
-                  tenant_id: d.tenantId,
-                  connection_id: d.connectionId,
-                  event_id: e.eventId,
+        Effect.gen(function* () {
+          const owner = new Map<string, number>();
+          const events: Array<Record<string, unknown>> = [];
+          const inputs: Array<Parameters<typeof queue.prepare>[0][number]> = [];
+          const requires: Array<ReadonlyArray<string>> = [];
+          batch.forEach((d, index) => {
+            const byRecord = new Map<string, { payload: WebhookEventPayload; eventRowIds: Array<string> }>();
+            for (const e of d.events) {
+              const id = randomUUID();
+              owner.set(id, index);
+              const occurredAt = e.occurredAt.toISOString();
+              events.push({
+                id,
+                tenant_id: d.tenantId,
+                connection_id: d.connectionId,
+                event_id: e.eventId,
+                entity: e.entity,
+                external_id: e.externalId,
+                kind: e.kind,
+                occurred_at: occurredAt,
+              });
+              const key = `${e.entity}\u0000${e.externalId}`;
+              const previous = byRecord.get(key);
+              const newer = previous === undefined || previous.payload.occurredAt <= occurredAt;
+              const eventRowIds = [...(previous?.eventRowIds ?? []), id];
+              byRecord.set(key, {
+                eventRowIds,
+                payload: {
+                  connectionId: d.connectionId,
                   entity: e.entity,
-                  external_id: e.externalId,
-                  kind: e.kind,
-                  occurred_at: e.occurredAt,
-                };
-              }),
-            );
-            const byRecord = batch.map(() => new Map<string, WebhookEventPayload>());
-            const accepted = batch.map(() => 0);
-            // One statement per chunk, the rows as one jsonb parameter (see JobStore.insertMany). A
-            // duplicate event id, stored earlier or earlier in this batch, is skipped by the conflict clause.
-            for (let i = 0; i < rows.length; i += 5_000) {
-              const chunk = JSON.stringify(
-                rows.slice(i, i + 5_000).map((r) => ({ ...r, occurred_at: r.occurred_at.toISOString() })),
-              );
-              const { rows: inserted } = yield* db.query((k) =>
-                sql<{ id: string; entity: string; external_id: string; kind: string; occurred_at: Date }>`
-                  insert into webhook_events (id, tenant_id, connection_id, event_id, entity, external_id, kind, occurred_at)
-                  select id, tenant_id, connection_id, event_id, entity, external_id, kind, occurred_at
-                  from jsonb_to_recordset(${chunk}::jsonb) as i(id uuid, tenant_id uuid, connection_id uuid,
-                    event_id text, entity text, external_id text, kind text, occurred_at timestamptz)
-                  on conflict (connection_id, event_id) do nothing
-                  returning id, entity, external_id, kind, occurred_at`.execute(k),
-              );
-              for (const row of inserted) {
-                const index = owner.get(row.id)!;
-                accepted[index]!++;
-                const records = byRecord[index]!;
-                const key = `${row.entity}\u0000${row.external_id}`;
-                const previous = records.get(key);
-                const newer = previous === undefined || new Date(previous.occurredAt) <= row.occurred_at;
-                records.set(key, {
-                  connectionId: batch[index]!.connectionId,
-                  entity: row.entity,
-                  externalId: row.external_id,
-                  kind: newer ? (row.kind as WebhookEventPayload["kind"]) : previous!.kind,
-                  occurredAt: newer ? row.occurred_at.toISOString() : previous!.occurredAt,
-                  eventRowIds: [...(previous?.eventRowIds ?? []), row.id],
-                });
-              }
+                  externalId: e.externalId,
+                  kind: newer ? e.kind : previous!.payload.kind,
+                  occurredAt: newer ? occurredAt : previous!.payload.occurredAt,
+                  eventRowIds,
+                },
+              });
             }
-            yield* queue
-              .enqueueMany(
-                batch.flatMap((d, index) =>
-                  [...byRecord[index]!.values()].map((payload) => ({
-                    kind: WEBHOOK_EVENT_JOB_KIND,
-                    payload,
-                    priority: "webhook" as const,
-                    tenantId: d.tenantId,
-                    connectionId: d.connectionId,
-                  })),
-                ),
+            for (const { payload, eventRowIds } of byRecord.values()) {
+              inputs.push({
+                kind: WEBHOOK_EVENT_JOB_KIND,
+                payload,
+                priority: "webhook",
+                tenantId: d.tenantId,
+                connectionId: d.connectionId,
+              });
+              requires.push(eventRowIds);
+            }
+          });
+          const jobs = (yield* queue.prepare(inputs).pipe(Effect.orDie)).map((job, i) => ({
+            ...job,
+            requires: requires[i]!,
+          }));
+          // A duplicate event id, stored earlier or earlier in this batch, is skipped by the conflict clause.
+          const { rows: stored } = yield* db.query((k) =>
+            sql<{ id: string }>`
+              with stored as (
+                insert into webhook_events (id, tenant_id, connection_id, event_id, entity, external_id, kind, occurred_at)
+                select id, tenant_id, connection_id, event_id, entity, external_id, kind, occurred_at
+                from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as i(id uuid, tenant_id uuid,
+                  connection_id uuid, event_id text, entity text, external_id text, kind text, occurred_at timestamptz)
+                on conflict (connection_id, event_id) do nothing
+                returning id
+              ), queued as (
+                ${JobStore.insertJobs(jobs, sql`exists (select 1 from stored s where s.id = any(i.requires))`)}
+                returning 1
               )
-              .pipe(Effect.orDie);
-            return accepted;
-          }),
-        );
+              select id from stored`.execute(k),
+          );
+          const accepted = batch.map(() => 0);
+          for (const row of stored) accepted[owner.get(row.id)!]!++;
+          return accepted;
+        });
 
       /** A connection deleted after it was cached: its endpoint is gone. */
       const endpointGone = (d: Delivery) =>
@@ -206,10 +213,10 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
         );
 
       /**
-       * Deliveries are group-committed: concurrent requests share one transaction, instead of
+       * Deliveries are group-committed: concurrent requests share one statement, instead of
        * four round trips each (begin, events, jobs, commit), which under load were most of a
        * request's time. A batch that fails on a deleted connection is retried one delivery per
-       * transaction, so only that connection's deliveries answer 404.
+       * statement, so only that connection's deliveries answer 404.
        */
       const deliveries = yield* GroupCommit.make<Delivery, { readonly accepted: number }, ResourceNotFound>({
         maxBatch: MAX_DELIVERIES_PER_COMMIT,
@@ -238,36 +245,46 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
       });
 
       return {
-        receive: Effect.fn("InboundWebhooks.receive")(function* (connector, connectionId, request) {
-          const resolved = yield* resolve(connector, connectionId);
-          const handshake = resolved.webhooks.handshake?.(request) ?? null;
-          if (handshake !== null) return { _tag: "Handshake" as const, ...handshake };
-          if (request.method === "GET") return { _tag: "Handshake" as const, status: 405, body: "POST events here" };
-          const now = new Date(yield* Clock.currentTimeMillis);
-          const verified = yield* Effect.try(() =>
-            resolved.webhooks.verify({ config: resolved.config, now }, request),
-          ).pipe(Effect.orElseSucceed(() => false));
-          if (!verified) return yield* new WebhookRejected({ message: "webhook signature did not verify" });
-          const parsed = yield* Effect.try({
-            try: () => resolved.webhooks.parse(request),
-            catch: (e) =>
-              new MalformedWebhook({ message: `cannot parse webhook: ${e instanceof Error ? e.message : String(e)}` }),
-          });
-          if (!Array.isArray(parsed) || !parsed.every(validEvent)) {
-            return yield* new MalformedWebhook({ message: "webhook events are malformed" });
-          }
-          const known = parsed.filter((e) => e.entity in resolved.connector.entities);
-          const stored =
-            known.length === 0
-              ? { accepted: 0 }
-              : yield* deliveries.submit({ tenantId: resolved.row.tenant_id, connector, connectionId, events: known });
-          return {
-            _tag: "Receipt" as const,
-            accepted: stored.accepted,
-            duplicates: known.length - stored.accepted,
-            ignored: parsed.length - known.length,
-          };
-        }),
+        // A span per delivery, without the call-site stack trace Effect.fn captures on every call
+        // (on this route, at thousands of requests per second, a visible cost for a trace detail).
+        receive: (connector, connectionId, request) =>
+          Effect.gen(function* () {
+            const resolved = yield* resolve(connector, connectionId);
+            const handshake = resolved.webhooks.handshake?.(request) ?? null;
+            if (handshake !== null) return { _tag: "Handshake" as const, ...handshake };
+            if (request.method === "GET") return { _tag: "Handshake" as const, status: 405, body: "POST events here" };
+            const now = new Date(yield* Clock.currentTimeMillis);
+            const verified = yield* Effect.try(() =>
+              resolved.webhooks.verify({ config: resolved.config, now }, request),
+            ).pipe(Effect.orElseSucceed(() => false));
+            if (!verified) return yield* new WebhookRejected({ message: "webhook signature did not verify" });
+            const parsed = yield* Effect.try({
+              try: () => resolved.webhooks.parse(request),
+              catch: (e) =>
+                new MalformedWebhook({
+                  message: `cannot parse webhook: ${e instanceof Error ? e.message : String(e)}`,
+                }),
+            });
+            if (!Array.isArray(parsed) || !parsed.every(validEvent)) {
+              return yield* new MalformedWebhook({ message: "webhook events are malformed" });
+            }
+            const known = parsed.filter((e) => e.entity in resolved.connector.entities);
+            const stored =
+              known.length === 0
+                ? { accepted: 0 }
+                : yield* deliveries.submit({
+                    tenantId: resolved.row.tenant_id,
+                    connector,
+                    connectionId,
+                    events: known,
+                  });
+            return {
+              _tag: "Receipt" as const,
+              accepted: stored.accepted,
+              duplicates: known.length - stored.accepted,
+              ignored: parsed.length - known.length,
+            };
+          }).pipe(Effect.withSpan("InboundWebhooks.receive", { captureStackTrace: false })),
       };
     }),
   );

@@ -242,6 +242,14 @@ export interface JobQueueService {
   readonly enqueueMany: (
     inputs: ReadonlyArray<Omit<EnqueueInput, "dedupeKey">>,
   ) => Effect.Effect<ReadonlyArray<string>, InvalidInput>;
+  /**
+   * Jobs validated and built as `enqueueMany` would insert them, for a caller that inserts them
+   * in a statement of its own (`JobStore.insertJobs`): InboundWebhooks stores events and their
+   * jobs in one. The caller wakes workers afterwards (`nudge`; NOTIFY fires on PostgreSQL).
+   */
+  readonly prepare: (
+    inputs: ReadonlyArray<Omit<EnqueueInput, "dedupeKey">>,
+  ) => Effect.Effect<ReadonlyArray<store.NewJob>, InvalidInput>;
   /** A job; with `tenantId`, only that tenant's. */
   readonly get: (id: string, tenantId?: string) => Effect.Effect<JobView, ResourceNotFound>;
   readonly list: (filter?: JobListFilter) => Effect.Effect<ReadonlyArray<JobView>>;
@@ -387,14 +395,19 @@ const makeJobQueue = Effect.gen(function* () {
       if (inserted >= before) yield* db.query(store.analyze);
     }).pipe(Effect.orDie);
 
+  const prepare = (inputs: ReadonlyArray<Omit<EnqueueInput, "dedupeKey">>) =>
+    Effect.gen(function* () {
+      const issues = inputs.flatMap((input, i) => validate(input, `${i}.`));
+      if (issues.length > 0) return yield* new InvalidInput({ issues });
+      const at = yield* now;
+      return inputs.map((input) => newJob(input, at));
+    });
+
   const enqueueMany = Effect.fn("JobQueue.enqueueMany")(function* (
     inputs: ReadonlyArray<Omit<EnqueueInput, "dedupeKey">>,
   ) {
     if (inputs.length === 0) return [];
-    const issues = inputs.flatMap((input, i) => validate(input, `${i}.`));
-    if (issues.length > 0) return yield* new InvalidInput({ issues });
-    const at = yield* now;
-    const rows = inputs.map((input) => newJob(input, at));
+    const rows = yield* prepare(inputs);
     // Chunked to bound the size of one statement's parameter.
     for (let i = 0; i < rows.length; i += 5_000) {
       const chunk = rows.slice(i, i + 5_000);
@@ -540,6 +553,7 @@ const makeJobQueue = Effect.gen(function* () {
   return {
     enqueue,
     enqueueMany,
+    prepare,
     get,
     list,
     counts,

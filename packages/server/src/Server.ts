@@ -1,13 +1,16 @@
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { serve } from "@hono/node-server";
+import { getRequestListener } from "@hono/node-server";
 import { ApiKeys, ConnectorRegistry } from "@tandem/core";
 import { Cause, Effect, Exit, Option } from "effect";
+import { makeAccessLog } from "./accessLog.ts";
 import { builtinConnectors } from "./builtins.ts";
 import { readOrCreateKeyFile, type ServerConfig, StartupError } from "./config.ts";
 import { makeHttpApp } from "./http.ts";
 import { type AppRuntime, makeRuntime } from "./runtime.ts";
+import { makeWebhookRoute } from "./webhookRoute.ts";
 
 export interface RunningServer {
   readonly url: string;
@@ -68,12 +71,18 @@ export const startServer = async (
     options.onAdminKeyCreated?.(adminKey.value, file.path);
   }
 
-  const app = makeHttpApp(runtime, { webhookMaxBytes: config.webhookMaxBytes });
-  const server = await new Promise<ReturnType<typeof serve>>((resolveListening, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolveListening(s));
-    s.once("error", (e) =>
+  const accessLog = makeAccessLog(runtime);
+  const app = makeHttpApp(runtime, { accessLog });
+  const webhooks = makeWebhookRoute(runtime, { maxBytes: config.webhookMaxBytes, accessLog });
+  const hono = getRequestListener(app.fetch);
+  const server = createServer((request, response) => {
+    if (!webhooks(request, response)) void hono(request, response);
+  });
+  await new Promise<void>((resolveListening, reject) => {
+    server.once("error", (e) =>
       reject(new StartupError({ message: `cannot listen on ${config.host}:${config.port}: ${e.message}` })),
     );
+    server.listen(config.port, config.host, () => resolveListening());
   }).catch(async (e) => {
     await runtime.dispose();
     throw e;
@@ -90,7 +99,7 @@ export const startServer = async (
         await new Promise<void>((done) => {
           server.close(() => done());
           // Idle keep-alive sockets would hold close() open until they time out.
-          (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+          server.closeIdleConnections();
         });
         await runtime.dispose();
       })();
