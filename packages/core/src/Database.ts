@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { Context, Data, Duration, Effect, Exit, FiberRef, Layer } from "effect";
 import { globalValue } from "effect/GlobalValue";
-import { Kysely, PostgresDialect, type Transaction } from "kysely";
+import { type ControlledTransaction, Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { migrateToLatest, pendingMigrations } from "./db/Migrations.ts";
 import type { DB } from "./db/schema.ts";
@@ -35,9 +35,17 @@ export class DatabaseStartupError extends Data.TaggedError("DatabaseStartupError
   readonly message: string;
 }> {}
 
-/** The transaction the current fiber runs in, if any; `query` uses it transparently. */
+/**
+ * The transaction the current fiber runs in, if any (`query` uses it transparently), with what
+ * is to run once it commits (`afterCommit`).
+ */
+interface OpenTransaction {
+  readonly trx: ControlledTransaction<DB>;
+  readonly afterCommit: Array<Effect.Effect<void>>;
+}
+
 const currentTransaction = globalValue("@tandem/core/Database/currentTransaction", () =>
-  FiberRef.unsafeMake<Transaction<DB> | undefined>(undefined),
+  FiberRef.unsafeMake<OpenTransaction | undefined>(undefined),
 );
 
 const classify = (error: unknown): ConstraintViolation | DatabaseUnavailable => {
@@ -64,6 +72,13 @@ export interface DatabaseService {
    * fails or is interrupted. Nested calls join the outer transaction.
    */
   readonly transaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>;
+  /**
+   * Runs `effect` once what was written so far is visible to others: after the current
+   * transaction commits (not at all if it rolls back), or at once outside a transaction. For
+   * announcements such as job wake-ups, which must not reach another process before the rows
+   * do. Its failures are logged, never the caller's.
+   */
+  readonly afterCommit: (effect: Effect.Effect<void>) => Effect.Effect<void>;
   /** Reachable and fully migrated (for readiness probes). */
   readonly ready: Effect.Effect<{ readonly ok: boolean; readonly detail: string }>;
   /**
@@ -161,20 +176,34 @@ export class Database extends Context.Tag("@tandem/core/Database")<Database, Dat
   /** Builds the service over an existing Kysely instance (the caller owns its lifetime). */
   static make(dialect: DatabaseConfig["kind"], kysely: Kysely<DB>, connectionUrl?: string): DatabaseService {
     const query = <A>(f: (db: Kysely<DB>) => Promise<A>) =>
-      Effect.flatMap(FiberRef.get(currentTransaction), (trx) => run(() => f(trx ?? kysely)));
+      Effect.flatMap(FiberRef.get(currentTransaction), (open) => run(() => f(open?.trx ?? kysely)));
+
+    const runHook = (effect: Effect.Effect<void>) =>
+      effect.pipe(Effect.catchAllCause((cause) => Effect.logWarning("after-commit action failed", cause)));
 
     const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
       Effect.flatMap(FiberRef.get(currentTransaction), (outer) =>
         outer !== undefined
           ? effect
           : Effect.acquireUseRelease(
-              run(() => kysely.startTransaction().execute()).pipe(Effect.orDie),
-              (trx) => Effect.locally(effect, currentTransaction, trx),
-              (trx, exit) =>
-                run(() => (Exit.isSuccess(exit) ? trx.commit().execute() : trx.rollback().execute())).pipe(
-                  Effect.orDie,
-                ),
+              run(() => kysely.startTransaction().execute()).pipe(
+                Effect.orDie,
+                Effect.map((trx): OpenTransaction => ({ trx, afterCommit: [] })),
+              ),
+              (open) => Effect.locally(effect, currentTransaction, open),
+              (open, exit) =>
+                Exit.isSuccess(exit)
+                  ? run(() => open.trx.commit().execute()).pipe(
+                      Effect.orDie,
+                      Effect.zipRight(Effect.forEach(open.afterCommit, runHook, { discard: true })),
+                    )
+                  : run(() => open.trx.rollback().execute()).pipe(Effect.orDie),
             ),
+      );
+
+    const afterCommit = (effect: Effect.Effect<void>) =>
+      Effect.flatMap(FiberRef.get(currentTransaction), (open) =>
+        open === undefined ? runHook(effect) : Effect.sync(() => void open.afterCommit.push(effect)),
       );
 
     const ready = Effect.tryPromise(() => pendingMigrations(kysely as Kysely<unknown>)).pipe(
@@ -186,6 +215,6 @@ export class Database extends Context.Tag("@tandem/core/Database")<Database, Dat
       Effect.catchAll((e) => Effect.succeed({ ok: false, detail: `database unreachable: ${errorMessage(e.error)}` })),
     );
 
-    return { dialect, kysely, query, transaction, ready, connectionUrl };
+    return { dialect, kysely, query, transaction, afterCommit, ready, connectionUrl };
   }
 }

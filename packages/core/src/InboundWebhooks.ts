@@ -239,7 +239,7 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
                     ),
                   ),
             ),
-            // PGlite has no NOTIFY: wake this process's workers now that the jobs are committed.
+            // The jobs are committed: wake this process's workers and announce them to the others'.
             Effect.tap(() => queue.nudge),
           ),
       });

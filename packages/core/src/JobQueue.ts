@@ -20,7 +20,7 @@ import type { JobAttemptOutcome, JobRow, JobStatus, StoredJobError } from "./db/
 import { AlreadyRunning, type FieldIssue, InvalidInput, ResourceNotFound } from "./Errors.ts";
 import * as GroupCommit from "./internal/GroupCommit.ts";
 import * as store from "./internal/JobStore.ts";
-import { listenForJobs } from "./internal/JobWakeups.ts";
+import { listenForJobs, makeJobAnnouncer } from "./internal/JobWakeups.ts";
 import { describeFailure, type JobFailure, RetryPolicy } from "./RetryPolicy.ts";
 
 /** Priorities, highest first: lower numbers are claimed first. */
@@ -302,9 +302,19 @@ const makeJobQueue = Effect.gen(function* () {
   const policy = yield* RetryPolicy;
   /** Wake-up queues of this process's workers. */
   const wakers = new Set<Queue.Queue<void>>();
-  const wakeAll = () => {
-    for (const q of wakers) Queue.unsafeOffer(q, undefined);
-  };
+  const announce = yield* makeJobAnnouncer(db);
+  /**
+   * Jobs became claimable: once they are committed, wake this process's workers and announce
+   * them to every other process's (NOTIFY; they also poll).
+   */
+  const wake = db.afterCommit(
+    Effect.zipRight(
+      Effect.sync(() => {
+        for (const q of wakers) Queue.unsafeOffer(q, undefined);
+      }),
+      announce,
+    ),
+  );
 
   const findLive = (key: string) =>
     db.query((k) =>
@@ -371,7 +381,7 @@ const makeJobQueue = Effect.gen(function* () {
         )
         .pipe(Effect.orDie);
       if (inserted !== undefined) {
-        yield* Effect.sync(wakeAll);
+        yield* wake;
         return { id: v.id };
       }
       const live = yield* findLive(input.dedupeKey!).pipe(Effect.orDie);
@@ -414,7 +424,7 @@ const makeJobQueue = Effect.gen(function* () {
       yield* db.query((k) => store.insertMany(k, chunk)).pipe(Effect.orDie);
     }
     yield* refreshStatisticsAfterBulkInsert(rows.length);
-    yield* Effect.sync(wakeAll);
+    yield* wake;
     return rows.map((r) => r.id);
   });
 
@@ -525,7 +535,7 @@ const makeJobQueue = Effect.gen(function* () {
             : Effect.die(e),
         ),
       );
-    yield* Effect.sync(wakeAll);
+    yield* wake;
     return toView(yield* row(id, tenantId));
   });
 
@@ -548,7 +558,9 @@ const makeJobQueue = Effect.gen(function* () {
   });
 
   const worker = (options: WorkerOptions) =>
-    runWorker(options, { db, policy, reapExpiredLeases, prune, wakers }).pipe(Effect.withSpan("JobQueue.worker"));
+    runWorker(options, { db, policy, reapExpiredLeases, prune, wakers, announce }).pipe(
+      Effect.withSpan("JobQueue.worker"),
+    );
 
   return {
     enqueue,
@@ -564,7 +576,7 @@ const makeJobQueue = Effect.gen(function* () {
     discard,
     reapExpiredLeases,
     prune,
-    nudge: Effect.sync(wakeAll),
+    nudge: wake,
     worker,
   } satisfies JobQueueService;
 });
@@ -575,6 +587,8 @@ interface WorkerDeps {
   readonly reapExpiredLeases: Effect.Effect<number>;
   readonly prune: (retentionMs: number) => Effect.Effect<number>;
   readonly wakers: Set<Queue.Queue<void>>;
+  /** Tells other processes that jobs became claimable (see makeJobAnnouncer). */
+  readonly announce: Effect.Effect<void>;
 }
 
 /** Settlements per statement, at most. */
@@ -663,6 +677,8 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
               yield* Effect.logWarning(`job ${h.job.id}: lease lost before it could be settled (${tag}); discarded`);
             }
           }
+          // Released jobs (a shutdown) are claimable now, by other processes.
+          if (batch.some((h) => h.settlement._tag === "Released")) yield* deps.announce;
           return batch.map(() => Exit.void);
         }),
     });
@@ -853,6 +869,7 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
       if (reaped > 0) {
         yield* Effect.logInfo(`took back ${reaped} job(s) whose lease expired`);
         yield* signal;
+        yield* deps.announce;
       }
     });
 

@@ -12,7 +12,7 @@ import {
   Unavailable,
 } from "@tandem/core";
 import { dialects, testDatabaseLayer } from "@tandem/testkit";
-import { Deferred, Effect, Exit, Fiber, Layer, Random, Scope, TestClock, TestServices } from "effect";
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Random, Scope, TestClock, TestServices } from "effect";
 
 /** Wall-clock sleep (it.effect runs on TestClock, which never advances by itself). */
 const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)));
@@ -97,38 +97,45 @@ for (const dialect of dialects) {
       }),
     );
 
-    live("wakes idle workers at once instead of waiting for the poll (NOTIFY on PostgreSQL, a nudge on PGlite)", () =>
-      Effect.gen(function* () {
-        const queue = yield* JobQueue;
-        const db = yield* Database;
-        const kind = `wake-${crypto.randomUUID()}`;
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            yield* queue.worker({ pollMs: 60_000, leaseMs: 5_000, handlers: { [kind]: () => Effect.void } });
-            yield* realSleep(300); // the worker's first poll is over; it now sleeps for a minute
-            const id = crypto.randomUUID();
-            if (dialect === "postgres") {
-              // Inserted behind the queue's back: only the trigger's NOTIFY can wake the worker.
-              const at = new Date();
-              yield* db
-                .query((k) =>
-                  k
-                    .insertInto("jobs")
-                    .values({ id, kind, priority: 1, run_at: at, created_at: at, updated_at: at, lease_token: 0 })
-                    .execute(),
-                )
-                .pipe(Effect.orDie);
-            } else {
-              yield* queue.enqueue({ kind }).pipe(
-                Effect.map((j) => j.id),
-                Effect.flatMap((jobId) => until(jobId, "completed")),
+    live(
+      "wakes idle workers at once, once the jobs are committed (another process's by NOTIFY on PostgreSQL, a nudge on PGlite)",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* JobQueue;
+          const db = yield* Database;
+          const kind = `wake-${crypto.randomUUID()}`;
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              yield* queue.worker({ pollMs: 60_000, leaseMs: 5_000, handlers: { [kind]: () => Effect.void } });
+              yield* realSleep(300); // the worker's first poll is over; it now sleeps for a minute
+              // On PostgreSQL the job comes from another process: a second queue on its own pool,
+              // whose only way to reach this worker is its announcement.
+              const enqueuer =
+                db.connectionUrl === undefined
+                  ? queue
+                  : Context.get(
+                      yield* Layer.build(
+                        JobQueue.layer.pipe(
+                          Layer.provide(
+                            Database.layer({ kind: "postgres", url: db.connectionUrl }, { migrate: false }),
+                          ),
+                        ),
+                      ),
+                      JobQueue,
+                    );
+              // Enqueued in a transaction that stays open for a while: nothing may be announced
+              // before its commit (a worker woken early would find nothing and sleep on).
+              const id = yield* db.transaction(
+                Effect.gen(function* () {
+                  const job = yield* Effect.orDie(enqueuer.enqueue({ kind }));
+                  yield* realSleep(300);
+                  return job.id;
+                }),
               );
-              return;
-            }
-            yield* eventually(statusOf(id), (j) => j.status === "completed", 3_000);
-          }),
-        );
-      }),
+              yield* eventually(statusOf(id), (j) => j.status === "completed", 3_000);
+            }),
+          );
+        }),
     );
 
     live("retries transient errors with their history, then completes", () =>

@@ -71,7 +71,7 @@ export const startServer = async (
     options.onAdminKeyCreated?.(adminKey.value, file.path);
   }
 
-  const accessLog = makeAccessLog(runtime);
+  const accessLog = makeAccessLog(runtime, { logLevel: config.logLevel });
   const app = makeHttpApp(runtime, { accessLog });
   const webhooks = makeWebhookRoute(runtime, { maxBytes: config.webhookMaxBytes, accessLog });
   const hono = getRequestListener(app.fetch);

@@ -1,8 +1,57 @@
-import { Duration, Effect, Schedule } from "effect";
+import { Clock, Duration, Effect, Schedule, type Scope } from "effect";
+import { sql } from "kysely";
 import pg from "pg";
+import type { DatabaseService } from "../Database.ts";
 
-/** The channel the `jobs_notify` trigger (migration 0003) notifies when a job becomes claimable. */
+/** The channel notified when jobs become claimable (see `makeJobAnnouncer`). */
 export const jobsChannel = "tandem_jobs";
+
+/**
+ * Tells every process's workers that jobs became claimable: one NOTIFY on the jobs channel, in a
+ * statement of its own, sent by callers once their rows are committed (`Database.afterCommit`).
+ * It used to come from a trigger on `jobs`, inside the writer's transaction: PostgreSQL then
+ * holds its notify lock from the writer's pre-commit through the WAL flush, so concurrent
+ * writers of jobs committed one at a time (under webhook load, the intake's commits queued
+ * behind each other). Requests while one is in flight, or within `announcementSpacingMs` after
+ * it, fold into one more. Answers the effect
+ * that requests an announcement; it never waits for it and never fails.
+ */
+/** The least time between two announcements of one process (a wake-up waits at most this long). */
+const announcementSpacingMs = 10;
+
+export const makeJobAnnouncer = (db: DatabaseService): Effect.Effect<Effect.Effect<void>, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    // PGlite serves one process, whose workers are woken in memory.
+    if (db.dialect !== "postgres") return Effect.void;
+    const scope = yield* Effect.scope;
+    let inFlight = false;
+    let again = false;
+    // On the pool, never in a transaction the caller may hold open: it would hold the NOTIFY back.
+    const notify = Effect.tryPromise(() => sql`select pg_notify(${jobsChannel}, '')`.execute(db.kysely)).pipe(
+      Effect.catchAllCause((cause) => Effect.logDebug("job announcement failed; workers poll", cause)),
+    );
+    // After a NOTIFY, requests wait this long to fold into the next one: a burst of writers (the
+    // webhook intake commits hundreds of times a second) costs a few statements, not one each.
+    // Wall-clock pacing of network calls, not business time: a TestClock must not hold it up.
+    const spacing = Effect.sleep(Duration.millis(announcementSpacingMs)).pipe(Effect.withClock(Clock.make()));
+    const settle = Effect.suspend(() => {
+      if (again) return send;
+      inFlight = false;
+      return Effect.void;
+    });
+    const send: Effect.Effect<void> = Effect.suspend(() => {
+      again = false;
+      return notify.pipe(Effect.zipRight(spacing), Effect.zipRight(settle));
+    });
+    return Effect.suspend(() => {
+      if (inFlight) {
+        again = true;
+        return Effect.void;
+      }
+      inFlight = true;
+      return Effect.asVoid(Effect.forkIn(send, scope));
+    });
+  });
 
 /**
  * Holds one dedicated connection LISTENing on the jobs channel and calls `wake` on

@@ -8,6 +8,7 @@ import * as syncRuns from "./2026_11_22_0006_sync_runs.ts";
 import * as alerts from "./2026_11_22_0007_alerts.ts";
 import * as jobsClaimOrder from "./2026_11_22_0008_jobs_claim_order.ts";
 import * as recordsWritePath from "./2026_12_03_0009_records_write_path.ts";
+import * as jobsAnnouncedAfterCommit from "./2026_12_03_0010_jobs_announced_after_commit.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   "2026_11_22_0007_alerts": alerts,
   "2026_11_22_0008_jobs_claim_order": jobsClaimOrder,
   "2026_12_03_0009_records_write_path": recordsWritePath,
+  "2026_12_03_0010_jobs_announced_after_commit": jobsAnnouncedAfterCommit,
 };
