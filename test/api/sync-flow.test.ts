@@ -70,6 +70,22 @@ for (const dialect of dialects) {
       receiver?.close();
     });
 
+    it("connections.test calls the connector's check: ok, refused with its reason, another tenant's not found", async () => {
+      const a = t.client(keyA);
+      expect(await a.connections.test.mutate({ id: connectionId })).toEqual({ ok: true, checked: true });
+      const revoked = await a.connections.create.mutate({
+        connector: "hubspot",
+        name: "revoked-token",
+        config: { baseUrl: fake.url, accessToken: "pat-revoked" },
+      });
+      const refused = await a.connections.test.mutate({ id: revoked.id });
+      expect(refused).toMatchObject({ ok: false, checked: true, error: { type: "AuthExpired" } });
+      expect(JSON.stringify(refused)).not.toContain("pat-revoked");
+      expect(await trpcCode(t.client(keyB).connections.test.mutate({ id: connectionId }))).toBe("NOT_FOUND");
+      expect(await trpcCode(t.client().connections.test.mutate({ id: connectionId }))).toBe("UNAUTHORIZED");
+      await a.connections.delete.mutate({ id: revoked.id });
+    });
+
     it("a triggered full sync streams its progress to the end; a second trigger answers already_running", async () => {
       const a = t.client(keyA);
       const subscription = await a.webhooks.create.mutate({ url: receiver.url, events: ["sync.completed"] });

@@ -12,7 +12,10 @@ const entity = "contacts";
 /**
  * One run of `mode`; `after` reads what it needs from the database before the layer closes.
  * `seconds` covers `SyncEngine.run` alone: the engine's services (pool, migration check) and the
- * connection are set up before, as in a server that is already running when a sync starts.
+ * connection are set up before, and the connection is tested once (`connections.test`: the
+ * connector's check, one request to the source), as in a server that is already running when a
+ * sync starts. Without it a fresh process's first request (HTTP client start-up, a new TCP
+ * connection: about 60 ms) fell inside the clock, most of a sub-second delta.
  */
 export const runSync = <A>(
   input: TandemSyncInput,
@@ -22,6 +25,9 @@ export const runSync = <A>(
   Effect.gen(function* () {
     const target = yield* ensureConnection(input.connectionName, benchHubSpotConfig(input));
     const engine = yield* SyncEngine;
+    const checked = yield* engine.check(target);
+    if (!checked.ok)
+      return yield* Effect.fail(new Error(`the source refused the connection: ${checked.error?.message}`));
     const started = performance.now();
     const result = yield* engine.run({ ...target, entity, mode });
     const seconds = (performance.now() - started) / 1000;

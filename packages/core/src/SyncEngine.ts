@@ -107,6 +107,15 @@ export interface SyncRunResult extends SyncResult {
   readonly deltaCursor?: string | null;
 }
 
+/** What testing a connection found (see `SyncEngine.check`). */
+export interface ConnectionCheck {
+  readonly ok: boolean;
+  /** False when the connector has no check: nothing was called. */
+  readonly checked: boolean;
+  /** Why the check failed: the connector's error reason (AuthExpired, Unavailable, ...) and message. */
+  readonly error?: { readonly type: string; readonly message: string };
+}
+
 /** A connector broke the page contract: not `{ records: [], cursor? }`, or a cursor that repeats. */
 export class InvalidPage extends Schema.TaggedError<InvalidPage>()("InvalidPage", {
   connector: Schema.String,
@@ -231,6 +240,15 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
     readonly run: (
       input: SyncTarget & { readonly mode: SyncMode; readonly options?: SyncRunOptions },
     ) => Effect.Effect<SyncRunResult, SyncRunError>;
+    /**
+     * Tests a connection: calls its connector's `check` (credentials, reachability) through the
+     * engine's HTTP client. A refusal is an answer (`ok: false` with the reason), not a failure;
+     * `checked: false` when the connector has no check.
+     */
+    readonly check: (target: {
+      readonly tenantId: string;
+      readonly connectionId: string;
+    }) => Effect.Effect<ConnectionCheck, ResourceNotFound>;
     /** Webhook-triggered sync of one record: `get(id)`, then upsert or soft-delete. */
     readonly syncRecord: (target: SyncTarget, event: RecordEvent) => Effect.Effect<SyncRecordResult, SyncRunError>;
     /** Imports records given by the caller: batched, validated concurrently, committed at the end in one transaction. */
@@ -863,8 +881,38 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           }),
         );
 
+      const check = Effect.fn("SyncEngine.check")(function* (target: {
+        readonly tenantId: string;
+        readonly connectionId: string;
+      }) {
+        const { connector, config } = yield* connections.resolve(target.tenantId, target.connectionId);
+        const connectorCheck = connector.check;
+        if (connectorCheck === undefined) return { ok: true, checked: false } satisfies ConnectionCheck;
+        const bucket = yield* budget.forConnection(target.connectionId, rateLimitPolicyOf(connector, config));
+        return yield* Effect.scoped(
+          Effect.gen(function* () {
+            const controller = yield* Effect.acquireRelease(
+              Effect.sync(() => new AbortController()),
+              (c) => Effect.sync(() => c.abort()),
+            );
+            const ctx = yield* makeConnectorContext(connector, config, bucket, controller.signal);
+            return yield* callConnector(() => connectorCheck(ctx)).pipe(
+              Effect.as({ ok: true, checked: true } satisfies ConnectionCheck),
+              Effect.catchAll((e) =>
+                Effect.succeed({
+                  ok: false,
+                  checked: true,
+                  error: { type: e._tag, message: e.message },
+                } satisfies ConnectionCheck),
+              ),
+            );
+          }),
+        );
+      });
+
       return {
         run,
+        check,
         source,
         syncRecord,
         importRecords,

@@ -1,4 +1,4 @@
-import { Connections, Syncs } from "@tandem/core";
+import { Connections, SyncEngine, Syncs } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
@@ -52,6 +52,16 @@ export const connectionsRouter = router({
         Effect.flatMap(Connections, (c) => c.update(ctx.tenantId, id, changes)),
       ),
     ),
+  /**
+   * Tests the connection with its connector's credential check: `{ ok, checked, error? }`. A
+   * refused or unreachable vendor is an answer (`ok: false`, with the reason), not an API error.
+   */
+  test: authedProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>
+    runProcedure(
+      ctx,
+      Effect.flatMap(SyncEngine, (engine) => engine.check({ tenantId: ctx.tenantId, connectionId: input.id })),
+    ),
+  ),
   delete: authedProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>
     runProcedure(
       ctx,

@@ -329,11 +329,15 @@ const listObjects = (state: HubSpotApiState, type: HubSpotObjectType, url: URL):
   if (after !== null && !/^\d+$/.test(after)) return validationError(`Invalid after value: ${after}`);
   const requested = url.searchParams.getAll("properties").flatMap((p) => parseProperties(p) ?? []);
   // `after` is the id to start from: stable while objects are created or archived mid-read. The
-  // walk starts there in the store's id index and stops one past the page (a page costs O(limit),
-  // plus the objects of the other archived state it steps over).
+  // walk starts there in the store's id index (of archived objects, for the archived listing) and
+  // stops one past the page: a page costs O(limit), plus the archived objects a live listing
+  // steps over.
   const page: Array<StoredHubSpotObject> = [];
   let next: StoredHubSpotObject | undefined;
-  for (const object of state.store.from(type, after ?? undefined)) {
+  const objects = archived
+    ? state.store.fromArchived(type, after ?? undefined)
+    : state.store.from(type, after ?? undefined);
+  for (const object of objects) {
     if (object.archived !== archived) continue;
     if (page.length === limit) {
       next = object;
@@ -395,6 +399,84 @@ const matchesFilter = (
   }
 };
 
+interface SearchSort {
+  readonly propertyName: string;
+  readonly descending: boolean;
+}
+
+/** Every object passing `matches`, ordered by `sorts` then numeric id: a scan and a sort of the store. */
+const sortedMatches = (
+  state: HubSpotApiState,
+  type: HubSpotObjectType,
+  sorts: ReadonlyArray<SearchSort>,
+  matches: (object: StoredHubSpotObject) => boolean,
+): Array<StoredHubSpotObject> => {
+  // Sort keys are computed once per object: searches over 10,000+ objects stay cheap.
+  const keyed = state.store
+    .all(type)
+    .filter(matches)
+    .map((object) => ({
+      object,
+      keys: sorts.map((sort) =>
+        comparableValue(
+          sort.propertyName === "hs_object_id" ? object.id : (object.properties[sort.propertyName] ?? ""),
+        ),
+      ),
+    }));
+  keyed.sort((a, b) => {
+    for (const [i, sort] of sorts.entries()) {
+      const difference = compare(a.keys[i]!, b.keys[i]!);
+      if (difference !== 0) return sort.descending ? -difference : difference;
+    }
+    return Number(a.object.id) - Number(b.object.id);
+  });
+  return keyed.map((entry) => entry.object);
+};
+
+/**
+ * The same answer as `sortedMatches` for a delta's search, one group of bounds on the
+ * modification time sorted by it ascending, read from the store's modification-time index: a
+ * binary search to the lower bound, then a walk to the upper one (a page costs O(window), not
+ * O(store)). Undefined for any other search.
+ */
+const modificationWindow = (
+  state: HubSpotApiState,
+  type: HubSpotObjectType,
+  groups: ReadonlyArray<ReadonlyArray<PreparedFilter>>,
+  sorts: ReadonlyArray<SearchSort>,
+  matches: (object: StoredHubSpotObject) => boolean,
+): Array<StoredHubSpotObject> | undefined => {
+  const lastModified = hubSpotObjectSchemas[type].lastModified;
+  const [group] = groups;
+  const [sort] = sorts;
+  if (groups.length !== 1 || group === undefined || group.length === 0) return undefined;
+  if (sorts.length !== 1 || sort?.propertyName !== lastModified || sort.descending) return undefined;
+  const bounds = ["GT", "GTE", "LT", "LTE", "EQ"];
+  if (!group.every((f) => f.propertyName === lastModified && bounds.includes(f.operator))) return undefined;
+  if (!group.every((f) => typeof f.target === "number")) return undefined;
+  const lower = Math.max(
+    ...group.filter((f) => f.operator !== "LT" && f.operator !== "LTE").map((f) => f.target as number),
+    Number.NEGATIVE_INFINITY,
+  );
+  const upper = Math.min(
+    ...group.filter((f) => f.operator !== "GT" && f.operator !== "GTE").map((f) => f.target as number),
+    Number.POSITIVE_INFINITY,
+  );
+  const index = state.store.byModification(type);
+  let low = 0;
+  let high = index.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (index[middle]!.updatedAt < lower) low = middle + 1;
+    else high = middle;
+  }
+  const window: Array<StoredHubSpotObject> = [];
+  for (let i = low; i < index.length && index[i]!.updatedAt <= upper; i++) {
+    if (matches(index[i]!)) window.push(index[i]!);
+  }
+  return window;
+};
+
 /** `POST /crm/v3/objects/{type}/search`: filters, sorts, offset paging and the 10,000 cap. */
 const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request: FakeHttpRequest) => {
   const parsed = parseJsonBody(request);
@@ -425,7 +507,7 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
   const lagBound = state.clock.now() - state.knobs.searchLagMs;
   let unsupported: string | undefined;
   // Archived objects are never searchable; groups are ORed, filters within a group ANDed.
-  const matching = state.store.all(type).filter((object) => {
+  const matches = (object: StoredHubSpotObject) => {
     if (object.archived || (state.knobs.searchLagMs > 0 && object.updatedAt > lagBound)) return false;
     if (groups.length === 0) return true;
     return groups.some((group) =>
@@ -435,34 +517,20 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
         return result === true;
       }),
     );
-  });
-  if (unsupported !== undefined) return validationError(`Unsupported filter operator: ${unsupported}`);
+  };
   const sorts = (body.sorts ?? []).map((s) =>
     typeof s === "string"
       ? { propertyName: s.replace(/^-/, ""), descending: s.startsWith("-") }
       : { propertyName: s.propertyName, descending: s.direction === "DESCENDING" },
   );
-  // Sort keys are computed once per object: searches over 10,000+ objects stay cheap.
-  const keyed = matching.map((object) => ({
-    object,
-    keys: sorts.map((sort) =>
-      comparableValue(sort.propertyName === "hs_object_id" ? object.id : (object.properties[sort.propertyName] ?? "")),
-    ),
-  }));
-  keyed.sort((a, b) => {
-    for (const [i, sort] of sorts.entries()) {
-      const difference = compare(a.keys[i]!, b.keys[i]!);
-      if (difference !== 0) return sort.descending ? -difference : difference;
-    }
-    return Number(a.object.id) - Number(b.object.id);
-  });
-  const ordered = keyed.map((entry) => entry.object);
+  const ordered = modificationWindow(state, type, groups, sorts, matches) ?? sortedMatches(state, type, sorts, matches);
+  if (unsupported !== undefined) return validationError(`Unsupported filter operator: ${unsupported}`);
   const end = Math.min(after + limit, ordered.length);
   const page = ordered.slice(after, end);
   return json(200, {
-    total: matching.length,
+    total: ordered.length,
     results: page.map((o) => toWire(state, type, o, parseProperties(body.properties), true)),
-    ...(end < matching.length
+    ...(end < ordered.length
       ? { paging: { next: { after: String(end), link: `${request.url.origin}${request.url.pathname}?after=${end}` } } }
       : {}),
   });

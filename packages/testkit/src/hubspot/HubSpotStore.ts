@@ -95,6 +95,14 @@ export interface HubSpotStore {
    * page pays for the page, not for the store (list endpoints at a million objects).
    */
   readonly from: (type: HubSpotObjectType, fromId?: string) => Iterable<StoredHubSpotObject>;
+  /** Like `from`, over the archived objects only (the archived listing, without stepping over live ones). */
+  readonly fromArchived: (type: HubSpotObjectType, fromId?: string) => Iterable<StoredHubSpotObject>;
+  /**
+   * Every object of a type (archived included) in order of modification time, then numeric id:
+   * search by modification time starts at its bound by binary search instead of filtering and
+   * sorting the store (a delta's search, page after page). Rebuilt after changes, when read.
+   */
+  readonly byModification: (type: HubSpotObjectType) => ReadonlyArray<StoredHubSpotObject>;
   readonly get: (type: HubSpotObjectType, id: string) => StoredHubSpotObject | undefined;
   /** A live (not archived) contact with this email (case-insensitive). */
   readonly findByEmail: (email: string) => StoredHubSpotObject | undefined;
@@ -167,10 +175,18 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
   const ordered: Record<HubSpotObjectType, Array<StoredHubSpotObject>> = { contacts: [], companies: [] };
   const listeners = new Set<(change: HubSpotChange) => void>();
   let nextId = firstId;
+  // Indexes derived from `ordered`, rebuilt when read after a change (changes come in bursts,
+  // reads page after page): archived objects by id, every object by modification time.
+  const derived: Record<
+    HubSpotObjectType,
+    { archived?: Array<StoredHubSpotObject>; byModification?: Array<StoredHubSpotObject> }
+  > = { contacts: {}, companies: {} };
+  const changed = (type: HubSpotObjectType) => {
+    derived[type] = {};
+  };
 
-  /** Index in `ordered[type]` of the first object whose id is ≥ `id`. */
-  const firstAtLeast = (type: HubSpotObjectType, id: number) => {
-    const list = ordered[type];
+  /** Index in `list` (ascending numeric ids) of the first object whose id is ≥ `id`. */
+  const firstIdAtLeast = (list: ReadonlyArray<StoredHubSpotObject>, id: number) => {
     let low = 0;
     let high = list.length;
     while (low < high) {
@@ -181,11 +197,15 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
     return low;
   };
 
+  /** Index in `ordered[type]` of the first object whose id is ≥ `id`. */
+  const firstAtLeast = (type: HubSpotObjectType, id: number) => firstIdAtLeast(ordered[type], id);
+
   const emit = (change: HubSpotChange) => {
     for (const listener of listeners) listener(change);
   };
 
   const stamp = (type: HubSpotObjectType, object: StoredHubSpotObject, at: number) => {
+    changed(type);
     object.updatedAt = at;
     object.properties[hubSpotObjectSchemas[type].lastModified] = new Date(at).toISOString();
   };
@@ -229,6 +249,17 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
       const list = ordered[type];
       for (let i = fromId === undefined ? 0 : firstAtLeast(type, Number(fromId)); i < list.length; i++) yield list[i]!;
     },
+    fromArchived: function* (type, fromId) {
+      derived[type].archived ??= ordered[type].filter((o) => o.archived);
+      const list = derived[type].archived;
+      for (let i = fromId === undefined ? 0 : firstIdAtLeast(list, Number(fromId)); i < list.length; i++) {
+        yield list[i]!;
+      }
+    },
+    byModification: (type) =>
+      (derived[type].byModification ??= [...ordered[type]].sort(
+        (a, b) => a.updatedAt - b.updatedAt || Number(a.id) - Number(b.id),
+      )),
     get: (type, id) => objects[type].get(id),
     findByEmail,
     create: (type, properties) => {
@@ -303,6 +334,7 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
       }
       objects[type].delete(mergedId);
       ordered[type].splice(firstAtLeast(type, Number(mergedId)), 1);
+      changed(type);
       stamp(type, primary, at);
       emit({
         kind: "merge",
@@ -349,6 +381,8 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
       objects.companies.clear();
       ordered.contacts.length = 0;
       ordered.companies.length = 0;
+      changed("contacts");
+      changed("companies");
     },
   };
   return store;
