@@ -390,6 +390,78 @@ for (const dialect of dialects) {
       expect(fake.fake.store.get("contacts", target.id)?.properties.firstname).toBe("Pushed");
     });
 
+    it("a pull meeting an unpushed local edit of the same field opens a conflict and sends conflict.detected", async () => {
+      const a = t.client(keyA);
+      const subscription = await a.webhooks.create.mutate({ url: receiver.url, events: ["conflict.detected"] });
+      const target = fake.fake.live("contacts")[20]!;
+      const local = await a.records.update.mutate({
+        connectionId,
+        entity: "contacts",
+        externalId: target.id,
+        fields: { jobTitle: "Local title" },
+      });
+      expect(local.syncStatus).toBe("pending");
+      // Meanwhile the same field changes in HubSpot; the next pull meets both edits.
+      fake.fake.store.update("contacts", target.id, { jobtitle: "Remote title" });
+      const { jobId } = await a.sync.trigger.mutate({ connectionId, entity: "contacts", mode: "delta" });
+      await expect
+        .poll(async () => (await a.jobs.get.query({ id: jobId })).job.status, { timeout: 60_000 })
+        .toBe("completed");
+
+      // Manual review (the default policy): the record waits in `conflict` with its local data.
+      const open = (await a.conflicts.list.query({ status: "open" })).items.filter((c) => c.externalId === target.id);
+      expect(open).toHaveLength(1);
+      expect((await a.records.get.query({ connectionId, entity: "contacts", externalId: target.id })).syncStatus).toBe(
+        "conflict",
+      );
+      const detail = await a.conflicts.get.query({ id: open[0]!.id });
+      expect(detail).toMatchObject({ local: { jobTitle: "Local title" }, remote: { jobTitle: "Remote title" } });
+
+      // Its event went out once, signed, naming the record and the field.
+      await expect
+        .poll(
+          async () =>
+            (await a.webhooks.deliveries.query({ subscriptionId: subscription.id, status: "delivered", limit: 10 }))
+              .items.length,
+          { timeout: 30_000 },
+        )
+        .toBe(1);
+      const delivery = receiver.received.find((r) => JSON.parse(r.body).type === "conflict.detected")!;
+      expect(verifySignature(subscription.secret, delivery.headers["tandem-signature"] as string, delivery.body)).toBe(
+        true,
+      );
+      expect(JSON.parse(delivery.body)).toMatchObject({
+        type: "conflict.detected",
+        data: {
+          conflictId: open[0]!.id,
+          connectionId,
+          entity: "contacts",
+          externalId: target.id,
+          fields: ["jobTitle"],
+          policy: "manual",
+          status: "open",
+        },
+      });
+
+      // Resolved for the remote side: the record takes HubSpot's value, as a local change that the
+      // next push writes (the field is not critical), then it is synced again.
+      const resolved = await a.conflicts.resolve.mutate({ id: open[0]!.id, resolution: { choose: "remote" } });
+      expect(resolved.record).toMatchObject({ data: { jobTitle: "Remote title" } });
+      const push = await a.sync.trigger.mutate({ connectionId, entity: "contacts", mode: "push" });
+      await expect
+        .poll(async () => (await a.jobs.get.query({ id: push.jobId })).job.status, { timeout: 60_000 })
+        .toBe("completed");
+      await expect
+        .poll(async () => await a.records.get.query({ connectionId, entity: "contacts", externalId: target.id }), {
+          timeout: 30_000,
+        })
+        .toMatchObject({ syncStatus: "synced", data: { jobTitle: "Remote title" } });
+      expect((await a.conflicts.list.query({ status: "open" })).items.map((c) => c.externalId)).not.toContain(
+        target.id,
+      );
+      expect(await a.webhooks.delete.mutate({ id: subscription.id })).toEqual({ id: subscription.id });
+    });
+
     it("record events: a sync of 12 companies sends 12 record.created events", async () => {
       const a = t.client(keyA);
       const subscription = await a.webhooks.create.mutate({
