@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateSecretKey } from "@tandem/core";
-import type { AppRouter } from "@tandem/server";
+import { type AppRouter, nodeFlags } from "@tandem/server";
 import { createTRPCClient, httpLink } from "@trpc/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { spawnTandem } from "../support/process.ts";
@@ -18,6 +18,15 @@ afterEach(() => {
 });
 
 describe("tandem serve as a process", () => {
+  it("the start scripts run Node with Tandem's flags", () => {
+    const scripts = ["../../package.json", "../../packages/server/package.json"].map(
+      (path) =>
+        (JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as { scripts: { start: string } }).scripts
+          .start,
+    );
+    for (const script of scripts) for (const flag of nodeFlags) expect(script).toContain(` ${flag} `);
+  });
+
   it.each([
     [
       "a malformed DATABASE_URL",

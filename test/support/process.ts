@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { nodeFlags } from "@tandem/server";
 
 export const mainScript = fileURLToPath(new URL("../../packages/server/src/main.ts", import.meta.url));
 
@@ -12,9 +13,9 @@ export interface SpawnedTandem {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `tandem serve` as a separate OS process, on the same Node as the tests. */
+/** Runs `tandem serve` as a separate OS process, on the same Node as the tests, with Tandem's Node flags. */
 export const spawnTandem = (env: Record<string, string>): SpawnedTandem => {
-  const child = spawn(process.execPath, [mainScript, "serve"], {
+  const child = spawn(process.execPath, [...nodeFlags, mainScript, "serve"], {
     env: { PATH: process.env.PATH ?? "", PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -154,8 +154,9 @@ export const runInChildProcess = async <A>(
   modulePath: string | URL,
   method: string,
   input: unknown,
+  options: { readonly execArgv?: ReadonlyArray<string> } = {},
 ): Promise<{ readonly value: A; readonly peakRssBytes: number }> => {
-  const child = await startChildProcess(modulePath);
+  const child = await startChildProcess(modulePath, options);
   try {
     const value = await child.call<A>(method, input);
     return { value, peakRssBytes: await child.maxRssBytes() };

@@ -1,3 +1,4 @@
+import { nodeFlags } from "@tandem/server/runtimeFlags";
 import { hubSpotFakeToken } from "@tandem/testkit";
 import { startChildProcess } from "../measure/ChildProcessRpc.ts";
 import type { LatencySummary } from "../measure/Percentiles.ts";
@@ -35,7 +36,8 @@ const loadReceiver = async (
   kind: ReceiverKind,
   input: { databaseUrl: string; sourceUrl: string; firstObjectId: number; eventsPerSecond: number | undefined },
 ): Promise<Figures> => {
-  const child = await startChildProcess(receiverModule);
+  // Tandem's receiver is its server, on the Node flags the server runs with.
+  const child = await startChildProcess(receiverModule, kind === "tandem" ? { execArgv: nodeFlags } : {});
   try {
     const { url } = await child.call<{ url: string }>("start", {
       kind,

@@ -384,7 +384,8 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           let pagesThisRun = 0;
           // Whole pages wait here until a batch is full, so a checkpoint always names a page
           // boundary; memory stays around two batches (one being written) plus a few pages.
-          let buffer = new Map<string, DecodedRecord>();
+          // Only what is stored is kept (not the decoded record): less held per page in flight.
+          let buffer = new Map<string, IncomingRecord>();
           let tombstones = new Set<string>();
           let deleted = 0;
 
@@ -394,7 +395,7 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           const flush = (cp: Checkpoint | null) =>
             Effect.gen(function* () {
               if (writing !== undefined) yield* Fiber.join(writing);
-              const batch = [...buffer.values()].map(toIncoming);
+              const batch = [...buffer.values()];
               const gone = [...tombstones];
               buffer = new Map();
               tombstones = new Set();
@@ -451,7 +452,8 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
               Effect.gen(function* () {
                 const page = yield* asPage(r, raw);
                 const inPage = new Set<string>();
-                let maxUpdatedAt = checkpoint.maxUpdatedAt;
+                let maxUpdatedAtMs =
+                  checkpoint.maxUpdatedAt === undefined ? undefined : Date.parse(checkpoint.maxUpdatedAt);
                 for (const item of page.records) {
                   const decoded = decodeRecord(r.entity, item);
                   if (Either.isLeft(decoded)) {
@@ -471,14 +473,14 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
                   const earlier = buffer.get(rec.externalId);
                   if (
                     earlier === undefined ||
-                    earlier.updatedAt === null ||
+                    earlier.remoteUpdatedAt === null ||
                     rec.updatedAt === null ||
-                    rec.updatedAt >= earlier.updatedAt
+                    rec.updatedAt >= earlier.remoteUpdatedAt
                   ) {
-                    buffer.set(rec.externalId, rec);
+                    buffer.set(rec.externalId, toIncoming(rec));
                   }
-                  const at = rec.updatedAt?.toISOString();
-                  if (at !== undefined && (maxUpdatedAt === undefined || at > maxUpdatedAt)) maxUpdatedAt = at;
+                  const at = rec.updatedAt?.getTime();
+                  if (at !== undefined && (maxUpdatedAtMs === undefined || at > maxUpdatedAtMs)) maxUpdatedAtMs = at;
                   tombstones.delete(rec.externalId);
                 }
                 for (const id of page.deleted ?? []) {
@@ -487,7 +489,12 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
                   tombstones.add(id);
                 }
                 pagesThisRun++;
-                checkpoint = { ...checkpoint, cursor: page.cursor, pages: checkpoint.pages + 1, maxUpdatedAt };
+                checkpoint = {
+                  ...checkpoint,
+                  cursor: page.cursor,
+                  pages: checkpoint.pages + 1,
+                  maxUpdatedAt: maxUpdatedAtMs === undefined ? undefined : iso(maxUpdatedAtMs),
+                };
                 if (page.cursor !== undefined) {
                   if (cursorsSeen.has(page.cursor)) {
                     return yield* invalidPage(
