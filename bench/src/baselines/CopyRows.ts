@@ -4,8 +4,8 @@ import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { ContactRow } from "./ContactTable.ts";
 
-// COPY's text format: backslash, tab, newline and carriage return must be escaped in a field.
-const escapeCopyText = (value: string): string =>
+/** COPY's text format: backslash, tab, newline and carriage return must be escaped in a field. */
+export const escapeCopyText = (value: string): string =>
   /[\\\t\n\r]/.test(value)
     ? value.replaceAll("\\", "\\\\").replaceAll("\t", "\\t").replaceAll("\n", "\\n").replaceAll("\r", "\\r")
     : value;
@@ -19,11 +19,14 @@ export const encodeCopyBlock = (rows: ReadonlyArray<ContactRow>): string => {
   return block;
 };
 
-/** Streams pre-encoded blocks into `table` with `COPY ... FROM STDIN`. */
-export const copyBlocks = async (client: pg.ClientBase, table: string, blocks: Iterable<string>): Promise<void> => {
-  const stream = client.query(
-    copyFrom(`copy ${table} (external_id, data, content_hash, remote_updated_at) from stdin`),
-  );
+/** Streams pre-encoded blocks into `table` with `COPY ... FROM STDIN` (by default, encodeCopyBlock's columns). */
+export const copyBlocks = async (
+  client: pg.ClientBase,
+  table: string,
+  blocks: Iterable<string>,
+  columns = "external_id, data, content_hash, remote_updated_at",
+): Promise<void> => {
+  const stream = client.query(copyFrom(`copy ${table} (${columns}) from stdin`));
   await pipeline(Readable.from(blocks), stream);
 };
 

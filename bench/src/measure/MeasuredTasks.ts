@@ -9,6 +9,7 @@ export type MeasuredTask =
   | "naiveImport"
   | "naivePgliteImport"
   | "copyImport"
+  | "copyIntoRecordsTable"
   | "naiveReconcile"
   | "copyAntiJoinReconcile"
   | "tandemImport"

@@ -31,6 +31,8 @@ serveChildRpc({
     (await importBaselines()).naiveImport(input),
   naivePgliteImport: async (input: BaselineTarget) => (await importBaselines()).naivePgliteImport(input),
   copyImport: async (input: BaselineTarget) => (await importBaselines()).copyImport(input),
+  copyIntoRecordsTable: async (input: BaselineTarget) =>
+    (await import("../baselines/CopyIntoRecords.ts")).copyIntoRecordsTable(input),
   naiveReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).naiveReconcile(input),
   copyAntiJoinReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).copyAntiJoinReconcile(input),
   tandemImport: async (input: TandemSyncInput) => {

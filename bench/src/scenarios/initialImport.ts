@@ -83,6 +83,12 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       ...baselineTarget,
       table: "bench_copy_contacts",
     });
+    ctx.log("reference: COPY of the same rows into Tandem's records table");
+    const copyRecords = await runMeasured<ThroughputFigures>("copyIntoRecordsTable", {
+      ...baselineTarget,
+      databaseUrl: await ctx.database("copy_records_table"),
+    });
+    references.copy_into_records_table = throughputFigures(copyRecords.value, copyRecords.peakRssBytes);
     const baselines: Record<string, Figures> = {
       naive: throughputFigures(naive.value, naive.peakRssBytes),
       copy: throughputFigures(copy.value, copy.peakRssBytes),
@@ -152,6 +158,14 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
           baselines.naive_pglite?.recordsPerSecond,
         ),
         "copy/naive": ratio(baselines.copy!.recordsPerSecond, baselines.naive!.recordsPerSecond),
+        "tandem/copy_into_records_table": ratio(
+          large?.recordsPerSecond,
+          references.copy_into_records_table.recordsPerSecond,
+        ),
+        "copy_into_records_table/copy": ratio(
+          references.copy_into_records_table.recordsPerSecond,
+          baselines.copy!.recordsPerSecond,
+        ),
       },
       targets: [
         atLeast("tandem ≥ 0.5 × copy (large pages)", tandemCopy, 0.5),
@@ -161,6 +175,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       notes: [
         ...notes,
         "naive and copy read the source with large pages; copy is timed from rows already read and encoded",
+        "copy_into_records_table: the same COPY into Tandem's records table, the floor of any write into it",
         ...(options.naiveRecords !== undefined && options.naiveRecords < options.records
           ? [`the naive baselines synced only the first ${options.naiveRecords} records (--naive-records)`]
           : []),
