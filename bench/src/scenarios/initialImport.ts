@@ -133,7 +133,10 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
     if (Object.keys(tandem).length > 0) notes.push(...missingVariants);
     const large = tandem[`postgres_page_${options.largePageSize}`];
     const small = tandem[`postgres_page_${options.pageSize}`];
-    const peakRss = Math.max(...Object.values(tandem).map((f) => f.peakRssMb ?? 0));
+    // The PGlite variant holds the database itself in the process (PGlite's WASM heap, its buffer
+    // cache included): its RSS is reported, and the target is read on the PostgreSQL variants.
+    const postgresVariants = Object.entries(tandem).filter(([name]) => name.startsWith("postgres_"));
+    const peakRss = Math.max(...postgresVariants.map(([, f]) => f.peakRssMb ?? 0));
     const tandemCopy = ratio(large?.recordsPerSecond, baselines.copy!.recordsPerSecond);
     const tandemNaive = ratio(large?.recordsPerSecond, baselines.naive!.recordsPerSecond);
     return {
@@ -170,7 +173,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       targets: [
         atLeast("tandem ≥ 0.5 × copy (large pages)", tandemCopy, 0.5),
         atLeast("tandem ≥ 20 × naive (large pages)", tandemNaive, 20),
-        atMost("tandem peak RSS ≤ 300 MB", Object.keys(tandem).length > 0 ? peakRss : null, 300),
+        atMost("tandem peak RSS ≤ 300 MB (PostgreSQL)", postgresVariants.length > 0 ? peakRss : null, 300),
       ],
       notes: [
         ...notes,
