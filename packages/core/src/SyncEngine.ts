@@ -179,6 +179,9 @@ const permanentPushErrors = new Set(["InvalidRecord", "NotFound", "Conflict", "E
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Reconciliation refreshes planner statistics before comparing a stage of this many ids or more. */
+const analyzeStageFrom = 10_000;
+
 /** Below this many records a statement's fixed cost outweighs what splitting a batch gains. */
 const minRecordsPerStatement = 1_000;
 
@@ -576,8 +579,11 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
           yield* store.clearStaleStages(new Date(startedMs - 86_400_000));
           return yield* Effect.gen(function* () {
             let pages = 0;
+            let staged = 0;
             // Ids only, one page at a time, straight into Postgres: never whole objects in memory.
+            // The next page is read while this one is staged.
             yield* sourceStream(() => readIds(r.ctx)).pipe(
+              Stream.buffer({ capacity: 1 }),
               Stream.runForEach((page) =>
                 Effect.gen(function* () {
                   if (!Array.isArray(page)) return yield* invalidPage(r, "readIds yielded a page that is not an array");
@@ -585,10 +591,12 @@ export class SyncEngine extends Context.Tag("@tandem/core/SyncEngine")<
                     .filter((id) => (typeof id === "string" && id !== "") || typeof id === "number")
                     .map(String);
                   pages++;
+                  staged += ids.length;
                   yield* store.stageIds(runId, ids);
                 }),
               ),
             );
+            if (staged >= analyzeStageFrom) yield* store.analyzeStage();
             const stored = yield* store.count(r.scope);
             const vanished = yield* store.vanished(r.scope, runId);
             const share = stored === 0 ? 0 : vanished.count / stored;

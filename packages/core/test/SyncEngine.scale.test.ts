@@ -72,6 +72,14 @@ for (const dialect of dialects) {
               // 500-record batches: 200 upserts, plus resolving the connection and the cursor.
               expect(statements).toBeLessThanOrEqual(RECORDS / 500 + 10);
               expect(yield* (yield* RecordStore).count(target)).toBe(RECORDS);
+
+              // Reconciliation at this size (statistics refreshed before the comparison): exactly
+              // the 1% removed at the source are soft-deleted.
+              const removed = [...acme.contacts.keys()].filter((_, i) => i % 100 === 7);
+              for (const id of removed) acme.remove(id);
+              const reconciled = yield* (yield* SyncEngine).run({ ...target, mode: "reconcile" });
+              expect(reconciled).toMatchObject({ deleted: removed.length, created: 0, errors: [] });
+              expect(yield* (yield* RecordStore).count(target)).toBe(RECORDS - removed.length);
             }),
           ),
         120_000,

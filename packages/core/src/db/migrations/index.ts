@@ -9,6 +9,7 @@ import * as alerts from "./2026_11_22_0007_alerts.ts";
 import * as jobsClaimOrder from "./2026_11_22_0008_jobs_claim_order.ts";
 import * as recordsWritePath from "./2026_12_03_0009_records_write_path.ts";
 import * as jobsAnnouncedAfterCommit from "./2026_12_03_0010_jobs_announced_after_commit.ts";
+import * as reconcileIdsUnlogged from "./2026_12_03_0011_reconcile_ids_unlogged.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   "2026_11_22_0008_jobs_claim_order": jobsClaimOrder,
   "2026_12_03_0009_records_write_path": recordsWritePath,
   "2026_12_03_0010_jobs_announced_after_commit": jobsAnnouncedAfterCommit,
+  "2026_12_03_0011_reconcile_ids_unlogged": reconcileIdsUnlogged,
 };
