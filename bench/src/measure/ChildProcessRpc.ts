@@ -26,14 +26,21 @@ const readyMessage = "child-rpc-ready";
  * Child side: answers calls with `handlers`, plus `maxRssBytes` (the peak resident set of this
  * process since it started, from the kernel's accounting) and `exit`.
  */
-export const serveChildRpc = (handlers: Handlers): void => {
+export const serveChildRpc = (
+  handlers: Handlers,
+  options: {
+    /** Called when the harness asks the process to exit, before it does (e.g. to close a pool). */
+    readonly beforeExit?: () => Promise<void>;
+  } = {},
+): void => {
   const send = process.send?.bind(process);
   if (send === undefined) throw new Error("this module runs as a child process of the bench harness (fork with IPC)");
   const all: Handlers = {
     ...handlers,
     // resourceUsage reports kilobytes
     maxRssBytes: () => process.resourceUsage().maxRSS * 1024,
-    exit: () => {
+    exit: async () => {
+      await options.beforeExit?.();
       setImmediate(() => process.exit(0));
       return null;
     },

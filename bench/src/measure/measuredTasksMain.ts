@@ -18,59 +18,67 @@ const tandem = () => import("../tandem/TandemHooks.ts");
  * The engine's modules, which the sync hooks import on their first call: loaded before the clock
  * starts, or a delta run (a fraction of a second) would be timed mostly loading Effect and Kysely.
  */
-const tandemSyncModules = () => import("../tandem/TandemSync.ts");
+let closeEngines: (() => Promise<void>) | undefined;
+const tandemSyncModules = async () => {
+  const sync = await import("../tandem/TandemSync.ts");
+  closeEngines = sync.closeEngines;
+};
 
 const queue = async (input: QueueInput, subject: QueueSubject) => {
   const { measureQueue } = await import("../queues/QueueMeasurement.ts");
   return measureQueue(subject, input);
 };
 
-serveChildRpc({
-  sourceRead: async (input: BaselineTarget) => (await importBaselines()).sourceRead(input),
-  naiveImport: async (input: BaselineTarget & { readonly createTable: boolean }) =>
-    (await importBaselines()).naiveImport(input),
-  naivePgliteImport: async (input: BaselineTarget) => (await importBaselines()).naivePgliteImport(input),
-  copyImport: async (input: BaselineTarget) => (await importBaselines()).copyImport(input),
-  copyIntoRecordsTable: async (input: BaselineTarget) =>
-    (await import("../baselines/CopyIntoRecords.ts")).copyIntoRecordsTable(input),
-  naiveReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).naiveReconcile(input),
-  copyAntiJoinReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).copyAntiJoinReconcile(input),
-  tandemImport: async (input: TandemSyncInput) => {
-    const { runTandemImport } = await tandem();
-    await tandemSyncModules();
-    // The hook times its own run (SyncEngine.run), after its services are up.
-    return runTandemImport(input);
+serveChildRpc(
+  {
+    sourceRead: async (input: BaselineTarget) => (await importBaselines()).sourceRead(input),
+    naiveImport: async (input: BaselineTarget & { readonly createTable: boolean }) =>
+      (await importBaselines()).naiveImport(input),
+    naivePgliteImport: async (input: BaselineTarget) => (await importBaselines()).naivePgliteImport(input),
+    copyImport: async (input: BaselineTarget) => (await importBaselines()).copyImport(input),
+    copyIntoRecordsTable: async (input: BaselineTarget) =>
+      (await import("../baselines/CopyIntoRecords.ts")).copyIntoRecordsTable(input),
+    naiveReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).naiveReconcile(input),
+    copyAntiJoinReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).copyAntiJoinReconcile(input),
+    tandemImport: async (input: TandemSyncInput) => {
+      const { runTandemImport } = await tandem();
+      await tandemSyncModules();
+      // The hook times its own run (SyncEngine.run), after its services are up.
+      return runTandemImport(input);
+    },
+    tandemDelta: async (input: TandemSyncInput) => {
+      const { runTandemDelta } = await tandem();
+      await tandemSyncModules();
+      // The hook times its own run (SyncEngine.run), after its services are up.
+      return runTandemDelta(input);
+    },
+    tandemReconcile: async (input: TandemSyncInput) => {
+      const { runTandemReconcile } = await tandem();
+      await tandemSyncModules();
+      // The hook times its own run (SyncEngine.run), after its services are up.
+      return runTandemReconcile(input);
+    },
+    graphileWorkerQueue: async (input: QueueInput) => {
+      const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
+      return queue(input, graphileWorkerSubject(input.databaseUrl));
+    },
+    graphileWorkerBatchedQueue: async (input: QueueInput) => {
+      const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
+      return queue(input, graphileWorkerSubject(input.databaseUrl, { batchSize: input.batchSize }));
+    },
+    pgBossQueue: async (input: QueueInput) => {
+      const { pgBossSubject } = await import("../queues/PgBossSubject.ts");
+      return queue(input, pgBossSubject(input.databaseUrl, { batchSize: input.batchSize }));
+    },
+    tandemQueue: async (input: QueueInput) =>
+      // As many jobs held at once as pg-boss holds: `workers` fetchers of `batchSize` each.
+      queue(
+        input,
+        (await tandem()).tandemQueueSubject(input.databaseUrl, {
+          prefetch: input.workers * input.batchSize - input.workers,
+        }),
+      ),
   },
-  tandemDelta: async (input: TandemSyncInput) => {
-    const { runTandemDelta } = await tandem();
-    await tandemSyncModules();
-    // The hook times its own run (SyncEngine.run), after its services are up.
-    return runTandemDelta(input);
-  },
-  tandemReconcile: async (input: TandemSyncInput) => {
-    const { runTandemReconcile } = await tandem();
-    await tandemSyncModules();
-    // The hook times its own run (SyncEngine.run), after its services are up.
-    return runTandemReconcile(input);
-  },
-  graphileWorkerQueue: async (input: QueueInput) => {
-    const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
-    return queue(input, graphileWorkerSubject(input.databaseUrl));
-  },
-  graphileWorkerBatchedQueue: async (input: QueueInput) => {
-    const { graphileWorkerSubject } = await import("../queues/GraphileWorkerSubject.ts");
-    return queue(input, graphileWorkerSubject(input.databaseUrl, { batchSize: input.batchSize }));
-  },
-  pgBossQueue: async (input: QueueInput) => {
-    const { pgBossSubject } = await import("../queues/PgBossSubject.ts");
-    return queue(input, pgBossSubject(input.databaseUrl, { batchSize: input.batchSize }));
-  },
-  tandemQueue: async (input: QueueInput) =>
-    // As many jobs held at once as pg-boss holds: `workers` fetchers of `batchSize` each.
-    queue(
-      input,
-      (await tandem()).tandemQueueSubject(input.databaseUrl, {
-        prefetch: input.workers * input.batchSize - input.workers,
-      }),
-    ),
-});
+  // A process that ran several syncs keeps the engine open between them (TandemSync.ts).
+  { beforeExit: () => closeEngines?.() ?? Promise.resolve() },
+);

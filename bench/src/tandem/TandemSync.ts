@@ -2,15 +2,42 @@
  * Import, delta and reconcile through `SyncEngine.run` on the bench's HubSpot connection, in
  * the calling (measured) process.
  */
-import { Database, SyncEngine, type SyncMode, type SyncRunResult } from "@tandem/core";
-import { Effect } from "effect";
+import { Database, type DatabaseConfig, SyncEngine, type SyncMode, type SyncRunResult } from "@tandem/core";
+import { Effect, ManagedRuntime } from "effect";
 import { benchHubSpotConfig, ensureConnection, tandemEngineLayer } from "./TandemEngine.ts";
 import type { TandemSyncInput } from "./TandemHooks.ts";
 
 const entity = "contacts";
 
+const makeRuntime = (database: DatabaseConfig) => ManagedRuntime.make(tandemEngineLayer(database));
+type EngineRuntime = ReturnType<typeof makeRuntime>;
+
 /**
- * One run of `mode`; `after` reads what it needs from the database before the layer closes.
+ * The engine's services per database, kept for the life of the process: a process asked for
+ * several runs (the delta scenario's, see scenarios/delta.ts) runs them as a server does, on
+ * one pool and one HTTP client. `closeEngines` releases them before the process exits (PGlite
+ * must be closed to keep what it wrote).
+ */
+const engines = new Map<string, EngineRuntime>();
+
+const engineFor = (database: DatabaseConfig): EngineRuntime => {
+  const key = JSON.stringify(database);
+  let runtime = engines.get(key);
+  if (runtime === undefined) {
+    runtime = makeRuntime(database);
+    engines.set(key, runtime);
+  }
+  return runtime;
+};
+
+export const closeEngines = async (): Promise<void> => {
+  const all = [...engines.values()];
+  engines.clear();
+  await Promise.all(all.map((runtime) => runtime.dispose()));
+};
+
+/**
+ * One run of `mode`; `after` reads what it needs from the database after the run.
  * `seconds` covers `SyncEngine.run` alone: the engine's services (pool, migration check) and the
  * connection are set up before, and the connection is tested once (`connections.test`: the
  * connector's check, one request to the source), as in a server that is already running when a
@@ -40,7 +67,7 @@ export const runSync = <A>(
       return yield* Effect.fail(new Error(`tandem ${mode} run was quarantined: ${JSON.stringify(result.quarantine)}`));
     }
     return { ...(yield* after(result, target)), seconds };
-  }).pipe(Effect.provide(tandemEngineLayer(input.database)), Effect.scoped, Effect.runPromise);
+  }).pipe(engineFor(input.database).runPromise);
 
 /** Records the run created or updated. */
 export const recordsWritten = (result: SyncRunResult) => Effect.succeed({ records: result.created + result.updated });
