@@ -144,5 +144,97 @@ for (const dialect of dialects) {
         expect(duplicate._tag).toBe("AlreadyExists");
       }),
     );
+
+    // Jobs and webhook events check their owners once per statement, not by foreign keys
+    // (migration owner_checks_per_statement): the same guarantees, checked here.
+    it.effect("jobs and webhook events name existing owners only, and go when their connection goes", () =>
+      Effect.gen(function* () {
+        const db = yield* Database;
+        const tenant = yield* Effect.flatMap(Tenants, (t) => t.create({ name: "Owners" }));
+        const connections = yield* Connections;
+        const config = { baseUrl: "https://acme.test", token: "t" };
+        const kept = yield* connections.create(tenant.id, { connector: "acme", name: "kept", config });
+        const doomed = yield* connections.create(tenant.id, { connector: "acme", name: "doomed", config });
+        const now = new Date();
+        const job = (connectionId: string | null, tenantId: string = tenant.id) => ({
+          id: crypto.randomUUID(),
+          kind: "test",
+          priority: 1,
+          tenant_id: tenantId,
+          connection_id: connectionId,
+          run_at: now,
+          created_at: now,
+          updated_at: now,
+        });
+        const event = (connectionId: string, eventId: string) => ({
+          id: crypto.randomUUID(),
+          tenant_id: tenant.id,
+          connection_id: connectionId,
+          event_id: eventId,
+          entity: "contacts",
+          external_id: "1",
+          kind: "updated",
+          occurred_at: now,
+        });
+        const countOf = (table: "jobs" | "webhook_events", connectionId: string) =>
+          db.query((k) =>
+            k
+              .selectFrom(table)
+              .select((eb) => eb.fn.countAll<string>().as("n"))
+              .where("connection_id", "=", connectionId)
+              .executeTakeFirstOrThrow()
+              .then((r) => Number(r.n)),
+          );
+
+        // One statement naming a missing connection fails whole, as with a foreign key.
+        const missing = crypto.randomUUID();
+        const refused = yield* Effect.flip(
+          db.query((k) =>
+            k
+              .insertInto("jobs")
+              .values([job(kept.id), job(missing)])
+              .execute(),
+          ),
+        );
+        expect(refused).toMatchObject({ _tag: "ConstraintViolation", kind: "foreign_key" });
+        expect(refused.message).toContain(`jobs.connection_id ${missing}: no such connection`);
+        expect(yield* countOf("jobs", kept.id)).toBe(0);
+        const noTenant = yield* Effect.flip(
+          db.query((k) => k.insertInto("jobs").values(job(null, crypto.randomUUID())).execute()),
+        );
+        expect(noTenant).toMatchObject({ _tag: "ConstraintViolation", kind: "foreign_key" });
+        const noConnection = yield* Effect.flip(
+          db.query((k) => k.insertInto("webhook_events").values(event(missing, "e0")).execute()),
+        );
+        expect(noConnection.message).toContain(`webhook_events.connection_id ${missing}: no such connection`);
+
+        yield* db.query((k) =>
+          k
+            .insertInto("jobs")
+            .values([job(kept.id), job(doomed.id), job(doomed.id), job(null)])
+            .execute(),
+        );
+        yield* db.query((k) =>
+          k
+            .insertInto("webhook_events")
+            .values([event(kept.id, "e1"), event(doomed.id, "e2")])
+            .execute(),
+        );
+        yield* connections.delete(tenant.id, doomed.id);
+        expect(yield* countOf("jobs", doomed.id)).toBe(0);
+        expect(yield* countOf("webhook_events", doomed.id)).toBe(0);
+        expect(yield* countOf("jobs", kept.id)).toBe(1);
+        expect(yield* countOf("webhook_events", kept.id)).toBe(1);
+        const tenantJobs = yield* db.query((k) =>
+          k
+            .selectFrom("jobs")
+            .select("id")
+            .where("tenant_id", "=", tenant.id)
+            .where("connection_id", "is", null)
+            .execute(),
+        );
+        expect(tenantJobs).toHaveLength(1);
+      }),
+    );
   });
 }
