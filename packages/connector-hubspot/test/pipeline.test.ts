@@ -5,6 +5,7 @@ import {
   Connections,
   ConnectorRegistry,
   CredentialCipher,
+  Database,
   InboundWebhooks,
   JobQueue,
   Locks,
@@ -23,6 +24,7 @@ import {
   type Dialect,
   dialects,
   hubSpotFakeToken,
+  hubSpotSignatureHeaders,
   seededRandom,
   testDatabaseLayer,
 } from "@tandem/testkit";
@@ -166,6 +168,118 @@ for (const dialect of dialects) {
             yield* drained(ids.connectionId);
             expect((yield* queue.counts({ connectionId: ids.connectionId })).dead).toBe(0);
             yield* expectMirrors(target);
+          }),
+        ),
+    );
+
+    it.effect(
+      "a delivery is one job: each record once with its newest event; a retry skips what was synced; a one-record job from before still runs",
+      () =>
+        live(
+          Effect.gen(function* () {
+            const inbound = yield* InboundWebhooks;
+            const queue = yield* JobQueue;
+            const db = yield* Database;
+            const { ids } = yield* setup;
+            const [a, b, c] = fake.seedContacts(3);
+            const at = Date.now();
+            const event = (eventId: number, objectId: string, subscriptionType: string, occurredAt: number) => ({
+              eventId,
+              subscriptionId: 1,
+              portalId: 1,
+              appId: 1,
+              occurredAt,
+              subscriptionType,
+              attemptNumber: 0,
+              objectId: Number(objectId),
+              changeSource: "CRM",
+            });
+            // a: created then changed, delivered newest first; b: changed once.
+            const rawBody = JSON.stringify([
+              event(11, a!.id, "contact.propertyChange", at - 1_000),
+              event(12, b!.id, "contact.propertyChange", at - 1_500),
+              event(13, a!.id, "contact.creation", at - 2_000),
+            ]);
+            const headers = hubSpotSignatureHeaders({
+              clientSecret,
+              method: "POST",
+              uri: receiverUrl,
+              body: rawBody,
+              timestamp: Date.now(),
+              versions: ["v3"],
+            });
+            const receipt = yield* inbound.receive("hubspot", ids.connectionId, {
+              method: "POST",
+              url: receiverUrl,
+              headers: new Headers(headers),
+              rawBody,
+            });
+            expect(receipt).toMatchObject({ _tag: "Receipt", accepted: 3, duplicates: 0 });
+
+            const [job, ...others] = yield* queue.list({ connectionId: ids.connectionId, kind: "webhook.event" });
+            expect(others).toHaveLength(0);
+            const payload = job!.payload as {
+              connectionId: string;
+              records: ReadonlyArray<{ externalId: string; kind: string; occurredAt: string; eventRowIds: string[] }>;
+            };
+            expect(payload.connectionId).toBe(ids.connectionId);
+            expect(payload.records.map((r) => [r.externalId, r.kind, r.eventRowIds.length])).toEqual([
+              [a!.id, "updated", 2],
+              [b!.id, "updated", 1],
+            ]);
+            expect(new Date(payload.records[0]!.occurredAt).getTime()).toBe(at - 1_000);
+
+            // An earlier attempt synced b and marked its event: this one leaves it.
+            yield* db.query((k) =>
+              k
+                .updateTable("webhook_events")
+                .set({ processed_at: new Date() })
+                .where("connection_id", "=", ids.connectionId)
+                .where("event_id", "=", "12")
+                .execute(),
+            );
+            // A job queued before deliveries had one job each names one record at its top level.
+            const legacy = yield* queue.enqueue({
+              kind: "webhook.event",
+              payload: {
+                connectionId: ids.connectionId,
+                entity: "contacts",
+                externalId: c!.id,
+                kind: "updated",
+                occurredAt: new Date(at).toISOString(),
+                eventRowIds: [],
+              },
+              priority: "webhook",
+              tenantId: ids.tenantId,
+              connectionId: ids.connectionId,
+            });
+
+            yield* startWorker;
+            yield* drained(ids.connectionId);
+            const done = yield* queue.get(job!.id);
+            expect(done.status).toBe("completed");
+            expect(done.result).toEqual({
+              records: 2,
+              synced: [{ entity: "contacts", externalId: a!.id, action: "created" }],
+            });
+            expect((yield* queue.get(legacy.id)).result).toEqual({
+              records: 1,
+              synced: [{ entity: "contacts", externalId: c!.id, action: "created" }],
+            });
+            const store = yield* RecordStore;
+            const stored = Chunk.toReadonlyArray(
+              yield* Stream.runCollect(store.stream({ ...ids, entity: "contacts" })),
+            ).map((r) => r.externalId);
+            expect([...stored].sort()).toEqual([a!.id, c!.id].sort());
+            const unprocessed = yield* db.query((k) =>
+              k
+                .selectFrom("webhook_events")
+                .select("event_id")
+                .where("connection_id", "=", ids.connectionId)
+                .where("processed_at", "is", null)
+                .execute(),
+            );
+            expect(unprocessed).toEqual([]);
           }),
         ),
     );

@@ -6,9 +6,8 @@ import type { InboundWebhookRequest, WebhookEvent } from "./Connector.ts";
 import { Database } from "./Database.ts";
 import { ResourceNotFound } from "./Errors.ts";
 import * as GroupCommit from "./internal/GroupCommit.ts";
-import * as JobStore from "./internal/JobStore.ts";
 import { JobQueue } from "./JobQueue.ts";
-import { WEBHOOK_EVENT_JOB_KIND, type WebhookEventPayload } from "./Syncs.ts";
+import { WEBHOOK_EVENT_JOB_KIND } from "./Syncs.ts";
 
 /** The signature did not verify (answered 401). */
 export class WebhookRejected extends Schema.TaggedError<WebhookRejected>()("WebhookRejected", {
@@ -63,10 +62,10 @@ const validEvent = (e: WebhookEvent): boolean =>
 /**
  * Inbound vendor webhooks. `receive` verifies the signature with the
  * connection's config, parses the events, and stores them durably (deduplicated
- * by event id) together with their jobs in one transaction, before the HTTP
- * answer: an acknowledged event is never lost. Events about one record within a
- * request coalesce into one job; the engine's ordering check makes a late or
- * repeated event harmless.
+ * by event id) together with a job per delivery in one statement, before the
+ * HTTP answer: an acknowledged event is never lost. The job syncs each record the
+ * delivery's new events name, once however many events name it; the engine's
+ * ordering check makes a late or repeated event harmless.
  */
 export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")<
   InboundWebhooks,
@@ -123,25 +122,21 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
 
       /**
        * Stores a batch of deliveries in ONE statement: their events (each new event id once) and
-       * their jobs, so that an event is never stored without its job (a vendor's retry of it
-       * would be a duplicate and never queued again), with one round trip. One job per record
-       * and delivery: the job reads the record's current state, so the delivery's later events
-       * about it add nothing but their ids (marked processed together). A job is inserted only
-       * if one of its events was new; events seen before leave their ids in its payload, which
-       * name no stored row and are never marked. Answers, per delivery, how many events were new.
+       * a job per delivery, built by the statement from the events it stored. An event is never
+       * stored without its job (a vendor's retry of it would be a duplicate and never queued
+       * again), and a delivery of duplicates only queues nothing. The job lists the delivery's
+       * records: a record's events coalesce (the job reads its current state, so later events
+       * add only their ids, marked processed together), with the newest event's kind and time.
+       * Answers, per delivery, how many events were new.
        */
       const storeAll = (batch: ReadonlyArray<Delivery>) =>
         Effect.gen(function* () {
           const owner = new Map<string, number>();
           const events: Array<Record<string, unknown>> = [];
-          const inputs: Array<Parameters<typeof queue.prepare>[0][number]> = [];
-          const requires: Array<ReadonlyArray<string>> = [];
-          batch.forEach((d, index) => {
-            const byRecord = new Map<string, { payload: WebhookEventPayload; eventRowIds: Array<string> }>();
-            for (const e of d.events) {
+          batch.forEach((d, delivery) => {
+            d.events.forEach((e, position) => {
               const id = randomUUID();
-              owner.set(id, index);
-              const occurredAt = e.occurredAt.toISOString();
+              owner.set(id, delivery);
               events.push({
                 id,
                 tenant_id: d.tenantId,
@@ -150,51 +145,45 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
                 entity: e.entity,
                 external_id: e.externalId,
                 kind: e.kind,
-                occurred_at: occurredAt,
+                occurred_at: e.occurredAt.toISOString(),
+                delivery,
+                position,
               });
-              const key = `${e.entity}\u0000${e.externalId}`;
-              const previous = byRecord.get(key);
-              const newer = previous === undefined || previous.payload.occurredAt <= occurredAt;
-              const eventRowIds = [...(previous?.eventRowIds ?? []), id];
-              byRecord.set(key, {
-                eventRowIds,
-                payload: {
-                  connectionId: d.connectionId,
-                  entity: e.entity,
-                  externalId: e.externalId,
-                  kind: newer ? e.kind : previous!.payload.kind,
-                  occurredAt: newer ? occurredAt : previous!.payload.occurredAt,
-                  eventRowIds,
-                },
-              });
-            }
-            for (const { payload, eventRowIds } of byRecord.values()) {
-              inputs.push({
-                kind: WEBHOOK_EVENT_JOB_KIND,
-                payload,
-                priority: "webhook",
-                tenantId: d.tenantId,
-                connectionId: d.connectionId,
-              });
-              requires.push(eventRowIds);
-            }
+            });
           });
-          const jobs = (yield* queue.prepare(inputs).pipe(Effect.orDie)).map((job, i) => ({
-            ...job,
-            requires: requires[i]!,
-          }));
+          // The queue's columns (priority, attempts, times) for every job of the batch, as it enqueues one.
+          const [job] = yield* queue
+            .prepare([{ kind: WEBHOOK_EVENT_JOB_KIND, payload: {}, priority: "webhook" }])
+            .pipe(Effect.orDie);
           // A duplicate event id, stored earlier or earlier in this batch, is skipped by the conflict clause.
           const { rows: stored } = yield* db.query((k) =>
             sql<{ id: string }>`
-              with stored as (
+              with input as (
+                select * from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as i(id uuid, tenant_id uuid,
+                  connection_id uuid, event_id text, entity text, external_id text, kind text, occurred_at timestamptz,
+                  delivery integer, position integer)
+              ), stored as (
                 insert into webhook_events (id, tenant_id, connection_id, event_id, entity, external_id, kind, occurred_at)
-                select id, tenant_id, connection_id, event_id, entity, external_id, kind, occurred_at
-                from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as i(id uuid, tenant_id uuid,
-                  connection_id uuid, event_id text, entity text, external_id text, kind text, occurred_at timestamptz)
+                select id, tenant_id, connection_id, event_id, entity, external_id, kind, occurred_at from input
                 on conflict (connection_id, event_id) do nothing
                 returning id
+              ), records as (
+                select i.delivery, i.tenant_id, i.connection_id, min(i.position) as position,
+                  jsonb_build_object(
+                    'entity', i.entity, 'externalId', i.external_id,
+                    'kind', (array_agg(i.kind order by i.occurred_at desc, i.position desc))[1],
+                    'occurredAt', max(i.occurred_at),
+                    'eventRowIds', jsonb_agg(i.id order by i.position)) as record
+                from input i join stored s on s.id = i.id
+                group by i.delivery, i.tenant_id, i.connection_id, i.entity, i.external_id
               ), queued as (
-                ${JobStore.insertJobs(jobs, sql`exists (select 1 from stored s where s.id = any(i.requires))`)}
+                insert into jobs (id, kind, payload, priority, tenant_id, connection_id, run_at, max_attempts, created_at, updated_at)
+                select gen_random_uuid(), ${job!.kind},
+                  jsonb_build_object('connectionId', r.connection_id, 'records', jsonb_agg(r.record order by r.position)),
+                  ${job!.priority}, r.tenant_id, r.connection_id, ${job!.run_at}, ${job!.max_attempts},
+                  ${job!.created_at}, ${job!.created_at}
+                from records r
+                group by r.delivery, r.tenant_id, r.connection_id
                 returning 1
               )
               select id from stored`.execute(k),

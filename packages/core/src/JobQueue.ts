@@ -244,8 +244,8 @@ export interface JobQueueService {
   ) => Effect.Effect<ReadonlyArray<string>, InvalidInput>;
   /**
    * Jobs validated and built as `enqueueMany` would insert them, for a caller that inserts them
-   * in a statement of its own (`JobStore.insertJobs`): InboundWebhooks stores events and their
-   * jobs in one. The caller wakes workers afterwards (`nudge`; NOTIFY fires on PostgreSQL).
+   * in a statement of its own: InboundWebhooks stores events and their jobs in one. The caller
+   * wakes workers afterwards (`nudge`).
    */
   readonly prepare: (
     inputs: ReadonlyArray<Omit<EnqueueInput, "dedupeKey">>,

@@ -14,25 +14,50 @@ import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "./OutboundWebhooks.
 import { RecordStore } from "./RecordStore.ts";
 import { RetryPolicy } from "./RetryPolicy.ts";
 import { Scheduler, SYNC_JOB_KIND, type SyncJobPayload } from "./Scheduler.ts";
-import { SyncEngine, type SyncMode, type SyncProgress, type SyncRunResult, type SyncTarget } from "./SyncEngine.ts";
+import {
+  SyncEngine,
+  type SyncMode,
+  type SyncProgress,
+  type SyncRecordResult,
+  type SyncRunResult,
+  type SyncTarget,
+} from "./SyncEngine.ts";
 import { recordRunMetrics, recordWebhookLag } from "./SyncMetrics.ts";
 import { SyncRuns, type SyncRunView, toRunView } from "./SyncRuns.ts";
 
-/** Job kind of an inbound webhook event: fetch the record and upsert or delete it. */
+/** Job kind of an inbound webhook delivery: fetch each record it names and upsert or delete it. */
 export const WEBHOOK_EVENT_JOB_KIND = "webhook.event";
 
 /** A sync job's payload, as schedules write it, plus who asked (schedules leave it out). */
 type TriggeredSyncPayload = SyncJobPayload & { readonly trigger?: string };
 
-export interface WebhookEventPayload {
-  readonly connectionId: string;
+/** One record's new events within a delivery: the newest one's kind and time, and every row. */
+export interface WebhookRecordEvents {
   readonly entity: string;
   readonly externalId: string;
   readonly kind: "created" | "updated" | "deleted" | "merged" | "restored";
   readonly occurredAt: string;
-  /** Rows of `webhook_events` this job settles (duplicates of one record coalesce). */
+  /** Rows of `webhook_events` this record's sync settles (a delivery's events about it coalesce). */
   readonly eventRowIds: ReadonlyArray<string>;
 }
+
+/**
+ * The job of one inbound delivery: the records its new events name, in the delivery's order
+ * (InboundWebhooks builds it). One job per delivery rather than per record: the intake's
+ * statement wrote a job row per record, most of its work under load.
+ */
+export interface WebhookEventPayload {
+  readonly connectionId: string;
+  readonly records: ReadonlyArray<WebhookRecordEvents>;
+}
+
+/** Jobs queued before deliveries had one job each named a single record at the payload's top level. */
+const webhookRecordsOf = (payload: unknown): WebhookEventPayload => {
+  const p = payload as Partial<WebhookEventPayload> & Partial<WebhookRecordEvents> & { readonly connectionId: string };
+  return Array.isArray(p.records)
+    ? (p as WebhookEventPayload)
+    : { connectionId: p.connectionId, records: [p as WebhookRecordEvents] };
+};
 
 export interface EntityStatus {
   readonly entity: string;
@@ -298,36 +323,61 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           return yield* Effect.failCause(exit.cause);
         });
 
+      /**
+       * Syncs each record a delivery named, in order. A retry resumes: a record whose event rows
+       * an earlier attempt marked processed is done. Records fail the job one at a time (a lock
+       * held elsewhere, the vendor's error): the records before it stay synced and marked.
+       */
       const runWebhookEvent = (job: RunningJob) =>
         Effect.gen(function* () {
-          const payload = job.payload as WebhookEventPayload;
+          const payload = webhookRecordsOf(job.payload);
           const tenantId = job.tenantId!;
-          // A pull of one record never interleaves with a push of it (Syncs.push takes the same lock);
-          // a lock held elsewhere fails the attempt, and the queue retries it.
-          const result = yield* locks.withLock(
-            recordLockKey(payload.connectionId, payload.entity, payload.externalId),
-            { jobId: job.id, waitMs: 5_000 },
-            () =>
-              engine.syncRecord(
-                { tenantId, connectionId: payload.connectionId, entity: payload.entity },
-                { externalId: payload.externalId, kind: payload.kind, occurredAt: new Date(payload.occurredAt) },
-              ),
+          const rowIds = payload.records.flatMap((r) => r.eventRowIds);
+          const unprocessed = new Set(
+            rowIds.length === 0
+              ? []
+              : (yield* db
+                  .query((k) =>
+                    k
+                      .selectFrom("webhook_events")
+                      .select("id")
+                      .where("id", "in", rowIds)
+                      .where("processed_at", "is", null)
+                      .execute(),
+                  )
+                  .pipe(Effect.orDie)).map((r) => r.id),
           );
-          // From the change at the source to it being stored here.
-          yield* recordWebhookLag(new Date(payload.occurredAt));
-          const at = new Date(yield* Clock.currentTimeMillis);
-          if (payload.eventRowIds.length > 0) {
-            yield* db
-              .query((k) =>
-                k
-                  .updateTable("webhook_events")
-                  .set({ processed_at: at })
-                  .where("id", "in", payload.eventRowIds)
-                  .execute(),
-              )
-              .pipe(Effect.orDie);
+          const results: Array<SyncRecordResult & { readonly entity: string }> = [];
+          for (const record of payload.records) {
+            if (record.eventRowIds.length > 0 && !record.eventRowIds.some((id) => unprocessed.has(id))) continue;
+            // A pull of one record never interleaves with a push of it (Syncs.push takes the same lock);
+            // a lock held elsewhere fails the attempt, and the queue retries it.
+            const result = yield* locks.withLock(
+              recordLockKey(payload.connectionId, record.entity, record.externalId),
+              { jobId: job.id, waitMs: 5_000 },
+              () =>
+                engine.syncRecord(
+                  { tenantId, connectionId: payload.connectionId, entity: record.entity },
+                  { externalId: record.externalId, kind: record.kind, occurredAt: new Date(record.occurredAt) },
+                ),
+            );
+            // From the change at the source to it being stored here.
+            yield* recordWebhookLag(new Date(record.occurredAt));
+            const at = new Date(yield* Clock.currentTimeMillis);
+            if (record.eventRowIds.length > 0) {
+              yield* db
+                .query((k) =>
+                  k
+                    .updateTable("webhook_events")
+                    .set({ processed_at: at })
+                    .where("id", "in", record.eventRowIds)
+                    .execute(),
+                )
+                .pipe(Effect.orDie);
+            }
+            results.push({ entity: record.entity, ...result });
           }
-          return result;
+          return { records: payload.records.length, synced: results };
         });
 
       const runDelivery = (job: RunningJob) =>

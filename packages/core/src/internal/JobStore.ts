@@ -1,4 +1,4 @@
-import { type Kysely, type RawBuilder, sql } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { DB, JobAttemptOutcome, StoredJobError } from "../db/schema.ts";
 
 /**
@@ -84,22 +84,10 @@ export interface NewJob {
 /**
  * Inserts jobs in one statement, the rows travelling as one jsonb parameter: no bind-parameter
  * limit, and one short statement for the server to parse and plan instead of a VALUES list of
- * eleven parameters per row (on the webhook route's group commit, a visible share of each commit).
+ * eleven parameters per row.
  */
 export const insertMany = async (db: Kysely<DB>, jobs: ReadonlyArray<NewJob>): Promise<void> => {
   if (jobs.length === 0) return;
-  await insertJobs(jobs).execute(db);
-};
-
-/**
- * The insert of `insertMany` as a statement of its own or, with `where`, as the body of a
- * caller's data-modifying CTE: `where` filters the input rows `i`, whose `requires` column holds
- * each job's `requires` ids (InboundWebhooks inserts a job only if one of its events was new).
- */
-export const insertJobs = (
-  jobs: ReadonlyArray<NewJob & { readonly requires?: ReadonlyArray<string> }>,
-  where?: RawBuilder<unknown>,
-) => {
   const rows = json(
     jobs.map((j) => ({
       ...j,
@@ -108,13 +96,13 @@ export const insertJobs = (
       created_at: j.created_at.toISOString(),
     })),
   );
-  return sql`
+  await sql`
     insert into jobs (id, kind, payload, priority, tenant_id, connection_id, run_at, max_attempts, created_at, updated_at)
     select id, kind, payload, priority, tenant_id, connection_id, run_at, max_attempts, created_at, created_at
     from jsonb_to_recordset(${rows}::jsonb) as i(id uuid, kind text, payload jsonb, priority smallint,
-      tenant_id uuid, connection_id uuid, run_at timestamptz, max_attempts integer, created_at timestamptz,
-      requires uuid[])
-    ${where === undefined ? sql`` : sql`where ${where}`}`;
+      tenant_id uuid, connection_id uuid, run_at timestamptz, max_attempts integer, created_at timestamptz)`.execute(
+    db,
+  );
 };
 
 /** Extends the leases of the given jobs in one statement; answers the ones still held. */
