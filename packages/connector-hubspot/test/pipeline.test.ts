@@ -6,12 +6,14 @@ import {
   ConnectorRegistry,
   CredentialCipher,
   Database,
+  type InboundWebhookRequest,
   InboundWebhooks,
   JobQueue,
   Locks,
   RateBudget,
   RecordStore,
   RetryPolicy,
+  recordLockKey,
   Scheduler,
   SyncEngine,
   SyncRuns,
@@ -64,6 +66,33 @@ const pipelineLayer = (dialect: Dialect) => {
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** One HubSpot webhook event, as HubSpot posts it. */
+const hubSpotEvent = (eventId: number, objectId: string, subscriptionType: string, occurredAt: number) => ({
+  eventId,
+  subscriptionId: 1,
+  portalId: 1,
+  appId: 1,
+  occurredAt,
+  subscriptionType,
+  attemptNumber: 0,
+  objectId: Number(objectId),
+  changeSource: "CRM",
+});
+
+/** A delivery of `events` to the receiver, signed (v3) now. */
+const signedDelivery = (events: ReadonlyArray<ReturnType<typeof hubSpotEvent>>): InboundWebhookRequest => {
+  const rawBody = JSON.stringify(events);
+  const headers = hubSpotSignatureHeaders({
+    clientSecret,
+    method: "POST",
+    uri: receiverUrl,
+    body: rawBody,
+    timestamp: Date.now(),
+    versions: ["v3"],
+  });
+  return { method: "POST", url: receiverUrl, headers: new Headers(headers), rawBody };
+};
 
 const config = { baseUrl, accessToken: hubSpotFakeToken, webhooks: { clientSecret, signatureVersions: ["v3"] } };
 
@@ -183,37 +212,16 @@ for (const dialect of dialects) {
             const { ids } = yield* setup;
             const [a, b, c] = fake.seedContacts(3);
             const at = Date.now();
-            const event = (eventId: number, objectId: string, subscriptionType: string, occurredAt: number) => ({
-              eventId,
-              subscriptionId: 1,
-              portalId: 1,
-              appId: 1,
-              occurredAt,
-              subscriptionType,
-              attemptNumber: 0,
-              objectId: Number(objectId),
-              changeSource: "CRM",
-            });
             // a: created then changed, delivered newest first; b: changed once.
-            const rawBody = JSON.stringify([
-              event(11, a!.id, "contact.propertyChange", at - 1_000),
-              event(12, b!.id, "contact.propertyChange", at - 1_500),
-              event(13, a!.id, "contact.creation", at - 2_000),
-            ]);
-            const headers = hubSpotSignatureHeaders({
-              clientSecret,
-              method: "POST",
-              uri: receiverUrl,
-              body: rawBody,
-              timestamp: Date.now(),
-              versions: ["v3"],
-            });
-            const receipt = yield* inbound.receive("hubspot", ids.connectionId, {
-              method: "POST",
-              url: receiverUrl,
-              headers: new Headers(headers),
-              rawBody,
-            });
+            const receipt = yield* inbound.receive(
+              "hubspot",
+              ids.connectionId,
+              signedDelivery([
+                hubSpotEvent(11, a!.id, "contact.propertyChange", at - 1_000),
+                hubSpotEvent(12, b!.id, "contact.propertyChange", at - 1_500),
+                hubSpotEvent(13, a!.id, "contact.creation", at - 2_000),
+              ]),
+            );
             expect(receipt).toMatchObject({ _tag: "Receipt", accepted: 3, duplicates: 0 });
 
             const [job, ...others] = yield* queue.list({ connectionId: ids.connectionId, kind: "webhook.event" });
@@ -280,6 +288,66 @@ for (const dialect of dialects) {
                 .execute(),
             );
             expect(unprocessed).toEqual([]);
+          }),
+        ),
+    );
+
+    it.effect(
+      "a record that fails ends the attempt: the records synced before it stay marked, and the retry syncs the rest",
+      () =>
+        live(
+          Effect.gen(function* () {
+            const inbound = yield* InboundWebhooks;
+            const queue = yield* JobQueue;
+            const db = yield* Database;
+            const { ids } = yield* setup;
+            const [a, b] = fake.seedContacts(2);
+            const at = Date.now();
+            yield* inbound.receive(
+              "hubspot",
+              ids.connectionId,
+              signedDelivery([
+                hubSpotEvent(21, a!.id, "contact.propertyChange", at - 1_000),
+                hubSpotEvent(22, b!.id, "contact.propertyChange", at - 1_000),
+              ]),
+            );
+            const [job] = yield* queue.list({ connectionId: ids.connectionId, kind: "webhook.event" });
+            // b's record lock is held elsewhere (a push of it, say): the first attempt fails at b.
+            const locks = yield* Locks;
+            const held = yield* locks.acquire(recordLockKey(ids.connectionId, "contacts", b!.id), { ttlMs: 60_000 });
+            const processedEventIds = db
+              .query((k) =>
+                k
+                  .selectFrom("webhook_events")
+                  .select("event_id")
+                  .where("connection_id", "=", ids.connectionId)
+                  .where("processed_at", "is not", null)
+                  .orderBy("event_id")
+                  .execute(),
+              )
+              .pipe(Effect.map((rows) => rows.map((r) => r.event_id)));
+
+            yield* startWorker;
+            yield* queue.get(job!.id).pipe(
+              Effect.repeat({
+                until: (j) => j.attempts >= 1 && j.status === "queued",
+                schedule: Schedule.spaced("100 millis"),
+              }),
+              Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("no failed attempt") }),
+            );
+            const failed = yield* queue.get(job!.id);
+            expect(failed.lastError).toMatchObject({ tag: "LockHeld" });
+            expect(yield* processedEventIds).toEqual(["21"]);
+
+            yield* locks.release(held);
+            yield* drained(ids.connectionId);
+            const done = yield* queue.get(job!.id);
+            expect(done.status).toBe("completed");
+            expect(done.result).toEqual({
+              records: 2,
+              synced: [{ entity: "contacts", externalId: b!.id, action: "created" }],
+            });
+            expect(yield* processedEventIds).toEqual(["21", "22"]);
           }),
         ),
     );

@@ -323,61 +323,76 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           return yield* Effect.failCause(exit.cause);
         });
 
+      /** The given event rows that no attempt has marked processed yet. */
+      const unprocessedRows = (rowIds: ReadonlyArray<string>) =>
+        rowIds.length === 0
+          ? Effect.succeed(new Set<string>())
+          : db
+              .query((k) =>
+                k
+                  .selectFrom("webhook_events")
+                  .select("id")
+                  .where("id", "in", rowIds)
+                  .where("processed_at", "is", null)
+                  .execute(),
+              )
+              .pipe(
+                Effect.map((rows) => new Set(rows.map((r) => r.id))),
+                Effect.orDie,
+              );
+
+      const markProcessed = (rowIds: ReadonlyArray<string>) =>
+        rowIds.length === 0
+          ? Effect.void
+          : Effect.gen(function* () {
+              const at = new Date(yield* Clock.currentTimeMillis);
+              yield* db
+                .query((k) =>
+                  k.updateTable("webhook_events").set({ processed_at: at }).where("id", "in", rowIds).execute(),
+                )
+                .pipe(Effect.orDie);
+            });
+
       /**
        * Syncs each record a delivery named, in order. A retry resumes: a record whose event rows
-       * an earlier attempt marked processed is done. Records fail the job one at a time (a lock
-       * held elsewhere, the vendor's error): the records before it stay synced and marked.
+       * an earlier attempt marked processed is done. A record that fails ends the attempt; the
+       * rows of the records synced before it are marked all the same, in one statement.
        */
       const runWebhookEvent = (job: RunningJob) =>
         Effect.gen(function* () {
-          const payload = webhookRecordsOf(job.payload);
+          const { connectionId, records } = webhookRecordsOf(job.payload);
           const tenantId = job.tenantId!;
-          const rowIds = payload.records.flatMap((r) => r.eventRowIds);
-          const unprocessed = new Set(
-            rowIds.length === 0
-              ? []
-              : (yield* db
-                  .query((k) =>
-                    k
-                      .selectFrom("webhook_events")
-                      .select("id")
-                      .where("id", "in", rowIds)
-                      .where("processed_at", "is", null)
-                      .execute(),
-                  )
-                  .pipe(Effect.orDie)).map((r) => r.id),
+          const unprocessed = yield* unprocessedRows(records.flatMap((r) => r.eventRowIds));
+          const pending = records.filter(
+            (r) => r.eventRowIds.length === 0 || r.eventRowIds.some((id) => unprocessed.has(id)),
           );
-          const results: Array<SyncRecordResult & { readonly entity: string }> = [];
-          for (const record of payload.records) {
-            if (record.eventRowIds.length > 0 && !record.eventRowIds.some((id) => unprocessed.has(id))) continue;
+          const synced: Array<SyncRecordResult & { readonly entity: string }> = [];
+          const settled: Array<string> = [];
+          const syncOne = (record: WebhookRecordEvents) =>
             // A pull of one record never interleaves with a push of it (Syncs.push takes the same lock);
             // a lock held elsewhere fails the attempt, and the queue retries it.
-            const result = yield* locks.withLock(
-              recordLockKey(payload.connectionId, record.entity, record.externalId),
-              { jobId: job.id, waitMs: 5_000 },
-              () =>
-                engine.syncRecord(
-                  { tenantId, connectionId: payload.connectionId, entity: record.entity },
-                  { externalId: record.externalId, kind: record.kind, occurredAt: new Date(record.occurredAt) },
-                ),
-            );
-            // From the change at the source to it being stored here.
-            yield* recordWebhookLag(new Date(record.occurredAt));
-            const at = new Date(yield* Clock.currentTimeMillis);
-            if (record.eventRowIds.length > 0) {
-              yield* db
-                .query((k) =>
-                  k
-                    .updateTable("webhook_events")
-                    .set({ processed_at: at })
-                    .where("id", "in", record.eventRowIds)
-                    .execute(),
-                )
-                .pipe(Effect.orDie);
-            }
-            results.push({ entity: record.entity, ...result });
-          }
-          return { records: payload.records.length, synced: results };
+            locks
+              .withLock(
+                recordLockKey(connectionId, record.entity, record.externalId),
+                { jobId: job.id, waitMs: 5_000 },
+                () =>
+                  engine.syncRecord(
+                    { tenantId, connectionId, entity: record.entity },
+                    { externalId: record.externalId, kind: record.kind, occurredAt: new Date(record.occurredAt) },
+                  ),
+              )
+              .pipe(
+                // From the change at the source to it being stored here.
+                Effect.tap(() => recordWebhookLag(new Date(record.occurredAt))),
+                Effect.map((result) => {
+                  synced.push({ entity: record.entity, ...result });
+                  settled.push(...record.eventRowIds);
+                }),
+              );
+          yield* Effect.forEach(pending, syncOne, { discard: true }).pipe(
+            Effect.ensuring(Effect.suspend(() => markProcessed(settled))),
+          );
+          return { records: records.length, synced };
         });
 
       const runDelivery = (job: RunningJob) =>
