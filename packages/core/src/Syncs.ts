@@ -384,10 +384,12 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
               .pipe(
                 // From the change at the source to it being stored here.
                 Effect.tap(() => recordWebhookLag(new Date(record.occurredAt))),
-                Effect.map((result) => {
-                  synced.push({ entity: record.entity, ...result });
-                  settled.push(...record.eventRowIds);
-                }),
+                Effect.tap((result) =>
+                  Effect.sync(() => {
+                    synced.push({ entity: record.entity, ...result });
+                    settled.push(...record.eventRowIds);
+                  }),
+                ),
               );
           yield* Effect.forEach(pending, syncOne, { discard: true }).pipe(
             Effect.ensuring(Effect.suspend(() => markProcessed(settled))),
