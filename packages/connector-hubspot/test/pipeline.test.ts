@@ -30,7 +30,8 @@ import {
   seededRandom,
   testDatabaseLayer,
 } from "@tandem/testkit";
-import { Chunk, Duration, Effect, Layer, Redacted, Schedule, Stream, TestServices } from "effect";
+import { Chunk, Duration, Effect, Layer, Redacted, Schedule, Stream, TestClock, TestServices } from "effect";
+import { type KyselyPlugin, SelectQueryNode, TableNode } from "kysely";
 import hubspot from "../src/index.ts";
 import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 
@@ -47,6 +48,28 @@ const receiverUrl = "https://tandem.test/webhooks/hubspot/pipeline";
 const clientSecret = "pipeline-client-secret";
 const { clock, fake, received } = hubSpotFakeWithReceiver({ baseUrl, receiverUrl, start: Date.UTC(2026, 6, 1) });
 
+/** Statements that read the connections table, as the webhook intake's config lookups do. */
+let connectionReads = 0;
+const countConnectionReads: KyselyPlugin = {
+  transformQuery: ({ node }) => {
+    if (
+      SelectQueryNode.is(node) &&
+      node.from?.froms.some((f) => TableNode.is(f) && f.table.identifier.name === "connections")
+    ) {
+      connectionReads++;
+    }
+    return node;
+  },
+  transformResult: async ({ result }) => result,
+};
+
+/** The test database, every statement of it seen by countConnectionReads. */
+const countingDatabaseLayer = (dialect: Dialect) =>
+  Layer.effect(
+    Database,
+    Effect.map(Database, (db) => ({ ...db, query: (f) => db.query((k) => f(k.withPlugin(countConnectionReads))) })),
+  ).pipe(Layer.provide(testDatabaseLayer(dialect)));
+
 /** The server's service graph (packages/server/src/runtime.ts) on a fresh test database. */
 const pipelineLayer = (dialect: Dialect) => {
   const infra = Layer.mergeAll(
@@ -55,7 +78,7 @@ const pipelineLayer = (dialect: Dialect) => {
     RateBudget.layer,
     // Short backoff so retried jobs run within the test; 429s still wait their Retry-After.
     RetryPolicy.layer({ baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } }),
-  ).pipe(Layer.provideMerge(testDatabaseLayer(dialect)));
+  ).pipe(Layer.provideMerge(countingDatabaseLayer(dialect)));
   const stores = Layer.mergeAll(Tenants.layer, Connections.layer, RecordStore.layer, SyncRuns.layer).pipe(
     Layer.provideMerge(infra),
   );
@@ -350,6 +373,44 @@ for (const dialect of dialects) {
             expect(yield* processedEventIds).toEqual(["21", "22"]);
           }),
         ),
+    );
+
+    it.effect("a burst of deliveries reads the connection once, and once more when its cached config expires", () =>
+      Effect.gen(function* () {
+        // Signatures carry the wall-clock time, and verification reads the test clock.
+        yield* TestClock.setTime(Date.now());
+        const inbound = yield* InboundWebhooks;
+        const { ids } = yield* setup;
+        const [a] = fake.seedContacts(1);
+        const burst = (firstEventId: number) =>
+          Effect.forEach(
+            Array.from({ length: 20 }, (_, i) => firstEventId + i),
+            (eventId) =>
+              inbound.receive(
+                "hubspot",
+                ids.connectionId,
+                signedDelivery([hubSpotEvent(eventId, a!.id, "contact.propertyChange", Date.now())]),
+              ),
+            { concurrency: "unbounded" },
+          );
+        const before = connectionReads;
+        const first = yield* burst(31_000);
+        expect(first.every((r) => r._tag === "Receipt" && r.accepted === 1)).toBe(true);
+        expect(connectionReads - before).toBe(1);
+        // Cached for CONFIG_CACHE_MS (5 s).
+        yield* TestClock.adjust("4 seconds");
+        yield* burst(32_000);
+        expect(connectionReads - before).toBe(1);
+        yield* TestClock.adjust("2 seconds");
+        const later = yield* burst(33_000);
+        expect(later.every((r) => r._tag === "Receipt" && r.accepted === 1)).toBe(true);
+        expect(connectionReads - before).toBe(2);
+        // No worker ran: the 60 queued jobs would otherwise run in the next test's worker.
+        const queue = yield* JobQueue;
+        const queued = yield* queue.list({ connectionId: ids.connectionId, limit: 100 });
+        expect(queued).toHaveLength(60);
+        yield* Effect.forEach(queued, (job) => queue.cancel(job.id), { discard: true });
+      }),
     );
 
     it.effect("full and delta syncs triggered as jobs under 429s and 5xx complete through the queue's retries", () =>

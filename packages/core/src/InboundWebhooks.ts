@@ -94,20 +94,34 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
 
       // Vendors post in bursts to one endpoint: the decrypted, decoded connection is kept for a
       // few seconds instead of being read and decrypted per request. A config change (a new
-      // webhook secret) therefore reaches verification within CONFIG_CACHE_MS.
+      // webhook secret) therefore reaches verification within CONFIG_CACHE_MS. One read per
+      // connection at a time: requests arriving while it runs wait for it. When every request
+      // read for itself, each expiry under load started dozens of reads at once; the pool opened
+      // new connections for them, and the deliveries' commit waited 100 to 200 ms behind the
+      // burst (bench/README.md, "What was profiled").
+      type Resolved = Effect.Effect.Success<ReturnType<typeof connections.resolveById>>;
       const cache = new Map<
         string,
-        { readonly at: number; readonly value: Effect.Effect.Success<ReturnType<typeof connections.resolveById>> }
+        { readonly at: number; readonly lookup: Effect.Effect<Resolved, ResourceNotFound> }
       >();
       const resolveCached = (connectionId: string) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis;
           const hit = cache.get(connectionId);
-          if (hit !== undefined && now - hit.at < CONFIG_CACHE_MS) return hit.value;
-          const value = yield* connections.resolveById(connectionId);
+          if (hit !== undefined && now - hit.at < CONFIG_CACHE_MS) return yield* hit.lookup;
+          const lookup = yield* Effect.cached(connections.resolveById(connectionId));
           if (cache.size > 10_000) cache.clear();
-          cache.set(connectionId, { at: now, value });
-          return value;
+          cache.set(connectionId, { at: now, lookup });
+          // Only a found connection is kept: a missing one (or a failed read) is read again next time.
+          return yield* lookup.pipe(
+            Effect.onExit((exit) =>
+              Exit.isSuccess(exit)
+                ? Effect.void
+                : Effect.sync(() => {
+                    if (cache.get(connectionId)?.lookup === lookup) cache.delete(connectionId);
+                  }),
+            ),
+          );
         });
 
       const resolve = (connector: string, connectionId: string) =>
