@@ -8,6 +8,7 @@ import { migrateToLatest, pendingMigrations } from "./db/Migrations.ts";
 import type { DB } from "./db/schema.ts";
 import { type ConstraintKind, constraintOf, errorMessage, isConnectionFailure } from "./internal/databaseErrors.ts";
 import { PGliteDialect } from "./internal/PGliteDialect.ts";
+import { PreparingClient } from "./internal/PreparedStatements.ts";
 
 /** Where the data lives: a PostgreSQL server, or embedded PGlite (in a directory, or in memory). */
 export type DatabaseConfig =
@@ -110,6 +111,7 @@ const makeKysely = (config: DatabaseConfig) =>
         });
       }
       const pool = new pg.Pool({
+        Client: PreparingClient,
         connectionString: config.url,
         max: config.poolSize ?? 10,
         connectionTimeoutMillis: 5_000,

@@ -6,6 +6,7 @@ import type { InboundWebhookRequest, WebhookEvent } from "./Connector.ts";
 import { Database } from "./Database.ts";
 import { ResourceNotFound } from "./Errors.ts";
 import * as GroupCommit from "./internal/GroupCommit.ts";
+import { preparedAs } from "./internal/PreparedStatements.ts";
 import { JobQueue } from "./JobQueue.ts";
 import { WEBHOOK_EVENT_JOB_KIND } from "./Syncs.ts";
 
@@ -171,7 +172,7 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
             .pipe(Effect.orDie);
           // A duplicate event id, stored earlier or earlier in this batch, is skipped by the conflict clause.
           const { rows: stored } = yield* db.query((k) =>
-            sql<{ id: string }>`
+            sql<{ id: string }>`${preparedAs("webhook_intake")}
               with input as (
                 select * from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as i(id uuid, tenant_id uuid,
                   connection_id uuid, event_id text, entity text, external_id text, kind text, occurred_at timestamptz,

@@ -3,6 +3,7 @@ import { ConstraintViolation, Database } from "@tandem/core";
 import { dialects, testDatabaseLayer } from "@tandem/testkit";
 import { Effect, Exit, Fiber } from "effect";
 import { sql } from "kysely";
+import { preparedAs } from "../src/internal/PreparedStatements.ts";
 
 /** Wall-clock sleep (it.effect runs on TestClock, which never advances by itself). */
 const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)));
@@ -97,6 +98,36 @@ for (const dialect of dialects) {
         const exit = yield* db.query((k) => sql`select * from no_such_table`.execute(k)).pipe(Effect.exit);
         expect(Exit.isFailure(exit) && exit.cause._tag).toBe("Die");
       }),
+    );
+
+    it.effect(
+      "a statement marked preparedAs runs with new parameters each time; on PostgreSQL as a named statement",
+      () =>
+        Effect.gen(function* () {
+          const db = yield* Database;
+          const next = (n: number) =>
+            db
+              .query((k) =>
+                sql<{ n: number }>`${preparedAs("database_test_next")} select ${n}::int + 1 as n`.execute(k),
+              )
+              .pipe(Effect.map((r) => r.rows[0]!.n));
+          // One connection throughout (a transaction's), whose prepared statements PostgreSQL lists.
+          const [sums, prepared] = yield* db.transaction(
+            Effect.gen(function* () {
+              const sums = [yield* next(1), yield* next(41)];
+              const prepared = yield* db.query((k) =>
+                sql<{
+                  name: string;
+                }>`select name from pg_prepared_statements where name = 'database_test_next'`.execute(k),
+              );
+              return [sums, prepared.rows.map((r) => r.name)] as const;
+            }),
+          );
+          expect(sums).toEqual([2, 42]);
+          // PGlite, in the process, has no pool to keep statements on: the marker is only a comment there.
+          expect(prepared).toEqual(dialect === "postgres" ? ["database_test_next"] : []);
+          expect(() => preparedAs("Not a name")).toThrow(/snake_case/);
+        }),
     );
   });
 }
