@@ -224,9 +224,11 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
        */
       const deliveries = yield* GroupCommit.make<Delivery, { readonly accepted: number }, ResourceNotFound>({
         maxBatch: MAX_DELIVERIES_PER_COMMIT,
-        // Two commits in flight: while one waits on its round trips the next is written (their
-        // order does not matter: a duplicate event id racing itself waits on the unique index).
-        concurrency: 2,
+        // One commit in flight: deliveries arriving meanwhile share the next one. With two, at
+        // a steady 500 deliveries/s nearly every delivery found a free writer and went alone
+        // (1.3 per statement), which doubled the database's work and the ack's tail; flat out,
+        // one writer stored as many events per second (bench/README.md).
+        concurrency: 1,
         write: (batch) =>
           storeAll(batch).pipe(
             Effect.map((accepted) => accepted.map((n) => Exit.succeed({ accepted: n }))),
