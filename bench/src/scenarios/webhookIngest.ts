@@ -22,7 +22,7 @@ const receiverModule = new URL("../webhooks/webhookReceiverMain.ts", import.meta
 /** Time the receiver gets after the load stops to store what it acknowledged asynchronously. */
 const drainMs = 2_000;
 /** Seconds of unmeasured load before each measured one (see loadReceiver). */
-const warmupSeconds = 2;
+const warmupSeconds = 6;
 /** The warm-up's event ids start here, far from the measured load's (which start at 1). */
 const warmupFirstEventId = 1_000_000_000;
 
@@ -63,8 +63,10 @@ const loadReceiver = async (
             firstEventId,
             requestsPerSecond: Math.max(1, Math.round(input.eventsPerSecond / options.webhookBatch)),
           });
-    // Every receiver is a fresh process: a short unmeasured load of the same shape first, so that
-    // compiling hot code and opening database connections are not part of the figures.
+    // Every receiver is a fresh process: an unmeasured load of the same shape first, so that
+    // compiling hot code and opening database connections are not part of the figures. It lasts
+    // past Tandem's first reread of the connection's config (5 s), for which its pool opens one
+    // more connection: a new connection's first statements take 70 to 100 ms under this load.
     await runLoad(warmupSeconds, warmupFirstEventId);
     await new Promise((resolve) => setTimeout(resolve, drainMs));
     await child.call("mark");

@@ -114,6 +114,11 @@ const makeKysely = (config: DatabaseConfig) =>
         Client: PreparingClient,
         connectionString: config.url,
         max: config.poolSize ?? 10,
+        // A new connection's first statements are slow (a backend to start, its catalog caches
+        // to fill: 70 to 100 ms for the webhook intake under load), so a connection stays open
+        // for a minute of idleness rather than pg's 10 s: a server whose load needs three
+        // connections at moments keeps three, instead of reopening one every few seconds.
+        idleTimeoutMillis: 60_000,
         connectionTimeoutMillis: 5_000,
       });
       // An idle client losing its server (restart, failover) emits 'error' on the pool;
