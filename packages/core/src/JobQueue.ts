@@ -904,9 +904,13 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
         // Prefetched jobs have not started: other workers can have them at once.
         const waiting = [...held.values()].filter((e) => e.progress.phase === "waiting" && e.stop === undefined);
         yield* Effect.forEach(waiting, (e) => stop(e, "released"), { concurrency: "unbounded", discard: true });
-        // Finalizers are uninterruptible, so the deadline is checked rather than imposed by a timeout.
-        const deadline = (yield* Clock.currentTimeMillis) + shutdownTimeoutMs;
-        while (held.size > 0 && (yield* Clock.currentTimeMillis) < deadline) yield* Effect.sleep("20 millis");
+        // Finalizers are uninterruptible, so the deadline is checked rather than imposed by a
+        // timeout. On the wall clock, as a deadline for I/O: under a test's TestClock, which moves
+        // only when told, a job still settling at shutdown held the shutdown up for good.
+        yield* Effect.gen(function* () {
+          const deadline = (yield* Clock.currentTimeMillis) + shutdownTimeoutMs;
+          while (held.size > 0 && (yield* Clock.currentTimeMillis) < deadline) yield* Effect.sleep("20 millis");
+        }).pipe(Effect.withClock(Clock.make()));
         if (held.size > 0) {
           const left = [...held.values()].filter((e) => e.stop === undefined);
           yield* Effect.logInfo(`shutdown: releasing ${left.length} unfinished job(s) to other workers`);
