@@ -609,33 +609,35 @@ for (const dialect of dialects) {
       }),
     );
 
-    it.effect("shutdown's deadline is wall-clock time: under a TestClock a job still running is released, not waited for", () =>
-      Effect.gen(function* () {
-        const queue = yield* JobQueue;
-        const kind = `stuck-${crypto.randomUUID()}`;
-        const { id } = yield* queue.enqueue({ kind });
-        const fiber = yield* Effect.fork(
-          Effect.scoped(
-            Effect.gen(function* () {
-              yield* queue.worker({
-                pollMs: 1_000,
-                leaseMs: 600_000,
-                shutdownTimeoutMs: 200,
-                handlers: { [kind]: () => Effect.never },
-              });
-              return yield* Effect.never;
-            }),
-          ),
-        );
-        yield* eventually(statusOf(id), (j) => j.status === "running");
-        const started = performance.now();
-        yield* Fiber.interrupt(fiber);
-        // 200 ms of waiting, then the release; on the TestClock the wait never ended.
-        expect(performance.now() - started).toBeLessThan(5_000);
-        const released = yield* statusOf(id);
-        expect([released.status, released.lockedBy]).toEqual(["queued", null]);
-        yield* queue.cancel(id);
-      }),
+    it.effect(
+      "shutdown's deadline is wall-clock time: under a TestClock a job still running is released, not waited for",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* JobQueue;
+          const kind = `stuck-${crypto.randomUUID()}`;
+          const { id } = yield* queue.enqueue({ kind });
+          const fiber = yield* Effect.fork(
+            Effect.scoped(
+              Effect.gen(function* () {
+                yield* queue.worker({
+                  pollMs: 1_000,
+                  leaseMs: 600_000,
+                  shutdownTimeoutMs: 200,
+                  handlers: { [kind]: () => Effect.never },
+                });
+                return yield* Effect.never;
+              }),
+            ),
+          );
+          yield* eventually(statusOf(id), (j) => j.status === "running");
+          const started = performance.now();
+          yield* Fiber.interrupt(fiber);
+          // 200 ms of waiting, then the release; on the TestClock the wait never ended.
+          expect(performance.now() - started).toBeLessThan(5_000);
+          const released = yield* statusOf(id);
+          expect([released.status, released.lockedBy]).toEqual(["queued", null]);
+          yield* queue.cancel(id);
+        }),
     );
   });
 }
