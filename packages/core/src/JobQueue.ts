@@ -517,13 +517,16 @@ const makeJobQueue = Effect.gen(function* () {
     const job = yield* row(id, tenantId);
     if (job.status !== "dead") return yield* new ResourceNotFound({ resource: "dead letter", id });
     const at = yield* now;
-    yield* db
+    // The view is the row as this update left it: once the workers are woken, one may claim the
+    // job before a second read, and the caller would see it running.
+    const [replayed] = yield* db
       .query((k) =>
         k
           .updateTable("jobs")
           .set({ status: "queued", attempts: 0, run_at: at, finished_at: null, updated_at: at })
           .where("id", "=", id)
           .where("status", "=", "dead")
+          .returningAll()
           .execute(),
       )
       .pipe(
@@ -536,7 +539,7 @@ const makeJobQueue = Effect.gen(function* () {
         ),
       );
     yield* wake;
-    return toView(yield* row(id, tenantId));
+    return toView(replayed ?? (yield* row(id, tenantId)));
   });
 
   const discard = Effect.fn("JobQueue.discard")(function* (id: string, tenantId?: string) {
