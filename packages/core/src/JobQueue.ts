@@ -21,6 +21,7 @@ import { AlreadyRunning, type FieldIssue, InvalidInput, ResourceNotFound } from 
 import * as GroupCommit from "./internal/GroupCommit.ts";
 import * as store from "./internal/JobStore.ts";
 import { listenForJobs, makeJobAnnouncer } from "./internal/JobWakeups.ts";
+import { onWallClock } from "./internal/WallClock.ts";
 import { describeFailure, type JobFailure, RetryPolicy } from "./RetryPolicy.ts";
 
 /** Priorities, highest first: lower numbers are claimed first. */
@@ -908,12 +909,14 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
         const waiting = [...held.values()].filter((e) => e.progress.phase === "waiting" && e.stop === undefined);
         yield* Effect.forEach(waiting, (e) => stop(e, "released"), { concurrency: "unbounded", discard: true });
         // Finalizers are uninterruptible, so the deadline is checked rather than imposed by a
-        // timeout. On the wall clock, as a deadline for I/O: under a test's TestClock, which moves
-        // only when told, a job still settling at shutdown held the shutdown up for good.
-        yield* Effect.gen(function* () {
-          const deadline = (yield* Clock.currentTimeMillis) + shutdownTimeoutMs;
-          while (held.size > 0 && (yield* Clock.currentTimeMillis) < deadline) yield* Effect.sleep("20 millis");
-        }).pipe(Effect.withClock(Clock.make()));
+        // timeout; on the wall clock (under a TestClock, a job still settling at shutdown held
+        // the shutdown up for good).
+        yield* onWallClock(
+          Effect.gen(function* () {
+            const deadline = (yield* Clock.currentTimeMillis) + shutdownTimeoutMs;
+            while (held.size > 0 && (yield* Clock.currentTimeMillis) < deadline) yield* Effect.sleep("20 millis");
+          }),
+        );
         if (held.size > 0) {
           const left = [...held.values()].filter((e) => e.stop === undefined);
           yield* Effect.logInfo(`shutdown: releasing ${left.length} unfinished job(s) to other workers`);

@@ -1,7 +1,8 @@
-import { Clock, Duration, Effect, Schedule, type Scope } from "effect";
+import { Duration, Effect, Schedule, type Scope } from "effect";
 import { sql } from "kysely";
 import pg from "pg";
 import type { DatabaseService } from "../Database.ts";
+import { onWallClock } from "./WallClock.ts";
 
 /** The channel notified when jobs become claimable (see `makeJobAnnouncer`). */
 export const jobsChannel = "tandem_jobs";
@@ -32,8 +33,7 @@ export const makeJobAnnouncer = (db: DatabaseService): Effect.Effect<Effect.Effe
     );
     // After a NOTIFY, requests wait this long to fold into the next one: a burst of writers (the
     // webhook intake commits hundreds of times a second) costs a few statements, not one each.
-    // Wall-clock pacing of network calls, not business time: a TestClock must not hold it up.
-    const spacing = Effect.sleep(Duration.millis(announcementSpacingMs)).pipe(Effect.withClock(Clock.make()));
+    const spacing = onWallClock(Effect.sleep(Duration.millis(announcementSpacingMs)));
     const settle = Effect.suspend(() => {
       if (again) return send;
       inFlight = false;
