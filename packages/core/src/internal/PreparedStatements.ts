@@ -1,6 +1,11 @@
 import { type RawBuilder, sql } from "kysely";
 import pg from "pg";
 
+const namePattern = "[a-z][a-z0-9_]*";
+const validName = new RegExp(`^${namePattern}$`);
+/** What `preparedAs` puts at the start of a statement, with the name captured. */
+const marker = new RegExp(`^/\\* prepared as (${namePattern}) \\*/ `);
+
 /**
  * Named server-side prepared statements for the few statements that run hundreds of times a
  * second with the same text (the webhook intake). Kysely sends every statement unnamed, so
@@ -13,11 +18,11 @@ import pg from "pg";
  * Its text must be the same on every call: `pg` refuses a name reused with another text.
  */
 export const preparedAs = (name: string): RawBuilder<unknown> => {
-  if (!/^[a-z][a-z0-9_]*$/.test(name)) throw new Error(`prepared statement name must be snake_case: ${name}`);
+  if (!validName.test(name)) {
+    throw new Error(`prepared statement name must be snake_case: ${name}`);
+  }
   return sql.raw(`/* prepared as ${name} */ `);
 };
-
-const marker = /^\/\* prepared as ([a-z][a-z0-9_]*) \*\/ /;
 
 /**
  * The pool's client: a marked statement with parameters goes out as a named prepared statement
