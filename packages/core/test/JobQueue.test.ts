@@ -31,6 +31,10 @@ const eventually = <A, R>(read: Effect.Effect<A, never, R>, check: (a: A) => boo
     }
   });
 
+/** A worker in a scope of its own, running until the returned fiber is interrupted (which shuts it down). */
+const forkWorker = (options: Parameters<Context.Tag.Service<typeof JobQueue>["worker"]>[0]) =>
+  Effect.flatMap(JobQueue, (queue) => Effect.fork(Effect.scoped(Effect.zipRight(queue.worker(options), Effect.never))));
+
 const statusOf = (id: string) => Effect.flatMap(JobQueue, (q) => Effect.orDie(q.get(id)));
 const until = (id: string, status: JobView["status"]) => eventually(statusOf(id), (j) => j.status === status);
 
@@ -576,24 +580,17 @@ for (const dialect of dialects) {
         const kind = `backoff-${crypto.randomUUID()}`;
         const runs: number[] = [];
         const { id } = yield* queue.enqueue({ kind });
-        const fiber = yield* Effect.fork(
-          Effect.scoped(
-            Effect.gen(function* () {
-              yield* queue.worker({
-                pollMs: 1_000,
-                leaseMs: 600_000,
-                handlers: {
-                  [kind]: () =>
-                    Effect.gen(function* () {
-                      runs.push(yield* TestClock.currentTimeMillis);
-                      if (runs.length === 1) return yield* new RateLimited({ retryAfterMs: 5_000 });
-                    }),
-                },
-              });
-              return yield* Effect.never;
-            }),
-          ),
-        );
+        const fiber = yield* forkWorker({
+          pollMs: 1_000,
+          leaseMs: 600_000,
+          handlers: {
+            [kind]: () =>
+              Effect.gen(function* () {
+                runs.push(yield* TestClock.currentTimeMillis);
+                if (runs.length === 1) return yield* new RateLimited({ retryAfterMs: 5_000 });
+              }),
+          },
+        });
         yield* eventually(statusOf(id), (j) => j.status === "queued" && j.attempts === 1);
         // Polls at 1 s, 2 s, 3 s, 4 s find nothing due.
         for (let s = 0; s < 4; s++) {
@@ -616,19 +613,12 @@ for (const dialect of dialects) {
           const queue = yield* JobQueue;
           const kind = `stuck-${crypto.randomUUID()}`;
           const { id } = yield* queue.enqueue({ kind });
-          const fiber = yield* Effect.fork(
-            Effect.scoped(
-              Effect.gen(function* () {
-                yield* queue.worker({
-                  pollMs: 1_000,
-                  leaseMs: 600_000,
-                  shutdownTimeoutMs: 200,
-                  handlers: { [kind]: () => Effect.never },
-                });
-                return yield* Effect.never;
-              }),
-            ),
-          );
+          const fiber = yield* forkWorker({
+            pollMs: 1_000,
+            leaseMs: 600_000,
+            shutdownTimeoutMs: 200,
+            handlers: { [kind]: () => Effect.never },
+          });
           yield* eventually(statusOf(id), (j) => j.status === "running");
           const started = performance.now();
           yield* Fiber.interrupt(fiber);
