@@ -355,9 +355,12 @@ for (const dialect of dialects) {
     it("a local edit is pushed to HubSpot: pending, then synced; never while the record is locked", async () => {
       const a = t.client(keyA);
       const target = fake.fake.live("contacts")[9]!;
-      // While a pull of this record holds its lock, a push waits, then gives up.
+      // While a pull of this record holds its lock, a push waits, then gives up. The earlier
+      // tests' webhook jobs may still be syncing this record: the lease waits its turn.
       const lease = await t.server.runtime.runPromise(
-        Effect.flatMap(Locks, (l) => l.acquire(recordLockKey(connectionId, "contacts", target.id), { ttlMs: 60_000 })),
+        Effect.flatMap(Locks, (l) =>
+          l.acquire(recordLockKey(connectionId, "contacts", target.id), { ttlMs: 60_000, waitMs: 30_000 }),
+        ),
       );
       expect(
         await trpcCode(
