@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseBenchOptions } from "../src/BenchOptions.ts";
 import { encodeCopyBlock } from "../src/baselines/CopyRows.ts";
+import { startDiskSyncProbe } from "../src/measure/DiskSyncProbe.ts";
 import { summarizeLatencies } from "../src/measure/Percentiles.ts";
 import { resultsChart } from "../src/report/ResultsChart.ts";
 import { markdownTable, textTable } from "../src/report/ResultsTable.ts";
@@ -13,6 +14,31 @@ describe("summarizeLatencies", () => {
     expect(summarizeLatencies(samples)).toEqual({ count: 100, p50: 50, p99: 99, max: 100 });
     expect(summarizeLatencies([7])).toEqual({ count: 1, p50: 7, p99: 7, max: 7 });
     expect(summarizeLatencies([]).count).toBe(0);
+  });
+});
+
+describe("startDiskSyncProbe", () => {
+  it("times the disk's syncs over the window of the work it wraps, in a process of its own", async () => {
+    const probe = await startDiskSyncProbe();
+    try {
+      const { value, disk } = await probe.during(
+        () => new Promise((resolve) => setTimeout(() => resolve("done"), 300)),
+      );
+      expect(value).toBe("done");
+      // one sync every 20 ms at most, each taking time: a handful in 300 ms, never more than 16
+      expect(disk.count).toBeGreaterThan(0);
+      expect(disk.count).toBeLessThanOrEqual(16);
+      expect(disk.p50Ms).toBeGreaterThan(0);
+      expect(disk.p50Ms).toBeLessThanOrEqual(disk.p99Ms);
+      expect(disk.p99Ms).toBeLessThanOrEqual(disk.maxMs);
+      expect(disk.stalls).toBeLessThanOrEqual(disk.count);
+      expect(disk.stalledMs).toBeGreaterThanOrEqual(disk.stalls * 50);
+      // a second window starts afresh
+      const again = await probe.during(async () => null);
+      expect(again.disk.count).toBeLessThanOrEqual(1);
+    } finally {
+      await probe.close();
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { nodeFlags } from "@tandem/server/runtimeFlags";
 import { hubSpotFakeToken } from "@tandem/testkit";
 import { startChildProcess } from "../measure/ChildProcessRpc.ts";
+import { type DiskSyncProbe, stallMs, startDiskSyncProbe } from "../measure/DiskSyncProbe.ts";
 import type { LatencySummary } from "../measure/Percentiles.ts";
 import {
   atLeast,
@@ -34,7 +35,13 @@ const warmupFirstEventId = 1_000_000_000;
 const loadReceiver = async (
   ctx: ScenarioContext,
   kind: ReceiverKind,
-  input: { databaseUrl: string; sourceUrl: string; firstObjectId: number; eventsPerSecond: number | undefined },
+  input: {
+    databaseUrl: string;
+    sourceUrl: string;
+    firstObjectId: number;
+    eventsPerSecond: number | undefined;
+    disk: DiskSyncProbe;
+  },
 ): Promise<Figures> => {
   // Tandem's receiver is its server, on the Node flags the server runs with.
   const child = await startChildProcess(receiverModule, kind === "tandem" ? { execArgv: nodeFlags } : {});
@@ -70,7 +77,9 @@ const loadReceiver = async (
     await runLoad(warmupSeconds, warmupFirstEventId);
     await new Promise((resolve) => setTimeout(resolve, drainMs));
     await child.call("mark");
-    const load = await runLoad(options.webhookSeconds, 1);
+    // The disk's own sync latency over the same window: a receiver that commits before it
+    // answers cannot answer during a stall of the disk (see the notes).
+    const { value: load, disk } = await input.disk.during(() => runLoad(options.webhookSeconds, 1));
     await new Promise((resolve) => setTimeout(resolve, drainMs));
     const stored = await child.call<{ receiptToStoredMs: LatencySummary; storedEvents: number }>("stored");
     const peakRssBytes = await child.maxRssBytes();
@@ -87,6 +96,10 @@ const loadReceiver = async (
       rejectedRequests: load.rejected,
       errors: load.errors,
       peakRssMb: bytesToMb(peakRssBytes),
+      diskSyncP99Ms: disk.p99Ms,
+      diskSyncMaxMs: disk.maxMs,
+      diskSyncStalls: disk.stalls,
+      diskSyncStalledMs: disk.stalledMs,
     };
   } finally {
     await child.close();
@@ -103,19 +116,23 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
   const { options } = ctx;
   ctx.log(`seeding ${options.records} contacts at the source (the events name them)`);
   const source = await startHubSpotSource({ records: options.records, maxPageSize: options.largePageSize });
+  const disk = await startDiskSyncProbe();
   try {
     // The fake's ids start at 1001 and are consecutive.
     const firstObjectId = 1001;
     // Two loads per receiver: flat out (its capacity), then the target's rate (its latencies
     // when it is not saturated; a receiver that cannot keep up shows it here too).
+    let diskOfPostgres: boolean | undefined;
     const measure = async (kind: ReceiverKind): Promise<Figures> => {
       const databaseUrl = await ctx.database(kind);
+      diskOfPostgres ??= await disk.sameDeviceAsPostgres(databaseUrl);
       ctx.log(`${kind}: ${options.webhookSeconds} s flat out, ${options.webhookConnections} connections`);
       const max = await loadReceiver(ctx, kind, {
         databaseUrl,
         sourceUrl: source.url,
         firstObjectId,
         eventsPerSecond: undefined,
+        disk,
       });
       ctx.log(`${kind}: ${options.webhookSeconds} s at ${options.webhookRate} events/s`);
       const rated = await loadReceiver(ctx, kind, {
@@ -123,6 +140,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         sourceUrl: source.url,
         firstObjectId,
         eventsPerSecond: options.webhookRate,
+        disk,
       });
       return {
         maxEventsPerSecond: max.acceptedEventsPerSecond!,
@@ -169,9 +187,17 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         "flat out: autocannon; at the offered rate: an even open-loop schedule from the harness (autocannon's rate limit sends each second's requests in one burst); both run in the harness process, on the same cores as the receiver and PostgreSQL",
         "every event has a new event id and every delivery a fresh v3 signature",
         "maxEventsPerSecond and maxLoadAckP99Ms: flat out; the other figures: at the offered rate (fresh receiver process)",
+        `diskSync*: the disk's commit latency during each load at the offered rate, from a process of its own writing 8 KB and calling fdatasync every 20 ms (as PostgreSQL flushes its WAL at a commit), ${
+          diskOfPostgres === true
+            ? "on the device of PostgreSQL's data directory"
+            : diskOfPostgres === false
+              ? "NOT on the device of PostgreSQL's data directory"
+              : "on a device not compared with PostgreSQL's"
+        }; diskSyncStalls counts syncs of ${stallMs} ms or more and diskSyncStalledMs sums them. A receiver that stores before it answers cannot answer during a stall`,
       ],
     };
   } finally {
+    await disk.close();
     await source.close();
   }
 };
