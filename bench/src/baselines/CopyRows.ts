@@ -19,11 +19,14 @@ export const encodeCopyBlock = (rows: ReadonlyArray<ContactRow>): string => {
   return block;
 };
 
-/** Streams pre-encoded blocks into `table` with `COPY ... FROM STDIN` (by default, encodeCopyBlock's columns). */
+/**
+ * Streams encoded blocks into `table` with `COPY ... FROM STDIN` (by default, encodeCopyBlock's
+ * columns). Blocks may arrive asynchronously: they are pulled while COPY writes the earlier ones.
+ */
 export const copyBlocks = async (
   client: pg.ClientBase,
   table: string,
-  blocks: Iterable<string>,
+  blocks: Iterable<string> | AsyncIterable<string>,
   columns = "external_id, data, content_hash, remote_updated_at",
 ): Promise<void> => {
   const stream = client.query(copyFrom(`copy ${table} (${columns}) from stdin`));

@@ -10,6 +10,7 @@ export type MeasuredTask =
   | "naivePgliteImport"
   | "copyImport"
   | "copyIntoRecordsTable"
+  | "readAndCopyIntoRecordsTable"
   | "naiveReconcile"
   | "copyAntiJoinReconcile"
   | "tandemImport"

@@ -38,6 +38,8 @@ serveChildRpc(
     copyImport: async (input: BaselineTarget) => (await importBaselines()).copyImport(input),
     copyIntoRecordsTable: async (input: BaselineTarget) =>
       (await import("../baselines/CopyIntoRecords.ts")).copyIntoRecordsTable(input),
+    readAndCopyIntoRecordsTable: async (input: BaselineTarget) =>
+      (await import("../baselines/CopyIntoRecords.ts")).readAndCopyIntoRecordsTable(input),
     naiveReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).naiveReconcile(input),
     copyAntiJoinReconcile: async (input: BaselineTarget) => (await reconcileBaselines()).copyAntiJoinReconcile(input),
     tandemImport: async (input: TandemSyncInput) => {

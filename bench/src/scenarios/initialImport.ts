@@ -89,6 +89,12 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       databaseUrl: await ctx.database("copy_records_table"),
     });
     references.copy_into_records_table = throughputFigures(copyRecords.value, copyRecords.peakRssBytes);
+    ctx.log("reference: the source read and streamed into one COPY into Tandem's records table");
+    const readAndCopy = await runMeasured<ThroughputFigures>("readAndCopyIntoRecordsTable", {
+      ...baselineTarget,
+      databaseUrl: await ctx.database("read_copy_records_table"),
+    });
+    references.read_and_copy_into_records_table = throughputFigures(readAndCopy.value, readAndCopy.peakRssBytes);
     const baselines: Record<string, Figures> = {
       naive: throughputFigures(naive.value, naive.peakRssBytes),
       copy: throughputFigures(copy.value, copy.peakRssBytes),
@@ -169,6 +175,14 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
           references.copy_into_records_table.recordsPerSecond,
           baselines.copy!.recordsPerSecond,
         ),
+        "tandem/read_and_copy_into_records_table": ratio(
+          large?.recordsPerSecond,
+          references.read_and_copy_into_records_table.recordsPerSecond,
+        ),
+        "read_and_copy_into_records_table/copy": ratio(
+          references.read_and_copy_into_records_table.recordsPerSecond,
+          baselines.copy!.recordsPerSecond,
+        ),
       },
       targets: [
         atLeast("tandem ≥ 0.5 × copy (large pages)", tandemCopy, 0.5),
@@ -179,6 +193,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         ...notes,
         "naive and copy read the source with large pages; copy is timed from rows already read and encoded",
         "copy_into_records_table: the same COPY into Tandem's records table, the floor of any write into it",
+        "read_and_copy_into_records_table: the source read with large pages and streamed into one COPY into Tandem's records table, timed from the first request: the floor of any import of this source into that table (no decoding, no upsert)",
         ...(options.naiveRecords !== undefined && options.naiveRecords < options.records
           ? [`the naive baselines synced only the first ${options.naiveRecords} records (--naive-records)`]
           : []),
