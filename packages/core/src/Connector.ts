@@ -157,6 +157,31 @@ export interface ConnectorWebhooks<Config> {
   readonly parse: (request: InboundWebhookRequest) => ReadonlyArray<WebhookEvent>;
   /** Answers a subscription handshake (GET challenge) where the vendor needs one. */
   readonly handshake?: (request: InboundWebhookRequest) => { readonly status: number; readonly body: string } | null;
+  /**
+   * The answer the vendor expects once a delivery's events are stored, where it is not any 2xx:
+   * Salesforce's Outbound Messages, for instance, are redelivered until the answer is a SOAP
+   * `<Ack>true</Ack>`. Default: 200 with the receipt as JSON. Refusals (bad signature,
+   * malformed body) are answered by the engine, whatever this returns.
+   */
+  readonly acknowledge?: (receipt: WebhookReceipt) => WebhookAnswer;
+}
+
+/** What became of one inbound delivery's events. */
+export interface WebhookReceipt {
+  /** Events stored and queued now. */
+  readonly accepted: number;
+  /** Events seen before (same event id on this connection): stored once, never re-queued. */
+  readonly duplicates: number;
+  /** Events about entities this connector does not sync. */
+  readonly ignored: number;
+}
+
+/** An HTTP answer a connector gives its vendor (a handshake or an acknowledgement). */
+export interface WebhookAnswer {
+  /** A 2xx for an acknowledgement: the events are stored. */
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
 }
 
 /** What a vendor's rate-limit response headers say, as a connector's `rateLimit.fromHeaders` reads them. */

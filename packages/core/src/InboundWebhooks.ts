@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Clock, Context, Effect, Exit, Layer, Schema } from "effect";
 import { sql } from "kysely";
 import { Connections } from "./Connections.ts";
-import type { InboundWebhookRequest, WebhookEvent } from "./Connector.ts";
+import type { InboundWebhookRequest, WebhookAnswer, WebhookEvent, WebhookReceipt } from "./Connector.ts";
 import { Database } from "./Database.ts";
 import { ResourceNotFound } from "./Errors.ts";
 import * as GroupCommit from "./internal/GroupCommit.ts";
@@ -19,15 +19,6 @@ export class WebhookRejected extends Schema.TaggedError<WebhookRejected>()("Webh
 export class MalformedWebhook extends Schema.TaggedError<MalformedWebhook>()("MalformedWebhook", {
   message: Schema.String,
 }) {}
-
-export interface WebhookReceipt {
-  /** Events stored and queued now. */
-  readonly accepted: number;
-  /** Events seen before (same event id on this connection): stored once, never re-queued. */
-  readonly duplicates: number;
-  /** Events about entities this connector does not sync. */
-  readonly ignored: number;
-}
 
 /** Deliveries stored by one statement, at most (HubSpot sends up to 100 events in one). */
 const MAX_DELIVERIES_PER_COMMIT = 200;
@@ -81,7 +72,11 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
       request: InboundWebhookRequest,
     ) => Effect.Effect<
       | { readonly _tag: "Handshake"; readonly status: number; readonly body: string }
-      | ({ readonly _tag: "Receipt" } & WebhookReceipt),
+      | ({
+          readonly _tag: "Receipt";
+          /** The connector's own acknowledgement (`ConnectorWebhooks.acknowledge`), when it has one. */
+          readonly answer?: WebhookAnswer;
+        } & WebhookReceipt),
       ResourceNotFound | WebhookRejected | MalformedWebhook
     >;
   }
@@ -284,11 +279,29 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
                     connectionId,
                     events: known,
                   });
-            return {
-              _tag: "Receipt" as const,
+            const receipt: WebhookReceipt = {
               accepted: stored.accepted,
               duplicates: known.length - stored.accepted,
               ignored: parsed.length - known.length,
+            };
+            const acknowledge = resolved.webhooks.acknowledge;
+            if (acknowledge === undefined) return { _tag: "Receipt" as const, ...receipt };
+            // The events are stored: a connector whose acknowledgement fails still gets a 2xx
+            // (the default one), and the failure is logged as the connector's defect.
+            const answer = yield* Effect.try(() => acknowledge(receipt)).pipe(
+              Effect.filterOrFail(
+                (a) => Number.isInteger(a?.status) && a.status >= 200 && a.status < 300,
+                (a) => new Error(`acknowledge answered status ${String(a?.status)}, not a 2xx`),
+              ),
+              Effect.tapError((e) =>
+                Effect.logError(`webhook acknowledgement of connector ${connector} failed; answered the default`, e),
+              ),
+              Effect.option,
+            );
+            return {
+              _tag: "Receipt" as const,
+              ...receipt,
+              ...(answer._tag === "Some" ? { answer: answer.value } : {}),
             };
           }).pipe(Effect.withSpan("InboundWebhooks.receive", { captureStackTrace: false })),
       };

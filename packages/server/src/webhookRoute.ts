@@ -115,7 +115,11 @@ export const makeWebhookRoute =
           send(response, exit.value.status, exit.value.body, "text/plain; charset=utf-8");
           return finish(exit.value.status);
         }
-        const { _tag, ...receipt } = exit.value;
+        const { _tag, answer: acknowledgement, ...receipt } = exit.value;
+        if (acknowledgement !== undefined) {
+          send(response, acknowledgement.status, acknowledgement.body, acknowledgement.contentType);
+          return finish(acknowledgement.status);
+        }
         return answer(200, receipt);
       }
       const failure = Cause.failureOption(exit.cause);
