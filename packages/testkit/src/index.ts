@@ -1,4 +1,5 @@
 export * from "./acme/index.ts";
+export * from "./businesscentral/index.ts";
 export * from "./databases.ts";
 export * from "./engine.ts";
 export * from "./hubspot/index.ts";

@@ -1,4 +1,5 @@
 export * from "./acmeConformanceFake.ts";
+export * from "./businessCentralConformanceFake.ts";
 export * from "./ConformanceFake.ts";
 export * from "./describeConnector.ts";
 export * from "./hubSpotConformanceFake.ts";

@@ -1,0 +1,85 @@
+import { defineEntity } from "@tandem/core";
+import { Schema } from "effect";
+import {
+  createEntity,
+  deleteEntity,
+  type EntitySpec,
+  getEntity,
+  readEntities,
+  readEntityIds,
+  updateEntity,
+} from "../client.ts";
+import type { BusinessCentralConfig } from "../config.ts";
+import { CustomerWire } from "../wire.ts";
+
+/** What a customer is blocked for: nothing, shipments, invoices, or every transaction. */
+export const CustomerBlocked = Schema.Literal("none", "ship", "invoice", "all");
+
+/**
+ * A Business Central customer, normalized. BC's empty strings become null, its `blocked`
+ * option (" ", "Ship", "Invoice", "All") a lower-case literal; `updatedAt` is `lastModifiedDateTime`.
+ */
+export const Customer = Schema.Struct({
+  /** BC's id (a GUID). */
+  id: Schema.String,
+  /** The customer number ("No."), e.g. "10000". */
+  number: Schema.String,
+  displayName: Schema.String,
+  email: Schema.NullOr(Schema.String),
+  phoneNumber: Schema.NullOr(Schema.String),
+  blocked: CustomerBlocked,
+  updatedAt: Schema.Date,
+});
+export type Customer = typeof Customer.Type;
+
+const blockedFromWire = { " ": "none", "": "none", Ship: "ship", Invoice: "invoice", All: "all" } as const;
+const blockedToWire = { none: " ", ship: "Ship", invoice: "Invoice", all: "All" } as const;
+
+const orNull = (value: string) => (value === "" ? null : value);
+
+const customerSpec: EntitySpec<Customer, typeof Customer.Encoded, CustomerWire> = {
+  entitySet: "customers",
+  wire: CustomerWire,
+  record: Customer,
+  toRecord: (wire) => ({
+    id: wire.id,
+    number: wire.number,
+    displayName: wire.displayName,
+    email: orNull(wire.email),
+    phoneNumber: orNull(wire.phoneNumber),
+    blocked: blockedFromWire[wire.blocked],
+    updatedAt: wire.lastModifiedDateTime,
+  }),
+};
+
+/** Normalized fields -> BC properties; null clears a text property (BC takes ""). */
+const toWire = (fields: Partial<Customer>): Record<string, unknown> => {
+  const body: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    if (name === "id" || name === "updatedAt" || value === undefined) continue;
+    if (name === "blocked") body.blocked = blockedToWire[value as Customer["blocked"]] ?? value;
+    else body[name] = value === null ? "" : value;
+  }
+  return body;
+};
+
+/**
+ * Customers: `companies({id})/customers`. Same strategies as items: full reads page the
+ * collection, deltas filter on `lastModifiedDateTime`, deletions come from reconciliation and
+ * `deleted` notifications; writes with `If-Match`.
+ */
+export const customers = defineEntity<Customer, BusinessCentralConfig>({
+  record: Customer,
+  primaryKey: (customer) => customer.id,
+  updatedAt: (customer) => customer.updatedAt,
+  read: (ctx, options) => readEntities(ctx, customerSpec, options),
+  readIds: (ctx) => readEntityIds(ctx, "customers"),
+  get: (ctx, id) => getEntity(ctx, customerSpec, id),
+  write: {
+    create: (ctx, record) => createEntity(ctx, customerSpec, toWire(record)),
+    update: (ctx, id, changes) => updateEntity(ctx, customerSpec, id, toWire(changes)),
+    delete: (ctx, id) => deleteEntity(ctx, "customers", id),
+  },
+  deletes: "reconcile",
+  webhooks: true,
+});

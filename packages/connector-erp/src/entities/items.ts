@@ -1,0 +1,91 @@
+import { defineEntity } from "@tandem/core";
+import { Schema } from "effect";
+import {
+  createEntity,
+  deleteEntity,
+  type EntitySpec,
+  getEntity,
+  readEntities,
+  readEntityIds,
+  updateEntity,
+} from "../client.ts";
+import type { BusinessCentralConfig } from "../config.ts";
+import { ItemWire } from "../wire.ts";
+
+/**
+ * A Business Central item (inventory), normalized. BC's empty strings become null;
+ * `updatedAt` is BC's `lastModifiedDateTime`.
+ */
+export const Item = Schema.Struct({
+  /** BC's id (a GUID; the API key, unlike `number`, which users may rename). */
+  id: Schema.String,
+  /** The item number ("No."), e.g. "1896-S". */
+  number: Schema.String,
+  displayName: Schema.String,
+  type: Schema.Literal("Inventory", "Service", "Non-Inventory"),
+  blocked: Schema.Boolean,
+  gtin: Schema.NullOr(Schema.String),
+  /** Quantity on hand, in the base unit of measure. Read-only: item journals move it, not the API. */
+  inventory: Schema.Number,
+  unitPrice: Schema.Number,
+  unitCost: Schema.Number,
+  baseUnitOfMeasureCode: Schema.NullOr(Schema.String),
+  updatedAt: Schema.Date,
+});
+export type Item = typeof Item.Type;
+
+const orNull = (value: string) => (value === "" ? null : value);
+
+const itemSpec: EntitySpec<Item, typeof Item.Encoded, ItemWire> = {
+  entitySet: "items",
+  wire: ItemWire,
+  record: Item,
+  toRecord: (wire) => ({
+    id: wire.id,
+    number: wire.number,
+    displayName: wire.displayName,
+    type: wire.type,
+    blocked: wire.blocked,
+    gtin: orNull(wire.gtin),
+    inventory: wire.inventory,
+    unitPrice: wire.unitPrice,
+    unitCost: wire.unitCost,
+    baseUnitOfMeasureCode: orNull(wire.baseUnitOfMeasureCode),
+    updatedAt: wire.lastModifiedDateTime,
+  }),
+};
+
+/**
+ * Normalized fields -> BC properties. `id` and `updatedAt` are BC's and never sent; null clears
+ * a text property (BC takes ""). `inventory` is sent as given: BC refuses it (400, read-only),
+ * which fails the push as InvalidRecord instead of dropping the change silently.
+ */
+const toWire = (fields: Partial<Item>): Record<string, unknown> => {
+  const body: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    if (name === "id" || name === "updatedAt" || value === undefined) continue;
+    body[name] = value === null ? "" : value;
+  }
+  return body;
+};
+
+/**
+ * Items: `companies({id})/items`. Full reads page the collection, deltas filter on
+ * `lastModifiedDateTime`; deletions come from reconciliation (BC keeps no tombstones) and
+ * `deleted` notifications. Writes: create, update and delete, with `If-Match`.
+ */
+export const items = defineEntity<Item, BusinessCentralConfig>({
+  record: Item,
+  primaryKey: (item) => item.id,
+  updatedAt: (item) => item.updatedAt,
+  read: (ctx, options) => readEntities(ctx, itemSpec, options),
+  readIds: (ctx) => readEntityIds(ctx, "items"),
+  get: (ctx, id) => getEntity(ctx, itemSpec, id),
+  write: {
+    create: (ctx, record) => createEntity(ctx, itemSpec, toWire(record)),
+    update: (ctx, id, changes) => updateEntity(ctx, itemSpec, id, toWire(changes)),
+    delete: (ctx, id) => deleteEntity(ctx, "items", id),
+  },
+  deletes: "reconcile",
+  webhooks: true,
+});
