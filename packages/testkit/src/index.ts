@@ -3,3 +3,4 @@ export * from "./businesscentral/index.ts";
 export * from "./databases.ts";
 export * from "./engine.ts";
 export * from "./hubspot/index.ts";
+export * from "./salesforce/index.ts";

@@ -1,0 +1,4 @@
+import { describeConnector, salesforceConformanceFake } from "@tandem/testkit/conformance";
+import salesforce from "../src/index.ts";
+
+describeConnector(salesforce, salesforceConformanceFake());
