@@ -1,16 +1,7 @@
-import { defineEntity } from "@tandem/core";
 import { Schema } from "effect";
-import {
-  createEntity,
-  deleteEntity,
-  type EntitySpec,
-  getEntity,
-  readEntities,
-  readEntityIds,
-  updateEntity,
-} from "../client.ts";
-import type { BusinessCentralConfig } from "../config.ts";
+import type { EntitySpec } from "../client.ts";
 import { CustomerWire } from "../wire.ts";
+import { companyEntity } from "./companyEntity.ts";
 
 /** What a customer is blocked for: nothing, shipments, invoices, or every transaction. */
 export const CustomerBlocked = Schema.Literal("none", "ship", "invoice", "all");
@@ -63,23 +54,5 @@ const toWire = (fields: Partial<Customer>): Record<string, unknown> => {
   return body;
 };
 
-/**
- * Customers: `companies({id})/customers`. Same strategies as items: full reads page the
- * collection, deltas filter on `lastModifiedDateTime`, deletions come from reconciliation and
- * `deleted` notifications; writes with `If-Match`.
- */
-export const customers = defineEntity<Customer, BusinessCentralConfig>({
-  record: Customer,
-  primaryKey: (customer) => customer.id,
-  updatedAt: (customer) => customer.updatedAt,
-  read: (ctx, options) => readEntities(ctx, customerSpec, options),
-  readIds: (ctx) => readEntityIds(ctx, "customers"),
-  get: (ctx, id) => getEntity(ctx, customerSpec, id),
-  write: {
-    create: (ctx, record) => createEntity(ctx, customerSpec, toWire(record)),
-    update: (ctx, id, changes) => updateEntity(ctx, customerSpec, id, toWire(changes)),
-    delete: (ctx, id) => deleteEntity(ctx, "customers", id),
-  },
-  deletes: "reconcile",
-  webhooks: true,
-});
+/** Customers: `companies({id})/customers` (see ./companyEntity.ts). */
+export const customers = companyEntity(customerSpec, toWire);

@@ -1,16 +1,7 @@
-import { defineEntity } from "@tandem/core";
 import { Schema } from "effect";
-import {
-  createEntity,
-  deleteEntity,
-  type EntitySpec,
-  getEntity,
-  readEntities,
-  readEntityIds,
-  updateEntity,
-} from "../client.ts";
-import type { BusinessCentralConfig } from "../config.ts";
+import type { EntitySpec } from "../client.ts";
 import { ItemWire } from "../wire.ts";
+import { companyEntity } from "./companyEntity.ts";
 
 /**
  * A Business Central item (inventory), normalized. BC's empty strings become null;
@@ -69,23 +60,5 @@ const toWire = (fields: Partial<Item>): Record<string, unknown> => {
   return body;
 };
 
-/**
- * Items: `companies({id})/items`. Full reads page the collection, deltas filter on
- * `lastModifiedDateTime`; deletions come from reconciliation (BC keeps no tombstones) and
- * `deleted` notifications. Writes: create, update and delete, with `If-Match`.
- */
-export const items = defineEntity<Item, BusinessCentralConfig>({
-  record: Item,
-  primaryKey: (item) => item.id,
-  updatedAt: (item) => item.updatedAt,
-  read: (ctx, options) => readEntities(ctx, itemSpec, options),
-  readIds: (ctx) => readEntityIds(ctx, "items"),
-  get: (ctx, id) => getEntity(ctx, itemSpec, id),
-  write: {
-    create: (ctx, record) => createEntity(ctx, itemSpec, toWire(record)),
-    update: (ctx, id, changes) => updateEntity(ctx, itemSpec, id, toWire(changes)),
-    delete: (ctx, id) => deleteEntity(ctx, "items", id),
-  },
-  deletes: "reconcile",
-  webhooks: true,
-});
+/** Items: `companies({id})/items` (see ./companyEntity.ts). */
+export const items = companyEntity(itemSpec, toWire);

@@ -1,16 +1,7 @@
-import { defineEntity } from "@tandem/core";
 import { Schema } from "effect";
-import {
-  createSObject,
-  deleteSObject,
-  getSObject,
-  readSObjectIds,
-  readSObjects,
-  type SObjectSpec,
-  updateSObject,
-} from "../client.ts";
-import type { SalesforceConfig } from "../config.ts";
+import type { SObjectSpec } from "../client.ts";
 import { isoDateTime, type SObjectRow } from "../wire.ts";
+import { sobjectEntity } from "./sobjectEntity.ts";
 
 /**
  * A Salesforce Account, normalized. `updatedAt` is SystemModstamp (the delta cursor);
@@ -56,29 +47,5 @@ const accountSpec: SObjectSpec<Account, typeof Account.Encoded> = {
     }) as typeof Account.Encoded,
 };
 
-/** Normalized changes -> Account fields; null clears a field. */
-const toFields = (changes: Partial<Account>): Record<string, string | null> => {
-  const fields: Record<string, string | null> = {};
-  for (const [field, name] of Object.entries(fieldNames)) {
-    const value = changes[field as keyof typeof fieldNames];
-    if (value !== undefined) fields[name] = value;
-  }
-  return fields;
-};
-
-/** Accounts: sObject Account, read and written like contacts (see ./contacts.ts). */
-export const accounts = defineEntity<Account, SalesforceConfig>({
-  record: Account,
-  primaryKey: (account) => account.id,
-  updatedAt: (account) => account.updatedAt,
-  read: (ctx, options) => readSObjects(ctx, accountSpec, options),
-  readIds: (ctx) => readSObjectIds(ctx, accountSpec),
-  get: (ctx, id) => getSObject(ctx, accountSpec, id),
-  write: {
-    create: (ctx, record) => createSObject(ctx, accountSpec, toFields(record)),
-    update: (ctx, id, changes) => updateSObject(ctx, accountSpec, id, toFields(changes)),
-    delete: (ctx, id) => deleteSObject(ctx, accountSpec, id),
-  },
-  deletes: "api",
-  webhooks: true,
-});
+/** Accounts: sObject Account (see ./sobjectEntity.ts). */
+export const accounts = sobjectEntity(accountSpec, fieldNames);

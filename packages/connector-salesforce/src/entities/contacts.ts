@@ -1,16 +1,7 @@
-import { defineEntity } from "@tandem/core";
 import { Schema } from "effect";
-import {
-  createSObject,
-  deleteSObject,
-  getSObject,
-  readSObjectIds,
-  readSObjects,
-  type SObjectSpec,
-  updateSObject,
-} from "../client.ts";
-import type { SalesforceConfig } from "../config.ts";
+import type { SObjectSpec } from "../client.ts";
 import { isoDateTime, type SObjectRow } from "../wire.ts";
+import { sobjectEntity } from "./sobjectEntity.ts";
 
 /**
  * A Salesforce Contact, normalized. `updatedAt` is SystemModstamp (every change, system ones
@@ -59,33 +50,5 @@ const contactSpec: SObjectSpec<Contact, typeof Contact.Encoded> = {
     }) as typeof Contact.Encoded,
 };
 
-/** Normalized changes -> Contact fields; null clears a field (Salesforce takes JSON null). */
-const toFields = (changes: Partial<Contact>): Record<string, string | null> => {
-  const fields: Record<string, string | null> = {};
-  for (const [field, name] of Object.entries(fieldNames)) {
-    const value = changes[field as keyof typeof fieldNames];
-    if (value !== undefined) fields[name] = value;
-  }
-  return fields;
-};
-
-/**
- * Contacts: sObject Contact. Full reads query live contacts by SystemModstamp; deltas query the
- * recycle bin too (`queryAll`), reporting deletions of the last 15 days; Outbound Messages for
- * Contact parse to `updated` events. Writes: create, update, delete (to the recycle bin).
- */
-export const contacts = defineEntity<Contact, SalesforceConfig>({
-  record: Contact,
-  primaryKey: (contact) => contact.id,
-  updatedAt: (contact) => contact.updatedAt,
-  read: (ctx, options) => readSObjects(ctx, contactSpec, options),
-  readIds: (ctx) => readSObjectIds(ctx, contactSpec),
-  get: (ctx, id) => getSObject(ctx, contactSpec, id),
-  write: {
-    create: (ctx, record) => createSObject(ctx, contactSpec, toFields(record)),
-    update: (ctx, id, changes) => updateSObject(ctx, contactSpec, id, toFields(changes)),
-    delete: (ctx, id) => deleteSObject(ctx, contactSpec, id),
-  },
-  deletes: "api",
-  webhooks: true,
-});
+/** Contacts: sObject Contact (see ./sobjectEntity.ts). */
+export const contacts = sobjectEntity(contactSpec, fieldNames);
