@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import { makeConnectorHttp, RecordStore, type StoredRecord, SyncEngine, type SyncTarget } from "@tandem/core";
+import { makeConnectorHttp, type StoredRecord, SyncEngine, type SyncTarget } from "@tandem/core";
 import {
   type BusinessCentralEntitySet,
   businessCentralFakeApp,
@@ -8,9 +8,11 @@ import {
   createManualClock,
   createTestConnection,
   dialects,
+  storedRecord,
+  storedRecords,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Chunk, Effect, Option, Schema, Stream, TestServices } from "effect";
+import { Effect, Schema, TestServices } from "effect";
 import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll } from "vitest";
@@ -74,18 +76,10 @@ const tick = () => clock.advance(1_000);
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-const storedLive = (target: SyncTarget) =>
-  Effect.flatMap(RecordStore, (store) => Stream.runCollect(store.stream(target))).pipe(
-    Effect.map((records) => new Map(Chunk.toReadonlyArray(records).map((r) => [r.externalId, r]))),
-  );
-
-const stored = (target: SyncTarget, id: string) =>
-  Effect.flatMap(RecordStore, (store) => store.get(target, id)).pipe(Effect.map(Option.getOrThrow));
-
 /** The store holds exactly the fake's records, each at its current version. */
 const expectMirrors = (target: SyncTarget, entitySet: BusinessCentralEntitySet) =>
   Effect.gen(function* () {
-    const local = yield* storedLive(target);
+    const local = yield* storedRecords(target);
     const remote = fake.records(entitySet);
     expect([...local.keys()].sort()).toEqual(remote.map((r) => r.id).sort());
     for (const record of remote) {
@@ -159,7 +153,7 @@ for (const dialect of dialects) {
           const reconciled = yield* engine.run({ ...target, mode: "reconcile" });
           expect(reconciled).toMatchObject({ deleted: 4, created: 2, errors: [] });
           expect(reconciled.quarantine).toBeUndefined();
-          expect((yield* stored(target, seeded[0]!.id)).deletedAt).not.toBeNull();
+          expect((yield* storedRecord(target, seeded[0]!.id)).deletedAt).not.toBeNull();
           yield* expectMirrors(target, "customers");
 
           // Half the customers gone at once looks like an outage, not a cleanup: nothing is deleted.
@@ -218,8 +212,8 @@ for (const dialect of dialects) {
           }
           // The replayed half changes nothing.
           expect(actions.slice(3)).toEqual(["unchanged", "unchanged", "unchanged"]);
-          expect((yield* stored(target, seeded[1]!.id)).deletedAt).not.toBeNull();
-          expect((yield* stored(target, created.record.id)).data.displayName).toBe("Hooked");
+          expect((yield* storedRecord(target, seeded[1]!.id)).deletedAt).not.toBeNull();
+          expect((yield* storedRecord(target, created.record.id)).data.displayName).toBe("Hooked");
           yield* expectMirrors(target, "items");
         }));
 
@@ -237,15 +231,15 @@ for (const dialect of dialects) {
           expect(pushed.updated).toBe(1);
           expect(pushed.errors).toEqual([expect.objectContaining({ externalId: b!.id, type: "InvalidRecord" })]);
           expect(fake.store.get("items", a!.id)!.fields).toMatchObject({ unitPrice: 19.99, blocked: true });
-          expect(yield* stored(target, a!.id)).toMatchObject({ syncStatus: "synced", pendingChanges: null });
-          expect((yield* stored(target, a!.id)).data.updatedAt).toBe(
+          expect(yield* storedRecord(target, a!.id)).toMatchObject({ syncStatus: "synced", pendingChanges: null });
+          expect((yield* storedRecord(target, a!.id)).data.updatedAt).toBe(
             iso(fake.store.get("items", a!.id)!.lastModifiedAt),
           );
-          expect(yield* stored(target, b!.id)).toMatchObject({ syncStatus: "failed" });
+          expect(yield* storedRecord(target, b!.id)).toMatchObject({ syncStatus: "failed" });
           // The echo of our own write comes back through the next delta without a change.
           const delta = yield* engine.run({ ...target, mode: "delta" });
           expect(delta).toMatchObject({ created: 0, errors: [] });
-          expect((yield* stored(target, a!.id)).data.unitPrice).toBe(19.99);
+          expect((yield* storedRecord(target, a!.id)).data.unitPrice).toBe(19.99);
         }));
     },
   );

@@ -16,9 +16,11 @@ import {
   type HubSpotObjectType,
   hubSpotFakeToken,
   seededRandom,
+  storedRecord,
+  storedRecords,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Chunk, Effect, Either, Option, Schema, Stream, TestServices } from "effect";
+import { Effect, Either, Schema, TestServices } from "effect";
 import hubspot, { HubSpotConfig, hubSpotRateLimit, upsertContactsByEmail } from "../src/index.ts";
 import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 
@@ -57,18 +59,10 @@ const tick = () => clock.advance(1_000);
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-const storedLive = (target: SyncTarget) =>
-  Effect.flatMap(RecordStore, (store) => Stream.runCollect(store.stream(target))).pipe(
-    Effect.map((records) => new Map(Chunk.toReadonlyArray(records).map((r) => [r.externalId, r]))),
-  );
-
-const stored = (target: SyncTarget, id: string) =>
-  Effect.flatMap(RecordStore, (store) => store.get(target, id)).pipe(Effect.map(Option.getOrThrow));
-
 /** The store holds exactly the fake's live objects, each at its current version. */
 const expectMirrors = (target: SyncTarget, type: HubSpotObjectType) =>
   Effect.gen(function* () {
-    const local = yield* storedLive(target);
+    const local = yield* storedRecords(target);
     const remote = fake.live(type);
     expect([...local.keys()].sort()).toEqual(remote.map((o) => o.id).sort());
     for (const object of remote) {
@@ -189,7 +183,7 @@ for (const dialect of dialects) {
           fake.store.create("contacts", { email: "late@example.com", firstname: "Late" });
           const delta = yield* engine.run({ ...target, mode: "delta" });
           expect(delta).toMatchObject({ created: 1, updated: 1, deleted: 2, errors: [] });
-          expect((yield* stored(target, seeded[4]!.id)).deletedAt).not.toBeNull();
+          expect((yield* storedRecord(target, seeded[4]!.id)).deletedAt).not.toBeNull();
           expect(yield* store.count(target)).toBe(29);
           yield* expectMirrors(target, "contacts");
         }));
@@ -277,9 +271,9 @@ for (const dialect of dialects) {
             for (const repeat of outcomes.slice(1)) expect(repeat, `replay of event ${eventId}`).toBe("unchanged");
           }
           for (const id of [seeded[2]!.id, seeded[3]!.id, seeded[4]!.id]) {
-            expect((yield* stored(target, id)).deletedAt, `contact ${id} is deleted`).not.toBeNull();
+            expect((yield* storedRecord(target, id)).deletedAt, `contact ${id} is deleted`).not.toBeNull();
           }
-          expect((yield* stored(target, created.object.id)).data.email).toBe("hooked@example.com");
+          expect((yield* storedRecord(target, created.object.id)).data.email).toBe("hooked@example.com");
           yield* expectMirrors(target, "contacts");
         }));
 
@@ -300,9 +294,11 @@ for (const dialect of dialects) {
           expect(pushed.errors[0]!.message).toContain(`Existing ID: ${c!.id}`);
           expect(fake.store.get("contacts", a!.id)!.properties.lifecyclestage).toBe("customer");
           expect(fake.store.get("contacts", b!.id)!.properties.email).toBe(b!.properties.email);
-          expect(yield* stored(target, a!.id)).toMatchObject({ syncStatus: "synced", pendingChanges: null });
-          expect((yield* stored(target, a!.id)).data.updatedAt).toBe(iso(fake.store.get("contacts", a!.id)!.updatedAt));
-          expect(yield* stored(target, b!.id)).toMatchObject({ syncStatus: "failed" });
+          expect(yield* storedRecord(target, a!.id)).toMatchObject({ syncStatus: "synced", pendingChanges: null });
+          expect((yield* storedRecord(target, a!.id)).data.updatedAt).toBe(
+            iso(fake.store.get("contacts", a!.id)!.updatedAt),
+          );
+          expect(yield* storedRecord(target, b!.id)).toMatchObject({ syncStatus: "failed" });
 
           // Creating a contact with a taken email: 409, a Conflict naming the existing contact.
           const ctx = yield* connectorContext;
@@ -328,8 +324,8 @@ for (const dialect of dialects) {
           );
           const delta = yield* engine.run({ ...target, mode: "delta" });
           expect(delta).toMatchObject({ created: 1, errors: [] });
-          expect((yield* stored(target, c!.id)).data.jobTitle).toBe("VP Sales");
-          const local = yield* storedLive(target);
+          expect((yield* storedRecord(target, c!.id)).data.jobTitle).toBe("VP Sales");
+          const local = yield* storedRecords(target);
           expect([...local.values()].some((r) => r.data.email === "not an email")).toBe(false);
           expect(local.size).toBe(fake.live("contacts").length);
         }));

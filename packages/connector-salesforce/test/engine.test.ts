@@ -9,9 +9,11 @@ import {
   outboundNotificationId,
   type SalesforceObjectType,
   salesforceFakeOAuthApp,
+  storedRecord,
+  storedRecords,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Chunk, Effect, Either, Option, Schema, Stream, TestServices } from "effect";
+import { Effect, Either, Schema, TestServices } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll } from "vitest";
 import salesforce, { SalesforceConfig } from "../src/index.ts";
@@ -56,18 +58,10 @@ const tick = () => clock.advance(1_000);
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-const storedLive = (target: SyncTarget) =>
-  Effect.flatMap(RecordStore, (store) => Stream.runCollect(store.stream(target))).pipe(
-    Effect.map((records) => new Map(Chunk.toReadonlyArray(records).map((r) => [r.externalId, r]))),
-  );
-
-const stored = (target: SyncTarget, id: string) =>
-  Effect.flatMap(RecordStore, (store) => store.get(target, id)).pipe(Effect.map(Option.getOrThrow));
-
 /** The store holds exactly the fake's live records, each at its current SystemModstamp. */
 const expectMirrors = (target: SyncTarget, type: SalesforceObjectType) =>
   Effect.gen(function* () {
-    const local = yield* storedLive(target);
+    const local = yield* storedRecords(target);
     const remote = fake.live(type);
     expect([...local.keys()].sort()).toEqual(remote.map((r) => r.Id).sort());
     for (const record of remote) {
@@ -138,7 +132,7 @@ for (const dialect of dialects) {
           fake.store.create("Contact", { LastName: "Late", Email: "late@example.com" });
           const delta = yield* engine.run({ ...target, mode: "delta" });
           expect(delta).toMatchObject({ created: 1, updated: 2, deleted: 2, errors: [] });
-          expect((yield* stored(target, seeded[4]!.Id)).deletedAt).not.toBeNull();
+          expect((yield* storedRecord(target, seeded[4]!.Id)).deletedAt).not.toBeNull();
           expect(yield* store.count(target)).toBe(29);
           const sent = fake.requests().filter((r) => r.soql !== undefined);
           expect(sent.at(-1)!.path.startsWith("/services/data/v60.0/queryAll?")).toBe(true);
@@ -195,7 +189,7 @@ for (const dialect of dialects) {
               );
             }
           }
-          expect((yield* stored(target, seeded[0]!.Id)).data.firstName).toBe("Hooked");
+          expect((yield* storedRecord(target, seeded[0]!.Id)).data.firstName).toBe("Hooked");
           yield* expectMirrors(target, "Contact");
         }));
 
@@ -215,11 +209,14 @@ for (const dialect of dialects) {
           ]);
           expect(pushed.errors[0]!.message).toContain("REQUIRED_FIELD_MISSING");
           expect(fake.store.get("Account", seeded[0]!.Id)!.fields.Industry).toBe("Banking");
-          expect(yield* stored(target, seeded[0]!.Id)).toMatchObject({ syncStatus: "synced", pendingChanges: null });
-          expect((yield* stored(target, seeded[0]!.Id)).data.updatedAt).toBe(
+          expect(yield* storedRecord(target, seeded[0]!.Id)).toMatchObject({
+            syncStatus: "synced",
+            pendingChanges: null,
+          });
+          expect((yield* storedRecord(target, seeded[0]!.Id)).data.updatedAt).toBe(
             iso(fake.store.get("Account", seeded[0]!.Id)!.SystemModstamp),
           );
-          expect(yield* stored(target, seeded[1]!.Id)).toMatchObject({ syncStatus: "failed" });
+          expect(yield* storedRecord(target, seeded[1]!.Id)).toMatchObject({ syncStatus: "failed" });
         }));
 
       test("full and delta syncs under 5xx, 429s and an expired session complete with exactly the fake's data", () =>

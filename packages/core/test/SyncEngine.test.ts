@@ -17,9 +17,10 @@ import {
   createTestConnection,
   dialects,
   startAcmeServer,
+  storedRecord,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Chunk, Effect, Fiber, Option, Stream, TestClock, TestServices } from "effect";
+import { Chunk, Effect, Fiber, Stream, TestClock, TestServices } from "effect";
 import { type Kysely, sql } from "kysely";
 import { afterAll, beforeAll } from "vitest";
 
@@ -61,9 +62,6 @@ const setup = (options: { connector?: string; pageSize?: number } = {}) =>
  */
 const live = TestServices.provideLive;
 
-const stored = (target: SyncTarget, id: string) =>
-  Effect.flatMap(RecordStore, (s) => s.get(target, id)).pipe(Effect.map(Option.getOrThrow));
-
 const allChanges = (target: SyncTarget, after?: string) =>
   Effect.flatMap(RecordStore, (s) => s.changes(target, { after, limit: 1000 }));
 
@@ -83,7 +81,7 @@ for (const dialect of dialects) {
             const first = yield* engine.run({ ...target, mode: "full" });
             expect(first).toMatchObject({ created: 25, updated: 0, unchanged: 0, deleted: 0, errors: [], pages: 3 });
             expect(yield* store.count(target)).toBe(25);
-            const c3 = yield* stored(target, "c000003");
+            const c3 = yield* storedRecord(target, "c000003");
             expect(c3.data).toMatchObject({ id: "c000003", email: "contact3@acme.test" });
             expect(c3.syncStatus).toBe("synced");
             expect(c3.remoteUpdatedAt?.toISOString()).toBe(acme.contacts.get("c000003")!.updatedAt);
@@ -94,7 +92,7 @@ for (const dialect of dialects) {
             // Same content hash: no rewrite, so no change event and no version bump.
             const after = yield* allChanges(target, feed.cursor);
             expect(after.records).toEqual([]);
-            expect((yield* stored(target, "c000003")).version).toBe(1);
+            expect((yield* storedRecord(target, "c000003")).version).toBe(1);
           }));
       }
 
@@ -216,14 +214,14 @@ for (const dialect of dialects) {
           expect(since).toBe(new Date(Date.parse(full.deltaCursor!) - overlapMs).toISOString());
           // c000018..20 fall in the (inclusive) overlap window: re-read, same hash, not rewritten.
           expect(delta).toMatchObject({ created: 0, updated: 2, unchanged: 3, errors: [], pages: 3 });
-          expect((yield* stored(target, "c000018")).version).toBe(1);
-          expect((yield* stored(target, "c000004")).data.lastName).toBe("Changed");
-          expect((yield* stored(target, "c000001")).data.email).toBe("contact1@acme.test");
+          expect((yield* storedRecord(target, "c000018")).version).toBe(1);
+          expect((yield* storedRecord(target, "c000004")).data.lastName).toBe("Changed");
+          expect((yield* storedRecord(target, "c000001")).data.email).toBe("contact1@acme.test");
           expect(delta.deltaCursor).toBe(acme.contacts.get("c000017")!.updatedAt);
 
           acme.beforePage = undefined;
           const next = yield* engine.run({ ...target, mode: "delta", options: { overlapMs } });
-          expect((yield* stored(target, "c000001")).data.email).toBe("moved@acme.test");
+          expect((yield* storedRecord(target, "c000001")).data.email).toBe("moved@acme.test");
           expect(next.updated).toBe(1);
           expect((yield* store.cursor(target))?.deltaCursor?.toISOString()).toBe(
             acme.contacts.get("c000001")!.updatedAt,
@@ -250,8 +248,8 @@ for (const dialect of dialects) {
           expect(acme.requests.filter((r) => r.path.startsWith("/contacts/c"))).toEqual([
             expect.objectContaining({ path: "/contacts/c900000" }),
           ]);
-          expect((yield* stored(target, "c000003")).deletedAt).not.toBeNull();
-          expect((yield* stored(target, "c900000")).data.email).toBe("missed@acme.test");
+          expect((yield* storedRecord(target, "c000003")).deletedAt).not.toBeNull();
+          expect((yield* storedRecord(target, "c900000")).data.email).toBe("missed@acme.test");
           expect(yield* store.count(target)).toBe(19);
           // Deletions are in the change feed.
           const changes = yield* allChanges(target, feed.cursor);
@@ -326,14 +324,14 @@ for (const dialect of dialects) {
             action: "updated",
             externalId: "c000002",
           });
-          expect((yield* stored(target, "c000002")).data.firstName).toBe("V3");
+          expect((yield* storedRecord(target, "c000002")).data.firstName).toBe("V3");
 
           // The event for V2 arrives late and the API answers with the older version (a lagging replica).
           acme.faults.staleGet.add("c000002");
           expect(yield* engine.syncRecord(target, { externalId: "c000002", kind: "updated" })).toMatchObject({
             action: "unchanged",
           });
-          expect((yield* stored(target, "c000002")).data.firstName).toBe("V3");
+          expect((yield* storedRecord(target, "c000002")).data.firstName).toBe("V3");
           acme.faults.staleGet.clear();
 
           const created = acme.create({ firstName: "New" });
@@ -344,7 +342,7 @@ for (const dialect of dialects) {
           expect(yield* engine.syncRecord(target, { externalId: "c000001", kind: "deleted" })).toMatchObject({
             action: "deleted",
           });
-          expect((yield* stored(target, "c000001")).deletedAt).not.toBeNull();
+          expect((yield* storedRecord(target, "c000001")).deletedAt).not.toBeNull();
           // A redelivered event is idempotent.
           expect(yield* engine.syncRecord(target, { externalId: "c000001", kind: "deleted" })).toMatchObject({
             action: "unchanged",
@@ -439,7 +437,7 @@ for (const dialect of dialects) {
           const push = yield* engine.run({ ...target, mode: "push" });
           expect(push).toMatchObject({ updated: 1, errors: [] });
           expect(acme.contacts.get("c000002")!.firstName).toBe("Later");
-          const after = yield* stored(target, "c000002");
+          const after = yield* storedRecord(target, "c000002");
           expect(after).toMatchObject({ syncStatus: "synced", pendingChanges: null });
           expect(after.remoteUpdatedAt?.toISOString()).toBe(acme.contacts.get("c000002")!.updatedAt);
 
@@ -463,9 +461,9 @@ for (const dialect of dialects) {
             ["c000001", "Unavailable"],
             ["c000002", "NotFound"],
           ]);
-          expect(yield* stored(target, "c000001")).toMatchObject({ syncStatus: "pending" });
-          expect((yield* stored(target, "c000001")).syncError).toContain("Unavailable");
-          expect(yield* stored(target, "c000002")).toMatchObject({ syncStatus: "failed" });
+          expect(yield* storedRecord(target, "c000001")).toMatchObject({ syncStatus: "pending" });
+          expect((yield* storedRecord(target, "c000001")).syncError).toContain("Unavailable");
+          expect(yield* storedRecord(target, "c000002")).toMatchObject({ syncStatus: "failed" });
           const retry = yield* engine.run({ ...target, mode: "push" });
           expect(retry).toMatchObject({ updated: 1, errors: [] });
           expect(acme.contacts.get("c000001")!.firstName).toBe("A");
@@ -502,7 +500,7 @@ for (const dialect of dialects) {
             ["c000011", "InvalidRecord"],
           ]);
           expect(duplicated.updated).toBe(1);
-          expect((yield* stored(target, "c000001")).data.firstName).toBe("Dup");
+          expect((yield* storedRecord(target, "c000001")).data.firstName).toBe("Dup");
         }));
 
       test("an unknown entity or a missing capability is a typed error", () =>
@@ -601,7 +599,7 @@ for (const dialect of dialects) {
           acme.update("c000001", { lastName: "Remote" });
           const run = yield* engine.run({ ...target, mode: "full" });
           expect(run).toMatchObject({ created: 0, updated: 1, unchanged: 2, errors: [] });
-          expect(yield* stored(target, "c000001")).toMatchObject({
+          expect(yield* storedRecord(target, "c000001")).toMatchObject({
             syncStatus: "pending",
             data: { firstName: "Local", lastName: "Remote" },
             base: { firstName: "First1", lastName: "Remote" },
@@ -629,7 +627,7 @@ for (const dialect of dialects) {
           acme.update("c000002", { firstName: "Remote", email: "new@acme.test" });
           const run = yield* engine.run({ ...target, mode: "full" });
           expect(run).toMatchObject({ updated: 0, unchanged: 3, errors: [] });
-          expect(yield* stored(target, "c000002")).toMatchObject({
+          expect(yield* storedRecord(target, "c000002")).toMatchObject({
             syncStatus: "conflict",
             data: { firstName: "Local", email: "contact2@acme.test" },
           });
@@ -666,7 +664,7 @@ for (const dialect of dialects) {
           acme.update("c000001", { firstName: "Remote", lastName: "Remote" });
           const run = yield* engine.run({ ...target, mode: "delta" });
           expect(run).toMatchObject({ updated: 1, errors: [] });
-          expect(yield* stored(target, "c000001")).toMatchObject({
+          expect(yield* storedRecord(target, "c000001")).toMatchObject({
             syncStatus: "pending",
             data: { firstName: "Local", lastName: "Remote" },
             pendingChanges: { firstName: "Local" },

@@ -10,9 +10,10 @@ import {
   RecordStore,
   RetryPolicy,
   SyncEngine,
+  type SyncTarget,
   Tenants,
 } from "@tandem/core";
-import { Effect, Layer, Redacted } from "effect";
+import { Chunk, Effect, Layer, Option, Redacted, Stream } from "effect";
 import { type Dialect, testDatabaseLayer } from "./databases.ts";
 
 /**
@@ -48,3 +49,13 @@ export const createTestConnection = (connector: string, config: unknown) =>
     });
     return { tenantId: tenant.id, connectionId: connection.id };
   });
+
+/** The target's live stored records, by external id. */
+export const storedRecords = (target: SyncTarget) =>
+  Effect.flatMap(RecordStore, (store) => Stream.runCollect(store.stream(target))).pipe(
+    Effect.map((records) => new Map(Chunk.toReadonlyArray(records).map((r) => [r.externalId, r]))),
+  );
+
+/** One stored record (soft-deleted ones included); a defect when there is none. */
+export const storedRecord = (target: SyncTarget, id: string) =>
+  Effect.flatMap(RecordStore, (store) => store.get(target, id)).pipe(Effect.map(Option.getOrThrow));
