@@ -1,7 +1,19 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ApiKeys, Connections, Scheduler, Syncs, Tenants } from "@tandem/core";
-import { createHubSpotWebhookEmitter, hubSpotFakeToken, serveHubSpotFake } from "@tandem/testkit";
+import {
+  type BusinessCentralFake,
+  businessCentralFakeApp,
+  businessCentralFakeIds,
+  createBusinessCentralFake,
+  createHubSpotWebhookEmitter,
+  createSalesforceFake,
+  hubSpotFakeToken,
+  type SalesforceFake,
+  salesforceFakeOAuthApp,
+  serveHandlersOnLoopback,
+  serveHubSpotFake,
+} from "@tandem/testkit";
 import { Effect } from "effect";
 import type { RunningServer } from "./Server.ts";
 
@@ -10,75 +22,184 @@ const DEMO_WEBHOOK_SECRET = "demo-hubspot-client-secret";
 interface DemoState {
   readonly tenantId: string;
   readonly apiKey: string;
+  /** The HubSpot connection (the first sandbox; demo.json files from before the others have only it). */
   readonly connectionId: string;
+  readonly salesforceConnectionId?: string;
+  readonly erpConnectionId?: string;
 }
 
+/** A sandbox's connection: its connector, its entities and the config pointing at the sandbox. */
+interface SandboxConnection {
+  readonly key: "connectionId" | "salesforceConnectionId" | "erpConnectionId";
+  readonly connector: string;
+  readonly name: string;
+  readonly entities: ReadonlyArray<string>;
+  readonly config: Record<string, unknown>;
+}
+
+/** A random element of a non-empty list, or undefined. */
+const pick = <A>(list: ReadonlyArray<A>): A | undefined => list[Math.floor(Math.random() * list.length)];
+
+/** Salesforce's sandbox on loopback: a few hundred contacts and accounts. */
+const startSalesforceSandbox = async () => {
+  let fake!: SalesforceFake;
+  const served = await serveHandlersOnLoopback((url) => {
+    fake = createSalesforceFake({ instanceUrl: url });
+    return fake.handlers;
+  });
+  fake.seedContacts(600);
+  fake.seedAccounts(60);
+  return {
+    url: served.url,
+    close: served.close,
+    // A few edits and a deletion now and then, in the org's recycle bin the next delta reads.
+    churn: () => {
+      for (let i = 0; i < 3; i++) {
+        const contact = pick(fake.live("Contact"));
+        if (contact !== undefined)
+          fake.store.update("Contact", contact.Id, { Phone: `+1 555 01${i}${Date.now() % 100}` });
+      }
+      const gone = Math.random() < 0.2 ? pick(fake.live("Contact")) : undefined;
+      if (gone !== undefined) fake.store.delete("Contact", gone.Id);
+    },
+    config: {
+      instanceUrl: served.url,
+      clientId: salesforceFakeOAuthApp.clientId,
+      clientSecret: salesforceFakeOAuthApp.clientSecret,
+      refreshToken: salesforceFakeOAuthApp.refreshToken,
+    },
+  };
+};
+
+/** Business Central's sandbox on loopback (API and token endpoint on one origin): items and customers. */
+const startBusinessCentralSandbox = async () => {
+  let fake!: BusinessCentralFake;
+  const served = await serveHandlersOnLoopback((url) => {
+    fake = createBusinessCentralFake({ baseUrl: url, authorityUrl: url });
+    return fake.handlers;
+  });
+  fake.seedItems(400);
+  fake.seedCustomers(80);
+  return {
+    url: served.url,
+    close: served.close,
+    // Prices change and stock moves, as in a warehouse.
+    churn: () => {
+      const item = pick(fake.records("items"));
+      if (item !== undefined)
+        fake.store.update("items", item.id, { unitPrice: Math.round(Math.random() * 10_000) / 100 });
+    },
+    config: {
+      baseUrl: served.url,
+      authorityUrl: served.url,
+      ...businessCentralFakeIds,
+      clientId: businessCentralFakeApp.clientId,
+      clientSecret: businessCentralFakeApp.clientSecret,
+    },
+  };
+};
+
 /**
- * The built-in sandbox: a HubSpot fake on loopback, seeded with a few thousand
- * contacts that keep changing, and a demo tenant whose connection points at it.
- * Syncs start at once (a full sync, then a delta every minute, and webhooks for
- * every change), so a newcomer can watch Tandem work without any credentials.
- * The demo tenant's key is kept in `<data dir>/demo.json` (mode 600).
+ * The built-in sandboxes: a HubSpot fake on loopback, seeded with a few thousand contacts that
+ * keep changing, and Salesforce and Business Central fakes with a few hundred records each; a
+ * demo tenant with one connection to each. Syncs start at once (a full sync, then a delta every
+ * minute, and HubSpot webhooks for every change), so a newcomer can watch Tandem work without any
+ * credentials. The demo tenant's key is kept in `<data dir>/demo.json` (mode 600).
  */
 export const startDemo = async (server: RunningServer, dataDir: string) => {
   const sandbox = await serveHubSpotFake({ port: 0 });
   sandbox.fake.seedContacts(3_000);
   sandbox.fake.seedCompanies(300);
+  const salesforce = await startSalesforceSandbox();
+  const erp = await startBusinessCentralSandbox();
   // A few edits, creations and archives every few seconds, like a sales team at work.
   const churn = setInterval(() => {
     sandbox.fake.churn("contacts", { updates: 5, creates: 1, archives: 1 });
     sandbox.fake.churn("companies", { updates: 1, creates: 0, archives: 0 });
+    salesforce.churn();
+    erp.churn();
   }, 5_000);
 
   const statePath = join(dataDir, "demo.json");
   const previous: DemoState | undefined = existsSync(statePath)
     ? JSON.parse(readFileSync(statePath, "utf8"))
     : undefined;
-  const config = {
-    baseUrl: sandbox.url,
-    accessToken: hubSpotFakeToken,
-    webhooks: { clientSecret: DEMO_WEBHOOK_SECRET },
-  };
+  const sandboxes: ReadonlyArray<SandboxConnection> = [
+    {
+      key: "connectionId",
+      connector: "hubspot",
+      name: "hubspot-sandbox",
+      entities: ["contacts", "companies"],
+      config: { baseUrl: sandbox.url, accessToken: hubSpotFakeToken, webhooks: { clientSecret: DEMO_WEBHOOK_SECRET } },
+    },
+    {
+      key: "salesforceConnectionId",
+      connector: "salesforce",
+      name: "salesforce-sandbox",
+      entities: ["contacts", "accounts"],
+      config: salesforce.config,
+    },
+    {
+      key: "erpConnectionId",
+      connector: "erp",
+      name: "erp-sandbox",
+      entities: ["items", "customers"],
+      config: erp.config,
+    },
+  ];
 
-  const state = await server.runtime.runPromise(
+  // Every sandbox listens on a new port at every start: existing connections are pointed at it,
+  // missing ones (a first start, or a demo.json from before a sandbox existed) are created.
+  const { state, created } = await server.runtime.runPromise(
     Effect.gen(function* () {
       const syncs = yield* Syncs;
-      if (previous !== undefined) {
-        // The sandbox listens on a new port at every start: point the connection at it.
-        yield* (yield* Connections).update(previous.tenantId, previous.connectionId, { config });
-        return previous;
+      const connections = yield* Connections;
+      let base: { tenantId: string; apiKey: string } | undefined = previous;
+      if (base === undefined) {
+        const tenant = yield* (yield* Tenants).create({ name: "Demo" });
+        const key = yield* (yield* ApiKeys).create({ tenantId: tenant.id, name: "demo" });
+        base = { tenantId: tenant.id, apiKey: key.key };
       }
-      const tenant = yield* (yield* Tenants).create({ name: "Demo" });
-      const key = yield* (yield* ApiKeys).create({ tenantId: tenant.id, name: "demo" });
-      const connection = yield* syncs.createConnection(tenant.id, {
-        connector: "hubspot",
-        name: "hubspot-sandbox",
-        config,
-      });
-      return { tenantId: tenant.id, apiKey: key.key, connectionId: connection.id } satisfies DemoState;
+      const ids: Partial<Record<SandboxConnection["key"], string>> = {};
+      const created = new Set<string>();
+      for (const s of sandboxes) {
+        const existing = previous?.[s.key];
+        if (existing !== undefined) {
+          yield* connections.update(base.tenantId, existing, { config: s.config });
+          ids[s.key] = existing;
+        } else {
+          const connection = yield* syncs.createConnection(base.tenantId, {
+            connector: s.connector,
+            name: s.name,
+            config: s.config,
+          });
+          ids[s.key] = connection.id;
+          created.add(connection.id);
+        }
+      }
+      return { state: { ...base, ...ids, connectionId: ids.connectionId! } satisfies DemoState, created };
     }),
   );
-  if (previous === undefined) writeFileSync(statePath, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(statePath, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 
   await server.runtime.runPromise(
     Effect.gen(function* () {
       const scheduler = yield* Scheduler;
       const syncs = yield* Syncs;
-      for (const entity of ["contacts", "companies"]) {
-        // Deltas every minute in the demo (the default is 15), so schedules show up quickly.
-        yield* scheduler.ensureSyncSchedules({
-          connectionId: state.connectionId,
-          entity,
-          tenantId: state.tenantId,
-          deltaCron: "* * * * *",
-        });
-        yield* syncs
-          .trigger(state.tenantId, {
-            connectionId: state.connectionId,
+      for (const s of sandboxes) {
+        const connectionId = state[s.key]!;
+        for (const entity of s.entities) {
+          // Deltas every minute in the demo (the default is 15), so schedules show up quickly.
+          yield* scheduler.ensureSyncSchedules({
+            connectionId,
             entity,
-            mode: previous === undefined ? "full" : "delta",
-          })
-          .pipe(Effect.ignore);
+            tenantId: state.tenantId,
+            deltaCron: "* * * * *",
+          });
+          yield* syncs
+            .trigger(state.tenantId, { connectionId, entity, mode: created.has(connectionId) ? "full" : "delta" })
+            .pipe(Effect.ignore);
+        }
       }
     }),
   );
@@ -94,11 +215,13 @@ export const startDemo = async (server: RunningServer, dataDir: string) => {
   return {
     state,
     sandboxUrl: sandbox.url,
+    salesforceUrl: salesforce.url,
+    erpUrl: erp.url,
     close: async () => {
       clearInterval(churn);
       clearInterval(webhooks);
       emitter.close();
-      await sandbox.close();
+      await Promise.all([sandbox.close(), salesforce.close(), erp.close()]);
     },
   };
 };

@@ -41,9 +41,11 @@ const serveCommand = async (flags: ReadonlyArray<string>) => {
     process.stdout.write(
       [
         "",
-        `Demo: a HubSpot sandbox at ${demo.sandboxUrl} with 3,000 contacts that keep changing.`,
+        `Demo: sandboxes on loopback, their records changing as you watch:`,
+        `  HubSpot at ${demo.sandboxUrl} (3,000 contacts, 300 companies): connection ${state.connectionId}`,
+        `  Salesforce at ${demo.salesforceUrl} (600 contacts, 60 accounts): connection ${state.salesforceConnectionId}`,
+        `  Business Central at ${demo.erpUrl} (400 items, 80 customers): connection ${state.erpConnectionId}`,
         `  tenant API key (also in ${config.value.dataDir}/demo.json): ${state.apiKey}`,
-        `  connection: ${state.connectionId}`,
         "  watch it sync:",
         `    curl -s -H "authorization: Bearer ${state.apiKey}" '${server.url}/trpc/sync.status?input=${encodeURIComponent(JSON.stringify({ connectionId: state.connectionId }))}'`,
         `  dashboard: ${server.url}/`,

@@ -3,4 +3,5 @@ export * from "./businesscentral/index.ts";
 export * from "./databases.ts";
 export * from "./engine.ts";
 export * from "./hubspot/index.ts";
+export * from "./loopback.ts";
 export * from "./salesforce/index.ts";
