@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { AuthExpired, type ConnectorContext } from "@tandem/core";
 import { Redacted, Schema } from "effect";
 import type { SalesforceConfig } from "./config.ts";
@@ -20,8 +21,9 @@ const refreshing = new Map<string, Promise<SalesforceSession>>();
 
 const tokenOrigin = (config: SalesforceConfig) => (config.loginUrl ?? config.instanceUrl).replace(/\/+$/, "");
 
+/** One session per org login and refresh token; the token itself is kept out of the key (a digest). */
 const cacheKey = (config: SalesforceConfig) =>
-  `${tokenOrigin(config)}\u0000${config.clientId}\u0000${Redacted.value(config.refreshToken)}`;
+  `${tokenOrigin(config)}\u0000${config.clientId}\u0000${createHash("sha256").update(Redacted.value(config.refreshToken)).digest("hex")}`;
 
 /**
  * Trades the refresh token for a session (`POST /services/oauth2/token`, form encoded). A refusal
