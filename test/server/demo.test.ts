@@ -68,4 +68,33 @@ describe("the demo", () => {
     expect(JSON.parse(readFileSync(join(dataDir, "demo.json"), "utf8"))).toEqual(state);
     expect(statSync(join(dataDir, "demo.json")).mode & 0o777).toBe(0o600);
   });
+
+  it("a restart keeps the tenant and its connections, points them at the new sandboxes and runs deltas", async () => {
+    const before = demo.state;
+    const client = t.client(before.apiKey);
+    const connectionIds = [before.connectionId, before.salesforceConnectionId!, before.erpConnectionId!];
+    /** Each entity's last delta run, by connection and entity. */
+    const lastDeltas = async () => {
+      const runs = new Map<string, { readonly id: string; readonly status: string } | null>();
+      for (const connectionId of connectionIds) {
+        for (const e of (await client.sync.status.query({ connectionId })).entities) {
+          runs.set(`${connectionId}/${e.entity}`, e.lastRuns.delta);
+        }
+      }
+      return runs;
+    };
+    const earlier = await lastDeltas();
+    await demo.close();
+    demo = await startDemo(t.server, dataDir);
+    expect(demo.state).toEqual(before);
+    await expect
+      .poll(
+        async () =>
+          [...(await lastDeltas())].filter(
+            ([key, run]) => run !== null && run.status === "succeeded" && run.id !== earlier.get(key)?.id,
+          ).length,
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBe(6);
+  });
 });
