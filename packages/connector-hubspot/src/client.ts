@@ -333,6 +333,13 @@ export async function* readCrmObjects<Rec, Encoded>(
     } while (after !== undefined);
     return;
   }
+  // The archived listing's first page does not depend on the search: it is requested while the
+  // search pages are read, one round trip less per delta. (Objects archived after it was read are
+  // reported by the next delta, whose bound the engine's overlap keeps before this one's end.) A
+  // failed prefetch is simply requested again when the archived phase starts.
+  const archivedFirstPage =
+    cursor?.phase === "search" ? listPage(ctx, spec, { after: undefined, archived: true }) : undefined;
+  archivedFirstPage?.catch(() => undefined);
   while (cursor?.phase === "search") {
     ctx.signal.throwIfAborted();
     const { results, next }: { results: ReadonlyArray<unknown>; next: SearchCursor | undefined } = await searchPage(
@@ -348,7 +355,10 @@ export async function* readCrmObjects<Rec, Encoded>(
   while (cursor?.phase === "archived") {
     ctx.signal.throwIfAborted();
     const since: number = cursor.since;
-    const page: typeof PageWire.Type = await listPage(ctx, spec, { after: cursor.after, archived: true });
+    const page: typeof PageWire.Type =
+      cursor.after === undefined && archivedFirstPage !== undefined
+        ? await archivedFirstPage.catch(() => listPage(ctx, spec, { after: undefined, archived: true }))
+        : await listPage(ctx, spec, { after: cursor.after, archived: true });
     // The archived listing cannot filter by time; keep what was archived since the delta's bound.
     const recent = page.results.filter((raw: unknown) => {
       const archivedAt = (raw as { archivedAt?: unknown } | null)?.archivedAt;

@@ -208,6 +208,34 @@ describe("delta read", () => {
     expect(contacts.deletes).toBe("api");
   });
 
+  it("requests the archived listing while it searches: the delta's requests overlap", async () => {
+    fake.seedContacts(450, { endAt: clock.now() - 10_000, spacingMs: 1 });
+    fake.knobs.latencyMs = 30;
+    let inFlight = 0;
+    let most = 0;
+    const started = () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+    };
+    const ended = () => {
+      inFlight--;
+    };
+    server.events.on("request:start", started);
+    server.events.on("request:end", ended);
+    try {
+      const pages = await readContacts({ since: new Date(0) });
+      expect(new Set(decodeContacts(pages).map((r) => r.id)).size).toBe(450);
+    } finally {
+      server.events.removeListener("request:start", started);
+      server.events.removeListener("request:end", ended);
+    }
+    // three search pages of 200 and the archived listing, the listing in flight beside a search
+    expect(most).toBe(2);
+    const paths = fake.requests().map((r) => r.path);
+    expect(paths.filter((p) => p.endsWith("/search"))).toHaveLength(3);
+    expect(paths.filter((p) => !p.endsWith("/search"))).toHaveLength(1);
+  });
+
   it("resumes a delta from a checkpointed cursor", async () => {
     fake.seedContacts(450, { endAt: clock.now() - 10_000, spacingMs: 1 });
     const since = new Date(0);
