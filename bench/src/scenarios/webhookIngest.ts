@@ -96,6 +96,7 @@ const loadReceiver = async (
       rejectedRequests: load.rejected,
       errors: load.errors,
       peakRssMb: bytesToMb(peakRssBytes),
+      ...(load.senderNice === undefined ? {} : { senderNice: load.senderNice }),
       diskSyncP99Ms: disk.p99Ms,
       diskSyncMaxMs: disk.maxMs,
       diskSyncStalls: disk.stalls,
@@ -185,6 +186,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         `every receiver is a fresh process, and each measured load follows ${warmupSeconds} s of unmeasured load of the same shape (own event ids)`,
         "tandem: the server as an API process (TANDEM_WORKER=false), as the baselines, which store and process nothing",
         "flat out: autocannon; at the offered rate: an even open-loop schedule from the harness (autocannon's rate limit sends each second's requests in one burst); both run in the harness process, on the same cores as the receiver and PostgreSQL",
+        "at the offered rate the harness sends at nice -10 (senderNice), as a vendor's requests do not wait for a core of ours; senderNice is the default (0) where that is not allowed",
         "every event has a new event id and every delivery a fresh v3 signature",
         "maxEventsPerSecond and maxLoadAckP99Ms: flat out; the other figures: at the offered rate (fresh receiver process)",
         `diskSync*: the disk's commit latency during each load at the offered rate, from a process of its own writing 8 KB and calling fdatasync every 20 ms (as PostgreSQL flushes its WAL at a commit), ${
