@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { acmeWebhookRequest } from "@tandem/testkit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startTestServer, type TestServer } from "../support/server.ts";
 
 const plugin = (file: string) => fileURLToPath(new URL(`../support/connectors/${file}`, import.meta.url));
@@ -70,9 +70,20 @@ describe("inbound webhook acknowledgements", () => {
     expect(await forged.json()).toEqual({ error: "webhook signature did not verify" });
   });
 
-  it("answers the default receipt when the connector's acknowledgement throws", async () => {
-    const response = await post("acme-acknowledging-broken", ["b1"]);
-    expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+  it("answers the default receipt when the connector's acknowledgement throws, and logs why", async () => {
+    const lines: Array<string> = [];
+    const log = vi.spyOn(console, "log").mockImplementation((line: unknown) => {
+      lines.push(String(line));
+    });
+    try {
+      const response = await post("acme-acknowledging-broken", ["b1"]);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ accepted: 1, duplicates: 0, ignored: 0 });
+    } finally {
+      log.mockRestore();
+    }
+    expect(
+      lines.some((line) => line.includes("acme-acknowledging-broken failed (acknowledgement template failed)")),
+    ).toBe(true);
   });
 });

@@ -288,13 +288,18 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
             if (acknowledge === undefined) return { _tag: "Receipt" as const, ...receipt };
             // The events are stored: a connector whose acknowledgement fails still gets a 2xx
             // (the default one), and the failure is logged as the connector's defect.
-            const answer = yield* Effect.try(() => acknowledge(receipt)).pipe(
+            const answer = yield* Effect.try({
+              try: () => acknowledge(receipt),
+              catch: (e) => (e instanceof Error ? e.message : String(e)),
+            }).pipe(
               Effect.filterOrFail(
                 (a) => Number.isInteger(a?.status) && a.status >= 200 && a.status < 300,
-                (a) => new Error(`acknowledge answered status ${String(a?.status)}, not a 2xx`),
+                (a) => `it answered status ${String(a?.status)}, not a 2xx`,
               ),
-              Effect.tapError((e) =>
-                Effect.logError(`webhook acknowledgement of connector ${connector} failed; answered the default`, e),
+              Effect.tapError((reason) =>
+                Effect.logError(
+                  `webhook acknowledgement of connector ${connector} failed (${reason}); answered the default receipt`,
+                ),
               ),
               Effect.option,
             );
