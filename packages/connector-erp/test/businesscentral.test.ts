@@ -15,6 +15,7 @@ import {
   businessCentralFakeIds,
   createBusinessCentralFake,
   createManualClock,
+  readResuming,
 } from "@tandem/testkit";
 import { Schema } from "effect";
 import { http } from "msw";
@@ -205,26 +206,13 @@ describe("delta read", () => {
     fake.seedItems(300, { endAt: clock.now() - 100_000, spacingMs: 7 });
     fake.knobs.serverErrorRate = 0.3;
     fake.knobs.rateLimit = { max: 2, windowMs: 10_000 };
-    const stored = new Map<string, Item>();
-    let cursor: string | undefined;
-    const failures = { rateLimited: 0, unavailable: 0 };
     const small = contextFor({ pageSize: 25 });
-    for (let done = false; !done; ) {
-      try {
-        // What the engine does: resume from the last checkpoint after a retryable error.
-        for await (const page of items.read(small, { since: new Date(0), cursor }) as AsyncIterable<ReadPage>) {
-          for (const record of decodeItems([page])) stored.set(record.id, record);
-          cursor = page.cursor;
-        }
-        done = true;
-      } catch (error) {
-        if (error instanceof RateLimited) {
-          failures.rateLimited++;
-          clock.advance(error.retryAfterMs);
-        } else if (error instanceof Unavailable) failures.unavailable++;
-        else throw error;
-      }
-    }
+    // What the engine does: resume from the last checkpoint after a retryable error.
+    const { pages, failures } = await readResuming(
+      (cursor) => items.read(small, { since: new Date(0), cursor }) as AsyncIterable<ReadPage>,
+      (ms) => clock.advance(ms),
+    );
+    const stored = new Map(decodeItems(pages).map((record) => [record.id, record]));
     expect(failures.rateLimited).toBeGreaterThan(0);
     expect(failures.unavailable).toBeGreaterThan(0);
     expect([...stored.keys()].sort()).toEqual(

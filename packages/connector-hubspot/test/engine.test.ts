@@ -6,7 +6,6 @@ import {
   RecordStore,
   type StoredRecord,
   SyncEngine,
-  type SyncMode,
   type SyncTarget,
 } from "@tandem/core";
 import {
@@ -15,12 +14,13 @@ import {
   dialects,
   type HubSpotObjectType,
   hubSpotFakeToken,
+  runSyncUntilDone,
   seededRandom,
   storedRecord,
   storedRecords,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Effect, Either, Schema, TestServices } from "effect";
+import { Effect, Schema, TestServices } from "effect";
 import hubspot, { HubSpotConfig, hubSpotRateLimit, upsertContactsByEmail } from "../src/index.ts";
 import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 
@@ -77,24 +77,6 @@ const expectMirrors = (target: SyncTarget, type: HubSpotObjectType) =>
         expect(record.data.city).toBe(object.properties.city ?? null);
       }
     }
-  });
-
-/**
- * Runs a mode until it completes, as the job queue does with transient failures: each retry
- * resumes from the run's last checkpoint. Counts the failures by reason.
- */
-const runUntilDone = (target: SyncTarget, mode: SyncMode, failures: Record<string, number>) =>
-  Effect.gen(function* () {
-    const engine = yield* SyncEngine;
-    for (let attempt = 1; attempt <= 60; attempt++) {
-      const outcome = yield* Effect.either(engine.run({ ...target, mode, options: { batchSize: 100 } }));
-      if (Either.isRight(outcome)) return outcome.right;
-      const error = outcome.left;
-      // Only what the job queue retries; anything else fails the test.
-      if (error._tag !== "RateLimited" && error._tag !== "Unavailable") return yield* Effect.die(error);
-      failures[error._tag] = (failures[error._tag] ?? 0) + 1;
-    }
-    return yield* Effect.die(new Error(`${mode} did not complete in 60 attempts`));
   });
 
 /** A connector context made the way the engine makes one, for the calls the engine has no strategy for (batch upsert). */
@@ -337,13 +319,13 @@ for (const dialect of dialects) {
           const failures: Record<string, number> = {};
           fake.knobs.serverErrorRate = 0.2;
           fake.failNext({ kind: "rateLimit", retryAfterSeconds: 1 });
-          yield* runUntilDone(target, "full", failures);
+          yield* runSyncUntilDone(target, "full", failures);
           yield* expectMirrors(target, "contacts");
 
           tick();
           fake.churn("contacts", { updates: 15, creates: 5, archives: 3 });
           fake.failNext({ kind: "status", status: 503 }, { kind: "rateLimit", retryAfterSeconds: 1 });
-          const delta = yield* runUntilDone(target, "delta", failures);
+          const delta = yield* runSyncUntilDone(target, "delta", failures);
           expect(delta.errors).toEqual([]);
           expect(delta.deleted).toBeGreaterThan(0);
           expect(failures.RateLimited).toBeGreaterThanOrEqual(2);

@@ -10,7 +10,13 @@ import {
   type ReadPage,
   Unavailable,
 } from "@tandem/core";
-import { createHubSpotFake, createManualClock, hubSpotFakeOAuthApp, hubSpotFakeToken } from "@tandem/testkit";
+import {
+  createHubSpotFake,
+  createManualClock,
+  hubSpotFakeOAuthApp,
+  hubSpotFakeToken,
+  readResuming,
+} from "@tandem/testkit";
 import { Schema } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -161,26 +167,13 @@ describe("delta read", () => {
     fake.seedContacts(1_200, { endAt: clock.now() - 100_000, spacingMs: 7 });
     fake.knobs.serverErrorRate = 0.3;
     fake.knobs.rateLimit = { max: 3, intervalMs: 10_000 };
-    const stored = new Map<string, Contact>();
-    let cursor: string | undefined;
-    const failures = { rateLimited: 0, unavailable: 0 };
     const since = new Date(0);
-    for (let done = false; !done; ) {
-      try {
-        // What the engine does: resume from the last checkpoint after a retryable error.
-        for await (const page of contacts.read(ctx, { since, cursor }) as AsyncIterable<ReadPage>) {
-          for (const record of decodeContacts([page])) stored.set(record.id, record);
-          cursor = page.cursor;
-        }
-        done = true;
-      } catch (error) {
-        if (error instanceof RateLimited) {
-          failures.rateLimited++;
-          clock.advance(error.retryAfterMs);
-        } else if (error instanceof Unavailable) failures.unavailable++;
-        else throw error;
-      }
-    }
+    // What the engine does: resume from the last checkpoint after a retryable error.
+    const { pages, failures } = await readResuming(
+      (cursor) => contacts.read(ctx, { since, cursor }) as AsyncIterable<ReadPage>,
+      (ms) => clock.advance(ms),
+    );
+    const stored = new Map(decodeContacts(pages).map((record) => [record.id, record]));
     expect(failures.rateLimited).toBeGreaterThan(0);
     expect(failures.unavailable).toBeGreaterThan(0);
     expect([...stored.keys()].sort()).toEqual(

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import { RecordStore, type StoredRecord, SyncEngine, type SyncMode, type SyncTarget } from "@tandem/core";
+import { RecordStore, type StoredRecord, SyncEngine, type SyncTarget } from "@tandem/core";
 import {
   createManualClock,
   createSalesforceFake,
@@ -7,13 +7,14 @@ import {
   dialects,
   outboundMessageRequest,
   outboundNotificationId,
+  runSyncUntilDone,
   type SalesforceObjectType,
   salesforceFakeOAuthApp,
   storedRecord,
   storedRecords,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Effect, Either, Schema, TestServices } from "effect";
+import { Effect, Schema, TestServices } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll } from "vitest";
 import salesforce, { SalesforceConfig } from "../src/index.ts";
@@ -75,20 +76,6 @@ const expectMirrors = (target: SyncTarget, type: SalesforceObjectType) =>
         expect(row.data.industry).toBe(record.fields.Industry ?? null);
       }
     }
-  });
-
-/** Runs a mode until it completes, as the job queue does with transient failures (resuming from checkpoints). */
-const runUntilDone = (target: SyncTarget, mode: SyncMode, failures: Record<string, number>) =>
-  Effect.gen(function* () {
-    const engine = yield* SyncEngine;
-    for (let attempt = 1; attempt <= 60; attempt++) {
-      const outcome = yield* Effect.either(engine.run({ ...target, mode, options: { batchSize: 100 } }));
-      if (Either.isRight(outcome)) return outcome.right;
-      const error = outcome.left;
-      if (error._tag !== "RateLimited" && error._tag !== "Unavailable") return yield* Effect.die(error);
-      failures[error._tag] = (failures[error._tag] ?? 0) + 1;
-    }
-    return yield* Effect.die(new Error(`${mode} did not complete in 60 attempts`));
   });
 
 /** Engine tests run on the real clock: nothing here waits on a TestClock nobody advances. */
@@ -226,7 +213,7 @@ for (const dialect of dialects) {
           const failures: Record<string, number> = {};
           fake.knobs.serverErrorRate = 0.2;
           fake.failNext({ kind: "status", status: 429, retryAfterSeconds: 1 });
-          yield* runUntilDone(target, "full", failures);
+          yield* runSyncUntilDone(target, "full", failures);
           yield* expectMirrors(target, "Contact");
 
           tick();
@@ -235,7 +222,7 @@ for (const dialect of dialects) {
           for (const record of fake.live("Contact").slice(20, 23)) fake.store.delete("Contact", record.Id);
           fake.expireSessions();
           fake.failNext({ kind: "status", status: 503 });
-          const delta = yield* runUntilDone(target, "delta", failures);
+          const delta = yield* runSyncUntilDone(target, "delta", failures);
           expect(delta.errors).toEqual([]);
           expect(failures.RateLimited).toBeGreaterThanOrEqual(1);
           expect(failures.Unavailable).toBeGreaterThan(0);

@@ -10,10 +10,11 @@ import {
   RecordStore,
   RetryPolicy,
   SyncEngine,
+  type SyncMode,
   type SyncTarget,
   Tenants,
 } from "@tandem/core";
-import { Chunk, Effect, Layer, Option, Redacted, Stream } from "effect";
+import { Chunk, Effect, Either, Layer, Option, Redacted, Stream } from "effect";
 import { type Dialect, testDatabaseLayer } from "./databases.ts";
 
 /**
@@ -59,3 +60,21 @@ export const storedRecords = (target: SyncTarget) =>
 /** One stored record (soft-deleted ones included); a defect when there is none. */
 export const storedRecord = (target: SyncTarget, id: string) =>
   Effect.flatMap(RecordStore, (store) => store.get(target, id)).pipe(Effect.map(Option.getOrThrow));
+
+/**
+ * Runs a sync mode until it completes, as the job queue does after transient failures: each
+ * retry resumes from the run's last checkpoint. Counts the failures by reason in `failures`;
+ * anything the queue would not retry (not RateLimited or Unavailable) fails the test.
+ */
+export const runSyncUntilDone = (target: SyncTarget, mode: SyncMode, failures: Record<string, number>) =>
+  Effect.gen(function* () {
+    const engine = yield* SyncEngine;
+    for (let attempt = 1; attempt <= 60; attempt++) {
+      const outcome = yield* Effect.either(engine.run({ ...target, mode, options: { batchSize: 100 } }));
+      if (Either.isRight(outcome)) return outcome.right;
+      const error = outcome.left;
+      if (error._tag !== "RateLimited" && error._tag !== "Unavailable") return yield* Effect.die(error);
+      failures[error._tag] = (failures[error._tag] ?? 0) + 1;
+    }
+    return yield* Effect.die(new Error(`${mode} did not complete in 60 attempts`));
+  });

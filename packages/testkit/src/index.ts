@@ -1,5 +1,6 @@
 export * from "./acme/index.ts";
 export * from "./businesscentral/index.ts";
+export * from "./connectorReads.ts";
 export * from "./databases.ts";
 export * from "./engine.ts";
 export * from "./hubspot/index.ts";
