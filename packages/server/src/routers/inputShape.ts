@@ -10,8 +10,22 @@ export const MAX_INPUT_DEPTH = 32;
 /** Characters of one path segment in an issue: a key may be as long as the body. */
 const MAX_SEGMENT_LENGTH = 64;
 
-const pathOf = (segments: ReadonlyArray<string>) =>
-  segments.map((s) => (s.length > MAX_SEGMENT_LENGTH ? `${s.slice(0, MAX_SEGMENT_LENGTH - 1)}…` : s)).join(".");
+const clip = (segment: string) =>
+  segment.length > MAX_SEGMENT_LENGTH ? `${segment.slice(0, MAX_SEGMENT_LENGTH - 1)}…` : segment;
+
+/** A value met by the walk; it points at its parent: a path is spelled out only for the one at fault. */
+interface Node {
+  readonly value: unknown;
+  readonly key: string;
+  readonly parent: Node | undefined;
+  readonly depth: number;
+}
+
+const pathOf = (node: Node) => {
+  const segments: Array<string> = [];
+  for (let n: Node | undefined = node; n?.parent !== undefined; n = n.parent) segments.unshift(clip(n.key));
+  return segments.join(".");
+};
 
 /**
  * The first thing in a raw input no procedure accepts, before any schema sees it: nesting past
@@ -20,24 +34,23 @@ const pathOf = (segments: ReadonlyArray<string>) =>
  * Iterative, so it cannot overflow the stack itself.
  */
 export const inputShapeIssue = (input: unknown): FieldIssue | undefined => {
-  const pending: Array<{ readonly value: unknown; readonly path: ReadonlyArray<string> }> = [
-    { value: input, path: [] },
-  ];
+  const pending: Array<Node> = [{ value: input, key: "", parent: undefined, depth: 0 }];
   while (pending.length > 0) {
-    const { value, path } = pending.pop()!;
+    const node = pending.pop()!;
+    const value = node.value;
     if (typeof value === "string") {
       const issue = textIssue(value);
-      if (issue !== undefined) return { path: pathOf(path), message: issue };
+      if (issue !== undefined) return { path: pathOf(node), message: issue };
       continue;
     }
     if (typeof value !== "object" || value === null) continue;
-    if (path.length >= MAX_INPUT_DEPTH) {
-      return { path: pathOf(path), message: `is nested more than ${MAX_INPUT_DEPTH} levels deep` };
+    if (node.depth >= MAX_INPUT_DEPTH) {
+      return { path: pathOf(node), message: `is nested more than ${MAX_INPUT_DEPTH} levels deep` };
     }
     for (const [key, child] of Object.entries(value)) {
       const keyIssue = textIssue(key);
-      if (keyIssue !== undefined) return { path: pathOf(path), message: `a key ${keyIssue}` };
-      pending.push({ value: child, path: [...path, key] });
+      if (keyIssue !== undefined) return { path: pathOf(node), message: `a key ${keyIssue}` };
+      pending.push({ value: child, key, parent: node, depth: node.depth + 1 });
     }
   }
   return undefined;

@@ -16,7 +16,13 @@ export const input = <A, I>(schema: Schema.Schema<A, I, never>) => {
     const shapeIssue = inputShapeIssue(value);
     if (shapeIssue !== undefined)
       return { issues: [{ path: pathSegments(shapeIssue.path), message: shapeIssue.message }] };
-    const decoded = decode(value);
+    let decoded: ReturnType<typeof decode>;
+    try {
+      decoded = decode(value);
+    } catch {
+      // A schema that throws (a defect of ours): the input is refused, without the error's stack.
+      return { issues: [{ message: "could not be validated" }] };
+    }
     if (Either.isRight(decoded)) return { value: decoded.right };
     return {
       issues: fieldIssuesOfParseIssue(decoded.left).map((i) => ({ path: pathSegments(i.path), message: i.message })),
