@@ -6,7 +6,14 @@ import { type ControlledTransaction, Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { migrateToLatest, pendingMigrations } from "./db/Migrations.ts";
 import type { DB } from "./db/schema.ts";
-import { type ConstraintKind, constraintOf, errorMessage, isConnectionFailure } from "./internal/databaseErrors.ts";
+import {
+  type ConstraintKind,
+  constraintOf,
+  errorMessage,
+  isConnectionFailure,
+  isRejectedValue,
+  pgErrorCode,
+} from "./internal/databaseErrors.ts";
 import { PGliteDialect } from "./internal/PGliteDialect.ts";
 import { PreparingClient } from "./internal/PreparedStatements.ts";
 
@@ -31,6 +38,18 @@ export class DatabaseUnavailable extends Data.TaggedError("DatabaseUnavailable")
   readonly cause?: unknown;
 }> {}
 
+/**
+ * A statement refused a value it was given (a number or date out of range, text PostgreSQL
+ * cannot store, a key too large for its index): bad input that got past validation, not an
+ * outage. A defect like DatabaseUnavailable (no caller can act on it), which the API answers
+ * 400 and the log names as a refused value, so monitoring does not read it as the database down.
+ */
+export class DatabaseRejectedValue extends Data.TaggedError("DatabaseRejectedValue")<{
+  /** The SQLSTATE, e.g. 22003 (numeric value out of range). */
+  readonly code: string;
+  readonly message: string;
+}> {}
+
 /** The database layer could not start: unreachable server, bad URL, failed migration. */
 export class DatabaseStartupError extends Data.TaggedError("DatabaseStartupError")<{
   readonly message: string;
@@ -49,18 +68,22 @@ const currentTransaction = globalValue("@tandem/core/Database/currentTransaction
   FiberRef.unsafeMake<OpenTransaction | undefined>(undefined),
 );
 
-const classify = (error: unknown): ConstraintViolation | DatabaseUnavailable => {
+const classify = (error: unknown): ConstraintViolation | DatabaseRejectedValue | DatabaseUnavailable => {
   const constraint = constraintOf(error);
   if (constraint !== undefined) return new ConstraintViolation({ ...constraint, message: errorMessage(error) });
+  if (isRejectedValue(error))
+    return new DatabaseRejectedValue({ code: pgErrorCode(error)!, message: errorMessage(error) });
   return new DatabaseUnavailable({
     message: isConnectionFailure(error) ? `database connection failed: ${errorMessage(error)}` : errorMessage(error),
     cause: error,
   });
 };
 
-/** Runs one Kysely call; constraint errors are typed failures, everything else a defect. */
+/** Runs one Kysely call; constraint errors are typed failures, everything else a defect (a refused value or an outage). */
 const run = <A>(f: () => Promise<A>): Effect.Effect<A, ConstraintViolation> =>
-  Effect.tryPromise({ try: f, catch: classify }).pipe(Effect.catchTag("DatabaseUnavailable", (e) => Effect.die(e)));
+  Effect.tryPromise({ try: f, catch: classify }).pipe(
+    Effect.catchTags({ DatabaseUnavailable: Effect.die, DatabaseRejectedValue: Effect.die }),
+  );
 
 export interface DatabaseService {
   readonly dialect: DatabaseConfig["kind"];

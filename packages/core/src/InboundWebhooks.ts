@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { Clock, Context, Effect, Exit, Layer, Schema } from "effect";
+import { Cause, Chunk, Clock, Context, Effect, Exit, Layer, Schema } from "effect";
 import { sql } from "kysely";
 import { Connections } from "./Connections.ts";
 import type { InboundWebhookRequest, WebhookAnswer, WebhookEvent, WebhookReceipt } from "./Connector.ts";
-import { Database } from "./Database.ts";
+import { Database, DatabaseUnavailable } from "./Database.ts";
 import { ResourceNotFound } from "./Errors.ts";
 import * as GroupCommit from "./internal/GroupCommit.ts";
 import { preparedAs } from "./internal/PreparedStatements.ts";
 import { JobQueue } from "./JobQueue.ts";
+import { isStorableDate, MAX_IDENTIFIER_LENGTH, textIssue } from "./Storable.ts";
 import { WEBHOOK_EVENT_JOB_KIND } from "./Syncs.ts";
 
 /** The signature did not verify (answered 401). */
@@ -36,20 +37,32 @@ const CONFIG_CACHE_MS = 5_000;
 
 const kinds = new Set(["created", "updated", "deleted", "merged", "restored"]);
 
-/** Text PostgreSQL can store: no NUL character (it would fail the whole group commit). */
-const storable = (text: string) => !text.includes("\u0000");
+/** Characters of an entity name, at most (connectors' entity names are short words). */
+const MAX_ENTITY_LENGTH = 100;
 
-const validEvent = (e: WebhookEvent): boolean =>
-  typeof e?.eventId === "string" &&
-  e.eventId.length > 0 &&
-  storable(e.eventId) &&
-  typeof e.entity === "string" &&
-  typeof e.externalId === "string" &&
-  e.externalId.length > 0 &&
-  storable(e.externalId) &&
-  kinds.has(e.kind) &&
-  e.occurredAt instanceof Date &&
-  !Number.isNaN(e.occurredAt.getTime());
+/** Why a text field of an event cannot be stored, if it cannot. */
+const textFieldIssue = (name: string, value: unknown, maxLength: number): string | undefined => {
+  if (typeof value !== "string" || value.length === 0) return `${name} must be a non-empty string`;
+  const issue = textIssue(value, maxLength);
+  return issue === undefined ? undefined : `${name} ${issue}`;
+};
+
+/**
+ * Why a parsed event cannot be stored, if it cannot. Checked here, for every connector, before
+ * the event joins the intake's shared statement: a value PostgreSQL refuses there (a NUL or a
+ * lone surrogate in an id, a date before year 1, an id too large for its index) failed every
+ * delivery of the statement, other tenants' included.
+ */
+const eventIssue = (e: WebhookEvent): string | undefined => {
+  if (typeof e !== "object" || e === null) return "is not an event";
+  return (
+    textFieldIssue("eventId", e.eventId, MAX_IDENTIFIER_LENGTH) ??
+    textFieldIssue("entity", e.entity, MAX_ENTITY_LENGTH) ??
+    textFieldIssue("externalId", e.externalId, MAX_IDENTIFIER_LENGTH) ??
+    (kinds.has(e.kind) ? undefined : "kind must be created, updated, deleted, merged or restored") ??
+    (isStorableDate(e.occurredAt) ? undefined : "occurredAt must be a valid date between years 1 and 9999")
+  );
+};
 
 /**
  * Inbound vendor webhooks. `receive` verifies the signature with the
@@ -214,8 +227,11 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
       /**
        * Deliveries are group-committed: concurrent requests share one statement, instead of
        * four round trips each (begin, events, jobs, commit), which under load were most of a
-       * request's time. A batch that fails on a deleted connection is retried one delivery per
-       * statement, so only that connection's deliveries answer 404.
+       * request's time. A batch that fails (a deleted connection, a value the database refuses)
+       * is written again one delivery per statement (GroupCommit's retry apart), so only the
+       * delivery at fault fails: a deleted connection's answers 404, and no other tenant's
+       * delivery shares another's failure. Not when the database is unreachable: every delivery
+       * would meet that alone too.
        */
       const deliveries = yield* GroupCommit.make<Delivery, { readonly accepted: number }, ResourceNotFound>({
         maxBatch: MAX_DELIVERIES_PER_COMMIT,
@@ -228,21 +244,12 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
           storeAll(batch).pipe(
             Effect.map((accepted) => accepted.map((n) => Exit.succeed({ accepted: n }))),
             Effect.catchTag("ConstraintViolation", (e) =>
-              e.kind !== "foreign_key"
-                ? Effect.die(e)
-                : Effect.forEach(batch, (d) =>
-                    storeAll([d]).pipe(
-                      Effect.map(([n]) => ({ accepted: n ?? 0 })),
-                      Effect.catchTag("ConstraintViolation", (one) =>
-                        one.kind === "foreign_key" ? endpointGone(d) : Effect.die(one),
-                      ),
-                      Effect.exit,
-                    ),
-                  ),
+              e.kind === "foreign_key" && batch.length === 1 ? endpointGone(batch[0]!) : Effect.die(e),
             ),
             // The jobs are committed: wake this process's workers and announce them to the others'.
             Effect.tap(() => queue.nudge),
           ),
+        retryApart: (cause) => !Chunk.some(Cause.defects(cause), (d) => d instanceof DatabaseUnavailable),
       });
 
       return {
@@ -266,8 +273,17 @@ export class InboundWebhooks extends Context.Tag("@tandem/core/InboundWebhooks")
                   message: `cannot parse webhook: ${e instanceof Error ? e.message : String(e)}`,
                 }),
             });
-            if (!Array.isArray(parsed) || !parsed.every(validEvent)) {
-              return yield* new MalformedWebhook({ message: "webhook events are malformed" });
+            if (!Array.isArray(parsed)) return yield* new MalformedWebhook({ message: "webhook events are malformed" });
+            // One event that cannot be stored refuses the whole delivery with a 400, which vendors
+            // do not retry; storing the rest would answer 2xx and the bad event would be lost
+            // without its sender knowing. The records it named are caught up by the next delta sync.
+            for (const [index, event] of parsed.entries()) {
+              const issue = eventIssue(event);
+              if (issue === undefined) continue;
+              yield* Effect.logWarning(
+                `webhook delivery to ${connector}/${connectionId} refused: event ${index}: ${issue}`,
+              );
+              return yield* new MalformedWebhook({ message: `webhook event ${index} is malformed: ${issue}` });
             }
             const known = parsed.filter((e) => e.entity in resolved.connector.entities);
             const stored =

@@ -3,6 +3,7 @@ import { sql } from "kysely";
 import { Database } from "./Database.ts";
 import type { ErrorClass } from "./db/schema.ts";
 import { InvalidInput } from "./Errors.ts";
+import { isStorableDate } from "./Storable.ts";
 import type { SyncRunView } from "./SyncRuns.ts";
 
 /** The error classes `errorsByType` reports, in order. */
@@ -116,10 +117,11 @@ export interface SyncMetricsReport {
 }
 
 const parseDate = (value: string | Date, endOfDay: boolean) => {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
+  if (value instanceof Date) return isStorableDate(value) ? value : undefined;
   if (typeof value !== "string") return undefined;
   const date = new Date(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value);
-  if (Number.isNaN(date.getTime())) return undefined;
+  // A date PostgreSQL's timestamptz cannot hold failed the query as a 500.
+  if (!isStorableDate(date)) return undefined;
   return endOfDay && DATE_ONLY.test(value) ? new Date(date.getTime() + DAY_MS) : date;
 };
 

@@ -19,6 +19,16 @@ const recordingWriter = Effect.gen(function* () {
   return { batches, firstStarted, releaseFirst, write };
 });
 
+/** A writer whose whole call fails when its batch holds a 0 (as one refused value fails a statement). */
+const poisonableWriter = Effect.gen(function* () {
+  const w = yield* recordingWriter;
+  const write = (items: ReadonlyArray<number>) =>
+    Effect.flatMap(w.write(items), (answers) =>
+      items.includes(0) ? Effect.fail("poisoned by 0") : Effect.succeed(answers),
+    );
+  return { ...w, write };
+});
+
 /** Forks `n` submissions and waits until every one is queued behind the held first write. */
 const submitAll = (commit: GroupCommit.GroupCommit<number, number, string>, items: ReadonlyArray<number>) =>
   Effect.forEach(items, (n) => Effect.fork(Effect.either(commit.submit(n))));
@@ -135,6 +145,43 @@ describe("GroupCommit", () => {
       expect(w.batches).toEqual([[1], [2, 3]]);
       const late = yield* Effect.exit(commit.submit(4));
       expect(Exit.isInterrupted(late)).toBe(true);
+    }),
+  );
+
+  it.scoped("a batch one item poisons is written again one item per call: only the poison fails", () =>
+    Effect.gen(function* () {
+      const w = yield* poisonableWriter;
+      const commit = yield* GroupCommit.make({ maxBatch: 100, write: w.write });
+      const first = yield* Effect.fork(commit.submit(1));
+      yield* Deferred.await(w.firstStarted);
+      // Queued behind the held first write, so they share the next one, poison included.
+      const rest = yield* submitAll(commit, [2, 0, 3, 4]);
+      yield* Effect.yieldNow();
+      yield* Deferred.succeed(w.releaseFirst, undefined);
+      expect(yield* Fiber.join(first)).toBe(10);
+      const answers = yield* Effect.forEach(rest, Fiber.join);
+      expect(answers.map((a) => (a._tag === "Right" ? a.right : a.left))).toEqual([20, "poisoned by 0", 30, 40]);
+      expect(w.batches).toEqual([[1], [2, 0, 3, 4], [2], [0], [3], [4]]);
+    }),
+  );
+
+  it.scoped("a failure retryApart declines (the database down) fails the batch at once, without retries", () =>
+    Effect.gen(function* () {
+      const w = yield* poisonableWriter;
+      const commit = yield* GroupCommit.make({ maxBatch: 100, write: w.write, retryApart: () => false });
+      const first = yield* Effect.fork(commit.submit(1));
+      yield* Deferred.await(w.firstStarted);
+      const rest = yield* submitAll(commit, [2, 0, 3]);
+      yield* Effect.yieldNow();
+      yield* Deferred.succeed(w.releaseFirst, undefined);
+      yield* Fiber.join(first);
+      const answers = yield* Effect.forEach(rest, Fiber.join);
+      expect(answers.map((a) => (a._tag === "Right" ? a.right : a.left))).toEqual([
+        "poisoned by 0",
+        "poisoned by 0",
+        "poisoned by 0",
+      ]);
+      expect(w.batches).toEqual([[1], [2, 0, 3]]);
     }),
   );
 });

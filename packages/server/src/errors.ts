@@ -1,6 +1,6 @@
-import type { FieldIssue } from "@tandem/core";
+import { DatabaseRejectedValue, type FieldIssue } from "@tandem/core";
 import { TRPCError } from "@trpc/server";
-import { Cause, Effect, Exit, Option } from "effect";
+import { Cause, Chunk, Effect, Exit, Option } from "effect";
 import type { AppRuntime, AppServices } from "./runtime.ts";
 
 type TRPCCode = TRPCError["code"];
@@ -23,9 +23,26 @@ export const toTRPCError = (cause: Cause.Cause<unknown>): TRPCError => {
     const code = (error._tag !== undefined && codeByTag[error._tag]) || "INTERNAL_SERVER_ERROR";
     return new TRPCError({ code, message: error.message ?? String(error), cause: failure.value });
   }
+  if (refusedValueOf(cause) !== undefined) {
+    // Bad input that got past the schemas: the caller's to fix, and no outage. PostgreSQL's
+    // message may quote the value (`invalid input syntax for type uuid: "..."`): not answered.
+    return new TRPCError({
+      code: "BAD_REQUEST",
+      message: "a value in the request is out of range or cannot be stored",
+    });
+  }
   // Defects and interruptions are not the caller's business: a generic message, details in the log.
   return new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "internal error" });
 };
+
+/** The value the database refused, when that is what the effect died of. */
+const refusedValueOf = (cause: Cause.Cause<unknown>): DatabaseRejectedValue | undefined =>
+  Cause.defects(cause).pipe(
+    Chunk.findFirst((d): d is DatabaseRejectedValue => d instanceof DatabaseRejectedValue),
+    Option.getOrUndefined,
+  );
+
+const MAX_ISSUES = 20;
 
 /** Field issues carried by an error's cause, from our InvalidInput or from a Standard Schema failure. */
 export const fieldIssuesOf = (cause: unknown): ReadonlyArray<FieldIssue> | undefined => {
@@ -36,7 +53,8 @@ export const fieldIssuesOf = (cause: unknown): ReadonlyArray<FieldIssue> | undef
       | ReadonlyArray<FieldIssue>;
   } | null;
   if (c === null || c === undefined || !Array.isArray(c.issues)) return undefined;
-  if (c._tag === "InvalidInput") return c.issues as ReadonlyArray<FieldIssue>;
+  // At most MAX_ISSUES: a 1,000-change push with a bad field in each needs the first few.
+  if (c._tag === "InvalidInput") return (c.issues as ReadonlyArray<FieldIssue>).slice(0, MAX_ISSUES);
   // One issue per path, as for engine errors: an optional field's union reports each branch.
   const byPath = new Map<string, FieldIssue>();
   for (const i of c.issues as ReadonlyArray<{ readonly path?: ReadonlyArray<unknown>; readonly message: string }>) {
@@ -44,6 +62,7 @@ export const fieldIssuesOf = (cause: unknown): ReadonlyArray<FieldIssue> | undef
       .map((p) => (typeof p === "object" && p !== null && "key" in p ? String((p as { key: unknown }).key) : String(p)))
       .join(".");
     if (!byPath.has(path)) byPath.set(path, { path, message: i.message });
+    if (byPath.size === MAX_ISSUES) break;
   }
   return [...byPath.values()];
 };
@@ -69,7 +88,13 @@ export const runProcedure = async <A, E>(
   );
   if (Exit.isSuccess(exit)) return exit.value;
   if (!Cause.isFailType(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))) {
-    await runtime.runPromise(Effect.logError("procedure failed", exit.cause));
+    const refused = refusedValueOf(exit.cause);
+    await runtime.runPromise(
+      (refused !== undefined
+        ? Effect.logWarning(`procedure input refused by the database (SQLSTATE ${refused.code}): ${refused.message}`)
+        : Effect.logError("procedure failed", exit.cause)
+      ).pipe(Effect.annotateLogs({ procedure: ctx.path })),
+    );
   }
   throw toTRPCError(exit.cause);
 };

@@ -1,3 +1,4 @@
+import type { FieldIssue } from "@tandem/core";
 import { initTRPC, TRPCError } from "@trpc/server";
 import type { Context } from "./context.ts";
 import { fieldIssuesOf } from "./errors.ts";
@@ -7,17 +8,35 @@ const jobIdOf = (cause: unknown): string | undefined => {
   return c?._tag === "AlreadyRunning" && typeof c.jobId === "string" ? c.jobId : undefined;
 };
 
+/** Characters of an error message: it names fields and what is wrong, never whole values. */
+const MAX_MESSAGE_LENGTH = 2_000;
+
+/**
+ * What an error answers as its message. An internal error says only that: its own message may
+ * be a library's ("timeout exceeded when trying to connect"), and the log has the details.
+ */
+const messageOf = (
+  shape: { readonly message: string; readonly data: { readonly code: string } },
+  issues?: ReadonlyArray<FieldIssue>,
+) => {
+  if (shape.data.code === "INTERNAL_SERVER_ERROR") return "internal error";
+  // Name the offending fields in the message too, for clients that only show it.
+  const message =
+    issues !== undefined && issues.length > 0
+      ? issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")
+      : shape.message;
+  return message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH - 1)}…` : message;
+};
+
 const t = initTRPC.context<Context>().create({
+  // The shape's `data.stack` (tRPC adds it outside production) is left out: no stack trace or
+  // file path reaches a client.
   errorFormatter: ({ shape, error }) => {
     const issues = fieldIssuesOf(error.cause);
     const jobId = jobIdOf(error.cause);
     return {
       ...shape,
-      // Name the offending fields in the message too, for clients that only show it.
-      message:
-        issues !== undefined && issues.length > 0
-          ? issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")
-          : shape.message,
+      message: messageOf(shape, issues),
       data: {
         code: shape.data.code,
         httpStatus: shape.data.httpStatus,

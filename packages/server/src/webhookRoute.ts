@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { InboundWebhooks } from "@tandem/core";
-import { Cause, Effect, Exit, Option } from "effect";
+import { DatabaseRejectedValue, InboundWebhooks } from "@tandem/core";
+import { Cause, Chunk, Effect, Exit, Option } from "effect";
 import type { AccessLog } from "./accessLog.ts";
 import type { AppRuntime } from "./runtime.ts";
 
@@ -126,6 +126,13 @@ export const makeWebhookRoute =
       if (Option.isSome(failure)) {
         const error = failure.value as { readonly _tag: string; readonly message: string };
         return answer(statusByTag[error._tag] ?? 400, { error: error.message });
+      }
+      const refused = Chunk.findFirst(Cause.defects(exit.cause), (d) => d instanceof DatabaseRejectedValue);
+      if (Option.isSome(refused)) {
+        // A value the engine's checks let through and the database refused: a retry would meet
+        // the same refusal, so the vendor is told 400 (it stops), not 500 (it retries for days).
+        runtime.runFork(Effect.logWarning("webhook delivery refused by the database", exit.cause));
+        return answer(400, { error: "an event has a value that cannot be stored" });
       }
       runtime.runFork(Effect.logError("webhook intake failed", exit.cause));
       answer(500, { error: "internal error; retry later" });

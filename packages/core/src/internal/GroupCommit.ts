@@ -1,4 +1,4 @@
-import { Chunk, Deferred, Effect, Exit, Queue, type Scope } from "effect";
+import { Cause, Chunk, Deferred, Effect, Exit, Queue, type Scope } from "effect";
 
 /**
  * Group commit: callers submit one item each and wait for its answer; one writer fiber takes
@@ -22,9 +22,17 @@ export interface GroupCommitOptions<I, O, E> {
   readonly concurrency?: number;
   /**
    * Writes a batch and answers one Exit per item, in order: items can succeed or fail on their
-   * own. A failure or defect of the whole call fails every item of the batch with its cause.
+   * own. When the whole call fails (a failure or a defect), its items are written again one per
+   * call (see `retryApart`), so one item that fails the statement fails alone.
    */
   readonly write: (items: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<Exit.Exit<O, E>>, E>;
+  /**
+   * Whether a batch whose write failed as a whole is written again one item per call (default:
+   * always). Answer false for a failure every item would meet alone too, such as the database
+   * being unreachable: writing them one by one would only multiply the wait. Each item then
+   * fails with the batch's cause.
+   */
+  readonly retryApart?: (cause: Cause.Cause<E>) => boolean;
 }
 
 interface Pending<I, O, E> {
@@ -61,11 +69,20 @@ export const make = <I, O, E>(
     // waits for a slot, so each batch holds everything that arrived until it could be written.
     const slots = yield* Effect.makeSemaphore(concurrency);
 
-    // Uninterruptible: a write is never cut off half-answered.
+    const retryApart = options.retryApart ?? (() => true);
+    const write = (batch: ReadonlyArray<Pending<I, O, E>>) =>
+      Effect.exit(Effect.suspend(() => options.write(batch.map((p) => p.item))));
+
+    // Uninterruptible: a write is never cut off half-answered. A batch that failed as a whole is
+    // written again one item at a time: one item PostgreSQL refuses (a value out of range) would
+    // otherwise fail every caller that shared its statement, another tenant's deliveries included.
     const flush = (batch: ReadonlyArray<Pending<I, O, E>>) =>
-      Effect.suspend(() => options.write(batch.map((p) => p.item))).pipe(
-        Effect.exit,
-        Effect.flatMap((exit) => answer(batch, exit)),
+      write(batch).pipe(
+        Effect.flatMap((exit) =>
+          Exit.isFailure(exit) && batch.length > 1 && !Cause.isInterruptedOnly(exit.cause) && retryApart(exit.cause)
+            ? Effect.forEach(batch, (p) => Effect.flatMap(write([p]), (own) => answer([p], own)), { discard: true })
+            : answer(batch, exit),
+        ),
         Effect.uninterruptible,
       );
 

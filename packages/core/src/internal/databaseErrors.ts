@@ -33,6 +33,19 @@ export const constraintOf = (error: unknown): { kind: ConstraintKind; constraint
   };
 };
 
+/**
+ * The statement refused a value it was given, which no retry changes and no outage explains:
+ * class 22 (data exception: a number or date out of range, a NUL in text, invalid JSON), class
+ * 23 (integrity constraints, where not one of `constraintKinds` the caller handles) and class 54
+ * (program limit exceeded: an index row too large for a 1 MB key, a statement too complex).
+ * Class 53 (insufficient resources: disk full, out of memory, too many connections) is the
+ * database's state, not the value's, and stays an outage.
+ */
+export const isRejectedValue = (error: unknown): boolean => {
+  const code = pgErrorCode(error);
+  return code !== undefined && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
+};
+
 /** Class 08 (connection exception), 57P0x (shutdown), and socket-level errors. */
 export const isConnectionFailure = (error: unknown): boolean => {
   const code = pgErrorCode(error);

@@ -2,7 +2,7 @@ import { AlertRuleInput, Alerts } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
-import { Id, input, Limit } from "./schemas.ts";
+import { Cursor, Id, input, Limit } from "./schemas.ts";
 
 export const alertsRouter = router({
   /** Alerts, newest first: each firing stored once, resolved once. */
@@ -13,7 +13,7 @@ export const alertsRouter = router({
           status: Schema.optional(Schema.Literal("firing", "resolved")),
           ruleId: Schema.optional(Id),
           connectionId: Schema.optional(Id),
-          cursor: Schema.optional(Schema.String),
+          cursor: Schema.optional(Cursor),
           limit: Schema.optional(Limit),
         }),
       ),

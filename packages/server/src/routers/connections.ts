@@ -4,7 +4,7 @@ import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
 import { Id, input, Name } from "./schemas.ts";
 
-const ConnectorName = Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9-]*$/)).annotations({
+const ConnectorName = Schema.String.pipe(Schema.maxLength(100), Schema.pattern(/^[a-z0-9][a-z0-9-]*$/)).annotations({
   message: () => "must be a connector name (lowercase letters, digits, dashes)",
 });
 const ConfigObject = Schema.Record({ key: Schema.String, value: Schema.Unknown });

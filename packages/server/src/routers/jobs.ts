@@ -2,7 +2,7 @@ import { finalJobStatuses, type JobProgress, JobQueue, SyncRuns, Syncs } from "@
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
-import { Id, input, Limit } from "./schemas.ts";
+import { Id, input, Limit, ShortText } from "./schemas.ts";
 
 const JobStatus = Schema.Literal("queued", "running", "completed", "dead", "cancelled");
 
@@ -28,7 +28,7 @@ export const jobsRouter = router({
       input(
         Schema.Struct({
           status: Schema.optional(JobStatus),
-          kind: Schema.optional(Schema.String),
+          kind: Schema.optional(ShortText),
           connectionId: Schema.optional(Id),
           limit: Schema.optional(Limit),
         }),

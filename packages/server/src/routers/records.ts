@@ -2,9 +2,9 @@ import { Records } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
-import { Cursor, EntityName, Id, input, Limit, Timestamp } from "./schemas.ts";
+import { Cursor, EntityName, ExternalId, Id, input, Limit, Timestamp } from "./schemas.ts";
 
-const RecordRef = Schema.Struct({ connectionId: Id, entity: EntityName, externalId: Schema.NonEmptyString });
+const RecordRef = Schema.Struct({ connectionId: Id, entity: EntityName, externalId: ExternalId });
 
 export const recordsRouter = router({
   /** The change feed: records changed after `cursor` (or `modifiedAfter`), oldest change first. */

@@ -2,7 +2,7 @@ import { SyncMetrics, Syncs } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
-import { EntityName, Id, input } from "./schemas.ts";
+import { EntityName, ExternalId, Id, input, ShortText } from "./schemas.ts";
 
 const ConnectionRef = Schema.Struct({ connectionId: Id });
 
@@ -34,7 +34,7 @@ export const syncRouter = router({
           entity: EntityName,
           changes: Schema.Array(
             Schema.Struct({
-              externalId: Schema.NonEmptyString,
+              externalId: ExternalId,
               fields: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
             }),
           ).pipe(Schema.minItems(1), Schema.maxItems(1_000)),
@@ -53,8 +53,8 @@ export const syncRouter = router({
     .input(
       input(
         Schema.Struct({
-          startDate: Schema.String,
-          endDate: Schema.String,
+          startDate: ShortText,
+          endDate: ShortText,
           connectionId: Schema.optional(Id),
         }),
       ),
