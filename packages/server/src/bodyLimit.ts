@@ -15,7 +15,10 @@ const tooLarge = (maxBytes: number) =>
  *
  * The error is a TRPCError so that tRPC, which rethrows it from `req.text()`, answers in its own
  * error shape with status 413. The source is not cancelled past the limit: cancelling the node
- * request destroys its socket before the 413 is written; Node discards the unread rest instead.
+ * request destroys its socket before the 413 is written. After the answer, @hono/node-server
+ * discards the unread rest (at most 64 MB or 500 ms, then it closes the connection); a client still
+ * writing its body thus reads the 413 instead of a reset (with `connection: close`, a chunked
+ * upload met EPIPE before it could).
  */
 export const limitBody = (request: Request, maxBytes: number): Request => {
   const source = request.body;

@@ -96,9 +96,6 @@ export const makeHttpApp = (
       router: appRouter,
       // Refused (400) before any call runs or the context is made: each call may be a query.
       maxBatchSize: options.limits.maxBatchSize,
-      // The rest of an oversized body is not read: close the connection rather than drain it.
-      responseMeta: ({ errors }) =>
-        errors.some((e) => e.code === "PAYLOAD_TOO_LARGE") ? { headers: { connection: "close" } } : {},
       createContext: ({ req, info }) => createContext(runtime, req, info),
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR") {
