@@ -135,6 +135,7 @@ describe("the HTTP surface's bounds", () => {
     const alone = await readsOver(2_000);
     await Promise.all(Array.from({ length: 7 }, watch));
     const eight = await readsOver(2_000);
+    console.info(`statements in 2 s: ${alone} with one watcher, ${eight} with eight`);
     // Eight watchers polling apart would read eight times as often as one.
     expect(alone).toBeGreaterThan(0);
     expect(eight).toBeLessThan(alone * 2 + 4);
@@ -144,6 +145,21 @@ describe("the HTTP surface's bounds", () => {
       (e: { data?: { code?: string }; message?: string }) => `${e.data?.code}: ${e.message}`,
     );
     expect(refused).toMatch(/^TOO_MANY_REQUESTS: at most 8 jobs\.watch subscriptions/);
+
+    // Another tenant's watcher of the same id is not served from this poll: NOT_FOUND, as elsewhere.
+    const foreign = await new Promise<string>((resolve) => {
+      const s = t.client(otherKey).jobs.watch.subscribe(
+        { id: jobId },
+        {
+          onData: () => resolve("watched"),
+          onError: (e) => {
+            s.unsubscribe();
+            resolve(String((e as { data?: { code?: string } }).data?.code));
+          },
+        },
+      );
+    });
+    expect(foreign).toBe("NOT_FOUND");
 
     // Leaving frees the slots (and stops the poll once the last watcher is gone).
     for (const s of subscriptions.splice(0)) s.unsubscribe();

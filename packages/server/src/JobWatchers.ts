@@ -7,7 +7,7 @@ const WATCH_INTERVAL_MS = 250;
 /** A tenant already holds as many `jobs.watch` subscriptions as it may. */
 export class TooManyWatchers extends Data.TaggedError("TooManyWatchers")<{ readonly limit: number }> {
   override get message() {
-    return `at most ${this.limit} jobs.watch subscriptions at once per API tenant (TANDEM_MAX_WATCHERS_PER_TENANT); close one first`;
+    return `at most ${this.limit} jobs.watch subscriptions at once per tenant (TANDEM_MAX_WATCHERS_PER_TENANT); close one first`;
   }
 }
 
