@@ -549,7 +549,9 @@ for (const dialect of dialects) {
     });
 
     it("GET /metrics reports sync runs, queue jobs and freshness", async () => {
-      const text = await (await fetch(`${t.server.url}/metrics`)).text();
+      const text = await (
+        await fetch(`${t.server.url}/metrics`, { headers: { authorization: `Bearer ${t.adminKey}` } })
+      ).text();
       expect(text).toMatch(/tandem_sync_runs_total\{[^}]*status="succeeded"[^}]*\} \d+/);
       expect(text).toContain("# TYPE tandem_sync_run_duration_seconds histogram");
       expect(text).toMatch(

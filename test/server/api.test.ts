@@ -202,17 +202,18 @@ describe("GET /metrics", () => {
     t = await startTestServer("pglite");
   });
   afterAll(() => t?.close());
+  const asAdmin = () => ({ authorization: `Bearer ${t.adminKey}` });
 
   it("exposes Prometheus text with process metrics and request counters", async () => {
     await fetch(`${t.server.url}/healthz`);
     await fetch(`${t.server.url}/healthz`);
     await expect
       .poll(async () => {
-        const text = await (await fetch(`${t.server.url}/metrics`)).text();
+        const text = await (await fetch(`${t.server.url}/metrics`, { headers: asAdmin() })).text();
         return /tandem_http_requests_total\{method="GET",route="\/healthz",status="200"\} (\d+)/.exec(text)?.[1];
       })
       .toMatch(/^[2-9]\d*$/);
-    const response = await fetch(`${t.server.url}/metrics`);
+    const response = await fetch(`${t.server.url}/metrics`, { headers: asAdmin() });
     expect(response.headers.get("content-type")).toContain("text/plain");
     const text = await response.text();
     expect(text).toContain("# TYPE tandem_http_request_duration_seconds histogram");

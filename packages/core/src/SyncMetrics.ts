@@ -2,7 +2,7 @@ import { Clock, Context, Effect, Layer, Metric, MetricBoundaries, MetricLabel } 
 import { sql } from "kysely";
 import { Database } from "./Database.ts";
 import type { ErrorClass } from "./db/schema.ts";
-import { InvalidInput } from "./Errors.ts";
+import { InvalidInput, ResourceNotFound } from "./Errors.ts";
 import { isStorableDate } from "./Storable.ts";
 import type { SyncRunView } from "./SyncRuns.ts";
 
@@ -155,8 +155,14 @@ const round = (v: number | null, digits = 0) => (v === null ? null : Number(v.to
 export class SyncMetrics extends Context.Tag("@tandem/core/SyncMetrics")<
   SyncMetrics,
   {
-    /** The tenant's metrics over a range; InvalidInput for an unparseable or empty range. */
-    readonly query: (tenantId: string, input: SyncMetricsQuery) => Effect.Effect<SyncMetricsReport, InvalidInput>;
+    /**
+     * The tenant's metrics over a range; InvalidInput for an unparseable or empty range,
+     * ResourceNotFound for a `connectionId` that is not one of the tenant's connections.
+     */
+    readonly query: (
+      tenantId: string,
+      input: SyncMetricsQuery,
+    ) => Effect.Effect<SyncMetricsReport, InvalidInput | ResourceNotFound>;
     /** Queue depth and freshness of every tenant, for the Prometheus gauges (read at scrape time). */
     readonly gauges: Effect.Effect<SyncGauges>;
   }
@@ -170,6 +176,21 @@ export class SyncMetrics extends Context.Tag("@tandem/core/SyncMetrics")<
       return {
         query: Effect.fn("SyncMetrics.query")(function* (tenantId: string, input: SyncMetricsQuery) {
           const { start, end } = yield* metricsRange(input);
+          if (input.connectionId !== undefined) {
+            // Another tenant's connection is "not found", as everywhere else: zeros would confirm it exists.
+            const connectionId = input.connectionId;
+            const owned = yield* db
+              .query((k) =>
+                k
+                  .selectFrom("connections")
+                  .select("id")
+                  .where("id", "=", connectionId)
+                  .where("tenant_id", "=", tenantId)
+                  .executeTakeFirst(),
+              )
+              .pipe(Effect.orDie);
+            if (owned === undefined) return yield* new ResourceNotFound({ resource: "connection", id: connectionId });
+          }
           const now = yield* Clock.currentTimeMillis;
           const bucketMs = end.getTime() - start.getTime() <= HOURLY_UP_TO_MS ? HOUR_MS : DAY_MS;
           const bucketSeconds = bucketMs / 1000;

@@ -229,9 +229,27 @@ for (const dialect of dialects) {
       Effect.gen(function* () {
         const metrics = yield* SyncMetrics;
         const bad = yield* Effect.flip(metrics.query("t", { startDate: "soon", endDate: "2026-01-01" }));
-        expect(bad.issues).toEqual([{ path: "startDate", message: "expected an ISO-8601 date or timestamp" }]);
+        expect(bad).toMatchObject({
+          _tag: "InvalidInput",
+          issues: [{ path: "startDate", message: "expected an ISO-8601 date or timestamp" }],
+        });
         const inverted = yield* Effect.flip(metrics.query("t", { startDate: "2026-02-01", endDate: "2026-01-01" }));
-        expect(inverted.issues.map((i) => i.path)).toEqual(["endDate"]);
+        expect(inverted).toMatchObject({ _tag: "InvalidInput", issues: [{ path: "endDate" }] });
+      }),
+    );
+
+    it.effect("another tenant's connection is not found, as an unknown one is", () =>
+      Effect.gen(function* () {
+        const metrics = yield* SyncMetrics;
+        const mine = yield* makeTenant(1);
+        const theirs = yield* makeTenant(1);
+        const range = { startDate: "2026-01-01", endDate: "2026-01-31" };
+        const own = yield* metrics.query(mine.tenantId, { ...range, connectionId: mine.connectionIds[0]! });
+        expect(own.totalSyncs).toBe(0);
+        for (const connectionId of [theirs.connectionIds[0]!, "00000000-0000-4000-8000-000000000000"]) {
+          const refused = yield* Effect.flip(metrics.query(mine.tenantId, { ...range, connectionId }));
+          expect(refused).toMatchObject({ _tag: "ResourceNotFound", resource: "connection", id: connectionId });
+        }
       }),
     );
 

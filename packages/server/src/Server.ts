@@ -72,7 +72,7 @@ export const startServer = async (
   }
 
   const accessLog = makeAccessLog(runtime, { logLevel: config.logLevel });
-  const app = makeHttpApp(runtime, { accessLog });
+  const app = makeHttpApp(runtime, { accessLog, limits: config.api, metricsToken: config.metricsToken });
   const webhooks = makeWebhookRoute(runtime, { maxBytes: config.webhookMaxBytes, accessLog });
   const hono = getRequestListener(app.fetch);
   const server = createServer((request, response) => {

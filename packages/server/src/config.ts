@@ -23,6 +23,12 @@ export interface ServerConfig {
   readonly schedules: { readonly deltaCron: string; readonly reconcileCron: string; readonly alertsCron: string };
   /** Inbound webhook bodies above this are refused with 413. */
   readonly webhookMaxBytes: number;
+  /** Bounds of an API request (`/trpc`): body bytes (413 beyond), calls in one batch (400 beyond). */
+  readonly api: { readonly maxBodyBytes: number; readonly maxBatchSize: number };
+  /** `/metrics` wants `Authorization: Bearer <this token or the admin key>`. */
+  readonly metricsToken: Option.Option<Redacted.Redacted<string>>;
+  /** Live `jobs.watch` subscriptions a tenant may hold at once (per process). */
+  readonly maxWatchersPerTenant: number;
 }
 
 const logLevels: Record<string, LogLevel.LogLevel> = {
@@ -71,6 +77,22 @@ const env = Config.all({
   reconcileCron: Config.string("TANDEM_RECONCILE_CRON").pipe(Config.withDefault("0 3 * * *")),
   alertsCron: Config.string("TANDEM_ALERTS_CRON").pipe(Config.withDefault("* * * * *")),
   webhookMaxBytes: Config.integer("TANDEM_WEBHOOK_MAX_BYTES").pipe(Config.withDefault(1_048_576)),
+  // The largest legitimate request is a 1,000-change `sync.push`: 353 KB with every HubSpot contact
+  // field filled, 1.4 MB with a 1,000-character text field on each record. 4 MiB leaves room above
+  // both, and stops a 100 MB body (which parsed whole exhausted the heap) at its first 4 MiB.
+  maxBodyBytes: Config.integer("TANDEM_MAX_BODY_BYTES").pipe(
+    Config.withDefault(4_194_304),
+    Config.validate({ message: "must be at least 1024", validation: (n) => n >= 1024 }),
+  ),
+  maxBatchSize: Config.integer("TANDEM_MAX_BATCH_SIZE").pipe(
+    Config.withDefault(50),
+    Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
+  ),
+  metricsToken: Config.option(Config.redacted("TANDEM_METRICS_TOKEN")),
+  maxWatchersPerTenant: Config.integer("TANDEM_MAX_WATCHERS_PER_TENANT").pipe(
+    Config.withDefault(20),
+    Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
+  ),
 });
 
 const configErrorLine = (error: ConfigError.ConfigError): string => {
@@ -155,6 +177,9 @@ export const loadConfig = Effect.gen(function* () {
     retry: { defaultMaxAttempts: raw.maxAttempts, maxDelayMs: raw.maxBackoffMs },
     schedules: { deltaCron: raw.deltaCron, reconcileCron: raw.reconcileCron, alertsCron: raw.alertsCron },
     webhookMaxBytes: raw.webhookMaxBytes,
+    api: { maxBodyBytes: raw.maxBodyBytes, maxBatchSize: raw.maxBatchSize },
+    metricsToken: raw.metricsToken,
+    maxWatchersPerTenant: raw.maxWatchersPerTenant,
   } satisfies ServerConfig;
 });
 

@@ -24,6 +24,8 @@ import {
 } from "@tandem/core";
 import { Effect, Layer, ManagedRuntime } from "effect";
 import type { ServerConfig } from "./config.ts";
+import { JobWatchers } from "./JobWatchers.ts";
+import { Readiness } from "./Readiness.ts";
 import { loggerLayer, tracingLayer } from "./telemetry.ts";
 
 /** The engine and everything durable around it, on one database. */
@@ -47,9 +49,14 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
   const engine = SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(Layer.provideMerge(engine));
   const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
-  return Layer.mergeAll(Records.layer, InboundWebhooks.layer, Alerts.layer, SyncMetrics.layer).pipe(
-    Layer.provideMerge(syncs),
-  );
+  return Layer.mergeAll(
+    Records.layer,
+    InboundWebhooks.layer,
+    Alerts.layer,
+    SyncMetrics.layer,
+    Readiness.layer,
+    JobWatchers.layer({ maxPerTenant: config.maxWatchersPerTenant }),
+  ).pipe(Layer.provideMerge(syncs));
 };
 
 /**

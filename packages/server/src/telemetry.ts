@@ -23,9 +23,19 @@ const jsonWithTraceLogger = Logger.make((options) => {
   globalThis.console.log(JSON.stringify(line));
 });
 
-/** Structured logs filtered by LOG_LEVEL. */
+/**
+ * Structured logs filtered by LOG_LEVEL. Request inputs are never logged, at any level. Effect logs
+ * every failed root fiber's whole cause at debug ("Fiber terminated with an unhandled error"), and
+ * each API call runs in one: a rejected `connections.create` had its submitted config, secret
+ * included, in that line (schema errors quote the value they refuse). Failures are logged where
+ * they are handled instead: a procedure's defects by `runProcedure`, a job's errors in its attempts.
+ */
 export const loggerLayer = (config: Pick<ServerConfig, "logLevel">) =>
-  Layer.mergeAll(Logger.replace(Logger.defaultLogger, jsonWithTraceLogger), Logger.minimumLogLevel(config.logLevel));
+  Layer.mergeAll(
+    Logger.replace(Logger.defaultLogger, jsonWithTraceLogger),
+    Logger.minimumLogLevel(config.logLevel),
+    Layer.setUnhandledErrorLogLevel(Option.none()),
+  );
 
 /**
  * Spans exported over OTLP/HTTP (JSON) when OTEL_EXPORTER_OTLP_ENDPOINT is set; every

@@ -1,16 +1,12 @@
-import { finalJobStatuses, type JobProgress, JobQueue, SyncRuns, Syncs } from "@tandem/core";
+import { JobQueue, SyncRuns } from "@tandem/core";
+import { TRPCError } from "@trpc/server";
 import { Effect, Schema } from "effect";
-import { runProcedure } from "../errors.ts";
+import { runProcedure, toTRPCError } from "../errors.ts";
+import { JobWatchers, JobWatchFailed, TooManyWatchers } from "../JobWatchers.ts";
 import { authedProcedure, router } from "../trpc.ts";
 import { Id, input, Limit, ShortText } from "./schemas.ts";
 
 const JobStatus = Schema.Literal("queued", "running", "completed", "dead", "cancelled");
-
-/** How often `jobs.watch` looks at the job: progress lives in the database, shared by every process. */
-const WATCH_INTERVAL_MS = 250;
-
-const sameProgress = (a: JobProgress | undefined, b: JobProgress) =>
-  a !== undefined && JSON.stringify({ ...a, recordsPerSecond: 0 }) === JSON.stringify({ ...b, recordsPerSecond: 0 });
 
 export const jobsRouter = router({
   /** The job and, for syncs, one run per attempt. */
@@ -49,21 +45,17 @@ export const jobsRouter = router({
   ),
   /**
    * Live progress over SSE: an event whenever the job's progress changes, the
-   * last one when it is completed, dead or cancelled; then the stream ends.
+   * last one when it is completed, dead or cancelled; then the stream ends. Watchers of a job
+   * share one poll; a tenant's watchers are capped (TOO_MANY_REQUESTS beyond): JobWatchers.ts.
    */
   watch: authedProcedure.input(input(Schema.Struct({ id: Id }))).subscription(async function* ({ ctx, input, signal }) {
-    let last: JobProgress | undefined;
-    while (!signal?.aborted) {
-      const progress = await runProcedure(
-        ctx,
-        Effect.flatMap(Syncs, (s) => s.progress(ctx.tenantId, input.id)),
-      );
-      if (!sameProgress(last, progress)) {
-        last = progress;
-        yield progress;
-      }
-      if (finalJobStatuses.has(progress.status)) return;
-      await new Promise((resolve) => setTimeout(resolve, WATCH_INTERVAL_MS));
+    const watchers = await ctx.runtime.runPromise(JobWatchers);
+    try {
+      yield* watchers.watch(ctx.tenantId, input.id, signal ?? new AbortController().signal);
+    } catch (error) {
+      if (error instanceof TooManyWatchers) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: error.message });
+      if (error instanceof JobWatchFailed) throw toTRPCError(error.cause);
+      throw error;
     }
   }),
 });
