@@ -11,6 +11,7 @@ export * from "./ConnectorRuntime.ts";
 export * from "./CredentialCipher.ts";
 export * from "./Database.ts";
 export type * from "./db/schema.ts";
+export * from "./EgressPolicy.ts";
 export * from "./Errors.ts";
 export * from "./InboundWebhooks.ts";
 export * from "./JobQueue.ts";

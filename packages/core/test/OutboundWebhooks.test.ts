@@ -12,7 +12,7 @@ import {
   Tenants,
   verifySignature,
 } from "@tandem/core";
-import { dialects, testDatabaseLayer } from "@tandem/testkit";
+import { dialects, loopbackEgressPolicy, testDatabaseLayer } from "@tandem/testkit";
 import { Effect, Layer, Redacted } from "effect";
 import { afterAll, beforeAll, describe, it as vitestIt } from "vitest";
 
@@ -45,6 +45,8 @@ const services = (dialect: (typeof dialects)[number]) =>
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
         ConnectorRegistry.layer([]),
+        // The receiver is on loopback.
+        loopbackEgressPolicy,
       ),
     ),
     Layer.provideMerge(testDatabaseLayer(dialect)),

@@ -1,7 +1,13 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type DatabaseConfig, generateSecretKey, parseSecretKey } from "@tandem/core";
-import { Config, type ConfigError, ConfigProvider, Data, Effect, LogLevel, Option, Redacted } from "effect";
+import {
+  type DatabaseConfig,
+  type EgressAllowList,
+  generateSecretKey,
+  parseEgressAllowList,
+  parseSecretKey,
+} from "@tandem/core";
+import { Config, type ConfigError, ConfigProvider, Data, Effect, Either, LogLevel, Option, Redacted } from "effect";
 
 /** Configuration could not be read or is invalid; `message` is one line for the operator. */
 export class StartupError extends Data.TaggedError("StartupError")<{ readonly message: string }> {}
@@ -23,6 +29,8 @@ export interface ServerConfig {
   readonly schedules: { readonly deltaCron: string; readonly reconcileCron: string; readonly alertsCron: string };
   /** Inbound webhook bodies above this are refused with 413. */
   readonly webhookMaxBytes: number;
+  /** Private hosts and ranges outbound requests may reach anyway (the egress policy's exceptions). */
+  readonly egressAllow: EgressAllowList;
 }
 
 const logLevels: Record<string, LogLevel.LogLevel> = {
@@ -71,6 +79,7 @@ const env = Config.all({
   reconcileCron: Config.string("TANDEM_RECONCILE_CRON").pipe(Config.withDefault("0 3 * * *")),
   alertsCron: Config.string("TANDEM_ALERTS_CRON").pipe(Config.withDefault("* * * * *")),
   webhookMaxBytes: Config.integer("TANDEM_WEBHOOK_MAX_BYTES").pipe(Config.withDefault(1_048_576)),
+  egressAllow: Config.string("TANDEM_EGRESS_ALLOW").pipe(Config.withDefault("")),
 });
 
 const configErrorLine = (error: ConfigError.ConfigError): string => {
@@ -137,6 +146,11 @@ export const loadConfig = Effect.gen(function* () {
   const secretKey = yield* parseSecretKey(secretText).pipe(
     Effect.mapError((e) => new StartupError({ message: e.message })),
   );
+  const egressAllow = yield* Either.match(parseEgressAllowList(raw.egressAllow), {
+    onLeft: (message) =>
+      Effect.fail(new StartupError({ message: `invalid configuration: TANDEM_EGRESS_ALLOW: ${message}` })),
+    onRight: Effect.succeed,
+  });
   const specifiers = raw.connectors
     .split(",")
     .map((s) => s.trim())
@@ -155,6 +169,7 @@ export const loadConfig = Effect.gen(function* () {
     retry: { defaultMaxAttempts: raw.maxAttempts, maxDelayMs: raw.maxBackoffMs },
     schedules: { deltaCron: raw.deltaCron, reconcileCron: raw.reconcileCron, alertsCron: raw.alertsCron },
     webhookMaxBytes: raw.webhookMaxBytes,
+    egressAllow,
   } satisfies ServerConfig;
 });
 
