@@ -13,6 +13,7 @@ export * from "./Database.ts";
 export type * from "./db/schema.ts";
 export * from "./EgressPolicy.ts";
 export * from "./Errors.ts";
+export * from "./ForeignResponse.ts";
 export * from "./InboundWebhooks.ts";
 export * from "./JobQueue.ts";
 export * from "./LlmResolver.ts";
