@@ -6,6 +6,7 @@ import {
   businessCentralFakeIds,
   createBusinessCentralFake,
   type LoopbackServer,
+  makeLoopbackEgressPolicy,
   serveHandlersOnLoopback,
 } from "@tandem/testkit";
 import { Schema } from "effect";
@@ -55,7 +56,7 @@ describe("Business Central webhooks through the server", () => {
   it("passes the subscription handshake, and a notification syncs the item it names", async () => {
     const ctx = {
       config: Schema.decodeUnknownSync(BusinessCentralConfig)(config),
-      http: makeConnectorHttp({ timeoutMs: 5_000 }),
+      http: makeConnectorHttp({ timeoutMs: 5_000, egress: makeLoopbackEgressPolicy() }),
       log: { debug: () => {}, info: () => {}, warn: () => {} },
       signal: new AbortController().signal,
     };

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateApiKey, generateSecretKey } from "@tandem/core";
 import { type AppRouter, configFromEnv, type RunningServer, startServer } from "@tandem/server";
-import { type Dialect, freshDatabaseConfig } from "@tandem/testkit";
+import { type Dialect, freshDatabaseConfig, loopbackEgressAllow } from "@tandem/testkit";
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from "@trpc/client";
 import { Effect, Exit, Scope } from "effect";
 import { EventSource } from "eventsource";
@@ -17,7 +17,10 @@ export interface TestServer {
   readonly close: () => Promise<void>;
 }
 
-/** A real Tandem server on a loopback port, over a fresh database of the given dialect. */
+/**
+ * A real Tandem server on a loopback port, over a fresh database of the given dialect. Its egress
+ * policy allows loopback unless `env` sets `TANDEM_EGRESS_ALLOW`.
+ */
 export const startTestServer = async (dialect: Dialect, env: Record<string, string> = {}): Promise<TestServer> => {
   const scope = await Effect.runPromise(Scope.make());
   const database = await Effect.runPromise(Scope.extend(freshDatabaseConfig(dialect), scope));
@@ -32,6 +35,8 @@ export const startTestServer = async (dialect: Dialect, env: Record<string, stri
       TANDEM_ADMIN_KEY: adminKey,
       PORT: "0",
       LOG_LEVEL: "error",
+      // The fakes the tests sync from listen on loopback; pass "" to test the strict policy.
+      TANDEM_EGRESS_ALLOW: loopbackEgressAllow,
       ...env,
     }),
   );

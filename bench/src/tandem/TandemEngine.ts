@@ -18,6 +18,7 @@ import {
   SyncEngine,
   Tenants,
 } from "@tandem/core";
+import { loopbackEgressPolicy } from "@tandem/testkit";
 import { Effect, Layer, Redacted } from "effect";
 
 /**
@@ -39,6 +40,8 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
     ConnectorRegistry.layer([hubspot]),
     RateBudget.layer,
     RetryPolicy.layer(),
+    // The bench's source serves HubSpot on loopback, which the egress policy refuses by default.
+    loopbackEgressPolicy,
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));

@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Connections, Database, generateSecretKey, Tenants } from "@tandem/core";
 import { configFromEnv, startServer } from "@tandem/server";
+import { loopbackEgressAllow } from "@tandem/testkit";
 import { Effect } from "effect";
 import type { WebhookReceiver, WebhookReceiverInput } from "../webhooks/WebhookReceiver.ts";
 import { benchHubSpotConfig } from "./TandemEngine.ts";
@@ -62,6 +63,8 @@ export const startTandemServerReceiver = async (input: WebhookReceiverInput): Pr
       HOST: "127.0.0.1",
       LOG_LEVEL: "warn",
       TANDEM_WORKER: "false",
+      // The connection's source is the bench's HubSpot on loopback.
+      TANDEM_EGRESS_ALLOW: loopbackEgressAllow,
     }),
   );
   const server = await startServer(config);

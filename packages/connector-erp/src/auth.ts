@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { AuthExpired, type ConnectorContext } from "@tandem/core";
+import { AuthExpired, type ConnectorContext, vendorCode } from "@tandem/core";
 import { Redacted, Schema } from "effect";
 import type { BusinessCentralConfig } from "./config.ts";
 import { TokenErrorWire, TokenWire } from "./wire.ts";
@@ -48,11 +48,10 @@ const requestToken = async (ctx: ConnectorContext<BusinessCentralConfig>, key: s
   });
   if (response.status !== 200) {
     const refused = Schema.decodeUnknownEither(TokenErrorWire)(response.body);
-    const reason = refused._tag === "Right" ? refused.right.error : `status ${response.status}`;
-    const detail = refused._tag === "Right" ? (refused.right.error_description?.split("\r\n")[0] ?? "") : "";
-    throw new AuthExpired({
-      message: `the identity platform refused the client credentials (${reason}) ${detail}`.trim(),
-    });
+    // The OAuth error code only: this endpoint is whatever authorityUrl names, so its prose is not quoted.
+    const reason =
+      (refused._tag === "Right" ? vendorCode(refused.right.error) : undefined) ?? `status ${response.status}`;
+    throw new AuthExpired({ message: `the identity platform refused the client credentials (${reason})` });
   }
   const decoded = Schema.decodeUnknownEither(TokenWire)(response.body);
   if (decoded._tag === "Left") throw new AuthExpired({ message: "the token endpoint answered an unexpected body" });

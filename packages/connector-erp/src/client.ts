@@ -6,7 +6,10 @@ import {
   NotFound,
   type ReadOptions,
   type ReadPage,
+  shapeMismatch,
   Unavailable,
+  vendorCode,
+  vendorMessage,
 } from "@tandem/core";
 import { Schema } from "effect";
 import { accessToken, renewAccessToken } from "./auth.ts";
@@ -85,13 +88,10 @@ export const businessCentralRequest = async (
   }
 };
 
+/** BC's error shape, or nothing: a body of any other shape is never quoted (it may not be BC's). */
 const errorOf = (response: BusinessCentralResponse) => {
   const decoded = Schema.decodeUnknownEither(ErrorWire)(response.body);
-  if (decoded._tag === "Right") return decoded.right.error;
-  return {
-    code: String(response.status),
-    message: typeof response.body === "string" ? response.body : "Business Central error",
-  };
+  return decoded._tag === "Right" ? decoded.right.error : undefined;
 };
 
 /**
@@ -102,7 +102,10 @@ const errorOf = (response: BusinessCentralResponse) => {
  */
 export const failureOf = (response: BusinessCentralResponse, externalId?: string): Error => {
   const error = errorOf(response);
-  const message = `Business Central ${response.status} ${error.code}: ${error.message}`;
+  const code = vendorCode(error?.code);
+  // BC's own message only where the tenant must fix the record (see ForeignResponse in core).
+  const detail = [400, 409, 412].includes(response.status) ? vendorMessage(error?.message) : undefined;
+  const message = `Business Central ${response.status}${code ? ` ${code}` : ""}${detail ? `: ${detail}` : ""}`;
   switch (response.status) {
     case 400:
       return new InvalidRecord({ message, externalId });
@@ -127,7 +130,7 @@ const decodeEnvelope = <A, I>(
   const decoded = Schema.decodeUnknownEither(schema)(response.body);
   if (decoded._tag === "Left") {
     throw new Unavailable({
-      message: `${where}: unexpected response shape: ${decoded.left.message}`,
+      message: `${where}: ${shapeMismatch(decoded.left)}`,
       status: response.status,
     });
   }
@@ -160,7 +163,7 @@ const toRecords = <Rec, Encoded, Wire>(
 const decodeEntity = <Rec, Encoded, Wire>(spec: EntitySpec<Rec, Encoded, Wire>, raw: unknown, externalId?: string) => {
   const wire = Schema.decodeUnknownEither(spec.wire)(raw);
   if (wire._tag === "Left") {
-    throw new InvalidRecord({ message: `malformed ${spec.entitySet} entity: ${wire.left.message}`, externalId });
+    throw new InvalidRecord({ message: `malformed ${spec.entitySet} entity: ${shapeMismatch(wire.left)}`, externalId });
   }
   const record = Schema.decodeUnknownEither(spec.record)(spec.toRecord(wire.right));
   if (record._tag === "Left") throw new InvalidRecord({ message: record.left.message, externalId });

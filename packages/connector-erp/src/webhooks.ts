@@ -3,6 +3,7 @@ import {
   type ConnectorWebhooks,
   type InboundWebhookRequest,
   InvalidRecord,
+  shapeMismatch,
   Unavailable,
   type WebhookEvent,
 } from "@tandem/core";
@@ -143,7 +144,7 @@ export type BusinessCentralSubscription = typeof SubscriptionWire.Type;
 const decodeSubscription = (body: unknown) => {
   const decoded = Schema.decodeUnknownEither(SubscriptionWire)(body);
   if (decoded._tag === "Left") {
-    throw new Unavailable({ message: `subscriptions: unexpected response shape: ${decoded.left.message}` });
+    throw new Unavailable({ message: `subscriptions: ${shapeMismatch(decoded.left)}` });
   }
   return decoded.right;
 };

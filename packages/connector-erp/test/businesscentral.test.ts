@@ -18,7 +18,7 @@ import {
   readResuming,
 } from "@tandem/testkit";
 import { Schema } from "effect";
-import { http } from "msw";
+import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import erp, { BusinessCentralConfig, Customer, Item } from "../src/index.ts";
@@ -381,6 +381,36 @@ describe("auth and errors", () => {
     expect((unknownClient as AuthExpired).message).toContain("unauthorized_client");
     expect(tokenCalls().map((r) => r.status)).toEqual([401, 400]);
     expect(apiCalls()).toHaveLength(0);
+  });
+
+  it("never quotes a response body into an error: a 404 page, a message off a 404, the token endpoint's prose", async () => {
+    // What an internal service would answer if baseUrl or authorityUrl pointed at it.
+    const secret = "INTERNAL-ONLY-BODY: db_password=hunter2";
+    const messageOf = (e: unknown) => (e as Error).message;
+    server.use(http.get(`${baseUrl}/*`, () => HttpResponse.text(secret, { status: 404 })));
+    const page404 = await failureOf(erp.check!(ctx) as Promise<void>);
+    expect(page404).toBeInstanceOf(NotFound);
+    expect(messageOf(page404)).toBe("Business Central 404");
+
+    server.use(
+      http.get(`${baseUrl}/*`, () =>
+        HttpResponse.json({ error: { code: "BadRequest_NotFound", message: secret } }, { status: 404 }),
+      ),
+    );
+    expect(messageOf(await failureOf(erp.check!(ctx) as Promise<void>))).toBe(
+      "Business Central 404 BadRequest_NotFound",
+    );
+
+    server.use(
+      http.post(`${authorityUrl}/*`, () =>
+        HttpResponse.json({ error: "invalid_client", error_description: secret }, { status: 400 }),
+      ),
+    );
+    const refused = await failureOf(
+      erp.check!(contextFor({ clientId: "a-client-without-a-cached-token" })) as Promise<void>,
+    );
+    expect(refused).toBeInstanceOf(AuthExpired);
+    expect(messageOf(refused)).toBe("the identity platform refused the client credentials (invalid_client)");
   });
 
   it("a 429 is RateLimited with its Retry-After; a 503 is Unavailable", async () => {

@@ -1,4 +1,4 @@
-import { AuthExpired, type ConnectorContext } from "@tandem/core";
+import { AuthExpired, type ConnectorContext, vendorCode } from "@tandem/core";
 import { Redacted, Schema } from "effect";
 import type { HubSpotConfig } from "./config.ts";
 import { TokenWire } from "./wire.ts";
@@ -49,7 +49,7 @@ const requestToken = async (ctx: ConnectorContext<HubSpotConfig>): Promise<strin
     }),
   });
   if (response.status !== 200) {
-    const status = (response.body as { status?: string } | undefined)?.status ?? String(response.status);
+    const status = vendorCode((response.body as { status?: unknown } | undefined)?.status) ?? String(response.status);
     throw new AuthExpired({ message: `HubSpot refused the refresh token (${status})` });
   }
   const decoded = Schema.decodeUnknownEither(TokenWire)(response.body);

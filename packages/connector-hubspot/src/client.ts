@@ -6,7 +6,10 @@ import {
   NotFound,
   type ReadOptions,
   type ReadPage,
+  shapeMismatch,
   Unavailable,
+  vendorCode,
+  vendorMessage,
 } from "@tandem/core";
 import { Schema } from "effect";
 import { accessToken, renewAccessToken } from "./auth.ts";
@@ -70,9 +73,10 @@ export const hubSpotRequest = async (
   }
 };
 
-const errorOf = (body: unknown): ErrorWire => {
+/** HubSpot's error shape, or nothing: a body of any other shape is never quoted (it may not be HubSpot's). */
+const errorOf = (body: unknown): ErrorWire | undefined => {
   const decoded = Schema.decodeUnknownEither(ErrorWire)(body);
-  return decoded._tag === "Right" ? decoded.right : { message: typeof body === "string" ? body : "HubSpot error" };
+  return decoded._tag === "Right" ? decoded.right : undefined;
 };
 
 /** HubSpot's 409 names the record that holds the unique value: "Contact already exists. Existing ID: 123". */
@@ -81,11 +85,14 @@ export const existingIdOf = (message: string): string | undefined => /Existing I
 /**
  * Maps a status `ctx.http` left to us to a connector error: 400 -> InvalidRecord,
  * 403 (missing scopes) -> AuthExpired, 404 -> NotFound, 409 -> Conflict (with the existing id),
- * anything else unexpected -> Unavailable.
+ * anything else unexpected -> Unavailable. The message names the status and HubSpot's category;
+ * HubSpot's own message only for 400/409, where the tenant must fix the record (see ForeignResponse).
  */
 export const failureOf = (response: HubSpotResponse, externalId?: string): Error => {
   const error = errorOf(response.body);
-  const message = `HubSpot ${response.status}${error.category ? ` ${error.category}` : ""}: ${error.message}`;
+  const category = vendorCode(error?.category);
+  const detail = response.status === 400 || response.status === 409 ? vendorMessage(error?.message) : undefined;
+  const message = `HubSpot ${response.status}${category ? ` ${category}` : ""}${detail ? `: ${detail}` : ""}`;
   switch (response.status) {
     case 400:
       return new InvalidRecord({ message, externalId });
@@ -94,7 +101,7 @@ export const failureOf = (response: HubSpotResponse, externalId?: string): Error
     case 404:
       return new NotFound({ message, externalId });
     case 409:
-      return new Conflict({ message, externalId: existingIdOf(error.message) ?? externalId });
+      return new Conflict({ message, externalId: existingIdOf(error?.message ?? "") ?? externalId });
     default:
       return new Unavailable({ message, status: response.status });
   }
@@ -109,7 +116,7 @@ export const decodeEnvelope = <A, I>(
   const decoded = Schema.decodeUnknownEither(schema)(response.body);
   if (decoded._tag === "Left") {
     throw new Unavailable({
-      message: `${where}: unexpected response shape: ${decoded.left.message}`,
+      message: `${where}: ${shapeMismatch(decoded.left)}`,
       status: response.status,
     });
   }
@@ -147,7 +154,7 @@ export const decodeRecord = <Rec, Encoded>(
 ): Rec => {
   const wire = decodeCrmObjectWire(raw);
   if (wire._tag === "Left")
-    throw new InvalidRecord({ message: `malformed ${spec.objectType}: ${wire.left.message}`, externalId });
+    throw new InvalidRecord({ message: `malformed ${spec.objectType}: ${shapeMismatch(wire.left)}`, externalId });
   const record = Schema.decodeUnknownEither(spec.record)(spec.toRecord(wire.right));
   if (record._tag === "Left") throw new InvalidRecord({ message: record.left.message, externalId: wire.right.id });
   return record.right;

@@ -18,6 +18,7 @@ import {
   readResuming,
 } from "@tandem/testkit";
 import { Schema } from "effect";
+import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import hubspot, {
@@ -360,6 +361,36 @@ describe("errors from the transport", () => {
     const failure = await readAll(contacts.read(impatient, {})).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(Unavailable);
     expect((failure as Unavailable).message).toContain("timed out");
+  });
+
+  it("never quotes a response body into an error: a 404 page, a 200 of another shape, a message off a 404", async () => {
+    // What an internal service would answer if a connection pointed at it: none of it may reach the tenant.
+    const secret = "INTERNAL-ONLY-BODY: db_password=hunter2";
+    const messageOf = (e: unknown) => (e as Error).message;
+    // The connector's check is async (MaybeEffect in the type): what it rejects with.
+    const failed = (call: unknown) =>
+      (call as Promise<void>).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    server.use(http.get(`${baseUrl}/crm/v3/objects/contacts`, () => HttpResponse.text(secret, { status: 404 })));
+    const page404 = await failed(hubspot.check!(ctx));
+    expect(page404).toBeInstanceOf(NotFound);
+    expect(messageOf(page404)).toBe("HubSpot 404");
+
+    server.use(http.get(`${baseUrl}/crm/v3/objects/contacts`, () => HttpResponse.json({ results: secret })));
+    const shape = await readAll(contacts.read(ctx, {})).catch((e: unknown) => e);
+    expect(shape).toBeInstanceOf(Unavailable);
+    expect(messageOf(shape)).toContain("unexpected response shape at results");
+    expect(messageOf(shape)).not.toContain("db_password");
+
+    server.use(
+      http.get(`${baseUrl}/crm/v3/objects/contacts`, () =>
+        HttpResponse.json({ status: "error", message: secret, category: "OBJECT_NOT_FOUND" }, { status: 404 }),
+      ),
+    );
+    const json404 = await failed(hubspot.check!(ctx));
+    expect(messageOf(json404)).toBe("HubSpot 404 OBJECT_NOT_FOUND");
   });
 });
 

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { AuthExpired, type ConnectorContext } from "@tandem/core";
+import { AuthExpired, type ConnectorContext, vendorCode } from "@tandem/core";
 import { Redacted, Schema } from "effect";
 import type { SalesforceConfig } from "./config.ts";
 import { OAuthErrorWire, TokenWire } from "./wire.ts";
@@ -45,10 +45,8 @@ const requestSession = async (ctx: ConnectorContext<SalesforceConfig>): Promise<
   });
   if (response.status !== 200) {
     const refused = Schema.decodeUnknownEither(OAuthErrorWire)(response.body);
-    const reason =
-      refused._tag === "Right"
-        ? `${refused.right.error}${refused.right.error_description ? `: ${refused.right.error_description}` : ""}`
-        : String(response.status);
+    // The OAuth error code only: this endpoint is whatever loginUrl names, so its prose is not quoted.
+    const reason = (refused._tag === "Right" ? vendorCode(refused.right.error) : undefined) ?? String(response.status);
     throw new AuthExpired({ message: `Salesforce refused the refresh token (${reason})` });
   }
   const decoded = Schema.decodeUnknownEither(TokenWire)(response.body);

@@ -7,7 +7,10 @@ import {
   RateLimited,
   type ReadOptions,
   type ReadPage,
+  shapeMismatch,
   Unavailable,
+  vendorCode,
+  vendorMessage,
 } from "@tandem/core";
 import { Schema } from "effect";
 import { currentSession, renewSession, type SalesforceSession } from "./auth.ts";
@@ -136,10 +139,13 @@ const duplicateIdOf = (duplicateResult: unknown): string | undefined => {
  */
 export const failureOf = (response: SalesforceResponse, externalId?: string): Error => {
   const [first] = errorsOf(response.body);
-  const code = first?.errorCode ?? "UNKNOWN";
-  const detail = first?.message ?? (typeof response.body === "string" ? response.body : "Salesforce error");
-  const fields = first?.fields !== undefined && first.fields.length > 0 ? ` (fields: ${first.fields.join(", ")})` : "";
-  const message = `Salesforce ${response.status} ${code}: ${detail}${fields}`;
+  const code = vendorCode(first?.errorCode) ?? "UNKNOWN";
+  const detail = first?.message ?? "";
+  // Salesforce's own message only where the tenant must fix the record; never a body of another shape.
+  const quoted = [400, 409, 412].includes(response.status) ? vendorMessage(detail) : undefined;
+  const fieldNames = (first?.fields ?? []).flatMap((f) => vendorCode(f) ?? []);
+  const fields = fieldNames.length > 0 ? ` (fields: ${fieldNames.join(", ")})` : "";
+  const message = `Salesforce ${response.status} ${code}${quoted ? `: ${quoted}` : ""}${fields}`;
   switch (response.status) {
     case 400:
       return code === "DUPLICATES_DETECTED"
@@ -149,9 +155,11 @@ export const failureOf = (response: SalesforceResponse, externalId?: string): Er
       if (code !== "REQUEST_LIMIT_EXCEEDED") return new AuthExpired({ message });
       const usage = parseSforceLimitInfo(response.headers.get("sforce-limit-info"));
       const concurrent = /concurrent/i.test(detail);
+      // Which limit, in our words: the vendor's message told us, but is not quoted.
+      const limit = concurrent ? "concurrent request limit" : "daily request limit";
       return new RateLimited({
         retryAfterMs: concurrent ? concurrentLimitRetryAfterMs : requestLimitRetryAfterMs,
-        message: `${message}${usage !== undefined ? ` (api-usage ${usage.used}/${usage.limit})` : ""}`,
+        message: `${message}: ${limit}${usage !== undefined ? ` (api-usage ${usage.used}/${usage.limit})` : ""}`,
       });
     }
     case 404:
@@ -169,7 +177,7 @@ const decodeEnvelope = <A, I>(schema: Schema.Schema<A, I, never>, response: Sale
   const decoded = Schema.decodeUnknownEither(schema)(response.body);
   if (decoded._tag === "Left") {
     throw new Unavailable({
-      message: `${where}: unexpected response shape: ${decoded.left.message}`,
+      message: `${where}: ${shapeMismatch(decoded.left)}`,
       status: response.status,
     });
   }

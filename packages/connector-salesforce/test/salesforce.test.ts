@@ -20,6 +20,7 @@ import {
 } from "@tandem/testkit";
 import { Redacted, Schema } from "effect";
 import { XMLParser } from "fast-xml-parser";
+import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import salesforce, {
@@ -400,10 +401,11 @@ describe("limits and transport errors", () => {
     expect(daily).toBeInstanceOf(RateLimited);
     expect((daily as RateLimited).retryAfterMs).toBe(requestLimitRetryAfterMs);
     expect(requestLimitRetryAfterMs).toBe(3_600_000);
-    expect((daily as RateLimited).message).toContain("TotalRequests Limit exceeded");
+    expect((daily as RateLimited).message).toContain("REQUEST_LIMIT_EXCEEDED: daily request limit");
     fake.failNext({ kind: "requestLimit", concurrent: true });
     const concurrent = await readContacts({}).catch((e: unknown) => e);
     expect((concurrent as RateLimited).retryAfterMs).toBe(concurrentLimitRetryAfterMs);
+    expect((concurrent as RateLimited).message).toContain("REQUEST_LIMIT_EXCEEDED: concurrent request limit");
   });
 
   it("the org's limit from Sforce-Limit-Info: calls past it are RateLimited with the usage", async () => {
@@ -431,6 +433,38 @@ describe("limits and transport errors", () => {
     const failure = await readContacts({}, contextFor({}, 100)).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(Unavailable);
     expect((failure as Unavailable).message).toContain("timed out");
+  });
+
+  it("never quotes a response body into an error: a 404 page, a message off a 404, the token endpoint's prose", async () => {
+    // What an internal service would answer if instanceUrl or loginUrl pointed at it.
+    const secret = "INTERNAL-ONLY-BODY: db_password=hunter2";
+    const messageOf = (e: unknown) => (e as Error).message;
+    // The connector's check is async (MaybeEffect in the type): what it rejects with.
+    const failed = (call: unknown) =>
+      (call as Promise<void>).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    const query = `${instanceUrl}/services/data/:version/query`;
+    server.use(http.get(query, () => HttpResponse.text(secret, { status: 404 })));
+    const page404 = await failed(salesforce.check!(ctx));
+    expect(page404).toBeInstanceOf(NotFound);
+    expect(messageOf(page404)).toBe("Salesforce 404 UNKNOWN");
+
+    server.use(
+      http.get(query, () => HttpResponse.json([{ errorCode: "NOT_FOUND", message: secret }], { status: 404 })),
+    );
+    expect(messageOf(await failed(salesforce.check!(ctx)))).toBe("Salesforce 404 NOT_FOUND");
+
+    const elsewhere = "https://login.elsewhere.test";
+    server.use(
+      http.post(`${elsewhere}/services/oauth2/token`, () =>
+        HttpResponse.json({ error: "invalid_grant", error_description: secret }, { status: 400 }),
+      ),
+    );
+    const refused = await failed(salesforce.check!(contextFor({ loginUrl: elsewhere })));
+    expect(refused).toBeInstanceOf(AuthExpired);
+    expect(messageOf(refused)).toBe("Salesforce refused the refresh token (invalid_grant)");
   });
 
   it("reads REST datetimes with their colon-less offset", () => {

@@ -5,7 +5,8 @@ import { ConnectorRegistry } from "./ConnectorRegistry.ts";
 import { CredentialCipher } from "./CredentialCipher.ts";
 import { Database } from "./Database.ts";
 import type { ConnectionRow } from "./db/schema.ts";
-import { AlreadyExists, InvalidInput, ResourceNotFound } from "./Errors.ts";
+import { EgressPolicy } from "./EgressPolicy.ts";
+import { AlreadyExists, type FieldIssue, InvalidInput, ResourceNotFound } from "./Errors.ts";
 import { invalidInput } from "./internal/schemaIssues.ts";
 
 /** What the API shows of a connection. Secret config fields read "[redacted]". */
@@ -94,6 +95,7 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
       const db = yield* Database;
       const cipher = yield* CredentialCipher;
       const registry = yield* ConnectorRegistry;
+      const egress = yield* EgressPolicy;
 
       const connectorNamed = (name: string) => {
         const connector = registry.get(name);
@@ -111,12 +113,29 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
           : Effect.succeed(connector);
       };
 
-      /** Validates config and returns its encoded (plain JSON) form for storage. */
+      /**
+       * Validates config and returns its encoded (plain JSON) form for storage. Every URL in it
+       * must pass the egress policy: connectors are plugins, so rather than trust each one to mark
+       * the fields it fetches, any http(s) URL value counts (baseUrl, instanceUrl, loginUrl...).
+       */
       const validate = (connector: AnyConnector, config: unknown) =>
         Schema.decodeUnknown(connector.config)(config, { errors: "all", onExcessProperty: "error" }).pipe(
           Effect.flatMap((decoded) => Schema.encode(connector.config)(decoded)),
           Effect.mapError((e) => invalidInput(e, ["config"])),
+          Effect.flatMap((encoded) => {
+            const issues = refusedUrls(encoded, ["config"]);
+            return issues.length === 0 ? Effect.succeed(encoded) : Effect.fail(new InvalidInput({ issues }));
+          }),
         );
+
+      const refusedUrls = (value: unknown, path: ReadonlyArray<string>): Array<FieldIssue> => {
+        if (typeof value === "string") {
+          const refusal = /^https?:\/\//i.test(value) ? egress.refusal(value) : undefined;
+          return refusal === undefined ? [] : [{ path: path.join("."), message: refusal }];
+        }
+        if (typeof value !== "object" || value === null) return [];
+        return Object.entries(value).flatMap(([key, v]) => refusedUrls(v, [...path, key]));
+      };
 
       const decrypt = (row: ConnectionRow) =>
         cipher.decrypt(row.config_ciphertext, aad(row)).pipe(

@@ -1,4 +1,5 @@
 import { AuthExpired, type ConnectorHttp, RateLimited, Unavailable } from "./Connector.ts";
+import { type EgressPolicyService, EgressRefused, isEgressRefused, strictEgressPolicy } from "./EgressPolicy.ts";
 
 export interface ConnectorHttpOptions {
   /** Per-request timeout unless the call sets its own. Default 30 s. */
@@ -14,7 +15,13 @@ export interface ConnectorHttpOptions {
   readonly acquire?: () => Promise<void>;
   /** Called with every response's headers, so the budget can learn the vendor's limits. */
   readonly observe?: (headers: Headers, status: number) => void;
+  /** Where requests may go. Default: the strict policy (no private addresses, no exceptions). */
+  readonly egress?: EgressPolicyService;
 }
+
+/** Same-origin redirects followed per request; more is a loop. */
+const maxRedirects = 5;
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 
 /**
  * Parses Retry-After: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
@@ -62,26 +69,61 @@ const decodeBody = async (response: Response): Promise<unknown> => {
  * 401 -> AuthExpired, 429 -> RateLimited (honouring Retry-After),
  * 408/5xx, timeouts and network failures -> Unavailable. Other statuses are
  * returned for the connector to interpret (404 may mean "deleted", 409 a conflict).
+ * Every request, and every redirect hop, passes the egress policy (`EgressRefused`
+ * otherwise); redirects are followed within the same origin only.
  */
 export const makeConnectorHttp = (options: ConnectorHttpOptions = {}): ConnectorHttp => ({
   request: async (input) => {
     await options.acquire?.();
+    const egress = options.egress ?? strictEgressPolicy();
     const headers: Record<string, string> = { accept: "application/json", ...input.headers };
     const body = encodeBody(input.body, headers);
     const timeout = AbortSignal.timeout(input.timeoutMs ?? options.timeoutMs ?? 30_000);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    const method = input.method ?? (body === undefined ? "GET" : "POST");
+    let method = input.method ?? (body === undefined ? "GET" : "POST");
+    let url = buildUrl(input.url, input.query);
+    let sent = body;
+    const where = `${method} ${new URL(input.url).pathname}`;
     let response: Response;
-    try {
-      response = await fetch(buildUrl(input.url, input.query), { method, headers, body, signal });
-    } catch (error) {
-      if (options.signal?.aborted) throw error;
-      const reason = timeout.aborted ? "timed out" : error instanceof Error ? error.message : String(error);
-      throw new Unavailable({ message: `${method} ${new URL(input.url).pathname} failed: ${reason}` });
+    for (let redirects = 0; ; redirects++) {
+      const refusal = egress.refusal(url);
+      if (refusal !== undefined) throw new EgressRefused({ message: `${where} refused: the host ${refusal}` });
+      try {
+        response = await fetch(url, {
+          method,
+          headers,
+          body: sent,
+          signal,
+          // Redirects are ours to judge: fetch would follow them anywhere, a 307 re-POSTing the
+          // signed body and the Authorization header to a host nobody checked.
+          redirect: "manual",
+          // The dispatcher checks the address each host name resolves to, at connection time.
+          dispatcher: egress.dispatcher,
+        } as RequestInit);
+      } catch (error) {
+        if (options.signal?.aborted) throw error;
+        const cause = (error as { cause?: unknown } | null)?.cause;
+        if (isEgressRefused(cause)) throw new EgressRefused({ message: `${where} refused: ${cause.message}` });
+        const reason = timeout.aborted ? "timed out" : error instanceof Error ? error.message : String(error);
+        throw new Unavailable({ message: `${where} failed: ${reason}` });
+      }
+      const location = response.headers.get("location");
+      if (!redirectStatuses.has(response.status) || location === null) break;
+      await response.body?.cancel();
+      const next = URL.parse(location, url);
+      if (next === null || next.origin !== new URL(url).origin) {
+        throw new EgressRefused({ message: `${where} refused: redirected to another host, which is not followed` });
+      }
+      if (redirects + 1 >= maxRedirects) throw new Unavailable({ message: `${where} failed: too many redirects` });
+      // As fetch does: 303, and 301/302 after a POST, continue as a GET without the body.
+      if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
+        if (method !== "HEAD") method = "GET";
+        sent = undefined;
+      }
+      url = next.toString();
     }
     options.observe?.(response.headers, response.status);
     const decoded = await decodeBody(response);
-    const where = `${method} ${new URL(input.url).pathname}`;
     if (response.status === 401) throw new AuthExpired({ message: `${where} answered 401` });
     if (response.status === 429) {
       throw new RateLimited({

@@ -1,6 +1,7 @@
 import { Effect, Either, Redacted, Schema } from "effect";
 import type { ConflictInput, ConflictPolicy, PolicyDecision } from "./ConflictPolicy.ts";
 import { makeConnectorHttp } from "./ConnectorHttp.ts";
+import type { EgressPolicyService } from "./EgressPolicy.ts";
 
 export interface LlmResolverOptions {
   /** An OpenAI-compatible API base, e.g. `https://llm.internal/v1` (POST `<baseUrl>/chat/completions`). */
@@ -13,6 +14,8 @@ export interface LlmResolverOptions {
    */
   readonly record?: Schema.Schema<any, any, never>;
   readonly timeoutMs?: number;
+  /** Where it may connect. Default: the strict policy; pass one allowing a model served on a private address. */
+  readonly egress?: EgressPolicyService;
 }
 
 const ChatCompletion = Schema.Struct({
@@ -41,7 +44,7 @@ const manual = (reason: string): PolicyDecision => ({ _tag: "Manual", reason });
  * falls back to manual review, with the reason recorded.
  */
 export const llmResolver = (options: LlmResolverOptions): ConflictPolicy => {
-  const http = makeConnectorHttp({ timeoutMs: options.timeoutMs ?? 30_000 });
+  const http = makeConnectorHttp({ timeoutMs: options.timeoutMs ?? 30_000, egress: options.egress });
   return {
     kind: "custom",
     name: `llm:${options.model}`,

@@ -6,7 +6,8 @@ import { makeConnectorHttp } from "./ConnectorHttp.ts";
 import { CredentialCipher } from "./CredentialCipher.ts";
 import { Database } from "./Database.ts";
 import type { WebhookDeliveriesTable, WebhookSubscriptionsTable } from "./db/schema.ts";
-import { ResourceNotFound } from "./Errors.ts";
+import { EgressPolicy, isEgressRefused } from "./EgressPolicy.ts";
+import { InvalidInput, ResourceNotFound } from "./Errors.ts";
 import { pageLimit, seqPage } from "./internal/seqPage.ts";
 import { JobQueue } from "./JobQueue.ts";
 import { SIGNATURE_HEADER, signPayload } from "./WebhookSignature.ts";
@@ -95,7 +96,7 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
     readonly create: (
       tenantId: string,
       input: { readonly url: string; readonly events: ReadonlyArray<OutboundEventType> },
-    ) => Effect.Effect<SubscriptionView & { readonly secret: string }>;
+    ) => Effect.Effect<SubscriptionView & { readonly secret: string }, InvalidInput>;
     readonly list: (tenantId: string) => Effect.Effect<ReadonlyArray<SubscriptionView>>;
     readonly delete: (tenantId: string, id: string) => Effect.Effect<{ readonly id: string }, ResourceNotFound>;
     readonly deliveries: (
@@ -143,7 +144,8 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
               })),
             )
             .pipe(Effect.orDie);
-        const http = makeConnectorHttp({ timeoutMs: options.timeoutMs ?? 10_000 });
+        const egress = yield* EgressPolicy;
+        const http = makeConnectorHttp({ timeoutMs: options.timeoutMs ?? 10_000, egress });
         const now = options.clock ?? (() => new Date());
 
         const liveSubscriptions = (tenantId: string) =>
@@ -199,6 +201,9 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
 
         return {
           create: Effect.fn("OutboundWebhooks.create")(function* (tenantId, input) {
+            // Judged again before each delivery (and on the resolved address): this is the early, clear answer.
+            const refusal = egress.refusal(input.url);
+            if (refusal !== undefined) return yield* new InvalidInput({ issues: [{ path: "url", message: refusal }] });
             const id = randomUUID();
             const secret = `whsec_${randomBytes(24).toString("base64url")}`;
             const row = yield* db
@@ -318,12 +323,32 @@ export class OutboundWebhooks extends Context.Tag("@tandem/core/OutboundWebhooks
                   body,
                 }),
               catch: (e) =>
-                e instanceof RateLimited || e instanceof Unavailable
+                e instanceof RateLimited || e instanceof Unavailable || isEgressRefused(e)
                   ? e
                   : new Unavailable({ message: e instanceof Error ? e.message : String(e) }),
             }).pipe(Effect.either);
+            if (outcome._tag === "Left" && isEgressRefused(outcome.left)) {
+              // No status and no connection detail: the delivery log must not tell a tenant which
+              // internal ports answer. A refusal does not heal by retrying, so the delivery is dead.
+              const reason = "refused by the egress policy (private, loopback or link-local address, or a redirect)";
+              yield* db
+                .query((k) =>
+                  k
+                    .updateTable("webhook_deliveries")
+                    .set((eb) => ({
+                      attempts: eb("attempts", "+", 1),
+                      last_attempt_at: at,
+                      last_status: null,
+                      last_error: reason,
+                    }))
+                    .where("id", "=", deliveryId)
+                    .execute(),
+                )
+                .pipe(Effect.orDie);
+              return yield* new DeliveryRejected({ message: reason });
+            }
             if (outcome._tag === "Left") {
-              const error = outcome.left;
+              const error = outcome.left as RateLimited | Unavailable;
               yield* db
                 .query((k) =>
                   k

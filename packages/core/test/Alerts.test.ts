@@ -14,7 +14,7 @@ import {
   Scheduler,
   SyncRuns,
 } from "@tandem/core";
-import { dialects, testDatabaseLayer } from "@tandem/testkit";
+import { dialects, loopbackEgressPolicy, testDatabaseLayer } from "@tandem/testkit";
 import { Clock, Effect, Layer, Redacted, TestClock, TestServices } from "effect";
 import { makeTenant, type RunSpec, recordRun } from "./fixtures/runHistory.ts";
 
@@ -26,6 +26,7 @@ const services = (dialect: (typeof dialects)[number]) =>
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
         RetryPolicy.layer(),
+        loopbackEgressPolicy,
       ),
     ),
     Layer.provideMerge(testDatabaseLayer(dialect)),

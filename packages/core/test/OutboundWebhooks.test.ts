@@ -12,7 +12,7 @@ import {
   Tenants,
   verifySignature,
 } from "@tandem/core";
-import { dialects, testDatabaseLayer } from "@tandem/testkit";
+import { dialects, loopbackEgressPolicy, testDatabaseLayer } from "@tandem/testkit";
 import { Effect, Layer, Redacted } from "effect";
 import { afterAll, beforeAll, describe, it as vitestIt } from "vitest";
 
@@ -45,6 +45,8 @@ const services = (dialect: (typeof dialects)[number]) =>
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
         ConnectorRegistry.layer([]),
+        // The receiver is on loopback.
+        loopbackEgressPolicy,
       ),
     ),
     Layer.provideMerge(testDatabaseLayer(dialect)),
@@ -150,6 +152,25 @@ for (const dialect of dialects) {
         expect((yield* Effect.flip(webhooks.replay(other.id, first!)))._tag).toBe("ResourceNotFound");
         expect((yield* Effect.flip(webhooks.delete(other.id, sub.id)))._tag).toBe("ResourceNotFound");
         expect(yield* webhooks.delete(tenant.id, sub.id)).toEqual({ id: sub.id });
+      }),
+    );
+
+    it.effect("a redirect to another host is not followed: rejected for good, the log names no port or status", () =>
+      Effect.gen(function* () {
+        const webhooks = yield* OutboundWebhooks;
+        const tenant = yield* Effect.flatMap(Tenants, (t) => t.create({ name: "Redirected" }));
+        yield* webhooks.create(tenant.id, { url: receiver.url, events: ["sync.completed"] });
+        const [id] = yield* webhooks.emit(tenant.id, "sync.completed", {});
+        // The receiver sends the signed POST on to the metadata service (a 307 keeps method and body).
+        receiver.answer = { status: 307, headers: { location: "http://169.254.169.254/latest/meta-data/" } };
+        const failure = yield* Effect.flip(webhooks.attempt(id!));
+        receiver.answer = { status: 200, headers: {} };
+        expect(failure._tag).toBe("DeliveryRejected");
+        const [delivery] = (yield* webhooks.deliveries(tenant.id, {})).items;
+        expect(delivery).toMatchObject({
+          lastStatus: null,
+          lastError: "refused by the egress policy (private, loopback or link-local address, or a redirect)",
+        });
       }),
     );
   });

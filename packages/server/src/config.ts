@@ -1,7 +1,13 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type DatabaseConfig, generateSecretKey, parseSecretKey } from "@tandem/core";
-import { Config, type ConfigError, ConfigProvider, Data, Effect, LogLevel, Option, Redacted } from "effect";
+import {
+  type DatabaseConfig,
+  type EgressAllowList,
+  generateSecretKey,
+  parseEgressAllowList,
+  parseSecretKey,
+} from "@tandem/core";
+import { Config, type ConfigError, ConfigProvider, Data, Effect, Either, LogLevel, Option, Redacted } from "effect";
 
 /** Configuration could not be read or is invalid; `message` is one line for the operator. */
 export class StartupError extends Data.TaggedError("StartupError")<{ readonly message: string }> {}
@@ -29,6 +35,8 @@ export interface ServerConfig {
   readonly metricsToken: Option.Option<Redacted.Redacted<string>>;
   /** Live `jobs.watch` subscriptions a tenant may hold at once (per process). */
   readonly maxWatchersPerTenant: number;
+  /** Private hosts and ranges outbound requests may reach anyway (the egress policy's exceptions). */
+  readonly egressAllow: EgressAllowList;
 }
 
 const logLevels: Record<string, LogLevel.LogLevel> = {
@@ -93,6 +101,7 @@ const env = Config.all({
     Config.withDefault(20),
     Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
   ),
+  egressAllow: Config.string("TANDEM_EGRESS_ALLOW").pipe(Config.withDefault("")),
 });
 
 const configErrorLine = (error: ConfigError.ConfigError): string => {
@@ -159,6 +168,11 @@ export const loadConfig = Effect.gen(function* () {
   const secretKey = yield* parseSecretKey(secretText).pipe(
     Effect.mapError((e) => new StartupError({ message: e.message })),
   );
+  const egressAllow = yield* Either.match(parseEgressAllowList(raw.egressAllow), {
+    onLeft: (message) =>
+      Effect.fail(new StartupError({ message: `invalid configuration: TANDEM_EGRESS_ALLOW: ${message}` })),
+    onRight: Effect.succeed,
+  });
   const specifiers = raw.connectors
     .split(",")
     .map((s) => s.trim())
@@ -180,6 +194,7 @@ export const loadConfig = Effect.gen(function* () {
     api: { maxBodyBytes: raw.maxBodyBytes, maxBatchSize: raw.maxBatchSize },
     metricsToken: raw.metricsToken,
     maxWatchersPerTenant: raw.maxWatchersPerTenant,
+    egressAllow,
   } satisfies ServerConfig;
 });
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { Cause, Effect, Exit, Option } from "effect";
-import { loadConfig } from "./config.ts";
+import { parseEgressAllowList } from "@tandem/core";
+import { Cause, Effect, Either, Exit, Option } from "effect";
+import { loadConfig, type ServerConfig } from "./config.ts";
 import { startServer } from "./Server.ts";
 
 const usage = `usage: tandem serve [--demo]
@@ -15,6 +16,12 @@ const fail = (message: string): never => {
   process.exit(1);
 };
 
+/** The demo's sandboxes listen on 127.0.0.1, which the egress policy refuses unless allowed. */
+const withDemoEgress = (config: ServerConfig): ServerConfig => ({
+  ...config,
+  egressAllow: Either.getOrThrow(parseEgressAllowList([...config.egressAllow.entries, "127.0.0.1"].join(","))),
+});
+
 const serveCommand = async (flags: ReadonlyArray<string>) => {
   const unknown = flags.filter((f) => f !== "--demo");
   if (unknown.length > 0) return fail(`unknown option ${unknown[0]}\n${usage}`);
@@ -23,14 +30,15 @@ const serveCommand = async (flags: ReadonlyArray<string>) => {
     const failure = Cause.failureOption(config.cause);
     return fail(Option.isSome(failure) ? failure.value.message : "invalid configuration");
   }
-  const server = await startServer(config.value, {
+  const demoMode = flags.includes("--demo");
+  const server = await startServer(demoMode ? withDemoEgress(config.value) : config.value, {
     onAdminKeyCreated: (key, path) => {
       // Printed once, on the first start; kept (mode 600) in the data directory.
       process.stdout.write(`\nAdmin API key (shown once, also saved to ${path}):\n  ${key}\n\n`);
     },
   }).catch((e: unknown) => fail(e instanceof Error ? e.message : String(e)));
   process.stdout.write(`Tandem listening on ${server.url} (database: ${config.value.database.kind})\n`);
-  const demo = flags.includes("--demo")
+  const demo = demoMode
     ? // Loaded only for the demo: the sandbox pulls in the testkit, which production never needs.
       await import("./demo.ts")
         .then(({ startDemo }) => startDemo(server, config.value.dataDir))
@@ -45,6 +53,7 @@ const serveCommand = async (flags: ReadonlyArray<string>) => {
         `  HubSpot at ${demo.sandboxUrl} (3,000 contacts, 300 companies): connection ${state.connectionId}`,
         `  Salesforce at ${demo.salesforceUrl} (600 contacts, 60 accounts): connection ${state.salesforceConnectionId}`,
         `  Business Central at ${demo.erpUrl} (400 items, 80 customers): connection ${state.erpConnectionId}`,
+        "  outbound requests may reach 127.0.0.1 (the sandboxes) in demo mode",
         `  tenant API key (also in ${config.value.dataDir}/demo.json): ${state.apiKey}`,
         "  watch it sync:",
         `    curl -s -H "authorization: Bearer ${state.apiKey}" '${server.url}/trpc/sync.status?input=${encodeURIComponent(JSON.stringify({ connectionId: state.connectionId }))}'`,

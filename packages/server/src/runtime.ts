@@ -7,6 +7,7 @@ import {
   type ConnectorRegistryService,
   CredentialCipher,
   Database,
+  EgressPolicy,
   InboundWebhooks,
   JobQueue,
   Locks,
@@ -35,6 +36,7 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     ConnectorRegistry.layer(registry.all),
     RateBudget.layer,
     RetryPolicy.layer(config.retry),
+    EgressPolicy.layer({ allow: config.egressAllow }),
   ).pipe(Layer.provideMerge(Database.layer(config.database)));
   const stores = Layer.mergeAll(
     Tenants.layer,

@@ -2,6 +2,7 @@ export * from "./acme/index.ts";
 export * from "./businesscentral/index.ts";
 export * from "./connectorReads.ts";
 export * from "./databases.ts";
+export * from "./egress.ts";
 export * from "./engine.ts";
 export * from "./hubspot/index.ts";
 export * from "./loopback.ts";

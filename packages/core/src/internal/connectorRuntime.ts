@@ -11,6 +11,7 @@ import {
   Unavailable,
 } from "../Connector.ts";
 import { makeConnectorHttp, parseRetryAfter } from "../ConnectorHttp.ts";
+import { EgressPolicy, isEgressRefused } from "../EgressPolicy.ts";
 import type { TokenBucket } from "../RateBudget.ts";
 import { compileRecordCodec, type RecordCodec, type RecordCodecResult } from "./RecordCodec.ts";
 
@@ -41,6 +42,8 @@ export const isConnectorError = (e: unknown): e is ConnectorError =>
  */
 export const fromThrown = (e: unknown): Effect.Effect<never, ConnectorError> => {
   if (isConnectorError(e)) return Effect.fail(e);
+  // ctx.http refused the URL: the connection's configuration (or the operator's allow-list) must change.
+  if (isEgressRefused(e)) return Effect.fail(new Unavailable({ message: e.message }));
   if (e instanceof TypeError || e instanceof ReferenceError || e instanceof SyntaxError || e instanceof RangeError) {
     return Effect.die(e);
   }
@@ -112,7 +115,7 @@ export const makeConnectorContext = (
   bucket: TokenBucket,
   signal: AbortSignal,
 ): Effect.Effect<ConnectorContext<any>> =>
-  Effect.map(Effect.runtime<never>(), (runtime) => {
+  Effect.map(Effect.all([Effect.runtime<never>(), EgressPolicy]), ([runtime, egress]) => {
     const runSync = Runtime.runSync(runtime);
     const readHeaders = rateLimitPolicyOf(connector, config)?.fromHeaders;
     const log =
@@ -125,6 +128,7 @@ export const makeConnectorContext = (
       log: { debug: log(Effect.logDebug), info: log(Effect.logInfo), warn: log(Effect.logWarning) },
       http: makeConnectorHttp({
         signal,
+        egress,
         // A cancelled run stops waiting for the budget (the wait rejects, like the request would).
         acquire: () => Runtime.runPromise(runtime)(bucket.acquire, { signal }),
         observe: (headers, status) =>
