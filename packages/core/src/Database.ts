@@ -8,7 +8,7 @@ import { migrateToLatest, pendingMigrations } from "./db/Migrations.ts";
 import type { DB } from "./db/schema.ts";
 import { type ConstraintKind, constraintOf, errorMessage, isConnectionFailure } from "./internal/databaseErrors.ts";
 import { PGliteDialect } from "./internal/PGliteDialect.ts";
-import { PreparingClient } from "./internal/PreparedStatements.ts";
+import { PoolClient } from "./internal/PoolClient.ts";
 
 /** Where the data lives: a PostgreSQL server, or embedded PGlite (in a directory, or in memory). */
 export type DatabaseConfig =
@@ -111,7 +111,8 @@ const makeKysely = (config: DatabaseConfig) =>
         });
       }
       const pool = new pg.Pool({
-        Client: PreparingClient,
+        // Ends a client whose session is gone, so the pool never hands it out again.
+        Client: PoolClient,
         connectionString: config.url,
         max: config.poolSize ?? 10,
         // A new connection's first statements are slow (a backend to start, its catalog caches
