@@ -28,6 +28,11 @@ export class ConstraintViolation extends Data.TaggedError("ConstraintViolation")
  */
 export class DatabaseUnavailable extends Data.TaggedError("DatabaseUnavailable")<{
   readonly message: string;
+  /**
+   * The connection failed (server gone, backend terminated, no connection to be had): the same
+   * statement may succeed on a new connection. False for a statement the server rejected.
+   */
+  readonly connectionFailure: boolean;
   readonly cause?: unknown;
 }> {}
 
@@ -52,8 +57,10 @@ const currentTransaction = globalValue("@tandem/core/Database/currentTransaction
 const classify = (error: unknown): ConstraintViolation | DatabaseUnavailable => {
   const constraint = constraintOf(error);
   if (constraint !== undefined) return new ConstraintViolation({ ...constraint, message: errorMessage(error) });
+  const connectionFailure = isConnectionFailure(error);
   return new DatabaseUnavailable({
-    message: isConnectionFailure(error) ? `database connection failed: ${errorMessage(error)}` : errorMessage(error),
+    message: connectionFailure ? `database connection failed: ${errorMessage(error)}` : errorMessage(error),
+    connectionFailure,
     cause: error,
   });
 };
