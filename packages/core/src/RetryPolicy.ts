@@ -50,6 +50,20 @@ const permanentTags = new Set(["InvalidRecord", "NotFound", "Conflict", "Invalid
  */
 export const infrastructureTags: ReadonlySet<string> = new Set(["DatabaseUnavailable", "LeaseExpired", "LockLost"]);
 
+/**
+ * Whether an attempt that failed with `cause` is its job's last one by the attempt budgets (an
+ * infrastructure fault spends only the infrastructure budget): for handlers that tell subscribers
+ * about a job's final failure only.
+ */
+export const isLastAttempt = (
+  policy: { readonly maxInfrastructureFaults: number },
+  job: { readonly attempt: number; readonly maxAttempts: number; readonly infrastructureFaults: number },
+  cause: Cause.Cause<unknown>,
+): boolean => {
+  const infrastructure = Option.exists(describeFailure(cause), (f) => infrastructureTags.has(f.tag));
+  return infrastructure ? job.infrastructureFaults >= policy.maxInfrastructureFaults : job.attempt >= job.maxAttempts;
+};
+
 /** Reduces a handler's failure cause to a JobFailure (None when it was only interrupted). */
 export const describeFailure = (cause: Cause.Cause<unknown>): Option.Option<JobFailure> => {
   const failure = Cause.failureOption(cause);

@@ -1,7 +1,30 @@
-import { expect, layer } from "@effect/vitest";
-import { Database, JobQueue, type JobView, RetryPolicy, SyncRuns, Unavailable } from "@tandem/core";
+import { describe, expect, it, layer } from "@effect/vitest";
+import {
+  Database,
+  DatabaseUnavailable,
+  describeFailure,
+  isLastAttempt,
+  JobQueue,
+  type JobView,
+  RetryPolicy,
+  SyncRuns,
+  Unavailable,
+} from "@tandem/core";
 import { dialects, testDatabaseLayer } from "@tandem/testkit";
-import { type Context, Deferred, Effect, Exit, HashMap, Layer, Logger, Scope, TestServices } from "effect";
+import {
+  Cause,
+  type Context,
+  Deferred,
+  Effect,
+  Exit,
+  HashMap,
+  Layer,
+  Logger,
+  Option,
+  Random,
+  Scope,
+  TestServices,
+} from "effect";
 import { sql } from "kysely";
 
 /** Wall-clock sleep (it.effect runs on TestClock, which never advances by itself). */
@@ -318,3 +341,37 @@ for (const dialect of dialects) {
     );
   });
 }
+
+describe("RetryPolicy and infrastructure faults", () => {
+  const policy = RetryPolicy.make({ baseDelayMs: 1_000, maxDelayMs: 8_000, maxInfrastructureFaults: 2 });
+  const lostConnection = Cause.die(
+    new DatabaseUnavailable({ message: "database connection failed", connectionFailure: true }),
+  );
+  const rejectedStatement = Cause.die(
+    new DatabaseUnavailable({ message: 'relation "x" does not exist', connectionFailure: false }),
+  );
+
+  it.effect("a lost connection is retried uncounted until the budget is spent; a rejected statement is a Defect", () =>
+    Effect.gen(function* () {
+      const failure = Option.getOrThrow(describeFailure(lostConnection));
+      expect(failure.tag).toBe("DatabaseUnavailable");
+      expect(Option.getOrThrow(describeFailure(rejectedStatement)).tag).toBe("Defect");
+      const decide = (infrastructureFaults: number) =>
+        Effect.withRandom(
+          policy.decide({ failure, attempt: 5, maxAttempts: 5, credentialsRefreshed: false, infrastructureFaults }),
+          Random.fixed([0.999999]),
+        );
+      expect(yield* decide(0)).toEqual({ _tag: "RetryUncounted", delayMs: 999 });
+      expect(yield* decide(1)).toEqual({ _tag: "RetryUncounted", delayMs: 1_999 });
+      expect((yield* decide(2))._tag).toBe("GiveUp");
+    }),
+  );
+
+  it("a sync's last attempt, for sync.failed: an infrastructure fault spends only its own budget", () => {
+    const job = { attempt: 5, maxAttempts: 5, infrastructureFaults: 0 };
+    expect(isLastAttempt(policy, job, lostConnection)).toBe(false);
+    expect(isLastAttempt(policy, { ...job, infrastructureFaults: 2 }, lostConnection)).toBe(true);
+    expect(isLastAttempt(policy, job, rejectedStatement)).toBe(true);
+    expect(isLastAttempt(policy, { ...job, attempt: 4 }, rejectedStatement)).toBe(false);
+  });
+});
