@@ -14,6 +14,7 @@ export interface WorkerConfig {
   readonly reapMs?: number;
   readonly pollMs?: number;
   readonly scheduler?: boolean;
+  readonly poolSize?: number;
 }
 
 export interface WorkerProcess {

@@ -15,7 +15,7 @@ import {
   pgErrorCode,
 } from "./internal/databaseErrors.ts";
 import { PGliteDialect } from "./internal/PGliteDialect.ts";
-import { PreparingClient } from "./internal/PreparedStatements.ts";
+import { PoolClient } from "./internal/PoolClient.ts";
 
 /** Where the data lives: a PostgreSQL server, or embedded PGlite (in a directory, or in memory). */
 export type DatabaseConfig =
@@ -35,6 +35,11 @@ export class ConstraintViolation extends Data.TaggedError("ConstraintViolation")
  */
 export class DatabaseUnavailable extends Data.TaggedError("DatabaseUnavailable")<{
   readonly message: string;
+  /**
+   * The connection failed (server gone, backend terminated, no connection to be had): the same
+   * statement may succeed on a new connection. False for a statement the server rejected.
+   */
+  readonly connectionFailure: boolean;
   readonly cause?: unknown;
 }> {}
 
@@ -73,8 +78,10 @@ const classify = (error: unknown): ConstraintViolation | DatabaseRejectedValue |
   if (constraint !== undefined) return new ConstraintViolation({ ...constraint, message: errorMessage(error) });
   if (isRejectedValue(error))
     return new DatabaseRejectedValue({ code: pgErrorCode(error)!, message: errorMessage(error) });
+  const connectionFailure = isConnectionFailure(error);
   return new DatabaseUnavailable({
-    message: isConnectionFailure(error) ? `database connection failed: ${errorMessage(error)}` : errorMessage(error),
+    message: connectionFailure ? `database connection failed: ${errorMessage(error)}` : errorMessage(error),
+    connectionFailure,
     cause: error,
   });
 };
@@ -134,7 +141,8 @@ const makeKysely = (config: DatabaseConfig) =>
         });
       }
       const pool = new pg.Pool({
-        Client: PreparingClient,
+        // Ends a client whose session is gone, so the pool never hands it out again.
+        Client: PoolClient,
         connectionString: config.url,
         max: config.poolSize ?? 10,
         // A new connection's first statements are slow (a backend to start, its catalog caches

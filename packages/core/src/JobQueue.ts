@@ -90,9 +90,11 @@ export interface RunningJob {
   readonly kind: string;
   readonly payload: unknown;
   readonly priority: number;
-  /** 1-based attempt number. */
+  /** 1-based attempt number, counting only attempts that spent the job's budget (see RetryPolicy). */
   readonly attempt: number;
   readonly maxAttempts: number;
+  /** Attempts handed back uncounted after infrastructure faults so far (see RetryPolicy). */
+  readonly infrastructureFaults: number;
   readonly tenantId: string | null;
   readonly connectionId: string | null;
   readonly dedupeKey: string | null;
@@ -524,7 +526,14 @@ const makeJobQueue = Effect.gen(function* () {
       .query((k) =>
         k
           .updateTable("jobs")
-          .set({ status: "queued", attempts: 0, run_at: at, finished_at: null, updated_at: at })
+          .set({
+            status: "queued",
+            attempts: 0,
+            infrastructure_faults: 0,
+            run_at: at,
+            finished_at: null,
+            updated_at: at,
+          })
           .where("id", "=", id)
           .where("status", "=", "dead")
           .returningAll()
@@ -552,9 +561,12 @@ const makeJobQueue = Effect.gen(function* () {
     return { id };
   });
 
-  const reapExpiredLeases = Effect.flatMap(now, (at) =>
-    db.query((k) => store.reapExpired(k, at)).pipe(Effect.orDie),
-  ).pipe(Effect.withSpan("JobQueue.reapExpiredLeases"));
+  const reapExpiredLeases = Effect.gen(function* () {
+    const at = yield* now;
+    const reaped = yield* db.query((k) => store.reapExpired(k, at, policy.maxInfrastructureFaults)).pipe(Effect.orDie);
+    for (const job of reaped) yield* logReaped(job, policy.maxInfrastructureFaults);
+    return reaped.length;
+  }).pipe(Effect.withSpan("JobQueue.reapExpiredLeases"));
 
   const prune = Effect.fn("JobQueue.prune")(function* (retentionMs: number) {
     const at = yield* now;
@@ -594,6 +606,65 @@ interface WorkerDeps {
   /** Tells other processes that jobs became claimable (see makeJobAnnouncer). */
   readonly announce: Effect.Effect<void>;
 }
+
+/** An error message as logged: bounded, on one line. */
+const logged = (message: string) => message.replace(/\s+/g, " ").slice(0, 300);
+
+/**
+ * Logs how a job's attempt ended, once it is written: every attempt's outcome is in the log,
+ * with the job's id, kind and attempt (also as annotations), and the error's tag and message
+ * (never the payload, which may hold customer data).
+ */
+const logSettled = (job: RunningJob, settlement: store.Settlement, policy: Context.Tag.Service<RetryPolicy>) => {
+  const what = `job ${job.id} (${job.kind}) attempt ${job.attempt}/${job.maxAttempts}`;
+  const log = (() => {
+    switch (settlement._tag) {
+      case "Completed":
+        return Effect.logInfo(`${what}: completed`);
+      case "Retry": {
+        const error = `${settlement.error.tag}: ${logged(settlement.error.message)}`;
+        const counted = settlement.infrastructure
+          ? `not counted (infrastructure fault ${job.infrastructureFaults + 1}/${policy.maxInfrastructureFaults})`
+          : "counted";
+        return Effect.logWarning(
+          `${what}: failed (${error}); retrying at ${settlement.runAt.toISOString()}, attempt ${counted}`,
+        );
+      }
+      case "Dead":
+        return Effect.logError(
+          `${what}: failed (${settlement.error.tag}: ${logged(settlement.error.message)}); dead-lettered`,
+        );
+      case "Cancelled":
+        return Effect.logInfo(`${what}: cancelled`);
+      case "Released":
+        return Effect.logInfo(`${what}: released unfinished at shutdown; requeued, attempt not counted`);
+    }
+  })();
+  return log.pipe(
+    Effect.annotateLogs({ jobId: job.id, jobKind: job.kind, attempt: job.attempt, outcome: settlement._tag }),
+  );
+};
+
+/** Logs a job the reaper took back after its lease expired. */
+const logReaped = (job: store.ReapedJob, maxInfrastructureFaults: number) => {
+  const what = `job ${job.id} (${job.kind}) attempt ${job.attempt}: lease expired (held by ${job.worker || "?"})`;
+  const log =
+    job.status === "queued"
+      ? Effect.logWarning(
+          `${what}; requeued, attempt not counted (infrastructure fault ${job.infrastructure_faults}/${maxInfrastructureFaults})`,
+        )
+      : job.status === "dead"
+        ? Effect.logError(`${what}; dead-lettered after ${job.infrastructure_faults} infrastructure faults`)
+        : Effect.logInfo(`${what}; cancelled as requested`);
+  return log.pipe(
+    Effect.annotateLogs({
+      jobId: job.id,
+      jobKind: job.kind,
+      attempt: job.attempt,
+      outcome: `LeaseExpired:${job.status}`,
+    }),
+  );
+};
 
 /** Settlements per statement, at most. */
 const maxSettlementBatch = 500;
@@ -677,7 +748,9 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
           );
           for (const h of batch) {
             const tag = h.settlement._tag;
-            if (settled !== null && !settled.has(h.job.id) && tag !== "Released" && tag !== "Cancelled") {
+            if (settled === null) continue; // not written: logged above
+            if (settled.has(h.job.id)) yield* logSettled(h.job, h.settlement, policy);
+            else if (tag !== "Released" && tag !== "Cancelled") {
               yield* Effect.logWarning(`job ${h.job.id}: lease lost before it could be settled (${tag}); discarded`);
             }
           }
@@ -723,6 +796,7 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
             attempt: job.attempt,
             maxAttempts: job.maxAttempts,
             credentialsRefreshed: refreshed,
+            infrastructureFaults: job.infrastructureFaults,
           });
           if (decision._tag === "RefreshCredentials" && spec.refreshCredentials !== undefined) {
             refreshed = true;
@@ -730,9 +804,14 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
             exit = yield* restore(Effect.zipRight(spec.refreshCredentials(job), run)).pipe(Effect.exit);
             continue;
           }
-          if (decision._tag === "Retry") {
+          if (decision._tag === "Retry" || decision._tag === "RetryUncounted") {
             const at = yield* now;
-            return { _tag: "Retry", error: stored(failure), runAt: new Date(at.getTime() + decision.delayMs) } as const;
+            return {
+              _tag: "Retry",
+              error: stored(failure),
+              runAt: new Date(at.getTime() + decision.delayMs),
+              infrastructure: decision._tag === "RetryUncounted",
+            } as const;
           }
           const reason = decision._tag === "GiveUp" ? decision.reason : "no credential refresh available";
           return { _tag: "Dead", error: { ...stored(failure), message: `${failure.message} (${reason})` } } as const;
@@ -766,6 +845,7 @@ const runWorker = (options: WorkerOptions, deps: WorkerDeps) =>
           priority: row.priority,
           attempt: row.attempts,
           maxAttempts: row.max_attempts,
+          infrastructureFaults: row.infrastructure_faults,
           tenantId: row.tenant_id,
           connectionId: row.connection_id,
           dedupeKey: row.dedupe_key,

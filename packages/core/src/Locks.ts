@@ -7,11 +7,17 @@ import { Database } from "./Database.ts";
 /** The lock is held by someone else (until `expiresAt`, unless renewed). */
 export class LockHeld extends Data.TaggedError("LockHeld")<{
   readonly key: string;
+  /** The process holding it: host:pid:random. */
   readonly holder: string;
   /** The job holding it, when the holder said so: what a second trigger reports. */
   readonly jobId: string | null;
   readonly expiresAt: Date;
-}> {}
+}> {
+  override get message() {
+    const job = this.jobId === null ? "" : ` for job ${this.jobId}`;
+    return `lock ${this.key} is held by ${this.holder || "(unknown)"}${job} until ${this.expiresAt.toISOString()}`;
+  }
+}
 
 /** The lock was taken over (it expired unrenewed, or was released) while work ran under it. */
 export class LockLost extends Data.TaggedError("LockLost")<{
@@ -35,7 +41,11 @@ export interface HeldLock extends LockLease {
 export interface AcquireOptions {
   /** Lease length; renewed by `scoped`/`withLock` at a third of it. Default 30 s. */
   readonly ttlMs?: number;
-  /** Recorded with the lock, so a contender can say which job holds it. */
+  /**
+   * The job taking the lock: recorded, so a contender can say which job holds it, and the lock's
+   * owner: a later attempt of the same job takes over a lock an earlier attempt left (see
+   * `acquire`).
+   */
   readonly jobId?: string | undefined;
   /** Keep trying this long before failing with LockHeld. Default 0 (fail at once). */
   readonly waitMs?: number;
@@ -50,7 +60,10 @@ export const recordLockKey = (connectionId: string, entity: string, externalId: 
 
 /** The lock operations; see Locks. */
 export interface LocksService {
-  /** Takes the lock if it is free or its lease expired; fails with LockHeld otherwise. */
+  /**
+   * Takes the lock if it is free, its lease expired, or it was taken for the same job
+   * (`jobId`); fails with LockHeld otherwise.
+   */
   readonly acquire: (key: string, options?: AcquireOptions) => Effect.Effect<LockLease, LockHeld>;
   /** Extends the lease; false when it was lost (expired and taken, or released). */
   readonly renew: (lease: LockLease, ttlMs?: number) => Effect.Effect<boolean>;
@@ -93,6 +106,15 @@ export class Locks extends Context.Tag("@tandem/core/Locks")<Locks, LocksService
       const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
       const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms));
 
+      /**
+       * Re-entrant by job: a lock row naming the job that asks was left by an earlier attempt of
+       * that job, whose release failed (its connection died) or never ran (its process was
+       * killed). A job's attempts run one at a time (the queue leases the job to one attempt
+       * until it is settled or its lease expires), so that attempt is over, or a zombie that
+       * lost its lease: the new attempt takes the lock at once, with a new fencing token that
+       * fences the zombie's writes off, instead of waiting out the row's expiry. Taking the same
+       * key twice within one attempt would take it from itself; nothing nests a lock that way.
+       */
       const tryAcquire = (key: string, ttlMs: number, jobId: string | null) =>
         Effect.gen(function* () {
           const at = yield* now;
@@ -104,7 +126,7 @@ export class Locks extends Context.Tag("@tandem/core/Locks")<Locks, LocksService
                 values (${key}, ${holder}, nextval('lock_tokens'), ${jobId}, ${at}, ${expires})
                 on conflict (key) do update set holder = excluded.holder, token = excluded.token,
                   job_id = excluded.job_id, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
-                where locks.expires_at <= ${at}
+                where locks.expires_at <= ${at} or locks.job_id = excluded.job_id
                 returning token::text as token`.execute(k),
             )
             .pipe(Effect.orDie);
@@ -174,12 +196,25 @@ export class Locks extends Context.Tag("@tandem/core/Locks")<Locks, LocksService
         return row !== undefined;
       });
 
+      /**
+       * Releases a lease at the end of its scope. The database may be failing over right then:
+       * the release is retried for a few seconds, and if it still fails the row is left to
+       * expire (said in the log). That blocks no later attempt of the same job, which takes a
+       * lock its own job left (see `tryAcquire`); others wait for the expiry.
+       */
+      const releaseOrLeave = (lease: LockLease) =>
+        release(lease).pipe(
+          Effect.catchAllDefect((defect) => Effect.fail(defect)),
+          Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo("3 seconds"))),
+          Effect.catchAll((defect) =>
+            Effect.logWarning(`lock ${lease.key}: release failed; the row is left to expire`, defect),
+          ),
+        );
+
       const scoped = (key: string, options: AcquireOptions = {}) =>
         Effect.gen(function* () {
           const ttlMs = options.ttlMs ?? 30_000;
-          const lease = yield* Effect.acquireRelease(acquire(key, options), (l) =>
-            release(l).pipe(Effect.catchAllDefect(() => Effect.void)),
-          );
+          const lease = yield* Effect.acquireRelease(acquire(key, options), releaseOrLeave);
           const lost = yield* Deferred.make<void>();
           yield* renew(lease, ttlMs).pipe(
             // An unreachable database is not a lost lock (yet): the next renewal decides.

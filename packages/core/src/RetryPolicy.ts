@@ -14,6 +14,8 @@ export interface JobFailure {
 /** What to do after a failed attempt. */
 export type RetryDecision =
   | { readonly _tag: "Retry"; readonly delayMs: number }
+  /** An infrastructure fault: run again after `delayMs` without spending one of the job's attempts. */
+  | { readonly _tag: "RetryUncounted"; readonly delayMs: number }
   | { readonly _tag: "RefreshCredentials" }
   | { readonly _tag: "GiveUp"; readonly reason: string };
 
@@ -27,10 +29,40 @@ export interface RetryPolicyConfig {
   readonly defaultMaxAttempts?: number;
   /** Per connector name, overrides `defaultMaxAttempts` (e.g. `{ hubspot: 8 }`). */
   readonly maxAttemptsByConnector?: Readonly<Record<string, number>>;
+  /**
+   * Infrastructure faults a job may meet (see `infrastructureTags`) without spending its own
+   * attempts; past them it goes to the dead-letter queue. Default 20.
+   */
+  readonly maxInfrastructureFaults?: number;
 }
 
 /** Tags that can never succeed on a retry: the input itself is wrong. */
 const permanentTags = new Set(["InvalidRecord", "NotFound", "Conflict", "InvalidInput"]);
+
+/**
+ * Faults of our infrastructure, not of the job: the database connection failed under it
+ * (`DatabaseUnavailable` with a connection failure: a terminated backend, a failover), its lease
+ * expired (its process died or lost the database: `LeaseExpired`), or the lock it worked under was
+ * lost that way (`LockLost`). A retry on a new connection or another process can succeed, and
+ * the job did nothing wrong: such attempts are not counted against `maxAttempts`, only against
+ * `maxInfrastructureFaults`, so a database that keeps failing for a while dead-letters no job,
+ * while a job that always kills its process still ends.
+ */
+export const infrastructureTags: ReadonlySet<string> = new Set(["DatabaseUnavailable", "LeaseExpired", "LockLost"]);
+
+/**
+ * Whether an attempt that failed with `cause` is its job's last one by the attempt budgets (an
+ * infrastructure fault spends only the infrastructure budget): for handlers that tell subscribers
+ * about a job's final failure only.
+ */
+export const isLastAttempt = (
+  policy: { readonly maxInfrastructureFaults: number },
+  job: { readonly attempt: number; readonly maxAttempts: number; readonly infrastructureFaults: number },
+  cause: Cause.Cause<unknown>,
+): boolean => {
+  const infrastructure = Option.exists(describeFailure(cause), (f) => infrastructureTags.has(f.tag));
+  return infrastructure ? job.infrastructureFaults >= policy.maxInfrastructureFaults : job.attempt >= job.maxAttempts;
+};
 
 /** Reduces a handler's failure cause to a JobFailure (None when it was only interrupted). */
 export const describeFailure = (cause: Cause.Cause<unknown>): Option.Option<JobFailure> => {
@@ -44,8 +76,11 @@ export const describeFailure = (cause: Cause.Cause<unknown>): Option.Option<JobF
   }
   const defect = Cause.dieOption(cause);
   if (Option.isSome(defect)) {
-    const d = defect.value as { message?: unknown } | null;
-    return Option.some({ tag: "Defect", message: typeof d?.message === "string" ? d.message : String(d) });
+    const d = defect.value as { _tag?: unknown; connectionFailure?: unknown; message?: unknown } | null;
+    const message = typeof d?.message === "string" ? d.message : String(d);
+    // The one defect a retry elsewhere can cure; any other (a bug, a rejected statement) stays a Defect.
+    const lostConnection = d?._tag === "DatabaseUnavailable" && d.connectionFailure === true;
+    return Option.some({ tag: lostConnection ? "DatabaseUnavailable" : "Defect", message });
   }
   return Option.none();
 };
@@ -56,7 +91,10 @@ export const describeFailure = (cause: Cause.Cause<unknown>): Option.Option<JobF
  *   backoff and full jitter (a uniform delay in [0, min(cap, base * 2^(attempt-1))]),
  *   never sooner than `retryAfterMs`, until `maxAttempts` is spent;
  * - `AuthExpired`: refresh credentials and retry once (in the same attempt), then give up;
- * - `InvalidRecord`, `NotFound`, `Conflict`, `InvalidInput`: never retried.
+ * - `InvalidRecord`, `NotFound`, `Conflict`, `InvalidInput`: never retried;
+ * - infrastructure faults (`infrastructureTags`): retried uncounted with the same backoff (by
+ *   the number of such faults), until `maxInfrastructureFaults` of them. A lease expiry is
+ *   applied by the reaper's statement in the database, with `maxInfrastructureFaults` as its bound.
  * Jitter draws from Effect's `Random`, so tests can fix it.
  */
 export class RetryPolicy extends Context.Tag("@tandem/core/RetryPolicy")<
@@ -69,17 +107,42 @@ export class RetryPolicy extends Context.Tag("@tandem/core/RetryPolicy")<
       readonly maxAttempts: number;
       /** Credentials were already refreshed during this attempt. */
       readonly credentialsRefreshed: boolean;
+      /** Infrastructure faults the job met before this attempt. Default 0. */
+      readonly infrastructureFaults?: number;
     }) => Effect.Effect<RetryDecision>;
     /** Max attempts for jobs of a connector (pass it to `JobQueue.enqueue`). */
     readonly maxAttemptsFor: (connector: string | undefined) => number;
+    /** Infrastructure faults a job may meet before it goes to the dead-letter queue. */
+    readonly maxInfrastructureFaults: number;
   }
 >() {
   static make(config: RetryPolicyConfig = {}): Context.Tag.Service<RetryPolicy> {
     const base = config.baseDelayMs ?? 1_000;
     const cap = config.maxDelayMs ?? 300_000;
     const defaultMax = config.defaultMaxAttempts ?? 5;
+    const maxInfrastructureFaults = config.maxInfrastructureFaults ?? 20;
+    const backoff = (nth: number, retryAfterMs: number | undefined) =>
+      Effect.map(Random.next, (r) => {
+        const ceiling = Math.min(cap, base * 2 ** Math.max(0, nth - 1));
+        return Math.max(Math.floor(r * ceiling), retryAfterMs ?? 0);
+      });
     return {
-      decide: Effect.fn("RetryPolicy.decide")(function* ({ failure, attempt, maxAttempts, credentialsRefreshed }) {
+      decide: Effect.fn("RetryPolicy.decide")(function* ({
+        failure,
+        attempt,
+        maxAttempts,
+        credentialsRefreshed,
+        infrastructureFaults = 0,
+      }) {
+        if (infrastructureTags.has(failure.tag)) {
+          if (infrastructureFaults >= maxInfrastructureFaults) {
+            return {
+              _tag: "GiveUp",
+              reason: `gave up after ${infrastructureFaults + 1} infrastructure faults`,
+            } as const;
+          }
+          return { _tag: "RetryUncounted", delayMs: yield* backoff(infrastructureFaults + 1, undefined) } as const;
+        }
         if (permanentTags.has(failure.tag)) {
           return { _tag: "GiveUp", reason: `${failure.tag} is never retried` } as const;
         }
@@ -91,17 +154,15 @@ export class RetryPolicy extends Context.Tag("@tandem/core/RetryPolicy")<
         if (attempt >= maxAttempts) {
           return { _tag: "GiveUp", reason: `gave up after ${attempt} attempts` } as const;
         }
-        const ceiling = Math.min(cap, base * 2 ** Math.max(0, attempt - 1));
-        const jittered = Math.floor((yield* Random.next) * ceiling);
-        const delayMs = Math.max(jittered, failure.retryAfterMs ?? 0);
-        return { _tag: "Retry", delayMs } as const;
+        return { _tag: "Retry", delayMs: yield* backoff(attempt, failure.retryAfterMs) } as const;
       }),
       maxAttemptsFor: (connector) =>
         (connector !== undefined ? config.maxAttemptsByConnector?.[connector] : undefined) ?? defaultMax,
+      maxInfrastructureFaults,
     };
   }
 
-  /** The policy with the given settings (defaults: 1 s base, 5 min cap, 5 attempts). */
+  /** The policy with the given settings (defaults: 1 s base, 5 min cap, 5 attempts, 20 infrastructure faults). */
   static layer(config: RetryPolicyConfig = {}) {
     return Layer.succeed(RetryPolicy, RetryPolicy.make(config));
   }

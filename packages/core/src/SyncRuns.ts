@@ -29,6 +29,24 @@ export const errorClassOf = (tag: string | undefined): ErrorClass => (tag !== un
 
 export type SyncRunStatus = SyncRunsTable["status"];
 
+/**
+ * The body of a data-modifying CTE that closes the sync runs still `running` of jobs whose
+ * attempt just ended: `ended` names an earlier CTE of the statement with the columns `id` (the
+ * job), `run_status`, `run_error_type` and `run_error_message`. The queue composes it into the
+ * statement that settles or reaps the jobs, so that a run ends in the same transaction as its
+ * attempt, also when the handler could not close it (interrupted, its process killed, the
+ * database gone at that moment). A run the handler closed itself keeps its own outcome.
+ */
+export const closeRunsOfEndedJobs = (ended: string, at: Date) => sql`
+  update sync_runs r set
+    status = e.run_status,
+    error_type = coalesce(r.error_type, e.run_error_type),
+    error_message = coalesce(r.error_message, e.run_error_message),
+    finished_at = ${at}::timestamptz,
+    duration_ms = greatest(0, round(extract(epoch from (${at}::timestamptz - r.started_at)) * 1000))::int
+  from ${sql.table(ended)} e
+  where r.job_id = e.id and r.status = 'running'`;
+
 /** A sync run as status and the API show it. */
 export interface SyncRunView {
   readonly id: string;

@@ -12,7 +12,7 @@ import { type JobHandlerSpec, JobQueue, type JobView, type RunningJob } from "./
 import { Locks, recordLockKey, syncLockKey } from "./Locks.ts";
 import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "./OutboundWebhooks.ts";
 import { RecordStore } from "./RecordStore.ts";
-import { RetryPolicy } from "./RetryPolicy.ts";
+import { isLastAttempt, RetryPolicy } from "./RetryPolicy.ts";
 import { Scheduler, SYNC_JOB_KIND, type SyncJobPayload } from "./Scheduler.ts";
 import {
   SyncEngine,
@@ -311,7 +311,7 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           yield* runs.fail(runId, failure);
           yield* runs.get(tenantId, runId).pipe(Effect.flatMap(recordRunMetrics));
           // The queue decides whether this attempt is the last; tell subscribers only then.
-          if (job.attempt >= job.maxAttempts) {
+          if (isLastAttempt(policy, job, exit.cause)) {
             yield* outbound.emit(tenantId, "sync.failed", {
               runId,
               jobId: job.id,
@@ -403,7 +403,7 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
           const exit = yield* outbound.attempt(deliveryId).pipe(Effect.exit);
           if (exit._tag === "Success") return { deliveryId, delivered: true };
           const failure = tagOf(exit.cause);
-          if (failure.tag === "DeliveryRejected" || job.attempt >= job.maxAttempts) {
+          if (failure.tag === "DeliveryRejected" || isLastAttempt(policy, job, exit.cause)) {
             yield* outbound.markDead(deliveryId, `${failure.message} (after ${job.attempt} attempts)`);
           }
           return yield* Effect.failCause(exit.cause);

@@ -49,3 +49,34 @@ export const freshDatabaseConfig = (dialect: Dialect) =>
 /** Database service on a fresh, migrated database of the given dialect. */
 export const testDatabaseLayer = (dialect: Dialect) =>
   Layer.unwrapScoped(Effect.map(freshDatabaseConfig(dialect), (config) => Database.layer(config)));
+
+/** Ends backends of one test database, as `pg_terminate_backend` does in a failover or an admin's cleanup. */
+export interface BackendTerminator {
+  /** Ends every backend of the database now (none of any other database); answers how many. */
+  readonly terminate: () => Promise<number>;
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * A terminator for the database of `config` (a database of `freshDatabaseConfig`), on a connection
+ * of its own to the admin database, so that it never ends itself. Only that database's backends
+ * are ended: other suites run on the same server at the same time.
+ */
+export const backendTerminator = async (config: DatabaseConfig): Promise<BackendTerminator> => {
+  if (config.kind !== "postgres") throw new Error("backendTerminator needs a PostgreSQL database");
+  const database = new URL(config.url).pathname.slice(1);
+  const client = new pg.Client({ connectionString: testPostgresAdminUrl() });
+  client.on("error", () => {});
+  await client.connect();
+  return {
+    terminate: async () => {
+      const { rows } = await client.query<{ n: number }>(
+        `select count(*) filter (where pg_terminate_backend(pid))::int as n
+         from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+        [database],
+      );
+      return rows[0]?.n ?? 0;
+    },
+    close: () => client.end().catch(() => undefined),
+  };
+};

@@ -186,6 +186,8 @@ export interface JobsTable {
   run_at: Timestamp;
   attempts: Generated<number>;
   max_attempts: Generated<number>;
+  /** attempts handed back uncounted after an infrastructure fault (lost connection, expired lease) */
+  infrastructure_faults: Generated<number>;
   /** fencing token, bumped by every claim; bigint arrives as a string from pg */
   lease_token: ColumnType<string, string | number | undefined, string | number>;
   locked_by: string | null;

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
-import type { DB, JobAttemptOutcome, StoredJobError } from "../db/schema.ts";
+import type { DB, JobAttemptOutcome, JobStatus, StoredJobError } from "../db/schema.ts";
+import { closeRunsOfEndedJobs, errorClassOf, type SyncRunStatus } from "../SyncRuns.ts";
 
 /**
  * The queue's statements, as plain functions over Kysely. Every state change of a
@@ -16,6 +17,7 @@ export interface ClaimedRow {
   readonly priority: number;
   readonly attempts: number;
   readonly max_attempts: number;
+  readonly infrastructure_faults: number;
   readonly lease_token: string;
   readonly tenant_id: string | null;
   readonly connection_id: string | null;
@@ -62,7 +64,8 @@ export const claim = async (db: Kysely<DB>, o: ClaimOptions): Promise<ReadonlyAr
     update jobs j set status = 'running', locked_by = ${o.worker}, locked_until = ${o.lockedUntil},
       attempts = j.attempts + 1, lease_token = j.lease_token + 1, started_at = ${o.now}, updated_at = ${o.now}
     from chosen where j.id = chosen.id
-    returning j.id, j.kind, j.payload, j.priority, j.attempts, j.max_attempts, j.lease_token::text as lease_token,
+    returning j.id, j.kind, j.payload, j.priority, j.attempts, j.max_attempts, j.infrastructure_faults,
+      j.lease_token::text as lease_token,
       j.tenant_id, j.connection_id, j.dedupe_key`.execute(db);
   return rows;
 };
@@ -123,7 +126,16 @@ export const heartbeat = async (
 /** How a held job's attempt ends. */
 export type Settlement =
   | { readonly _tag: "Completed"; readonly result: unknown }
-  | { readonly _tag: "Retry"; readonly error: StoredJobError; readonly runAt: Date }
+  | {
+      readonly _tag: "Retry";
+      readonly error: StoredJobError;
+      readonly runAt: Date;
+      /**
+       * An infrastructure fault (RetryPolicy's `RetryUncounted`): the attempt is handed back
+       * uncounted and counted in `infrastructure_faults` instead.
+       */
+      readonly infrastructure?: boolean;
+    }
   | { readonly _tag: "Dead"; readonly error: StoredJobError }
   | { readonly _tag: "Cancelled" }
   | { readonly _tag: "Released" };
@@ -156,14 +168,34 @@ interface SettlementRow {
   /** Retry and Dead: the error, kept as `last_error` and in the attempt's history. */
   readonly error: unknown;
   readonly finished: boolean;
-  /** Released: the attempt is handed back, not counted. */
-  readonly released: boolean;
+  /** Released, or an infrastructure fault: the attempt is handed back, not counted. */
+  readonly uncounted: boolean;
+  /** An infrastructure fault, counted in `infrastructure_faults`. */
+  readonly infrastructure: boolean;
   readonly outcome: JobAttemptOutcome;
+  /** How the job's sync runs still `running` end with this attempt (see closeRunsOfEndedJobs). */
+  readonly run_status: SyncRunStatus;
+  readonly run_error_type: string | null;
+  readonly run_error_message: string | null;
 }
 
 const settlementRow = (h: SettlementOf, now: Date): SettlementRow => {
   const s = h.settlement;
-  const base = { id: h.id, lease_token: h.leaseToken, result: null, error: null };
+  const base = {
+    id: h.id,
+    lease_token: h.leaseToken,
+    result: null,
+    error: null,
+    uncounted: false,
+    infrastructure: false,
+    run_error_type: null,
+    run_error_message: null,
+  };
+  const failedRun = (error: StoredJobError) => ({
+    run_status: "failed" as const,
+    run_error_type: errorClassOf(error.tag),
+    run_error_message: `${error.tag}: ${error.message}`.slice(0, 2_000),
+  });
   switch (s._tag) {
     case "Completed":
       return {
@@ -172,8 +204,8 @@ const settlementRow = (h: SettlementOf, now: Date): SettlementRow => {
         run_at: null,
         result: s.result ?? null,
         finished: true,
-        released: false,
         outcome: "completed",
+        run_status: "succeeded",
       };
     case "Retry":
       return {
@@ -182,8 +214,10 @@ const settlementRow = (h: SettlementOf, now: Date): SettlementRow => {
         run_at: s.runAt.toISOString(),
         error: s.error,
         finished: false,
-        released: false,
+        uncounted: s.infrastructure === true,
+        infrastructure: s.infrastructure === true,
         outcome: "failed",
+        ...failedRun(s.error),
       };
     case "Dead":
       return {
@@ -192,11 +226,19 @@ const settlementRow = (h: SettlementOf, now: Date): SettlementRow => {
         run_at: null,
         error: s.error,
         finished: true,
-        released: false,
         outcome: "failed",
+        ...failedRun(s.error),
       };
     case "Cancelled":
-      return { ...base, status: "cancelled", run_at: null, finished: true, released: false, outcome: "cancelled" };
+      return {
+        ...base,
+        status: "cancelled",
+        run_at: null,
+        finished: true,
+        outcome: "cancelled",
+        run_status: "cancelled",
+        run_error_message: "the job was cancelled",
+      };
     case "Released":
       // Shutdown hands the job back untouched: the attempt did not fail, so it is not counted.
       return {
@@ -204,8 +246,10 @@ const settlementRow = (h: SettlementOf, now: Date): SettlementRow => {
         status: "queued",
         run_at: now.toISOString(),
         finished: false,
-        released: true,
+        uncounted: true,
         outcome: "released",
+        run_status: "cancelled",
+        run_error_message: "released unfinished at its worker's shutdown; the job runs again",
       };
   }
 };
@@ -220,8 +264,9 @@ export interface SettlementOf {
 /**
  * Ends many attempts in one statement (a worker's settlements, grouped): each job changes
  * if (and only if) its row still carries that attempt's lease token, and each change is
- * logged in `job_attempts` by the same statement. Answers the ids that were settled; a job
- * missing from the answer had lost its lease (someone else holds or reaped it).
+ * logged in `job_attempts` by the same statement, and its sync runs still `running` are closed
+ * (closeRunsOfEndedJobs): a run never outlives its attempt. Answers the ids that were settled;
+ * a job missing from the answer had lost its lease (someone else holds or reaped it).
  *
  * The rows travel as one jsonb parameter, so the statement's text is the same for any batch
  * size: one prepared shape, no parameter limit.
@@ -238,7 +283,8 @@ export const settleMany = async (
     with input as (
       select * from jsonb_to_recordset(${rows}::jsonb) as i(
         id uuid, lease_token bigint, status text, run_at timestamptz, result jsonb,
-        error jsonb, finished boolean, released boolean, outcome text)
+        error jsonb, finished boolean, uncounted boolean, infrastructure boolean, outcome text,
+        run_status text, run_error_type text, run_error_message text)
     ), done as (
       update jobs j set
         status = i.status,
@@ -246,27 +292,51 @@ export const settleMany = async (
         result = case when i.status = 'completed' then i.result else j.result end,
         last_error = case when i.outcome = 'failed' then i.error else j.last_error end,
         finished_at = case when i.finished then ${now}::timestamptz else j.finished_at end,
-        attempts = case when i.released then greatest(j.attempts - 1, 0) else j.attempts end,
+        attempts = case when i.uncounted then greatest(j.attempts - 1, 0) else j.attempts end,
+        infrastructure_faults = j.infrastructure_faults + (case when i.infrastructure then 1 else 0 end),
         locked_by = null, locked_until = null, cancel_requested = false, updated_at = ${now}
       from input i
       where j.id = i.id and j.lease_token = i.lease_token and j.status = 'running'
       returning j.id, j.lease_token, j.started_at, i.outcome, i.error,
-        j.attempts + (case when i.released then 1 else 0 end) as attempt
+        j.attempts + (case when i.uncounted then 1 else 0 end) as attempt,
+        i.run_status, i.run_error_type, i.run_error_message
     ), logged as (
       insert into job_attempts (job_id, attempt, lease_token, worker, outcome, error, started_at, finished_at)
       select id, attempt, lease_token, ${worker}, outcome, error, started_at, ${now} from done
-    )
+    ), runs_closed as (${closeRunsOfEndedJobs("done", now)})
     select id from done`.execute(db);
   return new Set(settled.map((r) => r.id));
 };
 
+/** A job the reaper took back, and what became of it. */
+export interface ReapedJob {
+  readonly id: string;
+  readonly kind: string;
+  readonly status: Extract<JobStatus, "queued" | "dead" | "cancelled">;
+  /** The attempt whose lease expired. */
+  readonly attempt: number;
+  readonly infrastructure_faults: number;
+  /** The worker that held it. */
+  readonly worker: string;
+}
+
 /**
- * Takes back jobs whose lease expired (their process died or lost the database):
- * requeued, or dead when their attempts are spent, or cancelled when that was asked.
+ * Takes back jobs whose lease expired (their process died or lost the database). That is an
+ * infrastructure fault, not the job's (RetryPolicy's `infrastructureTags`): the attempt is
+ * handed back uncounted and counted in `infrastructure_faults`; the job is requeued at once, or
+ * dead once `maxInfrastructureFaults` of them are spent, or cancelled when that was asked. Its
+ * sync runs still `running` are closed as failed (closeRunsOfEndedJobs).
  */
-export const reapExpired = async (db: Kysely<DB>, now: Date, limit = 500): Promise<number> => {
+export const reapExpired = async (
+  db: Kysely<DB>,
+  now: Date,
+  maxInfrastructureFaults: number,
+  limit = 500,
+): Promise<ReadonlyArray<ReapedJob>> => {
   const error = json({ tag: "LeaseExpired", message: "the worker holding the job stopped renewing its lease" });
-  const { rows } = await sql<{ n: number }>`
+  const runMessage =
+    "LeaseExpired: interrupted; the worker running it stopped renewing its lease (died or lost the database)";
+  const { rows } = await sql<ReapedJob>`
     with expired as (
       select id, locked_by from jobs
       where status = 'running' and locked_until < ${now}
@@ -276,18 +346,26 @@ export const reapExpired = async (db: Kysely<DB>, now: Date, limit = 500): Promi
     ), reaped as (
       update jobs j set
         status = case when j.cancel_requested then 'cancelled'
-                      when j.attempts >= j.max_attempts then 'dead' else 'queued' end,
-        finished_at = case when j.cancel_requested or j.attempts >= j.max_attempts then ${now}::timestamptz end,
+                      when j.infrastructure_faults >= ${maxInfrastructureFaults} then 'dead' else 'queued' end,
+        finished_at = case when j.cancel_requested or j.infrastructure_faults >= ${maxInfrastructureFaults}
+                      then ${now}::timestamptz end,
+        attempts = case when j.cancel_requested or j.infrastructure_faults >= ${maxInfrastructureFaults}
+                   then j.attempts else greatest(j.attempts - 1, 0) end,
+        infrastructure_faults = j.infrastructure_faults + 1,
         run_at = ${now}, locked_by = null, locked_until = null, last_error = ${error}::jsonb, updated_at = ${now}
       from expired e where j.id = e.id
-      returning j.id, j.attempts, j.lease_token, j.started_at, e.locked_by
+      returning j.id, j.kind, j.status, j.attempts + (case when j.status = 'queued' then 1 else 0 end) as attempt,
+        j.infrastructure_faults, j.lease_token, j.started_at, coalesce(e.locked_by, '') as worker,
+        case when j.status = 'cancelled' then 'cancelled' else 'failed' end as run_status,
+        case when j.status = 'cancelled' then null else 'system' end as run_error_type,
+        ${runMessage}::text as run_error_message
     ), logged as (
       insert into job_attempts (job_id, attempt, lease_token, worker, outcome, error, started_at, finished_at)
-      select id, attempts, lease_token, coalesce(locked_by, ''), 'lease_expired', ${error}::jsonb, started_at, ${now}
+      select id, attempt, lease_token, worker, 'lease_expired', ${error}::jsonb, started_at, ${now}
       from reaped
-    )
-    select count(*)::int as n from reaped`.execute(db);
-  return rows[0]?.n ?? 0;
+    ), runs_closed as (${closeRunsOfEndedJobs("reaped", now)})
+    select id, kind, status, attempt, infrastructure_faults, worker from reaped`.execute(db);
+  return rows;
 };
 
 /**

@@ -46,10 +46,23 @@ export const isRejectedValue = (error: unknown): boolean => {
   return code !== undefined && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
 };
 
-/** Class 08 (connection exception), 57P0x (shutdown), and socket-level errors. */
+/**
+ * What `pg` and `pg-pool` raise, without a code, when a connection is gone or cannot be had: the
+ * socket closed under a query (a backend ended by `pg_terminate_backend`, a failover), a query
+ * sent on a client whose socket already failed, the pool's connect timeout.
+ */
+const codelessConnectionFailure =
+  /^(Connection terminated|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect)/;
+
+/**
+ * Class 08 (connection exception), 57P0x (admin shutdown, crash shutdown, cannot connect now:
+ * `pg_terminate_backend` ends a backend with 57P01), socket-level errors, and `pg`'s own
+ * messages for a lost connection. Such a failure ends the session: nothing on that connection
+ * can succeed any more, while the same statement on a new connection may.
+ */
 export const isConnectionFailure = (error: unknown): boolean => {
   const code = pgErrorCode(error);
-  if (code === undefined) return false;
+  if (code === undefined) return codelessConnectionFailure.test(errorMessage(error));
   return (
     code.startsWith("08") ||
     code.startsWith("57P") ||

@@ -10,6 +10,7 @@ import * as jobsClaimOrder from "./2026_11_22_0008_jobs_claim_order.ts";
 import * as recordsWritePath from "./2026_12_03_0009_records_write_path.ts";
 import * as jobsAnnouncedAfterCommit from "./2026_12_03_0010_jobs_announced_after_commit.ts";
 import * as reconcileIdsUnlogged from "./2026_12_03_0011_reconcile_ids_unlogged.ts";
+import * as jobsInfrastructureFaults from "./2026_12_05_0012_jobs_infrastructure_faults.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   "2026_12_03_0009_records_write_path": recordsWritePath,
   "2026_12_03_0010_jobs_announced_after_commit": jobsAnnouncedAfterCommit,
   "2026_12_03_0011_reconcile_ids_unlogged": reconcileIdsUnlogged,
+  "2026_12_05_0012_jobs_infrastructure_faults": jobsInfrastructureFaults,
 };
