@@ -265,9 +265,12 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
                     .where("id", "=", id)
                     .where("tenant_id", "=", tenantId)
                     .returningAll()
-                    .executeTakeFirstOrThrow(),
+                    .executeTakeFirst(),
                 )
                 .pipe(Effect.catchTag("ConstraintViolation", duplicateName(input.name ?? row.name)));
+              // Deleted by a concurrent request since `find` read it (the fuzzer's 500: Kysely's
+              // "no result" was taken for an outage).
+              if (updated === undefined) return yield* new ResourceNotFound({ resource: "connection", id });
               return yield* view(updated);
             }),
           );
