@@ -75,7 +75,13 @@ describe("the HTTP surface's bounds", () => {
     // The flood that slowed other tenants down: 2,200 calls in one GET, 15 KB of URL.
     const flood = await fetch(batch(2_200));
     expect(flood.status).toBe(414);
-    expect(await flood.json()).toEqual({ error: "request URL longer than 8192 bytes" });
+    expect(await flood.json()).toEqual({
+      error: {
+        message: "request URL longer than 8192 bytes: send a smaller input",
+        code: -32600,
+        data: { code: "BAD_REQUEST", httpStatus: 414 },
+      },
+    });
     expect(counter.statements() - before).toBe(0);
     expect((await fetch(batch(50))).status).toBe(200);
   });

@@ -50,7 +50,12 @@ export const makeHttpApp = (
   app.use(async (c, next) => {
     const { pathname, search } = new URL(c.req.url);
     if (pathname.length + search.length > MAX_URL_BYTES) {
-      return c.json({ error: `request URL longer than ${MAX_URL_BYTES} bytes` }, 414);
+      const message = `request URL longer than ${MAX_URL_BYTES} bytes: send a smaller input`;
+      // Under /trpc, in tRPC's own error shape (its JSON-RPC code for BAD_REQUEST), so that a tRPC
+      // client reports the message instead of failing to parse the answer.
+      return pathname.startsWith("/trpc/")
+        ? c.json({ error: { message, code: -32600, data: { code: "BAD_REQUEST", httpStatus: 414 } } }, 414)
+        : c.json({ error: message }, 414);
     }
     await next();
   });
