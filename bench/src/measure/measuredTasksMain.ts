@@ -45,19 +45,19 @@ serveChildRpc(
     tandemImport: async (input: TandemSyncInput) => {
       const { runTandemImport } = await tandem();
       await tandemSyncModules();
-      // The hook times its own run (SyncEngine.run), after its services are up.
+      // The hook times its own run (EntitySync.run), after its services are up.
       return runTandemImport(input);
     },
     tandemDelta: async (input: TandemSyncInput) => {
       const { runTandemDelta } = await tandem();
       await tandemSyncModules();
-      // The hook times its own run (SyncEngine.run), after its services are up.
+      // The hook times its own run (EntitySync.run), after its services are up.
       return runTandemDelta(input);
     },
     tandemReconcile: async (input: TandemSyncInput) => {
       const { runTandemReconcile } = await tandem();
       await tandemSyncModules();
-      // The hook times its own run (SyncEngine.run), after its services are up.
+      // The hook times its own run (EntitySync.run), after its services are up.
       return runTandemReconcile(input);
     },
     graphileWorkerQueue: async (input: QueueInput) => {

@@ -12,10 +12,10 @@ import {
   CredentialCipher,
   Database,
   type DatabaseConfig,
+  EntitySync,
   RateBudget,
   RecordStore,
   RetryPolicy,
-  SyncEngine,
   Tenants,
 } from "@tandem/core";
 import { loopbackEgressPolicy } from "@tandem/testkit";
@@ -45,7 +45,7 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
-  return SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
+  return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };
 
 /** The HubSpot connection config pointing at the bench's source. */

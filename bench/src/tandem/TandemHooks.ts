@@ -10,9 +10,9 @@
  *
  * Wiring (the modules beside this one): `TandemEngine.ts` composes the engine's services as the
  * server does (database, credential cipher, the HubSpot connector, rate budget, record store,
- * tenants, connections, SyncEngine) and finds or creates the tenant + HubSpot connection named
+ * tenants, connections, EntitySync) and finds or creates the tenant + HubSpot connection named
  * `input.connectionName`, pointing at the source with `listPageSize` = the run's page size and
- * `requestsPerSecond` high enough never to pace it. `TandemSync.ts` runs `SyncEngine.run` in
+ * `requestsPerSecond` high enough never to pace it. `TandemSync.ts` runs `EntitySync.run` in
  * mode full, delta or reconcile. `TandemQueueSubject.ts` is the server's `JobQueue`;
  * `TandemWebhookReceiver.ts` starts the real server (`startServer`) and its webhook route.
  */
@@ -41,7 +41,7 @@ export interface TandemSyncInput {
 export interface TandemSyncFigures {
   /** Records written (created or updated) by the run. */
   readonly records: number;
-  /** How long `SyncEngine.run` took (services and connection are set up before the clock starts). */
+  /** How long `EntitySync.run` took (services and connection are set up before the clock starts). */
   readonly seconds: number;
 }
 
@@ -68,7 +68,7 @@ export const runTandemDelta = async (input: TandemSyncInput): Promise<TandemSync
 export interface TandemReconcileFigures {
   /** Every external id the run soft-deleted; the harness checks it equals the ids archived at the source. */
   readonly softDeletedExternalIds: ReadonlyArray<string>;
-  /** How long `SyncEngine.run` took (services and connection are set up before the clock starts). */
+  /** How long `EntitySync.run` took (services and connection are set up before the clock starts). */
   readonly seconds: number;
 }
 

@@ -1,8 +1,8 @@
 /**
- * Import, delta and reconcile through `SyncEngine.run` on the bench's HubSpot connection, in
+ * Import, delta and reconcile through `EntitySync.run` on the bench's HubSpot connection, in
  * the calling (measured) process.
  */
-import { Database, type DatabaseConfig, SyncEngine, type SyncMode, type SyncRunResult } from "@tandem/core";
+import { Database, type DatabaseConfig, EntitySync, type SyncMode, type SyncRunResult } from "@tandem/core";
 import { Effect, ManagedRuntime } from "effect";
 import { benchHubSpotConfig, ensureConnection, tandemEngineLayer } from "./TandemEngine.ts";
 import type { TandemSyncInput } from "./TandemHooks.ts";
@@ -38,7 +38,7 @@ export const closeEngines = async (): Promise<void> => {
 
 /**
  * One run of `mode`; `after` reads what it needs from the database after the run.
- * `seconds` covers `SyncEngine.run` alone: the engine's services (pool, migration check) and the
+ * `seconds` covers `EntitySync.run` alone: the engine's services (pool, migration check) and the
  * connection are set up before, and the connection is tested once (`connections.test`: the
  * connector's check, one request to the source), as in a server that is already running when a
  * sync starts. Without it a fresh process's first request (HTTP client start-up, a new TCP
@@ -51,7 +51,7 @@ export const runSync = <A>(
 ): Promise<A & { readonly seconds: number }> =>
   Effect.gen(function* () {
     const target = yield* ensureConnection(input.connectionName, benchHubSpotConfig(input));
-    const engine = yield* SyncEngine;
+    const engine = yield* EntitySync;
     const checked = yield* engine.check(target);
     if (!checked.ok)
       return yield* Effect.fail(new Error(`the source refused the connection: ${checked.error?.message}`));

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import { makeConnectorHttp, type StoredRecord, SyncEngine, type SyncTarget } from "@tandem/core";
+import { EntitySync, makeConnectorHttp, type StoredRecord, type SyncTarget } from "@tandem/core";
 import {
   type BusinessCentralEntitySet,
   businessCentralFakeApp,
@@ -19,7 +19,7 @@ import { afterAll, beforeAll } from "vitest";
 import erp, { BusinessCentralConfig, subscribeBusinessCentral } from "../src/index.ts";
 
 /*
- * The Business Central connector through the SyncEngine and the real record store, on PGlite
+ * The Business Central connector through the EntitySync and the real record store, on PGlite
  * and PostgreSQL, against the testkit's Business Central fake (MSW) on a manual clock: every
  * change below advances it first, so modification times strictly increase.
  */
@@ -97,14 +97,14 @@ const live = TestServices.provideLive;
 
 for (const dialect of dialects) {
   layer(testEngineLayer(dialect, [erp]), { timeout: 120_000 })(
-    `Business Central through the SyncEngine on ${dialect}`,
+    `Business Central through the EntitySync on ${dialect}`,
     (it) => {
       const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
         it.effect(name, () => live(body()) as Effect.Effect<A, E, never>);
 
       test("full sync of items and customers stores exactly the fake's records; a rerun rewrites nothing", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const items = yield* setup("items");
           const customers = { ...items, entity: "customers" };
           fake.seedItems(100);
@@ -120,7 +120,7 @@ for (const dialect of dialects) {
 
       test("delta stores what changed since the cursor; a malformed entity is one item error", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup();
           const seeded = fake.seedItems(30, { endAt: clock.now() - 3_600_000 });
           yield* engine.run({ ...target, mode: "full" });
@@ -142,7 +142,7 @@ for (const dialect of dialects) {
 
       test("reconciliation soft-deletes what BC deleted, fetches what was missed, and quarantines a mass deletion", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup("customers");
           const seeded = fake.seedCustomers(50);
           yield* engine.run({ ...target, mode: "full" });
@@ -169,7 +169,7 @@ for (const dialect of dialects) {
 
       test("notifications (a retried delivery included) synced one by one leave exactly the fake's state", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup();
           const seeded = fake.seedItems(10);
           yield* engine.run({ ...target, mode: "full" });
@@ -219,7 +219,7 @@ for (const dialect of dialects) {
 
       test("pushes local changes with If-Match; a read-only field fails the push for good", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup();
           const seeded = fake.seedItems(5);
           yield* engine.run({ ...target, mode: "full" });

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import { rateLimitPolicyOf, SyncEngine } from "@tandem/core";
+import { EntitySync, rateLimitPolicyOf } from "@tandem/core";
 import { createHubSpotFake, createTestConnection, hubSpotFakeToken, testEngineLayer } from "@tandem/testkit";
 import { Effect, Either, Schema, TestServices } from "effect";
 import { setupServer } from "msw/node";
@@ -55,7 +55,7 @@ layer(testEngineLayer("pglite", [hubspot]), { timeout: 60_000 })(
           fake.knobs.listMaxLimit = 1_000;
           fake.seedContacts(600);
           const ids = yield* createTestConnection("hubspot", { ...base, listPageSize: 250, requestsPerSecond: 1_000 });
-          const result = yield* (yield* SyncEngine).run({ ...ids, entity: "contacts", mode: "full" });
+          const result = yield* (yield* EntitySync).run({ ...ids, entity: "contacts", mode: "full" });
           expect(result).toMatchObject({ created: 600, errors: [], pages: 3 });
         }),
       ),
@@ -70,7 +70,7 @@ layer(testEngineLayer("pglite", [hubspot]), { timeout: 60_000 })(
           fake.seedContacts(120);
           const ids = yield* createTestConnection("hubspot", { ...base, listPageSize: 1, requestsPerSecond: 100_000 });
           const started = Date.now();
-          const result = yield* (yield* SyncEngine).run({ ...ids, entity: "contacts", mode: "full" });
+          const result = yield* (yield* EntitySync).run({ ...ids, entity: "contacts", mode: "full" });
           expect(result).toMatchObject({ created: 120, errors: [], pages: 120 });
           expect(Date.now() - started).toBeLessThan(8_000);
         }),

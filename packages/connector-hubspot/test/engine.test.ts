@@ -1,11 +1,11 @@
 import { expect, layer } from "@effect/vitest";
 import {
   callConnector,
+  EntitySync,
   makeConnectorContext,
   makeTokenBucket,
   RecordStore,
   type StoredRecord,
-  SyncEngine,
   type SyncTarget,
 } from "@tandem/core";
 import {
@@ -25,7 +25,7 @@ import hubspot, { HubSpotConfig, hubSpotRateLimit, upsertContactsByEmail } from 
 import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 
 /*
- * The HubSpot connector through the SyncEngine and the real record store, on PGlite and
+ * The HubSpot connector through the EntitySync and the real record store, on PGlite and
  * PostgreSQL, against the testkit's HubSpot fake (MSW). The fake runs on a manual clock:
  * record timestamps are ours to place, and every change below advances it first so the
  * vendor's modification times strictly increase.
@@ -92,14 +92,14 @@ const live = TestServices.provideLive;
 
 for (const dialect of dialects) {
   layer(testEngineLayer(dialect, [hubspot]), { timeout: 120_000 })(
-    `HubSpot through the SyncEngine on ${dialect}`,
+    `HubSpot through the EntitySync on ${dialect}`,
     (it) => {
       const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>, timeout?: number) =>
         it.effect(name, () => live(body()) as Effect.Effect<A, E, never>, timeout);
 
       test("full sync of contacts and companies stores exactly the fake's objects; a rerun rewrites nothing", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const contacts = yield* setup("contacts");
           const companies = { ...contacts, entity: "companies" };
           fake.seedContacts(230);
@@ -120,7 +120,7 @@ for (const dialect of dialects) {
         "delta past HubSpot's 10,000-result search cap stores every changed contact once",
         () =>
           Effect.gen(function* () {
-            const engine = yield* SyncEngine;
+            const engine = yield* EntitySync;
             const store = yield* RecordStore;
             const target = yield* setup();
             const now = clock.now();
@@ -153,7 +153,7 @@ for (const dialect of dialects) {
 
       test("delta reads changes and soft-deletes what was archived since the cursor", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const store = yield* RecordStore;
           const target = yield* setup();
           const seeded = fake.seedContacts(30);
@@ -172,7 +172,7 @@ for (const dialect of dialects) {
 
       test("reconciliation soft-deletes archived contacts, fetches missed ones, and quarantines a mass deletion", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup();
           const seeded = fake.seedContacts(40);
           yield* engine.run({ ...target, mode: "full" });
@@ -198,7 +198,7 @@ for (const dialect of dialects) {
 
       test("webhook deliveries (duplicated, reordered) verified, parsed and synced leave exactly the fake's state", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup();
           const seeded = fake.seedContacts(20);
           yield* engine.run({ ...target, mode: "full" });
@@ -261,7 +261,7 @@ for (const dialect of dialects) {
 
       test("pushes local changes; a duplicate email (409) fails the push for good; a 207 batch upsert stores what succeeded", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup();
           const seeded = fake.seedContacts(10);
           yield* engine.run({ ...target, mode: "full" });

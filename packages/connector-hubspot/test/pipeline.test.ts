@@ -6,6 +6,7 @@ import {
   ConnectorRegistry,
   CredentialCipher,
   Database,
+  EntitySync,
   type InboundWebhookRequest,
   InboundWebhooks,
   JobQueue,
@@ -13,10 +14,9 @@ import {
   RateBudget,
   RecordStore,
   RetryPolicy,
+  RunHistory,
   recordLockKey,
   Scheduler,
-  SyncEngine,
-  SyncRuns,
   Syncs,
   Tenants,
 } from "@tandem/core";
@@ -79,11 +79,11 @@ const pipelineLayer = (dialect: Dialect) => {
     // Short backoff so retried jobs run within the test; 429s still wait their Retry-After.
     RetryPolicy.layer({ baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } }),
   ).pipe(Layer.provideMerge(countingDatabaseLayer(dialect)));
-  const stores = Layer.mergeAll(Tenants.layer, Connections.layer, RecordStore.layer, SyncRuns.layer).pipe(
+  const stores = Layer.mergeAll(Tenants.layer, Connections.layer, RecordStore.layer, RunHistory.layer).pipe(
     Layer.provideMerge(infra),
   );
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
-  const engine = SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
+  const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(Layer.provideMerge(engine));
   return InboundWebhooks.layer.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));
 };
@@ -168,7 +168,7 @@ for (const dialect of dialects) {
       () =>
         live(
           Effect.gen(function* () {
-            const engine = yield* SyncEngine;
+            const engine = yield* EntitySync;
             const inbound = yield* InboundWebhooks;
             const queue = yield* JobQueue;
             const { ids, target } = yield* setup;

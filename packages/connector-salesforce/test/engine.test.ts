@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import { RecordStore, type StoredRecord, SyncEngine, type SyncTarget } from "@tandem/core";
+import { EntitySync, RecordStore, type StoredRecord, type SyncTarget } from "@tandem/core";
 import {
   createManualClock,
   createSalesforceFake,
@@ -20,7 +20,7 @@ import { afterAll, beforeAll } from "vitest";
 import salesforce, { SalesforceConfig } from "../src/index.ts";
 
 /*
- * The Salesforce connector through the SyncEngine and the real record store, on PGlite and
+ * The Salesforce connector through the EntitySync and the real record store, on PGlite and
  * PostgreSQL, against the testkit's Salesforce fake (MSW). The fake runs on a manual clock:
  * every change below advances it first, so SystemModstamps strictly increase.
  */
@@ -83,14 +83,14 @@ const live = TestServices.provideLive;
 
 for (const dialect of dialects) {
   layer(testEngineLayer(dialect, [salesforce]), { timeout: 120_000 })(
-    `Salesforce through the SyncEngine on ${dialect}`,
+    `Salesforce through the EntitySync on ${dialect}`,
     (it) => {
       const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
         it.effect(name, () => live(body()) as Effect.Effect<A, E, never>);
 
       test("full sync of contacts and accounts stores exactly the fake's records; a rerun rewrites nothing", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const contacts = yield* setup("Contact");
           const accounts = { ...contacts, entity: "accounts" };
           fake.seedContacts(230);
@@ -106,7 +106,7 @@ for (const dialect of dialects) {
 
       test("delta stores changes (system ones included) and soft-deletes what went to the recycle bin", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const store = yield* RecordStore;
           const target = yield* setup();
           const seeded = fake.seedContacts(30);
@@ -128,7 +128,7 @@ for (const dialect of dialects) {
 
       test("a deletion older than the recycle bin escapes the delta and is found by reconciliation", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup();
           const seeded = fake.seedContacts(40);
           yield* engine.run({ ...target, mode: "full" });
@@ -145,7 +145,7 @@ for (const dialect of dialects) {
 
       test("outbound messages verified, parsed and synced record by record; a replay changes nothing", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup();
           const seeded = fake.seedContacts(10);
           yield* engine.run({ ...target, mode: "full" });
@@ -182,7 +182,7 @@ for (const dialect of dialects) {
 
       test("pushes local changes; a refused one (required field cleared) fails for good", () =>
         Effect.gen(function* () {
-          const engine = yield* SyncEngine;
+          const engine = yield* EntitySync;
           const target = yield* setup("Account");
           const seeded = fake.seedAccounts(5);
           yield* engine.run({ ...target, mode: "full" });

@@ -1,4 +1,4 @@
-import { SyncMetrics } from "@tandem/core";
+import { MetricsReport } from "@tandem/core";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { Effect, type Option, type Redacted } from "effect";
 import { Hono } from "hono";
@@ -67,7 +67,7 @@ export const makeHttpApp = (
     return c.json({ status: ready.ok ? "ready" : "not_ready", detail: ready.detail }, ready.ok ? 200 : 503);
   });
 
-  const prometheus = makePrometheus(() => runtime.runPromise(Effect.flatMap(SyncMetrics, (m) => m.gauges)));
+  const prometheus = makePrometheus(() => runtime.runPromise(Effect.flatMap(MetricsReport, (m) => m.gauges)));
   const mayScrape = makeMetricsAccess(runtime, options.metricsToken);
   app.get("/metrics", async (c) => {
     if (!(await mayScrape(c.req.header("authorization") ?? null))) {

@@ -8,18 +8,18 @@ import {
   CredentialCipher,
   Database,
   EgressPolicy,
+  EntitySync,
   InboundWebhooks,
   JobQueue,
   Locks,
+  MetricsReport,
   RateBudget,
   RecordStore,
   Records,
   RetryPolicy,
+  RunHistory,
   registerAlertsSchedule,
   Scheduler,
-  SyncEngine,
-  SyncMetrics,
-  SyncRuns,
   Syncs,
   Tenants,
 } from "@tandem/core";
@@ -43,19 +43,19 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     ApiKeys.layer({ adminKey: config.adminKey }),
     Connections.layer,
     RecordStore.layer,
-    SyncRuns.layer,
+    RunHistory.layer,
   ).pipe(Layer.provideMerge(infra));
   // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
   // job), so the queue and the outbox sit below the engine.
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
-  const engine = SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
+  const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(Layer.provideMerge(engine));
   const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
   return Layer.mergeAll(
     Records.layer,
     InboundWebhooks.layer,
     Alerts.layer,
-    SyncMetrics.layer,
+    MetricsReport.layer,
     Readiness.layer,
     JobWatchers.layer({ maxPerTenant: config.maxWatchersPerTenant }),
   ).pipe(Layer.provideMerge(syncs));

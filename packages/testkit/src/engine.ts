@@ -6,10 +6,10 @@ import {
   ConnectorRegistry,
   CredentialCipher,
   type Database,
+  EntitySync,
   RateBudget,
   RecordStore,
   RetryPolicy,
-  SyncEngine,
   type SyncMode,
   type SyncTarget,
   Tenants,
@@ -18,7 +18,7 @@ import { Chunk, Effect, Either, Layer, Option, Redacted, Stream } from "effect";
 import { type Dialect, testDatabaseLayer } from "./databases.ts";
 
 /**
- * The engine's services (SyncEngine, RecordStore, Conflicts with the outbox and queue it writes
+ * The engine's services (EntitySync, RecordStore, Conflicts with the outbox and queue it writes
  * to, Connections, Tenants, RateBudget, Database) on a fresh database of `dialect`, knowing `connectors`.
  * Pass `database` to wrap the database layer (e.g. to count statements).
  */
@@ -36,7 +36,7 @@ export const testEngineLayer = <E>(
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
-  return SyncEngine.layer.pipe(Layer.provideMerge(conflicts));
+  return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };
 
 /** A new tenant with one connection of `connector`: the ids a SyncTarget needs. */
@@ -68,7 +68,7 @@ export const storedRecord = (target: SyncTarget, id: string) =>
  */
 export const runSyncUntilDone = (target: SyncTarget, mode: SyncMode, failures: Record<string, number>) =>
   Effect.gen(function* () {
-    const engine = yield* SyncEngine;
+    const engine = yield* EntitySync;
     for (let attempt = 1; attempt <= 60; attempt++) {
       const outcome = yield* Effect.either(engine.run({ ...target, mode, options: { batchSize: 100 } }));
       if (Either.isRight(outcome)) return outcome.right;

@@ -252,7 +252,7 @@ export interface ScheduleTicksTable {
   created_at: Timestamp;
 }
 
-/** Error classes for metrics and alerts (see SyncRuns.errorClassOf). */
+/** Error classes for metrics and alerts (see RunHistory.errorClassOf). */
 export type ErrorClass = "transient" | "validation" | "business" | "system";
 
 export interface SyncRunsTable {

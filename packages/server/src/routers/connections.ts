@@ -1,4 +1,4 @@
-import { Connections, SyncEngine, Syncs } from "@tandem/core";
+import { Connections, EntitySync, Syncs } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
@@ -59,7 +59,7 @@ export const connectionsRouter = router({
   test: authedProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>
     runProcedure(
       ctx,
-      Effect.flatMap(SyncEngine, (engine) => engine.check({ tenantId: ctx.tenantId, connectionId: input.id })),
+      Effect.flatMap(EntitySync, (engine) => engine.check({ tenantId: ctx.tenantId, connectionId: input.id })),
     ),
   ),
   delete: authedProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>

@@ -1,4 +1,4 @@
-import { JobQueue, SyncRuns } from "@tandem/core";
+import { JobQueue, RunHistory } from "@tandem/core";
 import { TRPCError } from "@trpc/server";
 import { Effect, Schema } from "effect";
 import { runProcedure, toTRPCError } from "../errors.ts";
@@ -15,7 +15,7 @@ export const jobsRouter = router({
       ctx,
       Effect.all({
         job: Effect.flatMap(JobQueue, (q) => q.get(input.id, ctx.tenantId)),
-        runs: Effect.flatMap(SyncRuns, (r) => r.ofJob(input.id)),
+        runs: Effect.flatMap(RunHistory, (r) => r.ofJob(input.id)),
       }),
     ),
   ),

@@ -1,4 +1,4 @@
-import { SyncMetrics, Syncs } from "@tandem/core";
+import { MetricsReport, Syncs } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
@@ -62,7 +62,7 @@ export const syncRouter = router({
     .query(({ ctx, input }) =>
       runProcedure(
         ctx,
-        Effect.flatMap(SyncMetrics, (m) => m.query(ctx.tenantId, input)),
+        Effect.flatMap(MetricsReport, (m) => m.query(ctx.tenantId, input)),
       ),
     ),
 

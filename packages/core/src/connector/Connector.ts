@@ -1,0 +1,270 @@
+import type { Effect, Schema, Stream } from "effect";
+import { Schema as S } from "effect";
+import type { ConflictPolicy } from "../store/ConflictPolicy.ts";
+
+/* ------------------------------------------------------------------------------------------------
+ * Error reasons a connector raises (throw from async code, or fail with them in Effect).
+ * The engine's retry policy is keyed by these tags (one place, see the job queue).
+ * --------------------------------------------------------------------------------------------- */
+
+/** The vendor asked us to slow down; retried after `retryAfterMs` (at least). */
+export class RateLimited extends S.TaggedError<RateLimited>()("RateLimited", {
+  retryAfterMs: S.Number,
+  message: S.optionalWith(S.String, { default: () => "rate limited" }),
+}) {}
+
+/** A transient failure (5xx, timeout, connection reset); retried with backoff. */
+export class Unavailable extends S.TaggedError<Unavailable>()("Unavailable", {
+  message: S.String,
+  status: S.optional(S.Number),
+}) {}
+
+/** Credentials were refused; the engine refreshes them (where the connector can) and retries once. */
+export class AuthExpired extends S.TaggedError<AuthExpired>()("AuthExpired", {
+  message: S.optionalWith(S.String, { default: () => "credentials expired or revoked" }),
+}) {}
+
+/** One record is invalid; reported per record and never retried. */
+export class InvalidRecord extends S.TaggedError<InvalidRecord>()("InvalidRecord", {
+  message: S.String,
+  externalId: S.optional(S.String),
+}) {}
+
+/** The remote object does not exist (or no longer exists). */
+export class NotFound extends S.TaggedError<NotFound>()("NotFound", {
+  message: S.optionalWith(S.String, { default: () => "not found" }),
+  externalId: S.optional(S.String),
+}) {}
+
+/** The remote rejected a write because its version moved on, or a unique key is taken. */
+export class Conflict extends S.TaggedError<Conflict>()("Conflict", {
+  message: S.String,
+  externalId: S.optional(S.String),
+}) {}
+
+export type ConnectorError = RateLimited | Unavailable | AuthExpired | InvalidRecord | NotFound | Conflict;
+
+/* ------------------------------------------------------------------------------------------------
+ * What the engine gives a connector.
+ * --------------------------------------------------------------------------------------------- */
+
+/** The HTTP client the engine owns: rate budget per connection, timeouts, status mapping. */
+export interface ConnectorHttp {
+  readonly request: (input: {
+    readonly method?: string;
+    readonly url: string;
+    readonly headers?: Record<string, string>;
+    readonly query?: Record<string, string | number | boolean | undefined>;
+    readonly body?: unknown;
+    readonly timeoutMs?: number;
+  }) => Promise<{ readonly status: number; readonly headers: Headers; readonly body: unknown }>;
+}
+
+export interface ConnectorLogger {
+  readonly debug: (message: string, fields?: Record<string, unknown>) => void;
+  readonly info: (message: string, fields?: Record<string, unknown>) => void;
+  readonly warn: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ConnectorContext<Config> {
+  /** The decoded connection config. Secrets are `Redacted`: `Redacted.value(config.token)`. */
+  readonly config: Config;
+  readonly http: ConnectorHttp;
+  readonly log: ConnectorLogger;
+  /** Aborted when the job is cancelled or the process shuts down. */
+  readonly signal: AbortSignal;
+}
+
+/** One page of a read; the engine checkpoints `cursor` after storing the page. */
+export interface ReadPage {
+  readonly records: ReadonlyArray<unknown>;
+  /** Opaque resume point after this page; undefined when the read is finished. */
+  readonly cursor?: string | undefined;
+  /**
+   * Ids the vendor reports deleted (tombstones, an archived flag, a deleted-records
+   * endpoint): soft-deleted by the engine. For entities with `deletes: "api"`.
+   */
+  readonly deleted?: ReadonlyArray<string> | undefined;
+}
+
+export interface ReadOptions {
+  /** Lower bound on `updatedAt` for a delta read; undefined means a full read. */
+  readonly since?: Date | undefined;
+  /** Resume point of an interrupted read (the last checkpointed page's cursor). */
+  readonly cursor?: string | undefined;
+}
+
+/** Either authoring style: async generators and promises, or Effect streams and effects. */
+export type PageSource<A> = AsyncIterable<A> | Stream.Stream<A, ConnectorError>;
+export type MaybeEffect<A> = Promise<A> | Effect.Effect<A, ConnectorError>;
+
+export type DeletionSource = "webhook" | "reconcile" | "api";
+
+export interface EntityWrite<Rec, Config> {
+  readonly create?: (ctx: ConnectorContext<Config>, record: Partial<Rec>) => MaybeEffect<Rec>;
+  readonly update?: (ctx: ConnectorContext<Config>, id: string, changes: Partial<Rec>) => MaybeEffect<Rec>;
+  readonly delete?: (ctx: ConnectorContext<Config>, id: string) => MaybeEffect<void>;
+}
+
+export interface EntityDefinition<Rec, Config> {
+  /** Schema of the normalized record. Every record read is decoded with it. */
+  readonly record: Schema.Schema<Rec, any, never>;
+  readonly primaryKey: (record: Rec) => string;
+  /** Remote modification time: drives the delta cursor and conflict ordering. */
+  readonly updatedAt: (record: Rec) => Date;
+  readonly read: (ctx: ConnectorContext<Config>, options: ReadOptions) => PageSource<ReadPage>;
+  /** Ids only, for reconciliation. */
+  readonly readIds?: (ctx: ConnectorContext<Config>) => PageSource<ReadonlyArray<string>>;
+  /** One record by id, or null when it no longer exists (webhook-triggered sync). */
+  readonly get?: (ctx: ConnectorContext<Config>, id: string) => MaybeEffect<Rec | null>;
+  readonly write?: EntityWrite<Rec, Config>;
+  /**
+   * How deletions are learned. Default: "reconcile".
+   * "api": read pages list them in `deleted`; "webhook": delete events; "reconcile": id comparison.
+   */
+  readonly deletes?: DeletionSource;
+  /** The vendor sends webhooks for this entity. Default: false. */
+  readonly webhooks?: boolean;
+  /** Fields whose local changes are pushed at once (hybrid); others wait for the batch. */
+  readonly criticalFields?: ReadonlyArray<string>;
+  /**
+   * How a pull settles remote edits that overlap unpushed local edits of the same fields
+   * (non-overlapping edits always merge). Default: `{ kind: "manual" }`, a conflict row that
+   * waits for `conflicts.resolve`.
+   */
+  readonly conflictPolicy?: ConflictPolicy;
+}
+
+/** An inbound webhook event, as the connector's `parse` normalizes it. */
+export interface WebhookEvent {
+  readonly eventId: string;
+  readonly entity: string;
+  readonly externalId: string;
+  readonly kind: "created" | "updated" | "deleted" | "merged" | "restored";
+  readonly occurredAt: Date;
+}
+
+export interface InboundWebhookRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Headers;
+  readonly rawBody: string;
+}
+
+export interface ConnectorWebhooks<Config> {
+  /** True when the signature is valid (constant-time comparison is the connector's duty). */
+  readonly verify: (ctx: { readonly config: Config; readonly now: Date }, request: InboundWebhookRequest) => boolean;
+  readonly parse: (request: InboundWebhookRequest) => ReadonlyArray<WebhookEvent>;
+  /** Answers a subscription handshake (GET challenge) where the vendor needs one. */
+  readonly handshake?: (request: InboundWebhookRequest) => { readonly status: number; readonly body: string } | null;
+  /**
+   * The answer the vendor expects once a delivery's events are stored, where it is not any 2xx:
+   * Salesforce's Outbound Messages, for instance, are redelivered until the answer is a SOAP
+   * `<Ack>true</Ack>`. Default: 200 with the receipt as JSON. Refusals (bad signature,
+   * malformed body) are answered by the engine, whatever this returns.
+   */
+  readonly acknowledge?: (receipt: WebhookReceipt) => WebhookAnswer;
+}
+
+/** What became of one inbound delivery's events. */
+export interface WebhookReceipt {
+  /** Events stored and queued now. */
+  readonly accepted: number;
+  /** Events seen before (same event id on this connection): stored once, never re-queued. */
+  readonly duplicates: number;
+  /** Events about entities this connector does not sync. */
+  readonly ignored: number;
+}
+
+/** An HTTP answer a connector gives its vendor (a handshake or an acknowledgement). */
+export interface WebhookAnswer {
+  /** A 2xx for an acknowledgement: the events are stored. */
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/** What a vendor's rate-limit response headers say, as a connector's `rateLimit.fromHeaders` reads them. */
+export interface RateLimitHint {
+  /** Requests left in the current window. 0 makes the connection wait for the reset. */
+  readonly remaining?: number | undefined;
+  /** Milliseconds until the window resets (used with `remaining: 0`). */
+  readonly resetAfterMs?: number | undefined;
+  /** Requests allowed per window, with `windowMs`: replaces the configured rate. */
+  readonly limit?: number | undefined;
+  readonly windowMs?: number | undefined;
+}
+
+/**
+ * A connection's request budget: a token bucket shared by every job of one
+ * connection (all `ctx.http` calls draw from it).
+ *
+ * @example
+ * rateLimit: {
+ *   requestsPerSecond: 10,          // HubSpot private apps: 100 per 10 s
+ *   fromHeaders: (h) => ({
+ *     remaining: Number(h.get("x-hubspot-ratelimit-remaining") ?? NaN),
+ *     resetAfterMs: Number(h.get("x-hubspot-ratelimit-interval-milliseconds") ?? NaN),
+ *   }),
+ * }
+ */
+export interface RateLimitPolicy {
+  /** Sustained rate. */
+  readonly requestsPerSecond: number;
+  /** Bucket size: requests allowed in a burst. Default: `requestsPerSecond` (at least 1). */
+  readonly burst?: number;
+  /** Reads the vendor's rate-limit headers after every response; non-finite numbers are ignored. */
+  readonly fromHeaders?: (headers: Headers) => RateLimitHint | undefined;
+}
+
+export interface ConnectorDefinition<
+  Config,
+  ConfigEncoded,
+  Entities extends Record<string, EntityDefinition<any, Config>>,
+> {
+  /** Unique name; used in URLs (`/webhooks/:connector/...`) and in connection config. */
+  readonly name: string;
+  readonly version: string;
+  /** Schema of a connection's config. Mark secrets with `Schema.Redacted(...)`: they are never returned. */
+  readonly config: Schema.Schema<Config, ConfigEncoded, never>;
+  /** Optional credential check, used by `connections.test`. */
+  readonly check?: (ctx: ConnectorContext<Config>) => MaybeEffect<void>;
+  readonly entities: Entities;
+  readonly webhooks?: ConnectorWebhooks<Config>;
+  /**
+   * Request budget per connection. Default: unlimited (only 429 + Retry-After slow it down).
+   * A function of the decoded config lets a connection override the vendor's default budget
+   * (e.g. a raised quota, or a local fake); returning undefined means unlimited.
+   */
+  readonly rateLimit?: RateLimitPolicy | ((config: Config) => RateLimitPolicy | undefined);
+}
+
+/** The budget a connection of `connector` draws from: the connector's policy, applied to the connection's config. */
+export const rateLimitPolicyOf = <Config>(
+  connector: { readonly rateLimit?: ConnectorDefinition<Config, any, any>["rateLimit"] },
+  config: Config,
+): RateLimitPolicy | undefined =>
+  typeof connector.rateLimit === "function" ? connector.rateLimit(config) : connector.rateLimit;
+
+/** A connector with its types erased, as the registry holds it. */
+export type AnyConnector = ConnectorDefinition<any, any, Record<string, EntityDefinition<any, any>>>;
+
+/**
+ * Declares a connector. An identity function: its value is in the types, which
+ * tie every entity's context to the connector's config schema.
+ *
+ * @example
+ * export default defineConnector({
+ *   name: "acme-crm", version: "1.0.0",
+ *   config: Schema.Struct({ baseUrl: Schema.String, token: Schema.Redacted(Schema.String) }),
+ *   entities: { contacts: defineEntity({ record: Contact, primaryKey: (r) => r.id, ... }) },
+ * })
+ */
+export const defineConnector = <Config, ConfigEncoded, Entities extends Record<string, EntityDefinition<any, Config>>>(
+  definition: ConnectorDefinition<Config, ConfigEncoded, Entities>,
+): ConnectorDefinition<Config, ConfigEncoded, Entities> => definition;
+
+/** Declares one entity of a connector (see EntityDefinition for each member). */
+export const defineEntity = <Rec, Config = any>(
+  definition: EntityDefinition<Rec, Config>,
+): EntityDefinition<Rec, Config> => definition;
