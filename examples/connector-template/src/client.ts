@@ -1,4 +1,4 @@
-import { type ConnectorContext, InvalidRecord, NotFound, Unavailable } from "@tandem/core";
+import { type ConnectorContext, InvalidRecord, NotFound, Unavailable } from "@tandem/connector-sdk";
 import { Redacted, Schema } from "effect";
 import type { TaskboardConfig } from "./config.ts";
 

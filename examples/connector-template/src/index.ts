@@ -1,4 +1,4 @@
-import { defineConnector } from "@tandem/core";
+import { defineConnector } from "@tandem/connector-sdk";
 import { taskboardRateLimit, taskboardRequest } from "./client.ts";
 import { TaskboardConfig } from "./config.ts";
 import { tasks } from "./entities/tasks.ts";

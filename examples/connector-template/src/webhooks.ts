@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import type { ConnectorWebhooks, WebhookEvent } from "@tandem/core";
+import type { ConnectorWebhooks, WebhookEvent } from "@tandem/connector-sdk";
 import { Redacted, Schema } from "effect";
 import type { TaskboardConfig } from "./config.ts";
 import { WebhookWire } from "./wire.ts";

@@ -1,4 +1,4 @@
-import { defineConnector } from "@tandem/core";
+import { defineConnector } from "@tandem/connector-sdk";
 import { businessCentralRequest, companyRoot, failureOf } from "./client.ts";
 import { BusinessCentralConfig } from "./config.ts";
 import { customers } from "./entities/customers.ts";

@@ -6,7 +6,7 @@ import {
   shapeMismatch,
   Unavailable,
   type WebhookEvent,
-} from "@tandem/core";
+} from "@tandem/connector-sdk";
 import { Redacted, Schema } from "effect";
 import { apiRoot, type BusinessCentralContext, businessCentralRequest, type EntitySet, failureOf } from "./client.ts";
 import type { BusinessCentralConfig } from "./config.ts";

@@ -1,4 +1,4 @@
-import { AuthExpired, type ConnectorContext, vendorCode } from "@tandem/core";
+import { AuthExpired, type ConnectorContext, vendorCode } from "@tandem/connector-sdk";
 import { Redacted, Schema } from "effect";
 import type { HubSpotConfig } from "./config.ts";
 import { TokenWire } from "./wire.ts";

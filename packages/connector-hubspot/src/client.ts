@@ -10,7 +10,7 @@ import {
   Unavailable,
   vendorCode,
   vendorMessage,
-} from "@tandem/core";
+} from "@tandem/connector-sdk";
 import { Schema } from "effect";
 import { accessToken, renewAccessToken } from "./auth.ts";
 import type { HubSpotConfig } from "./config.ts";

@@ -1,4 +1,4 @@
-import { defineConnector } from "@tandem/core";
+import { defineConnector } from "@tandem/connector-sdk";
 import { failureOf, hubSpotRequest } from "./client.ts";
 import { HubSpotConfig } from "./config.ts";
 import { companies } from "./entities/companies.ts";

@@ -1,5 +1,10 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { type ConnectorWebhooks, type InboundWebhookRequest, InvalidRecord, type WebhookEvent } from "@tandem/core";
+import {
+  type ConnectorWebhooks,
+  type InboundWebhookRequest,
+  InvalidRecord,
+  type WebhookEvent,
+} from "@tandem/connector-sdk";
 import { Redacted, Schema } from "effect";
 import type { HubSpotConfig } from "./config.ts";
 import { WebhookEventWire } from "./wire.ts";

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { AuthExpired, type ConnectorContext, vendorCode } from "@tandem/core";
+import { AuthExpired, type ConnectorContext, vendorCode } from "@tandem/connector-sdk";
 import { Redacted, Schema } from "effect";
 import type { SalesforceConfig } from "./config.ts";
 import { OAuthErrorWire, TokenWire } from "./wire.ts";

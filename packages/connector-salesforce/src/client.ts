@@ -11,7 +11,7 @@ import {
   Unavailable,
   vendorCode,
   vendorMessage,
-} from "@tandem/core";
+} from "@tandem/connector-sdk";
 import { Schema } from "effect";
 import { currentSession, renewSession, type SalesforceSession } from "./auth.ts";
 import type { SalesforceConfig } from "./config.ts";

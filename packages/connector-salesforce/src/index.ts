@@ -1,4 +1,4 @@
-import { defineConnector } from "@tandem/core";
+import { defineConnector } from "@tandem/connector-sdk";
 import { verifiedSession } from "./auth.ts";
 import { failureOf, salesforceRequest } from "./client.ts";
 import { SalesforceConfig } from "./config.ts";

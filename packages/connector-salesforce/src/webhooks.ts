@@ -1,4 +1,9 @@
-import { type ConnectorWebhooks, type InboundWebhookRequest, InvalidRecord, type WebhookEvent } from "@tandem/core";
+import {
+  type ConnectorWebhooks,
+  type InboundWebhookRequest,
+  InvalidRecord,
+  type WebhookEvent,
+} from "@tandem/connector-sdk";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import type { SalesforceConfig } from "./config.ts";
 

@@ -1,4 +1,4 @@
-import { defineEntity, InvalidRecord, NotFound, type ReadPage } from "@tandem/core";
+import { defineEntity, InvalidRecord, NotFound, type ReadPage } from "@tandem/connector-sdk";
 import { Schema } from "effect";
 import { decodeBody, type TaskboardContext, taskboardRequest } from "../client.ts";
 import type { TaskboardConfig } from "../config.ts";

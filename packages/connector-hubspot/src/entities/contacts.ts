@@ -1,4 +1,4 @@
-import { defineEntity, InvalidRecord } from "@tandem/core";
+import { defineEntity, InvalidRecord } from "@tandem/connector-sdk";
 import { Schema } from "effect";
 import {
   archiveCrmObject,

@@ -1,4 +1,4 @@
-import { defineEntity } from "@tandem/core";
+import { defineEntity } from "@tandem/connector-sdk";
 import {
   createSObject,
   deleteSObject,

@@ -1,5 +1,5 @@
+import type { AnyConnector } from "@tandem/connector-sdk";
 import { Context, Data, Effect, Layer, Schema } from "effect";
-import type { AnyConnector } from "./Connector.ts";
 
 /** A plugin could not be imported, or what it exports is not a connector. */
 export class ConnectorLoadError extends Data.TaggedError("ConnectorLoadError")<{

@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import type { Fields } from "@tandem/connector-sdk";
+import { type ConflictInput, type ConflictPolicy, decide, threeWayMerge } from "@tandem/connector-sdk";
 import { Context, Effect, Layer } from "effect";
 import type { Selectable } from "kysely";
 import { Database } from "../db/Database.ts";
@@ -7,9 +9,6 @@ import { pageLimit, seqPage } from "../db/seqPage.ts";
 import { InvalidInput, PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
 import { JobQueue } from "../queue/JobQueue.ts";
 import { OutboundWebhooks } from "../webhooks/OutboundWebhooks.ts";
-import type { Fields } from "./ConflictMerge.ts";
-import { threeWayMerge } from "./ConflictMerge.ts";
-import { type ConflictInput, type ConflictPolicy, decide } from "./ConflictPolicy.ts";
 
 /** A conflict as the API shows it. */
 export interface ConflictView {

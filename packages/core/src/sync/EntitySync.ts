@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { Chunk, Clock, Context, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect";
 import {
   type AnyConnector,
   type ConnectorContext,
@@ -8,15 +7,16 @@ import {
   type ReadPage,
   rateLimitPolicyOf,
   Unavailable,
-} from "../connector/Connector.ts";
+} from "@tandem/connector-sdk";
 import {
   callConnector,
   type DecodedRecord,
   decodeRecord,
   makeConnectorContext,
+  RateBudget,
   sourceStream,
-} from "../connector/callConnector.ts";
-import { RateBudget } from "../connector/RateBudget.ts";
+} from "@tandem/connector-sdk/runtime";
+import { Chunk, Clock, Context, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect";
 import { Database } from "../db/Database.ts";
 import { ResourceNotFound } from "../errors/Errors.ts";
 import { Conflicts } from "../store/Conflicts.ts";

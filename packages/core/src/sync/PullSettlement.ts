@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
+import type { ConflictPolicy } from "@tandem/connector-sdk";
 import { Clock, type Context, Data, Effect, Option } from "effect";
 import type { Database } from "../db/Database.ts";
-import type { ConflictPolicy } from "../store/ConflictPolicy.ts";
 import type { Conflicts } from "../store/Conflicts.ts";
 import type { IncomingRecord, PulledSettlement, RecordScope, RecordStoreService } from "../store/RecordStore.ts";
 

@@ -1,6 +1,6 @@
+import { sourceStream } from "@tandem/connector-sdk/runtime";
 import { Cause, Clock, Effect, Exit, Fiber, Option, Schedule, Schema, Stream } from "effect";
 import cron from "node-cron";
-import { sourceStream } from "../connector/callConnector.ts";
 
 /** One item that failed; the run went on without it. */
 export interface SyncItemError {

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
+import type { AnyConnector } from "@tandem/connector-sdk";
+import { EgressPolicy } from "@tandem/connector-sdk/runtime";
 import { Context, Effect, Layer, Redacted, Schema } from "effect";
-import type { AnyConnector } from "../connector/Connector.ts";
 import { ConnectorRegistry } from "../connector/ConnectorRegistry.ts";
-import { EgressPolicy } from "../connector/EgressPolicy.ts";
 import { Database } from "../db/Database.ts";
 import type { ConnectionRow } from "../db/schema.ts";
 import { AlreadyExists, type FieldIssue, InvalidInput, ResourceNotFound } from "../errors/Errors.ts";

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
+import type { InboundWebhookRequest, WebhookAnswer, WebhookEvent, WebhookReceipt } from "@tandem/connector-sdk";
 import { Cause, Chunk, Clock, Context, Effect, Exit, Layer, Schema } from "effect";
 import { sql } from "kysely";
-import type { InboundWebhookRequest, WebhookAnswer, WebhookEvent, WebhookReceipt } from "../connector/Connector.ts";
 import { Database, DatabaseUnavailable } from "../db/Database.ts";
 import * as GroupCommit from "../db/GroupCommit.ts";
 import { preparedAs } from "../db/PreparedStatements.ts";

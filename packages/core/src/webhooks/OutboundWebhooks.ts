@@ -1,9 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { RateLimited, Unavailable } from "@tandem/connector-sdk";
+import { EgressPolicy, isEgressRefused, makeConnectorHttp } from "@tandem/connector-sdk/runtime";
 import { Context, Data, Effect, Layer, Schema } from "effect";
 import type { Selectable } from "kysely";
-import { RateLimited, Unavailable } from "../connector/Connector.ts";
-import { makeConnectorHttp } from "../connector/ConnectorHttp.ts";
-import { EgressPolicy, isEgressRefused } from "../connector/EgressPolicy.ts";
 import { Database } from "../db/Database.ts";
 import type { WebhookDeliveriesTable, WebhookSubscriptionsTable } from "../db/schema.ts";
 import { pageLimit, seqPage } from "../db/seqPage.ts";

@@ -1,11 +1,11 @@
 import { isDeepStrictEqual } from "node:util";
+import { compileRecordCodec, type RecordCodec } from "@tandem/connector-sdk/runtime";
 import { decodeRecord, defineEntity } from "@tandem/core";
 import { AcmeContact } from "@tandem/testkit";
 import { Arbitrary, Effect, Either, FastCheck, ParseResult, Schema } from "effect";
 import { describe, expect, it } from "vitest";
 import { Task } from "../../../../examples/connector-template/src/entities/tasks.ts";
 import { Contact, contacts } from "../../../connector-hubspot/src/entities/contacts.ts";
-import { compileRecordCodec, type RecordCodec } from "../../src/connector/RecordCodec.ts";
 
 /*
  * The compiled codec is only a shortcut: for every input it must either agree with

@@ -1,6 +1,7 @@
-import { decodeRecord, defineEntity } from "@tandem/core";
 import { Either, Schema } from "effect";
 import { describe, expect, it } from "vitest";
+import { defineEntity } from "../src/index.ts";
+import { decodeRecord } from "../src/runtime.ts";
 
 const Item = Schema.Struct({ id: Schema.String, at: Schema.Date });
 const items = defineEntity<typeof Item.Type>({

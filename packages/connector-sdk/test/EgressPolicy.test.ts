@@ -1,8 +1,8 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type EgressResolver, makeConnectorHttp, makeEgressPolicy, parseEgressAllowList } from "@tandem/core";
 import { Either } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type EgressResolver, makeConnectorHttp, makeEgressPolicy, parseEgressAllowList } from "../src/runtime.ts";
 
 /*
  * The check at connection time: a public-looking name whose DNS answer is private. No MSW here

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest";
-import { makeTokenBucket, RateBudget } from "@tandem/core";
 import { Effect, Fiber, TestClock } from "effect";
+import { makeTokenBucket, RateBudget } from "../src/runtime.ts";
 
 /** Lets forked fibers run up to their next suspension. */
 const settle = Effect.yieldNow().pipe(Effect.repeatN(20));

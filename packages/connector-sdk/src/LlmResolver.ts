@@ -1,7 +1,7 @@
 import { Effect, Either, Redacted, Schema } from "effect";
-import { makeConnectorHttp } from "../connector/ConnectorHttp.ts";
-import type { EgressPolicyService } from "../connector/EgressPolicy.ts";
 import type { ConflictInput, ConflictPolicy, PolicyDecision } from "./ConflictPolicy.ts";
+import { makeConnectorHttp } from "./ConnectorHttp.ts";
+import type { EgressPolicyService } from "./EgressPolicy.ts";
 
 export interface LlmResolverOptions {
   /** An OpenAI-compatible API base, e.g. `https://llm.internal/v1` (POST `<baseUrl>/chat/completions`). */

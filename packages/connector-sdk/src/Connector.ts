@@ -1,6 +1,6 @@
 import type { Effect, Schema, Stream } from "effect";
 import { Schema as S } from "effect";
-import type { ConflictPolicy } from "../store/ConflictPolicy.ts";
+import type { ConflictPolicy } from "./ConflictPolicy.ts";
 
 /* ------------------------------------------------------------------------------------------------
  * Error reasons a connector raises (throw from async code, or fail with them in Effect).

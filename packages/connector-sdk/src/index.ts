@@ -1,0 +1,10 @@
+/**
+ * The connector SDK: everything a connector author imports. The engine-side
+ * pieces that call a connector (for the engine and the conformance suite) are
+ * in `@tandem/connector-sdk/runtime`.
+ */
+export * from "./ConflictMerge.ts";
+export * from "./ConflictPolicy.ts";
+export * from "./Connector.ts";
+export * from "./ForeignResponse.ts";
+export * from "./LlmResolver.ts";
