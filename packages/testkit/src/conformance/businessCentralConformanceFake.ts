@@ -1,11 +1,12 @@
+import type { BusinessCentralEntitySet } from "@tandem/sandbox";
 import {
   type BusinessCentralFake,
   businessCentralFakeApp,
   businessCentralFakeIds,
   createBusinessCentralFake,
-} from "../businesscentral/BusinessCentralFake.ts";
-import type { BusinessCentralEntitySet } from "../businesscentral/BusinessCentralStore.ts";
-import { createManualClock, type ManualClock } from "../hubspot/FakeClock.ts";
+  createManualClock,
+  type ManualClock,
+} from "@tandem/sandbox";
 import type { ConformanceEntityFake, ConformanceFake } from "./ConformanceFake.ts";
 
 /** Gap between successive changes: timestamps strictly increase, so deltas see exactly what changed. */

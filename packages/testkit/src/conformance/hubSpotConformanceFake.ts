@@ -1,7 +1,12 @@
-import { createManualClock, type ManualClock } from "../hubspot/FakeClock.ts";
-import { createHubSpotFake, type HubSpotFake, hubSpotFakeToken } from "../hubspot/HubSpotFake.ts";
-import type { HubSpotObjectType } from "../hubspot/HubSpotStore.ts";
-import { hubSpotSignatureHeaders } from "../hubspot/HubSpotWebhookSignature.ts";
+import type { HubSpotObjectType } from "@tandem/sandbox";
+import {
+  createHubSpotFake,
+  createManualClock,
+  type HubSpotFake,
+  hubSpotFakeToken,
+  hubSpotSignatureHeaders,
+  type ManualClock,
+} from "@tandem/sandbox";
 import type { ConformanceEntityFake, ConformanceFake } from "./ConformanceFake.ts";
 
 const webhookSecret = "conformance-client-secret";

@@ -1,6 +1,11 @@
-import { createManualClock, type ManualClock } from "../hubspot/FakeClock.ts";
-import { createSalesforceFake, type SalesforceFake, salesforceFakeOAuthApp } from "../salesforce/SalesforceFake.ts";
-import type { SalesforceObjectType } from "../salesforce/SalesforceStore.ts";
+import type { SalesforceObjectType } from "@tandem/sandbox";
+import {
+  createManualClock,
+  createSalesforceFake,
+  type ManualClock,
+  type SalesforceFake,
+  salesforceFakeOAuthApp,
+} from "@tandem/sandbox";
 import type { ConformanceEntityFake, ConformanceFake } from "./ConformanceFake.ts";
 
 /** Gap between successive changes: timestamps strictly increase, so deltas see exactly what changed. */
