@@ -7,7 +7,7 @@ import {
   type StoredSalesforceRecord,
   salesforceFakeOAuthApp,
   salesforceFakeOrgId,
-  serveHandlersOnLoopback,
+  serveOnLoopback,
 } from "@tandem/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../support/server.ts";
@@ -25,9 +25,9 @@ describe("Salesforce Outbound Messages through the server", () => {
   let connectionId: string;
 
   beforeAll(async () => {
-    sandbox = await serveHandlersOnLoopback((url) => {
+    sandbox = await serveOnLoopback((url) => {
       fake = createSalesforceFake({ instanceUrl: url });
-      return fake.handlers;
+      return fake.handle;
     });
     fake.seedContacts(5);
     t = await startTestServer("postgres");

@@ -7,6 +7,7 @@ import {
   createManualClock,
   type ManualClock,
 } from "@tandem/sandbox";
+import { businessCentralHandlers } from "../msw/BusinessCentralMsw.ts";
 import type { ConformanceEntityFake, ConformanceFake } from "./ConformanceFake.ts";
 
 /** Gap between successive changes: timestamps strictly increase, so deltas see exactly what changed. */
@@ -76,7 +77,7 @@ export const businessCentralConformanceFake = (
   let n = 0;
   return {
     fake,
-    handlers: fake.handlers,
+    handlers: businessCentralHandlers(fake),
     config: {
       baseUrl: fake.baseUrl,
       authorityUrl: fake.authorityUrl,

@@ -7,6 +7,7 @@ import {
   hubSpotSignatureHeaders,
   type ManualClock,
 } from "@tandem/sandbox";
+import { hubSpotHandlers } from "../msw/HubSpotMsw.ts";
 import type { ConformanceEntityFake, ConformanceFake } from "./ConformanceFake.ts";
 
 const webhookSecret = "conformance-client-secret";
@@ -100,7 +101,7 @@ export const hubSpotConformanceFake = (
   let n = 0;
   return {
     fake,
-    handlers: fake.handlers,
+    handlers: hubSpotHandlers(fake),
     config: {
       baseUrl: fake.baseUrl,
       accessToken: hubSpotFakeToken,

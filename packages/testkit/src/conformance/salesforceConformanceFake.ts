@@ -6,6 +6,7 @@ import {
   type SalesforceFake,
   salesforceFakeOAuthApp,
 } from "@tandem/sandbox";
+import { salesforceHandlers } from "../msw/SalesforceMsw.ts";
 import type { ConformanceEntityFake, ConformanceFake } from "./ConformanceFake.ts";
 
 /** Gap between successive changes: timestamps strictly increase, so deltas see exactly what changed. */
@@ -69,7 +70,7 @@ export const salesforceConformanceFake = (
   let n = 0;
   return {
     fake,
-    handlers: fake.handlers,
+    handlers: salesforceHandlers(fake),
     config: {
       instanceUrl: fake.instanceUrl,
       clientId: salesforceFakeOAuthApp.clientId,
