@@ -13,9 +13,9 @@ import {
   salesforceFakeOAuthApp,
   serveHubSpotFake,
   serveOnLoopback,
-} from "@tandem/testkit";
+} from "@tandem/sandbox";
+import type { RunningServer } from "@tandem/server";
 import { Effect } from "effect";
-import type { RunningServer } from "./Server.ts";
 
 const DEMO_WEBHOOK_SECRET = "demo-hubspot-client-secret";
 
