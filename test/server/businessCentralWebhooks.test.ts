@@ -7,7 +7,7 @@ import {
   createBusinessCentralFake,
   type LoopbackServer,
   makeLoopbackEgressPolicy,
-  serveHandlersOnLoopback,
+  serveOnLoopback,
 } from "@tandem/testkit";
 import { Schema } from "effect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,9 +29,9 @@ describe("Business Central webhooks through the server", () => {
   let config: Record<string, unknown>;
 
   beforeAll(async () => {
-    sandbox = await serveHandlersOnLoopback((url) => {
+    sandbox = await serveOnLoopback((url) => {
       fake = createBusinessCentralFake({ baseUrl: url, authorityUrl: url });
-      return fake.handlers;
+      return fake.handle;
     });
     fake.seedItems(3);
     t = await startTestServer("postgres");

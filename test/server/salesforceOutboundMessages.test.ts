@@ -7,6 +7,7 @@ import {
   type StoredSalesforceRecord,
   salesforceFakeOAuthApp,
   salesforceFakeOrgId,
+  salesforceHandlers,
   serveHandlersOnLoopback,
 } from "@tandem/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,9 +26,11 @@ describe("Salesforce Outbound Messages through the server", () => {
   let connectionId: string;
 
   beforeAll(async () => {
+    // Through the testkit's MSW handlers served on loopback (the Business Central test serves its
+    // fake's handle directly, with the sandbox's serveOnLoopback).
     sandbox = await serveHandlersOnLoopback((url) => {
       fake = createSalesforceFake({ instanceUrl: url });
-      return fake.handlers;
+      return salesforceHandlers(fake);
     });
     fake.seedContacts(5);
     t = await startTestServer("postgres");

@@ -13,6 +13,7 @@ import {
 import {
   businessCentralFakeApp,
   businessCentralFakeIds,
+  businessCentralHandlers,
   createBusinessCentralFake,
   createManualClock,
   readResuming,
@@ -32,7 +33,7 @@ const baseUrl = "https://bc.test";
 const authorityUrl = "https://login.test";
 const clock = createManualClock(Date.UTC(2026, 5, 1));
 const fake = createBusinessCentralFake({ baseUrl, authorityUrl, clock });
-const server = setupServer(...fake.handlers);
+const server = setupServer(...businessCentralHandlers(fake));
 
 beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 beforeEach(() => fake.reset());

@@ -4,6 +4,7 @@ import {
   type BusinessCentralEntitySet,
   businessCentralFakeApp,
   businessCentralFakeIds,
+  businessCentralHandlers,
   createBusinessCentralFake,
   createManualClock,
   createTestConnection,
@@ -33,7 +34,7 @@ const fake = createBusinessCentralFake({ baseUrl, authorityUrl, clock });
 /** Notifications as the server's webhook route hands them over: handshake answered, bodies kept. */
 const received: Array<string> = [];
 const server = setupServer(
-  ...fake.handlers,
+  ...businessCentralHandlers(fake),
   http.all(receiverUrl, async ({ request }) => {
     const inbound = {
       method: request.method,

@@ -2,6 +2,7 @@ import { type ConnectorContext, InvalidRecord, makeConnectorHttp, type WebhookEv
 import {
   businessCentralFakeApp,
   businessCentralFakeIds,
+  businessCentralHandlers,
   businessCentralNotification,
   businessCentralNotificationRequest,
   businessCentralResource,
@@ -164,7 +165,7 @@ describe("subscriptions against the fake", () => {
   const received: Array<{ verified: boolean; events: ReadonlyArray<WebhookEvent> }> = [];
   let refuseHandshake = false;
   const server = setupServer(
-    ...fake.handlers,
+    ...businessCentralHandlers(fake),
     http.all(receiverUrl, async ({ request }) => {
       const inbound = {
         method: request.method,

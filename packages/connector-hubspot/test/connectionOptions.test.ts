@@ -1,6 +1,12 @@
 import { expect, layer } from "@effect/vitest";
 import { EntitySync, rateLimitPolicyOf } from "@tandem/core";
-import { createHubSpotFake, createTestConnection, hubSpotFakeToken, testEngineLayer } from "@tandem/testkit";
+import {
+  createHubSpotFake,
+  createTestConnection,
+  hubSpotFakeToken,
+  hubSpotHandlers,
+  testEngineLayer,
+} from "@tandem/testkit";
 import { Effect, Either, Schema, TestServices } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll, describe, it } from "vitest";
@@ -13,7 +19,7 @@ import hubspot, { HubSpotConfig, hubSpotRateLimit } from "../src/index.ts";
 
 const baseUrl = "https://hubspot.options.test";
 const fake = createHubSpotFake({ baseUrl });
-const server = setupServer(...fake.handlers);
+const server = setupServer(...hubSpotHandlers(fake));
 beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 afterAll(() => {
   fake.close();

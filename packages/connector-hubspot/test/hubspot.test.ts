@@ -15,6 +15,7 @@ import {
   createManualClock,
   hubSpotFakeOAuthApp,
   hubSpotFakeToken,
+  hubSpotHandlers,
   readResuming,
 } from "@tandem/testkit";
 import { Schema } from "effect";
@@ -33,7 +34,7 @@ import hubspot, {
 const baseUrl = "https://hubspot.test";
 const clock = createManualClock(Date.UTC(2026, 5, 1));
 const fake = createHubSpotFake({ baseUrl, clock });
-const server = setupServer(...fake.handlers);
+const server = setupServer(...hubSpotHandlers(fake));
 
 beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 beforeEach(() => fake.reset());

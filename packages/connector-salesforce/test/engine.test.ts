@@ -10,6 +10,7 @@ import {
   runSyncUntilDone,
   type SalesforceObjectType,
   salesforceFakeOAuthApp,
+  salesforceHandlers,
   storedRecord,
   storedRecords,
   testEngineLayer,
@@ -28,7 +29,7 @@ import salesforce, { SalesforceConfig } from "../src/index.ts";
 const instanceUrl = "https://acme.engine.my.salesforce.test";
 const clock = createManualClock(Date.UTC(2026, 4, 1));
 const fake = createSalesforceFake({ instanceUrl, clock, knobs: { minBatchSize: 1 } });
-const server = setupServer(...fake.handlers);
+const server = setupServer(...salesforceHandlers(fake));
 beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 afterAll(() => {
   fake.close();

@@ -4,6 +4,7 @@ import {
   createSalesforceFake,
   parseSoql,
   salesforceFakeOAuthApp,
+  salesforceHandlers,
   salesforceId18,
 } from "@tandem/testkit";
 import { setupServer } from "msw/node";
@@ -17,7 +18,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 const instanceUrl = "https://wire.my.salesforce.test";
 const clock = createManualClock(Date.UTC(2026, 5, 1));
 const fake = createSalesforceFake({ instanceUrl, clock });
-const server = setupServer(...fake.handlers);
+const server = setupServer(...salesforceHandlers(fake));
 beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 beforeEach(() => fake.reset());
 afterAll(() => {

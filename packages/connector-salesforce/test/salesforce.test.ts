@@ -17,6 +17,7 @@ import {
   outboundNotificationId,
   readResuming,
   salesforceFakeOAuthApp,
+  salesforceHandlers,
 } from "@tandem/testkit";
 import { Redacted, Schema } from "effect";
 import { XMLParser } from "fast-xml-parser";
@@ -40,7 +41,7 @@ const loginUrl = "https://login.salesforce.test";
 const clock = createManualClock(Date.UTC(2026, 5, 1));
 // Batches as small as 1 (Salesforce's floor is 200), so paging shows on small data sets.
 const fake = createSalesforceFake({ instanceUrl, loginUrl, clock, knobs: { minBatchSize: 1 } });
-const server = setupServer(...fake.handlers);
+const server = setupServer(...salesforceHandlers(fake));
 
 beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 beforeEach(() => fake.reset());

@@ -5,5 +5,6 @@ export type { AppRouter } from "./routers/_app.ts";
 export { appRouter } from "./routers/_app.ts";
 export { type AppRuntime, makeRuntime } from "./runtime.ts";
 export { nodeFlags } from "./runtimeFlags.ts";
+export { runServeCommand, type ServeCommandOptions, type ServeCompanion } from "./ServeCommand.ts";
 export { type RunningServer, startServer } from "./Server.ts";
 export { createCallerFactory } from "./trpc.ts";

@@ -1,13 +1,7 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { LoopbackServer } from "@tandem/sandbox";
 import { getResponse, type RequestHandler } from "msw";
-
-/** MSW handlers served over real HTTP on loopback. */
-export interface LoopbackServer {
-  /** `http://127.0.0.1:<port>`: the origin the handlers were made for. */
-  readonly url: string;
-  readonly close: () => Promise<void>;
-}
 
 const readBody = async (request: IncomingMessage): Promise<Buffer> => {
   const chunks: Array<Buffer> = [];
@@ -16,17 +10,14 @@ const readBody = async (request: IncomingMessage): Promise<Buffer> => {
 };
 
 /**
- * Serves a fake's MSW handlers over node:http on 127.0.0.1 (loopback only: the fakes have no real
- * authentication), for processes that cannot share the test's MSW interception: the demo's
- * sandbox, a server in another process. The handlers are made for the server's own origin, which
- * is known only once it listens (hence a function). A request no handler answers gets a 404.
+ * Serves MSW handlers (a plugin's own fake, say) over node:http on 127.0.0.1 (loopback only: the
+ * fakes have no real authentication), for processes that cannot share the test's MSW
+ * interception: a server in another process. The handlers are made for the server's own origin,
+ * which is known only once it listens (hence a function). A request no handler answers gets a 404.
+ * The sandbox's fakes need no MSW for this: `serveOnLoopback((url) => fake.handle)`.
  *
  * @example
- * let fake: SalesforceFake;
- * const served = await serveHandlersOnLoopback((url) => {
- *   fake = createSalesforceFake({ instanceUrl: url });
- *   return fake.handlers;
- * });
+ * const served = await serveHandlersOnLoopback((url) => taskboardHandlers(new TaskboardFake(url)));
  */
 export const serveHandlersOnLoopback = async (
   handlersFor: (url: string) => ReadonlyArray<RequestHandler>,

@@ -8,6 +8,7 @@ import {
   createManualClock,
   hubSpotFakeOAuthApp,
   hubSpotFakeToken,
+  hubSpotHandlers,
   hubSpotSignatureHeaders,
   signHubSpotV1,
   signHubSpotV2,
@@ -17,7 +18,7 @@ import {
 const baseUrl = "https://hubspot.fake";
 const clock = createManualClock(Date.UTC(2026, 0, 1));
 const fake = createHubSpotFake({ baseUrl, clock });
-const server = setupServer(...fake.handlers);
+const server = setupServer(...hubSpotHandlers(fake));
 
 beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 beforeEach(() => fake.reset());

@@ -1,5 +1,5 @@
 import type { InboundWebhookRequest } from "@tandem/core";
-import { createHubSpotFake, createManualClock } from "@tandem/testkit";
+import { createHubSpotFake, createManualClock, hubSpotHandlers } from "@tandem/testkit";
 import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll } from "vitest";
@@ -17,7 +17,7 @@ export const hubSpotFakeWithReceiver = (options: {
   const fake = createHubSpotFake({ baseUrl: options.baseUrl, clock });
   const received: Array<InboundWebhookRequest> = [];
   const server = setupServer(
-    ...fake.handlers,
+    ...hubSpotHandlers(fake),
     http.post(options.receiverUrl, async ({ request }) => {
       received.push({
         method: request.method,

@@ -1,6 +1,6 @@
+import type { AcmeCrm } from "@tandem/sandbox";
 import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
-import type { AcmeCrm } from "./AcmeCrm.ts";
 
 const json = (api: AcmeCrm, body: unknown, init: { status?: number } = {}) =>
   HttpResponse.json(body as Record<string, unknown>, { status: init.status ?? 200, headers: rateHeaders(api) });

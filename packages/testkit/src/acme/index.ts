@@ -1,4 +1,3 @@
-export * from "./AcmeCrm.ts";
 export * from "./connector.ts";
 export * from "./handlers.ts";
 export * from "./webhooks.ts";

@@ -1,4 +1,4 @@
-import { AcmeCrm } from "../acme/AcmeCrm.ts";
+import { AcmeCrm } from "@tandem/sandbox";
 import { acmeHandlers } from "../acme/handlers.ts";
 import { acmeWebhookRequest } from "../acme/webhooks.ts";
 import type { ConformanceFake } from "./ConformanceFake.ts";

@@ -1,11 +1,13 @@
+import type { BusinessCentralEntitySet } from "@tandem/sandbox";
 import {
   type BusinessCentralFake,
   businessCentralFakeApp,
   businessCentralFakeIds,
   createBusinessCentralFake,
-} from "../businesscentral/BusinessCentralFake.ts";
-import type { BusinessCentralEntitySet } from "../businesscentral/BusinessCentralStore.ts";
-import { createManualClock, type ManualClock } from "../hubspot/FakeClock.ts";
+  createManualClock,
+  type ManualClock,
+} from "@tandem/sandbox";
+import { businessCentralHandlers } from "../msw/BusinessCentralMsw.ts";
 import type { ConformanceEntityFake, ConformanceFake } from "./ConformanceFake.ts";
 
 /** Gap between successive changes: timestamps strictly increase, so deltas see exactly what changed. */
@@ -75,7 +77,7 @@ export const businessCentralConformanceFake = (
   let n = 0;
   return {
     fake,
-    handlers: fake.handlers,
+    handlers: businessCentralHandlers(fake),
     config: {
       baseUrl: fake.baseUrl,
       authorityUrl: fake.authorityUrl,

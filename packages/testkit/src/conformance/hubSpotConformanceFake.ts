@@ -1,7 +1,13 @@
-import { createManualClock, type ManualClock } from "../hubspot/FakeClock.ts";
-import { createHubSpotFake, type HubSpotFake, hubSpotFakeToken } from "../hubspot/HubSpotFake.ts";
-import type { HubSpotObjectType } from "../hubspot/HubSpotStore.ts";
-import { hubSpotSignatureHeaders } from "../hubspot/HubSpotWebhookSignature.ts";
+import type { HubSpotObjectType } from "@tandem/sandbox";
+import {
+  createHubSpotFake,
+  createManualClock,
+  type HubSpotFake,
+  hubSpotFakeToken,
+  hubSpotSignatureHeaders,
+  type ManualClock,
+} from "@tandem/sandbox";
+import { hubSpotHandlers } from "../msw/HubSpotMsw.ts";
 import type { ConformanceEntityFake, ConformanceFake } from "./ConformanceFake.ts";
 
 const webhookSecret = "conformance-client-secret";
@@ -95,7 +101,7 @@ export const hubSpotConformanceFake = (
   let n = 0;
   return {
     fake,
-    handlers: fake.handlers,
+    handlers: hubSpotHandlers(fake),
     config: {
       baseUrl: fake.baseUrl,
       accessToken: hubSpotFakeToken,

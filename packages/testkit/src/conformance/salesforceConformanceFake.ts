@@ -1,6 +1,12 @@
-import { createManualClock, type ManualClock } from "../hubspot/FakeClock.ts";
-import { createSalesforceFake, type SalesforceFake, salesforceFakeOAuthApp } from "../salesforce/SalesforceFake.ts";
-import type { SalesforceObjectType } from "../salesforce/SalesforceStore.ts";
+import type { SalesforceObjectType } from "@tandem/sandbox";
+import {
+  createManualClock,
+  createSalesforceFake,
+  type ManualClock,
+  type SalesforceFake,
+  salesforceFakeOAuthApp,
+} from "@tandem/sandbox";
+import { salesforceHandlers } from "../msw/SalesforceMsw.ts";
 import type { ConformanceEntityFake, ConformanceFake } from "./ConformanceFake.ts";
 
 /** Gap between successive changes: timestamps strictly increase, so deltas see exactly what changed. */
@@ -64,7 +70,7 @@ export const salesforceConformanceFake = (
   let n = 0;
   return {
     fake,
-    handlers: fake.handlers,
+    handlers: salesforceHandlers(fake),
     config: {
       instanceUrl: fake.instanceUrl,
       clientId: salesforceFakeOAuthApp.clientId,

@@ -1,21 +1,22 @@
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createHubSpotFake, type HubSpotFake, type HubSpotFakeOptions } from "./HubSpotFake.ts";
+import type { FakeHttpRequest, FakeHttpResponse } from "./hubspot/HubSpotApi.ts";
 
-export interface ServeHubSpotFakeOptions extends Omit<HubSpotFakeOptions, "baseUrl"> {
-  /** Port to listen on; 0 picks a free one. Default 0. */
-  readonly port?: number;
-  /** Default 127.0.0.1 (loopback only: the fake has no real authentication). */
-  readonly host?: string;
-  /** Serve an existing fake instead of creating one. */
-  readonly fake?: HubSpotFake;
+/** A fake's transport-independent entry point (every fake's `handle`). */
+export type FakeRequestHandler = (request: FakeHttpRequest) => Promise<FakeHttpResponse>;
+
+/** A fake served over real HTTP. */
+export interface LoopbackServer {
+  /** `http://<host>:<port>`: the origin the fake was made for. */
+  readonly url: string;
+  readonly close: () => Promise<void>;
 }
 
-/** A fake served over real HTTP. Point a connection's `baseUrl` at `url`. */
-export interface ServedHubSpotFake {
-  readonly url: string;
-  readonly fake: HubSpotFake;
-  readonly close: () => Promise<void>;
+export interface LoopbackServerOptions {
+  /** Port to listen on; 0 picks a free one. Default 0. */
+  readonly port?: number;
+  /** Default 127.0.0.1 (loopback only: the fakes have no real authentication). */
+  readonly host?: string;
 }
 
 const readBody = async (request: IncomingMessage): Promise<string> => {
@@ -25,17 +26,25 @@ const readBody = async (request: IncomingMessage): Promise<string> => {
 };
 
 /**
- * Serves the HubSpot fake over node:http on loopback, for the demo and the
- * benchmarks. Same state logic as the MSW handlers (the fake's `handle`).
+ * Serves a fake over node:http, for processes that cannot share a test's MSW interception: the
+ * demo's sandboxes, the benchmark's source API, a server in another process. The fake is made for
+ * the server's own origin, which is known only once it listens (hence a function). Request URLs
+ * are resolved against that origin, so paging links name it.
  *
  * @example
- * const served = await serveHubSpotFake({ port: 0 });
- * served.fake.seedContacts(3_000);
- * // connection config: { baseUrl: served.url, accessToken: hubSpotFakeToken }
+ * let fake: SalesforceFake;
+ * const served = await serveOnLoopback((url) => {
+ *   fake = createSalesforceFake({ instanceUrl: url });
+ *   return fake.handle;
+ * });
  */
-export const serveHubSpotFake = async (options: ServeHubSpotFakeOptions = {}): Promise<ServedHubSpotFake> => {
+export const serveOnLoopback = async (
+  handlerFor: (url: string) => FakeRequestHandler,
+  options: LoopbackServerOptions = {},
+): Promise<LoopbackServer> => {
   const host = options.host ?? "127.0.0.1";
-  let fake = options.fake;
+  let handle: FakeRequestHandler | undefined;
+  let origin = "";
   const server = createServer(async (request, response) => {
     const controller = new AbortController();
     // The client hung up before we answered (a timeout on its side): release a hanging call.
@@ -48,9 +57,9 @@ export const serveHubSpotFake = async (options: ServeHubSpotFakeOptions = {}): P
         if (typeof value === "string") headers.set(name, value);
         else if (Array.isArray(value)) for (const v of value) headers.append(name, v);
       }
-      const answer = await fake!.handle({
+      const answer = await handle!({
         method: request.method ?? "GET",
-        url: new URL(request.url ?? "/", fake!.baseUrl),
+        url: new URL(request.url ?? "/", origin),
         headers,
         body: await readBody(request),
         signal: controller.signal,
@@ -67,21 +76,18 @@ export const serveHubSpotFake = async (options: ServeHubSpotFakeOptions = {}): P
   // Node closes an idle keep-alive socket after 5 s. A client whose event loop is busy longer
   // than that between two pages (a large page being written, a loaded machine) can send its next
   // request on a socket the server is closing: "fetch failed". API gateways keep idle
-  // connections about a minute; so does the fake. Headers must be allowed to take longer still.
+  // connections about a minute; so do the fakes. Headers must be allowed to take longer still.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, host, () => resolve());
   });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host}:${port}`;
-  fake ??= createHubSpotFake({ ...options, baseUrl: url });
+  origin = `http://${host}:${(server.address() as AddressInfo).port}`;
+  handle = handlerFor(origin);
   return {
-    url,
-    fake,
+    url: origin,
     close: async () => {
-      fake!.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

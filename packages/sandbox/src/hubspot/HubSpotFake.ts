@@ -1,4 +1,3 @@
-import type { HttpHandler } from "msw";
 import { type FakeClock, seededRandom, systemClock } from "./FakeClock.ts";
 import {
   type FakeHttpRequest,
@@ -8,7 +7,6 @@ import {
   handleHubSpotRequest,
 } from "./HubSpotApi.ts";
 import { defaultHubSpotKnobs, type HubSpotFakeKnobs, type HubSpotFault } from "./HubSpotFaults.ts";
-import { hubSpotMswHandlers } from "./HubSpotMsw.ts";
 import {
   createHubSpotStore,
   type HubSpotObjectType,
@@ -28,7 +26,7 @@ export const hubSpotFakeOAuthApp: HubSpotOAuthApp = {
 };
 
 export interface HubSpotFakeOptions {
-  /** Origin the MSW handlers intercept. Default https://api.hubapi.com. */
+  /** Origin the fake answers on. Default https://api.hubapi.com. */
   readonly baseUrl?: string;
   /** Default the wall clock; pass createManualClock() to control time. */
   readonly clock?: FakeClock;
@@ -54,8 +52,8 @@ export interface ChurnOptions {
 }
 
 /**
- * A stateful fake of HubSpot CRM v3 (contacts and companies). Serve it through MSW
- * (`setupServer(...fake.handlers)`) or over loopback HTTP (`serveHubSpotFake`).
+ * A stateful fake of HubSpot CRM v3 (contacts and companies). Serve it over loopback HTTP
+ * (`serveHubSpotFake`) or through MSW (the testkit's `hubSpotHandlers(fake)`).
  */
 export interface HubSpotFake {
   readonly baseUrl: string;
@@ -63,8 +61,6 @@ export interface HubSpotFake {
   readonly store: HubSpotStore;
   /** Mutable fault and limit knobs. */
   readonly knobs: HubSpotFakeKnobs;
-  /** MSW handlers answering every request under `baseUrl`. */
-  readonly handlers: ReadonlyArray<HttpHandler>;
   /** Answers one request (the transport-independent entry point). */
   readonly handle: (request: FakeHttpRequest) => Promise<FakeHttpResponse>;
   /** Private app tokens accepted (mutable: delete one to simulate a revoked token). */
@@ -97,7 +93,7 @@ export interface HubSpotFake {
  * @example
  * const fake = createHubSpotFake({ baseUrl: "https://api.hubapi.com" });
  * fake.seedContacts(250);
- * const server = setupServer(...fake.handlers);
+ * const server = setupServer(...hubSpotHandlers(fake)); // MSW, with the testkit's adapter
  * server.listen({ onUnhandledFrame: "error" });
  * fake.knobs.serverErrorRate = 0.1;
  * fake.failNext({ kind: "rateLimit", retryAfterSeconds: 2 });
@@ -160,7 +156,6 @@ export const createHubSpotFake = (options: HubSpotFakeOptions = {}): HubSpotFake
     clock,
     store,
     knobs,
-    handlers: hubSpotMswHandlers(baseUrl, handle),
     handle,
     tokens: state.privateAppTokens,
     expireAccessTokens: () => {

@@ -410,7 +410,7 @@ const requestLimitExceeded = (concurrent: boolean, headers: Record<string, strin
 
 /**
  * Answers one request the way Salesforce's REST API would, faults and limits included.
- * Transport-independent: the MSW handlers call it.
+ * Transport-independent: the testkit's MSW handlers and the loopback server both call it.
  */
 export const handleSalesforceRequest = async (
   state: SalesforceApiState,

@@ -626,7 +626,7 @@ const route = async (state: BusinessCentralApiState, request: FakeHttpRequest): 
 
 /**
  * Answers one API request the way Business Central API v2.0 would, faults and limits included.
- * Transport-independent: the MSW handlers call it.
+ * Transport-independent: the testkit's MSW handlers and the loopback server both call it.
  */
 export const handleBusinessCentralRequest = async (
   state: BusinessCentralApiState,

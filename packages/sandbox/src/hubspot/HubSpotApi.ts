@@ -692,7 +692,7 @@ const route = (state: HubSpotApiState, request: FakeHttpRequest): FakeHttpRespon
 
 /**
  * Answers one request the way HubSpot CRM v3 would, faults and limits included.
- * Transport-independent: the MSW handlers and the loopback server both call it.
+ * Transport-independent: the testkit's MSW handlers and the loopback server both call it.
  */
 export const handleHubSpotRequest = async (
   state: HubSpotApiState,

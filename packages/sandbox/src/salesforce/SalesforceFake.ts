@@ -1,4 +1,3 @@
-import { HttpResponse, http } from "msw";
 import { type FakeClock, seededRandom, systemClock } from "../hubspot/FakeClock.ts";
 import type { FakeHttpRequest, FakeHttpResponse } from "../hubspot/HubSpotApi.ts";
 import {
@@ -51,7 +50,8 @@ export interface SalesforceFakeOptions {
 /**
  * A stateful fake of Salesforce's REST API (Contact, Account): SOQL query/queryAll with
  * `nextRecordsUrl` paging, sObject CRUD, the delete log, the OAuth refresh-token grant, faults
- * and the API usage header. Serve it through MSW: `setupServer(...fake.handlers)`.
+ * and the API usage header. Serve it over loopback HTTP (`serveOnLoopback`) or through MSW (the
+ * testkit's `salesforceHandlers(fake)`).
  */
 export interface SalesforceFake {
   readonly instanceUrl: string;
@@ -60,7 +60,7 @@ export interface SalesforceFake {
   readonly clock: FakeClock;
   readonly store: SalesforceStore;
   readonly knobs: SalesforceFakeKnobs;
-  readonly handlers: ReadonlyArray<ReturnType<typeof http.all>>;
+  /** Answers one request (the transport-independent entry point), the token endpoint included. */
   readonly handle: (request: FakeHttpRequest) => Promise<FakeHttpResponse>;
   /** Invalidates every access token issued so far: the next call with one answers 401 INVALID_SESSION_ID. */
   readonly expireSessions: () => void;
@@ -85,11 +85,6 @@ export interface SalesforceFake {
   readonly close: () => void;
 }
 
-const toMswResponse = (response: FakeHttpResponse) =>
-  response.body === undefined
-    ? new HttpResponse(null, { status: response.status, headers: response.headers })
-    : new HttpResponse(JSON.stringify(response.body), { status: response.status, headers: response.headers });
-
 /**
  * Creates a Salesforce fake.
  *
@@ -97,7 +92,7 @@ const toMswResponse = (response: FakeHttpResponse) =>
  * const clock = createManualClock();
  * const fake = createSalesforceFake({ instanceUrl: "https://acme.my.salesforce.test", clock });
  * fake.seedContacts(2_500);
- * const server = setupServer(...fake.handlers);
+ * const server = setupServer(...salesforceHandlers(fake)); // MSW, with the testkit's adapter
  * server.listen({ onUnhandledFrame: "error" });
  * fake.failNext({ kind: "requestLimit" }); // 403 REQUEST_LIMIT_EXCEEDED
  * fake.expireSessions(); // 401 INVALID_SESSION_ID until the client refreshes
@@ -127,20 +122,6 @@ export const createSalesforceFake = (options: SalesforceFakeOptions = {}): Sales
     hangs: new Set(),
   };
   const handle = (request: FakeHttpRequest) => handleSalesforceRequest(state, request);
-  const forward = async ({ request }: { request: Request }) =>
-    toMswResponse(
-      await handle({
-        method: request.method,
-        url: new URL(request.url),
-        headers: request.headers,
-        body: await request.text(),
-        signal: request.signal,
-      }),
-    );
-  const handlers = [
-    http.all(`${instanceUrl}/*`, forward),
-    ...(loginUrl !== instanceUrl ? [http.post(`${loginUrl}/services/oauth2/token`, forward)] : []),
-  ];
   const live = (type: SalesforceObjectType) => store.all(type).filter((r) => !r.IsDeleted);
   return {
     instanceUrl,
@@ -149,7 +130,6 @@ export const createSalesforceFake = (options: SalesforceFakeOptions = {}): Sales
     clock,
     store,
     knobs,
-    handlers,
     handle,
     expireSessions: () => {
       for (const token of state.sessions.keys()) state.sessions.set(token, false);

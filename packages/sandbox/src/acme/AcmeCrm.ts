@@ -1,6 +1,6 @@
 /**
  * A stateful fake of "Acme CRM", a small generic vendor API, served over HTTP
- * with MSW (see acmeHandlers). It is deliberately unremarkable: keyset paging,
+ * by the testkit's MSW handlers (acmeHandlers). It is deliberately unremarkable: keyset paging,
  * an `updatedAfter` filter, an ids listing, get by id, writes, and rate-limit
  * headers, plus fault knobs for the cases a sync engine must survive.
  */

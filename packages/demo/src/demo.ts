@@ -11,11 +11,11 @@ import {
   hubSpotFakeToken,
   type SalesforceFake,
   salesforceFakeOAuthApp,
-  serveHandlersOnLoopback,
   serveHubSpotFake,
-} from "@tandem/testkit";
+  serveOnLoopback,
+} from "@tandem/sandbox";
+import type { RunningServer } from "@tandem/server";
 import { Effect } from "effect";
-import type { RunningServer } from "./Server.ts";
 
 const DEMO_WEBHOOK_SECRET = "demo-hubspot-client-secret";
 
@@ -43,9 +43,9 @@ const pick = <A>(list: ReadonlyArray<A>): A | undefined => list[Math.floor(Math.
 /** Salesforce's sandbox on loopback: a few hundred contacts and accounts. */
 const startSalesforceSandbox = async () => {
   let fake!: SalesforceFake;
-  const served = await serveHandlersOnLoopback((url) => {
+  const served = await serveOnLoopback((url) => {
     fake = createSalesforceFake({ instanceUrl: url });
-    return fake.handlers;
+    return fake.handle;
   });
   fake.seedContacts(600);
   fake.seedAccounts(60);
@@ -74,9 +74,9 @@ const startSalesforceSandbox = async () => {
 /** Business Central's sandbox on loopback (API and token endpoint on one origin): items and customers. */
 const startBusinessCentralSandbox = async () => {
   let fake!: BusinessCentralFake;
-  const served = await serveHandlersOnLoopback((url) => {
+  const served = await serveOnLoopback((url) => {
     fake = createBusinessCentralFake({ baseUrl: url, authorityUrl: url });
-    return fake.handlers;
+    return fake.handle;
   });
   fake.seedItems(400);
   fake.seedCustomers(80);

@@ -1,4 +1,3 @@
-import { type HttpHandler, HttpResponse, http } from "msw";
 import { type FakeClock, seededRandom, systemClock } from "../hubspot/FakeClock.ts";
 import type { FakeHttpRequest, FakeHttpResponse } from "../hubspot/HubSpotApi.ts";
 import {
@@ -67,8 +66,9 @@ export interface BusinessCentralDelivery {
 
 /**
  * A stateful fake of Business Central API v2.0 (items, customers, subscriptions) and of the
- * Microsoft identity platform's client-credentials token endpoint. Serve it through MSW:
- * `setupServer(...fake.handlers)`.
+ * Microsoft identity platform's client-credentials token endpoint. Serve it over loopback HTTP
+ * (`serveOnLoopback`, API and token endpoint on one origin) or through MSW (the testkit's
+ * `businessCentralHandlers(fake)`).
  */
 export interface BusinessCentralFake {
   readonly baseUrl: string;
@@ -81,9 +81,10 @@ export interface BusinessCentralFake {
   readonly clock: FakeClock;
   readonly store: BusinessCentralStore;
   readonly knobs: BusinessCentralFakeKnobs;
-  /** MSW handlers for the API origin and the token endpoint. */
-  readonly handlers: ReadonlyArray<HttpHandler>;
-  /** Answers one API request (the transport-independent entry point). */
+  /**
+   * Answers one request (the transport-independent entry point): `POST
+   * {authorityUrl}/{tenant}/oauth2/v2.0/token` goes to the token endpoint, anything else to the API.
+   */
   readonly handle: (request: FakeHttpRequest) => Promise<FakeHttpResponse>;
   /** App registrations (mutable: remove one to revoke it). */
   readonly apps: Array<BusinessCentralApp>;
@@ -114,13 +115,27 @@ export interface BusinessCentralFake {
   readonly reset: () => void;
 }
 
+/** `{tenant}/oauth2/v2.0/token` under the authority: the tenant segment names the directory. */
+const tokenPath = /^\/([^/]+)\/oauth2\/v2\.0\/token$/;
+
+/** The tenant of a token request (`POST {authorityUrl}/{tenant}/oauth2/v2.0/token`), or undefined. */
+const tokenRequestTenant = (authorityUrl: string, request: FakeHttpRequest): string | undefined => {
+  const { origin, pathname } = request.url;
+  const authority = new URL(authorityUrl);
+  if (request.method !== "POST" || origin !== authority.origin) return undefined;
+  const prefix = authority.pathname.replace(/\/+$/, "");
+  if (!pathname.startsWith(`${prefix}/`)) return undefined;
+  const tenant = tokenPath.exec(pathname.slice(prefix.length))?.[1];
+  return tenant === undefined ? undefined : decodeURIComponent(tenant);
+};
+
 /**
  * Creates a Business Central fake.
  *
  * @example
  * const fake = createBusinessCentralFake({ clock: createManualClock() });
  * fake.seedItems(250);
- * const server = setupServer(...fake.handlers);
+ * const server = setupServer(...businessCentralHandlers(fake)); // MSW, with the testkit's adapter
  * server.listen({ onUnhandledFrame: "error" });
  * fake.failNext({ kind: "rateLimit", retryAfterSeconds: 5 });
  */
@@ -149,26 +164,12 @@ export const createBusinessCentralFake = (options: BusinessCentralFakeOptions = 
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
   };
   store.onChange((change) => queueBusinessCentralNotifications(state, change));
-  const handle = (request: FakeHttpRequest) => handleBusinessCentralRequest(state, request);
-
-  const toFakeRequest = async (request: Request): Promise<FakeHttpRequest> => ({
-    method: request.method,
-    url: new URL(request.url),
-    headers: request.headers,
-    body: await request.text(),
-    signal: request.signal,
-  });
-  const toResponse = (response: FakeHttpResponse) =>
-    response.body === undefined
-      ? new HttpResponse(null, { status: response.status, headers: response.headers })
-      : new HttpResponse(JSON.stringify(response.body), { status: response.status, headers: response.headers });
-
-  const handlers = [
-    http.post(`${authorityUrl}/:tenant/oauth2/v2.0/token`, async ({ request, params }) =>
-      toResponse(handleBusinessCentralTokenRequest(state, await toFakeRequest(request), String(params.tenant))),
-    ),
-    http.all(`${baseUrl}/*`, async ({ request }) => toResponse(await handle(await toFakeRequest(request)))),
-  ];
+  const handle = async (request: FakeHttpRequest): Promise<FakeHttpResponse> => {
+    const tenant = tokenRequestTenant(authorityUrl, request);
+    return tenant === undefined
+      ? handleBusinessCentralRequest(state, request)
+      : handleBusinessCentralTokenRequest(state, request, tenant);
+  };
 
   const deliverNotifications = async (): Promise<ReadonlyArray<BusinessCentralDelivery>> => {
     const deliveries: Array<BusinessCentralDelivery> = [];
@@ -221,7 +222,6 @@ export const createBusinessCentralFake = (options: BusinessCentralFakeOptions = 
     clock,
     store,
     knobs,
-    handlers,
     handle,
     apps: state.apps,
     expireAccessTokens: () => {

@@ -1,0 +1,3 @@
+export * from "./BusinessCentralMsw.ts";
+export * from "./HubSpotMsw.ts";
+export * from "./SalesforceMsw.ts";
