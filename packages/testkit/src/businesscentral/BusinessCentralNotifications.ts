@@ -1,4 +1,4 @@
-import type { InboundWebhookRequest } from "@tandem/core";
+import type { InboundWebhookRequest } from "@tandem/connector-sdk";
 import type { BusinessCentralNotification } from "./BusinessCentralApi.ts";
 import type { BusinessCentralEntitySet } from "./BusinessCentralStore.ts";
 

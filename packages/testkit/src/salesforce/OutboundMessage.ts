@@ -1,4 +1,4 @@
-import type { InboundWebhookRequest } from "@tandem/core";
+import type { InboundWebhookRequest } from "@tandem/connector-sdk";
 import { type StoredSalesforceRecord, salesforceRecordId } from "./SalesforceStore.ts";
 
 /*
