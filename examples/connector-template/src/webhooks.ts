@@ -1,5 +1,4 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
-import type { ConnectorWebhooks, WebhookEvent } from "@tandem/connector-sdk";
+import { type ConnectorWebhooks, constantTimeEqual, hmacDigest, type WebhookEvent } from "@tandem/connector-sdk";
 import { Redacted, Schema } from "effect";
 import type { TaskboardConfig } from "./config.ts";
 import { WebhookWire } from "./wire.ts";
@@ -9,7 +8,7 @@ export const signatureToleranceMs = 5 * 60_000;
 
 /** Taskboard signs `${timestamp}.${body}` with HMAC-SHA256 (hex) in `x-taskboard-signature`. */
 export const taskboardSignature = (secret: string, timestampMs: number, rawBody: string) =>
-  createHmac("sha256", secret).update(`${timestampMs}.${rawBody}`).digest("hex");
+  hmacDigest(secret, `${timestampMs}.${rawBody}`);
 
 const kinds = { "task.created": "created", "task.updated": "updated", "task.deleted": "deleted" } as const;
 
@@ -19,9 +18,8 @@ export const taskboardWebhooks: ConnectorWebhooks<TaskboardConfig> = {
     if (config.webhookSecret === undefined) return false;
     const timestamp = Number(request.headers.get("x-taskboard-timestamp"));
     if (!Number.isFinite(timestamp) || Math.abs(now.getTime() - timestamp) > signatureToleranceMs) return false;
-    const expected = Buffer.from(taskboardSignature(Redacted.value(config.webhookSecret), timestamp, request.rawBody));
-    const given = Buffer.from(request.headers.get("x-taskboard-signature") ?? "");
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    const expected = taskboardSignature(Redacted.value(config.webhookSecret), timestamp, request.rawBody);
+    return constantTimeEqual(expected, request.headers.get("x-taskboard-signature") ?? "");
   },
   parse: (request) =>
     Schema.decodeUnknownSync(Schema.parseJson(WebhookWire))(request.rawBody).events.map(

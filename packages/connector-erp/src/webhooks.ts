@@ -1,6 +1,7 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
   type ConnectorWebhooks,
+  constantTimeEqual,
   type InboundWebhookRequest,
   InvalidRecord,
   shapeMismatch,
@@ -22,10 +23,6 @@ import { NotificationDeliveryWire, NotificationWire, SubscriptionWire } from "./
  * - BC retries a delivery only on 408, 429 and 5xx; any other error status deletes the
  *   subscription. Subscriptions expire after three days: renew them (`renewBusinessCentralSubscription`).
  */
-
-/** Equal-length digests, so the comparison takes the same time whatever the inputs. */
-const constantTimeEqual = (expected: string, given: string): boolean =>
-  timingSafeEqual(createHash("sha256").update(expected).digest(), createHash("sha256").update(given).digest());
 
 const decodeDelivery = Schema.decodeUnknownEither(NotificationDeliveryWire);
 const decodeNotification = Schema.decodeUnknownEither(NotificationWire);

@@ -1,6 +1,8 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
   type ConnectorWebhooks,
+  constantTimeEqual,
+  hmacDigest,
   type InboundWebhookRequest,
   InvalidRecord,
   type WebhookEvent,
@@ -17,10 +19,6 @@ import { WebhookEventWire } from "./wire.ts";
 
 /** v3 timestamps older (or further in the future) than this are rejected, as HubSpot prescribes. */
 export const signatureMaxAgeMs = 5 * 60 * 1000;
-
-/** Equal-length digests so the comparison takes the same time whatever the inputs. */
-const constantTimeEqual = (expected: string, given: string): boolean =>
-  timingSafeEqual(createHash("sha256").update(expected).digest(), createHash("sha256").update(given).digest());
 
 /**
  * HubSpot signs v3 with some reserved characters decoded in the URI; a receiver that got
@@ -65,9 +63,7 @@ export const verifyHubSpotWebhook = (
     const timestamp = request.headers.get("x-hubspot-request-timestamp");
     if (signature !== null && timestamp !== null && /^\d+$/.test(timestamp)) {
       const fresh = Math.abs(ctx.now.getTime() - Number(timestamp)) <= signatureMaxAgeMs;
-      const expected = createHmac("sha256", secret)
-        .update(method + v3Uri(uri) + request.rawBody + timestamp, "utf8")
-        .digest("base64");
+      const expected = hmacDigest(secret, method + v3Uri(uri) + request.rawBody + timestamp, { encoding: "base64" });
       if (fresh && constantTimeEqual(expected, signature)) return true;
     }
   }

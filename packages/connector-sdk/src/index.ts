@@ -1,5 +1,6 @@
 /**
- * The connector SDK: everything a connector author imports. The engine-side
+ * The connector SDK: everything a connector author imports (the contract, its
+ * errors, conflict policies, vendor-response and webhook-signature helpers). The engine-side
  * pieces that call a connector (for the engine and the conformance suite) are
  * in `@tandem/connector-sdk/runtime`.
  */
@@ -8,3 +9,4 @@ export * from "./ConflictPolicy.ts";
 export * from "./Connector.ts";
 export * from "./ForeignResponse.ts";
 export * from "./LlmResolver.ts";
+export * from "./WebhookSignature.ts";

@@ -1,4 +1,4 @@
-import { RateLimited, type ReadPage, Unavailable } from "@tandem/core";
+import { RateLimited, type ReadPage, Unavailable } from "@tandem/connector-sdk";
 
 /**
  * Reads an entity to the end as the engine does under transient failures: after a RateLimited

@@ -1,4 +1,9 @@
-import { EgressPolicy, type EgressPolicyService, makeEgressPolicy, parseEgressAllowList } from "@tandem/core";
+import {
+  EgressPolicy,
+  type EgressPolicyService,
+  makeEgressPolicy,
+  parseEgressAllowList,
+} from "@tandem/connector-sdk/runtime";
 import { Either } from "effect";
 
 /**

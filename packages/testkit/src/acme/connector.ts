@@ -6,7 +6,7 @@ import {
   defineEntity,
   NotFound,
   type WebhookEvent,
-} from "@tandem/core";
+} from "@tandem/connector-sdk";
 import { Effect, Option, Redacted, Schema, Stream } from "effect";
 
 /*

@@ -1,4 +1,4 @@
-import type { InboundWebhookRequest } from "@tandem/core";
+import type { InboundWebhookRequest } from "@tandem/connector-sdk";
 import { acmeSignature } from "./connector.ts";
 
 /** One event as Acme sends it. */

@@ -1,4 +1,4 @@
-import type { InboundWebhookRequest } from "@tandem/core";
+import type { InboundWebhookRequest } from "@tandem/connector-sdk";
 import type { HttpHandler } from "msw";
 
 /** A failure the fake serves to the next API call, whatever it is. */

@@ -1,17 +1,19 @@
+import type {
+  AnyConnector,
+  ConnectorContext,
+  ConnectorError,
+  EntityDefinition,
+  ReadOptions,
+  ReadPage,
+} from "@tandem/connector-sdk";
 import {
-  type AnyConnector,
-  type ConnectorContext,
-  type ConnectorError,
   callConnector,
   type DecodedRecord,
   decodeRecord,
-  type EntityDefinition,
   makeConnectorContext,
-  type ReadOptions,
-  type ReadPage,
   sourceStream,
   type TokenBucket,
-} from "@tandem/core";
+} from "@tandem/connector-sdk/runtime";
 import { Chunk, Effect, Either, Schema, Stream } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
