@@ -3,7 +3,7 @@ import {
   Conflict,
   type ConnectorContext,
   InvalidRecord,
-  makeConnectorHttp,
+  makeStandaloneContext,
   NotFound,
   RateLimited,
   type ReadOptions,
@@ -52,12 +52,8 @@ const configFor = (overrides: Record<string, unknown> = {}) =>
     ...overrides,
   });
 
-const contextFor = (overrides: Record<string, unknown> = {}): ConnectorContext<BusinessCentralConfig> => ({
-  config: configFor(overrides),
-  http: makeConnectorHttp({ timeoutMs: 5_000 }),
-  log: silent,
-  signal: new AbortController().signal,
-});
+const contextFor = (overrides: Record<string, unknown> = {}): ConnectorContext<BusinessCentralConfig> =>
+  makeStandaloneContext(erp, configFor(overrides), { http: { timeoutMs: 5_000 }, log: silent });
 
 const ctx = contextFor();
 const { items, customers } = erp.entities;

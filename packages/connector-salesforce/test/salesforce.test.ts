@@ -3,7 +3,7 @@ import {
   Conflict,
   type ConnectorContext,
   InvalidRecord,
-  makeConnectorHttp,
+  makeStandaloneContext,
   NotFound,
   RateLimited,
   type ReadOptions,
@@ -58,12 +58,12 @@ const oauth = {
   refreshToken: salesforceFakeOAuthApp.refreshToken,
 };
 
-const contextFor = (config: Record<string, unknown> = {}, timeoutMs = 5_000): ConnectorContext<SalesforceConfig> => ({
-  config: Schema.decodeUnknownSync(SalesforceConfig)({ instanceUrl, ...oauth, pageSize: 100, ...config }),
-  http: makeConnectorHttp({ timeoutMs }),
-  log: silent,
-  signal: new AbortController().signal,
-});
+const contextFor = (config: Record<string, unknown> = {}, timeoutMs = 5_000): ConnectorContext<SalesforceConfig> =>
+  makeStandaloneContext(
+    salesforce,
+    Schema.decodeUnknownSync(SalesforceConfig)({ instanceUrl, ...oauth, pageSize: 100, ...config }),
+    { http: { timeoutMs }, log: silent },
+  );
 
 const ctx = contextFor();
 const { contacts, accounts } = salesforce.entities;
