@@ -406,7 +406,9 @@ describe("auth and errors", () => {
       erp.check!(contextFor({ clientId: "a-client-without-a-cached-token" })) as Promise<void>,
     );
     expect(refused).toBeInstanceOf(AuthExpired);
-    expect(messageOf(refused)).toBe("the identity platform refused the client credentials (invalid_client)");
+    expect(messageOf(refused)).toBe(
+      "erp could not obtain an access token: the identity platform refused the client credentials (invalid_client). The connection's credentials must be renewed (update the connection's config).",
+    );
   });
 
   it("a 429 is RateLimited with its Retry-After; a 503 is Unavailable", async () => {

@@ -464,7 +464,9 @@ describe("limits and transport errors", () => {
     );
     const refused = await failed(salesforce.check!(contextFor({ loginUrl: elsewhere })));
     expect(refused).toBeInstanceOf(AuthExpired);
-    expect(messageOf(refused)).toBe("Salesforce refused the refresh token (invalid_grant)");
+    expect(messageOf(refused)).toBe(
+      "salesforce could not obtain an access token: Salesforce refused the refresh token (invalid_grant). The connection's credentials must be renewed (update the connection's config).",
+    );
   });
 
   it("reads REST datetimes with their colon-less offset", () => {
