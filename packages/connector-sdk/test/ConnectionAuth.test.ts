@@ -33,7 +33,7 @@ const server = setupServer(
     return valid.has(token) ? HttpResponse.json({ token }) : new HttpResponse(null, { status: 401 });
   }),
 );
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 afterEach(() => server.resetHandlers());
 afterAll(() => server.close());
 beforeEach(() => {
