@@ -1,5 +1,5 @@
-import { BusinessCentralConfig, subscribeBusinessCentral } from "@tandem/connector-erp";
-import { makeConnectorHttp } from "@tandem/core";
+import erp, { BusinessCentralConfig, subscribeBusinessCentral } from "@tandem/connector-erp";
+import { makeStandaloneContext } from "@tandem/core";
 import {
   type BusinessCentralFake,
   businessCentralFakeApp,
@@ -54,12 +54,10 @@ describe("Business Central webhooks through the server", () => {
   });
 
   it("passes the subscription handshake, and a notification syncs the item it names", async () => {
-    const ctx = {
-      config: Schema.decodeUnknownSync(BusinessCentralConfig)(config),
-      http: makeConnectorHttp({ timeoutMs: 5_000, egress: makeLoopbackEgressPolicy() }),
+    const ctx = makeStandaloneContext(erp, Schema.decodeUnknownSync(BusinessCentralConfig)(config), {
+      http: { timeoutMs: 5_000, egress: makeLoopbackEgressPolicy() },
       log: { debug: () => {}, info: () => {}, warn: () => {} },
-      signal: new AbortController().signal,
-    };
+    });
     const notificationUrl = `${t.server.url}/webhooks/erp/${connectionId}`;
     // The fake calls notificationUrl?validationToken=... and creates the subscription only if the token comes back.
     const subscription = await subscribeBusinessCentral(ctx, { entity: "items", notificationUrl });

@@ -8,6 +8,7 @@ import hubspot from "@tandem/connector-hubspot";
 import {
   Conflicts,
   Connections,
+  ConnectorCredentials,
   ConnectorRegistry,
   CredentialCipher,
   Database,
@@ -43,7 +44,9 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
     // The bench's source serves HubSpot on loopback, which the egress policy refuses by default.
     loopbackEgressPolicy,
   );
-  const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
+  const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer, ConnectorCredentials.layer).pipe(
+    Layer.provideMerge(infra),
+  );
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
   return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };

@@ -12,7 +12,6 @@ import {
   vendorMessage,
 } from "@tandem/connector-sdk";
 import { Schema } from "effect";
-import { accessToken, renewAccessToken } from "./auth.ts";
 import type { BusinessCentralConfig } from "./config.ts";
 import { ErrorWire, IdWire, PageWire } from "./wire.ts";
 
@@ -55,11 +54,12 @@ export const companyRoot = (config: BusinessCentralConfig) =>
 const collectionUrl = (config: BusinessCentralConfig, entitySet: EntitySet) => `${companyRoot(config)}/${entitySet}`;
 
 /**
- * One authenticated call. `ctx.http` already maps 401/429/5xx/timeouts to error reasons; a 401
- * gets a new token and one retry (client credentials never need a user to re-authorize).
- * Every call asks for pages of `pageSize` (`Prefer: odata.maxpagesize`); BC ignores it elsewhere.
+ * One authenticated call. `ctx.http` sends the connection's access token (see
+ * `businessCentralAuth`), gets a new one on a 401 and retries once, and maps 401/429/5xx/timeouts
+ * to error reasons. Every call asks for pages of `pageSize` (`Prefer: odata.maxpagesize`); BC
+ * ignores it elsewhere.
  */
-export const businessCentralRequest = async (
+export const businessCentralRequest = (
   ctx: BusinessCentralContext,
   input: {
     readonly method?: string;
@@ -67,26 +67,13 @@ export const businessCentralRequest = async (
     readonly body?: unknown;
     readonly headers?: Record<string, string>;
   },
-): Promise<BusinessCentralResponse> => {
-  const send = (token: string) =>
-    ctx.http.request({
-      method: input.method ?? "GET",
-      url: input.url,
-      body: input.body,
-      headers: {
-        authorization: `Bearer ${token}`,
-        prefer: `odata.maxpagesize=${ctx.config.pageSize}`,
-        ...input.headers,
-      },
-    });
-  const token = await accessToken(ctx);
-  try {
-    return await send(token);
-  } catch (error) {
-    if (!(error instanceof AuthExpired)) throw error;
-    return send(await renewAccessToken(ctx, token));
-  }
-};
+): Promise<BusinessCentralResponse> =>
+  ctx.http.request({
+    method: input.method ?? "GET",
+    url: input.url,
+    body: input.body,
+    headers: { prefer: `odata.maxpagesize=${ctx.config.pageSize}`, ...input.headers },
+  });
 
 /** BC's error shape, or nothing: a body of any other shape is never quoted (it may not be BC's). */
 const errorOf = (response: BusinessCentralResponse) => {

@@ -1,4 +1,5 @@
 import { defineConnector } from "@tandem/connector-sdk";
+import { businessCentralAuth } from "./auth.ts";
 import { businessCentralRequest, companyRoot, failureOf } from "./client.ts";
 import { BusinessCentralConfig } from "./config.ts";
 import { customers } from "./entities/customers.ts";
@@ -39,6 +40,7 @@ export default defineConnector({
   name: "erp",
   version: "0.2.0",
   config: BusinessCentralConfig,
+  auth: businessCentralAuth,
   check: async (ctx) => {
     const response = await businessCentralRequest(ctx, { url: companyRoot(ctx.config) });
     if (response.status !== 200) throw failureOf(response);

@@ -3,7 +3,7 @@ import {
   Conflict,
   type ConnectorContext,
   InvalidRecord,
-  makeConnectorHttp,
+  makeStandaloneContext,
   NotFound,
   RateLimited,
   type ReadOptions,
@@ -53,12 +53,8 @@ const configFor = (overrides: Record<string, unknown> = {}) =>
     ...overrides,
   });
 
-const contextFor = (overrides: Record<string, unknown> = {}): ConnectorContext<BusinessCentralConfig> => ({
-  config: configFor(overrides),
-  http: makeConnectorHttp({ timeoutMs: 5_000 }),
-  log: silent,
-  signal: new AbortController().signal,
-});
+const contextFor = (overrides: Record<string, unknown> = {}): ConnectorContext<BusinessCentralConfig> =>
+  makeStandaloneContext(erp, configFor(overrides), { http: { timeoutMs: 5_000 }, log: silent });
 
 const ctx = contextFor();
 const { items, customers } = erp.entities;
@@ -411,7 +407,9 @@ describe("auth and errors", () => {
       erp.check!(contextFor({ clientId: "a-client-without-a-cached-token" })) as Promise<void>,
     );
     expect(refused).toBeInstanceOf(AuthExpired);
-    expect(messageOf(refused)).toBe("the identity platform refused the client credentials (invalid_client)");
+    expect(messageOf(refused)).toBe(
+      "erp could not obtain an access token: the identity platform refused the client credentials (invalid_client). The connection's credentials must be renewed (update the connection's config).",
+    );
   });
 
   it("a 429 is RateLimited with its Retry-After; a 503 is Unavailable", async () => {

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import { EntitySync, makeConnectorHttp, type StoredRecord, type SyncTarget } from "@tandem/core";
+import { EntitySync, makeStandaloneContext, type StoredRecord, type SyncTarget } from "@tandem/core";
 import {
   type BusinessCentralEntitySet,
   businessCentralFakeApp,
@@ -177,12 +177,7 @@ for (const dialect of dialects) {
           const ctxConfig = Schema.decodeUnknownSync(BusinessCentralConfig)(config);
           yield* Effect.promise(() =>
             subscribeBusinessCentral(
-              {
-                config: ctxConfig,
-                http: makeConnectorHttp(),
-                log: { debug: () => {}, info: () => {}, warn: () => {} },
-                signal: new AbortController().signal,
-              },
+              makeStandaloneContext(erp, ctxConfig, { log: { debug: () => {}, info: () => {}, warn: () => {} } }),
               { entity: "items", notificationUrl: receiverUrl },
             ),
           );

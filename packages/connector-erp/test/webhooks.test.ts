@@ -1,4 +1,4 @@
-import { type ConnectorContext, InvalidRecord, makeConnectorHttp, type WebhookEvent } from "@tandem/core";
+import { type ConnectorContext, InvalidRecord, makeStandaloneContext, type WebhookEvent } from "@tandem/core";
 import {
   businessCentralFakeApp,
   businessCentralFakeIds,
@@ -194,12 +194,10 @@ describe("subscriptions against the fake", () => {
     refuseHandshake = false;
   });
 
-  const ctx: ConnectorContext<BusinessCentralConfig> = {
-    config,
-    http: makeConnectorHttp({ timeoutMs: 5_000 }),
+  const ctx: ConnectorContext<BusinessCentralConfig> = makeStandaloneContext(erp, config, {
+    http: { timeoutMs: 5_000 },
     log: { debug: () => {}, info: () => {}, warn: () => {} },
-    signal: new AbortController().signal,
-  };
+  });
 
   it("subscribing performs the handshake; changes arrive as verified notifications that parse to events", async () => {
     const subscription = await subscribeBusinessCentral(ctx, { entity: "items", notificationUrl: receiverUrl });

@@ -12,7 +12,6 @@ import {
   vendorMessage,
 } from "@tandem/connector-sdk";
 import { Schema } from "effect";
-import { accessToken, renewAccessToken } from "./auth.ts";
 import type { HubSpotConfig } from "./config.ts";
 import { BatchWire, CrmObjectWire, checkCrmObjectWire, ErrorWire, PageWire } from "./wire.ts";
 
@@ -42,10 +41,10 @@ interface HubSpotResponse {
 }
 
 /**
- * One authenticated call. `ctx.http` already maps 401/429/5xx/timeouts to error reasons;
- * here a 401 under OAuth refreshes the access token and retries once.
+ * One authenticated call. `ctx.http` sends the connection's access token (see `hubSpotAuth`),
+ * refreshes it once on a 401, and maps 401/429/5xx/timeouts to error reasons.
  */
-export const hubSpotRequest = async (
+export const hubSpotRequest = (
   ctx: HubSpotContext,
   input: {
     readonly method?: string;
@@ -53,25 +52,13 @@ export const hubSpotRequest = async (
     readonly query?: Record<string, string | number | boolean | undefined>;
     readonly body?: unknown;
   },
-): Promise<HubSpotResponse> => {
-  const send = (token: string) =>
-    ctx.http.request({
-      method: input.method ?? "GET",
-      url: `${ctx.config.baseUrl}${input.path}`,
-      query: input.query,
-      body: input.body,
-      headers: { authorization: `Bearer ${token}` },
-    });
-  const token = await accessToken(ctx);
-  try {
-    return await send(token);
-  } catch (error) {
-    if (!(error instanceof AuthExpired)) throw error;
-    const renewed = await renewAccessToken(ctx, token);
-    if (renewed === undefined) throw error;
-    return send(renewed);
-  }
-};
+): Promise<HubSpotResponse> =>
+  ctx.http.request({
+    method: input.method ?? "GET",
+    url: `${ctx.config.baseUrl}${input.path}`,
+    query: input.query,
+    body: input.body,
+  });
 
 /** HubSpot's error shape, or nothing: a body of any other shape is never quoted (it may not be HubSpot's). */
 const errorOf = (body: unknown): ErrorWire | undefined => {

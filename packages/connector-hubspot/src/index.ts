@@ -1,4 +1,5 @@
 import { defineConnector } from "@tandem/connector-sdk";
+import { hubSpotAuth } from "./auth.ts";
 import { failureOf, hubSpotRequest } from "./client.ts";
 import { HubSpotConfig } from "./config.ts";
 import { companies } from "./entities/companies.ts";
@@ -25,6 +26,7 @@ export default defineConnector({
   name: "hubspot",
   version: "0.2.0",
   config: HubSpotConfig,
+  auth: hubSpotAuth,
   check: async (ctx) => {
     const response = await hubSpotRequest(ctx, { path: "/crm/v3/objects/contacts", query: { limit: 1 } });
     if (response.status !== 200) throw failureOf(response);

@@ -3,7 +3,7 @@ import {
   Conflict,
   type ConnectorContext,
   InvalidRecord,
-  makeConnectorHttp,
+  makeStandaloneContext,
   NotFound,
   RateLimited,
   type ReadOptions,
@@ -46,12 +46,11 @@ afterAll(() => {
 
 const silent = { debug: () => {}, info: () => {}, warn: () => {} };
 
-const contextFor = (config: Record<string, unknown>, timeoutMs = 5_000): ConnectorContext<HubSpotConfig> => ({
-  config: Schema.decodeUnknownSync(HubSpotConfig)({ baseUrl, ...config }),
-  http: makeConnectorHttp({ timeoutMs }),
-  log: silent,
-  signal: new AbortController().signal,
-});
+const contextFor = (config: Record<string, unknown>, timeoutMs = 5_000): ConnectorContext<HubSpotConfig> =>
+  makeStandaloneContext(hubspot, Schema.decodeUnknownSync(HubSpotConfig)({ baseUrl, ...config }), {
+    http: { timeoutMs },
+    log: silent,
+  });
 
 const ctx = contextFor({ accessToken: hubSpotFakeToken });
 const { contacts, companies } = hubspot.entities;

@@ -3,6 +3,7 @@ import { expect, layer } from "@effect/vitest";
 import {
   Conflicts,
   Connections,
+  ConnectorCredentials,
   ConnectorRegistry,
   CredentialCipher,
   Database,
@@ -79,9 +80,13 @@ const pipelineLayer = (dialect: Dialect) => {
     // Short backoff so retried jobs run within the test; 429s still wait their Retry-After.
     RetryPolicy.layer({ baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } }),
   ).pipe(Layer.provideMerge(countingDatabaseLayer(dialect)));
-  const stores = Layer.mergeAll(Tenants.layer, Connections.layer, RecordStore.layer, RunHistory.layer).pipe(
-    Layer.provideMerge(infra),
-  );
+  const stores = Layer.mergeAll(
+    Tenants.layer,
+    Connections.layer,
+    ConnectorCredentials.layer,
+    RecordStore.layer,
+    RunHistory.layer,
+  ).pipe(Layer.provideMerge(infra));
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
   const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(Layer.provideMerge(engine));

@@ -13,7 +13,7 @@ import {
   vendorMessage,
 } from "@tandem/connector-sdk";
 import { Schema } from "effect";
-import { currentSession, renewSession, type SalesforceSession } from "./auth.ts";
+import { sessionInstanceUrl } from "./auth.ts";
 import type { SalesforceConfig } from "./config.ts";
 import {
   CreateResultWire,
@@ -61,17 +61,17 @@ export const concurrentLimitRetryAfterMs = 30_000;
 /** Usage deciles already warned about, per instance (each decile from 90% once, not every call). */
 const warnedUsage = new Map<string, number>();
 
-const noteLimitInfo = (ctx: SalesforceContext, session: SalesforceSession, headers: Headers) => {
+const noteLimitInfo = (ctx: SalesforceContext, instanceUrl: string, headers: Headers) => {
   const usage = parseSforceLimitInfo(headers.get("sforce-limit-info"));
   if (usage === undefined || usage.limit <= 0) return;
   const share = usage.used / usage.limit;
   const decile = Math.floor(share * 10);
   if (share < 0.9) {
-    warnedUsage.delete(session.instanceUrl);
+    warnedUsage.delete(instanceUrl);
     return;
   }
-  if ((warnedUsage.get(session.instanceUrl) ?? -1) >= decile) return;
-  warnedUsage.set(session.instanceUrl, decile);
+  if ((warnedUsage.get(instanceUrl) ?? -1) >= decile) return;
+  warnedUsage.set(instanceUrl, decile);
   ctx.log.warn("salesforce: the org's daily API request limit is nearly spent", {
     used: usage.used,
     limit: usage.limit,
@@ -80,8 +80,9 @@ const noteLimitInfo = (ctx: SalesforceContext, session: SalesforceSession, heade
 
 /**
  * One authenticated call to `path` (from `/services/...`) on the session's instance.
- * `ctx.http` already maps 401/429/5xx/timeouts to error reasons; here a 401 (Salesforce's
- * `INVALID_SESSION_ID`: session timed out or revoked) refreshes the session and retries once.
+ * `ctx.http` sends the session's token (see `salesforceAuth`), refreshes it once on a 401
+ * (Salesforce's `INVALID_SESSION_ID`: session timed out or revoked), and maps 401/429/5xx/timeouts
+ * to error reasons.
  */
 export const salesforceRequest = async (
   ctx: SalesforceContext,
@@ -93,24 +94,16 @@ export const salesforceRequest = async (
     readonly headers?: Record<string, string>;
   },
 ): Promise<SalesforceResponse> => {
-  const send = async (session: SalesforceSession) => {
-    const response = await ctx.http.request({
-      method: input.method ?? "GET",
-      url: `${session.instanceUrl}${input.path}`,
-      query: input.query,
-      body: input.body,
-      headers: { ...input.headers, authorization: `Bearer ${session.accessToken}` },
-    });
-    noteLimitInfo(ctx, session, response.headers);
-    return response;
-  };
-  const session = await currentSession(ctx);
-  try {
-    return await send(session);
-  } catch (error) {
-    if (!(error instanceof AuthExpired)) throw error;
-    return send(await renewSession(ctx, session));
-  }
+  const instanceUrl = (await sessionInstanceUrl(ctx)) ?? ctx.config.instanceUrl;
+  const response = await ctx.http.request({
+    method: input.method ?? "GET",
+    url: `${instanceUrl}${input.path}`,
+    query: input.query,
+    body: input.body,
+    headers: input.headers,
+  });
+  noteLimitInfo(ctx, instanceUrl, response.headers);
+  return response;
 };
 
 const dataPath = (ctx: SalesforceContext, rest: string) => `/services/data/${ctx.config.apiVersion}${rest}`;

@@ -1,5 +1,5 @@
 import { defineConnector } from "@tandem/connector-sdk";
-import { verifiedSession } from "./auth.ts";
+import { salesforceAuth } from "./auth.ts";
 import { failureOf, salesforceRequest } from "./client.ts";
 import { SalesforceConfig } from "./config.ts";
 import { accounts } from "./entities/accounts.ts";
@@ -29,9 +29,10 @@ export default defineConnector({
   name: "salesforce",
   version: "0.2.0",
   config: SalesforceConfig,
+  auth: salesforceAuth,
   // Trades the refresh token again (a cached session would hide a revoked one), then queries.
   check: async (ctx) => {
-    await verifiedSession(ctx);
+    await ctx.auth.refresh();
     const response = await salesforceRequest(ctx, {
       path: `/services/data/${ctx.config.apiVersion}/query`,
       query: { q: "SELECT Id FROM Contact LIMIT 1" },

@@ -44,6 +44,8 @@ export const CreateResultWire = Schema.Struct({
 export const TokenWire = Schema.Struct({
   access_token: Schema.String,
   instance_url: Schema.String.pipe(Schema.pattern(/^https?:\/\//)),
+  /** Only from a connected app with refresh token rotation: the refresh token to use next time. */
+  refresh_token: Schema.optional(Schema.String),
   id: Schema.optional(Schema.String),
   token_type: Schema.optional(Schema.String),
   issued_at: Schema.optional(Schema.String),

@@ -3,7 +3,7 @@ import {
   Conflict,
   type ConnectorContext,
   InvalidRecord,
-  makeConnectorHttp,
+  makeStandaloneContext,
   NotFound,
   RateLimited,
   type ReadOptions,
@@ -59,12 +59,12 @@ const oauth = {
   refreshToken: salesforceFakeOAuthApp.refreshToken,
 };
 
-const contextFor = (config: Record<string, unknown> = {}, timeoutMs = 5_000): ConnectorContext<SalesforceConfig> => ({
-  config: Schema.decodeUnknownSync(SalesforceConfig)({ instanceUrl, ...oauth, pageSize: 100, ...config }),
-  http: makeConnectorHttp({ timeoutMs }),
-  log: silent,
-  signal: new AbortController().signal,
-});
+const contextFor = (config: Record<string, unknown> = {}, timeoutMs = 5_000): ConnectorContext<SalesforceConfig> =>
+  makeStandaloneContext(
+    salesforce,
+    Schema.decodeUnknownSync(SalesforceConfig)({ instanceUrl, ...oauth, pageSize: 100, ...config }),
+    { http: { timeoutMs }, log: silent },
+  );
 
 const ctx = contextFor();
 const { contacts, accounts } = salesforce.entities;
@@ -465,7 +465,9 @@ describe("limits and transport errors", () => {
     );
     const refused = await failed(salesforce.check!(contextFor({ loginUrl: elsewhere })));
     expect(refused).toBeInstanceOf(AuthExpired);
-    expect(messageOf(refused)).toBe("Salesforce refused the refresh token (invalid_grant)");
+    expect(messageOf(refused)).toBe(
+      "salesforce could not obtain an access token: Salesforce refused the refresh token (invalid_grant). The connection's credentials must be renewed (update the connection's config).",
+    );
   });
 
   it("reads REST datetimes with their colon-less offset", () => {

@@ -1,4 +1,4 @@
-import type { Effect, Schema, Stream } from "effect";
+import type { Effect, Redacted, Schema, Stream } from "effect";
 import { Schema as S } from "effect";
 import type { ConflictPolicy } from "./ConflictPolicy.ts";
 
@@ -57,6 +57,13 @@ export interface ConnectorHttp {
     readonly query?: Record<string, string | number | boolean | undefined>;
     readonly body?: unknown;
     readonly timeoutMs?: number;
+    /**
+     * For connectors with an `auth` hook: send the connection's access token as
+     * `Authorization: Bearer ...` (and refresh it once on a 401). Default true; false for a
+     * request that must not carry it (a pre-signed download URL on another host). A request
+     * that sets its own `authorization` header is sent as it is.
+     */
+    readonly authenticate?: boolean;
   }) => Promise<{ readonly status: number; readonly headers: Headers; readonly body: unknown }>;
 }
 
@@ -69,10 +76,65 @@ export interface ConnectorLogger {
 export interface ConnectorContext<Config> {
   /** The decoded connection config. Secrets are `Redacted`: `Redacted.value(config.token)`. */
   readonly config: Config;
+  /** Authenticated with the connection's access token when the connector has an `auth` hook. */
   readonly http: ConnectorHttp;
   readonly log: ConnectorLogger;
   /** Aborted when the job is cancelled or the process shuts down. */
   readonly signal: AbortSignal;
+  /** The connection's access grant, for connectors with an `auth` hook (see `AccessGrant`). */
+  readonly auth: ConnectionAuth;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Credentials the engine manages: a connector says how to obtain an access token (`auth`), the
+ * engine caches it per connection, refreshes it (one refresh at a time), keeps a rotated refresh
+ * token encrypted with the connection, and sends it with every `ctx.http` request.
+ * --------------------------------------------------------------------------------------------- */
+
+/** What a connector's `auth` hook obtains from the vendor. */
+export interface AccessGrant {
+  /** Sent by `ctx.http` as `Authorization: Bearer <accessToken>`. */
+  readonly accessToken: Redacted.Redacted<string>;
+  /**
+   * Lifetime from now, as the vendor states it (OAuth's `expires_in` x 1,000). The engine renews
+   * the token shortly before (5 minutes, or half the lifetime if shorter). Omitted: used until a 401.
+   */
+  readonly expiresInMs?: number | undefined;
+  /**
+   * What the next call of `auth` needs, when the vendor rotated it (a new refresh token). The
+   * engine stores it encrypted with the connection and passes it back as `refreshState`. Omit it
+   * when nothing changed.
+   */
+  readonly refreshState?: Redacted.Redacted<string> | undefined;
+  /** Facts that come with the token and that requests need (Salesforce's `instance_url`). Not secret. */
+  readonly details?: Readonly<Record<string, string>> | undefined;
+}
+
+/** What the engine passes to a connector's `auth` hook. */
+export interface AuthRequest<Config> {
+  readonly config: Config;
+  /** The last `refreshState` a grant returned for this connection; undefined until one did. */
+  readonly refreshState: Redacted.Redacted<string> | undefined;
+  /** The grant this one replaces (expired or refused); undefined for the first one in this process. */
+  readonly previous: AccessGrant | undefined;
+  /** An HTTP client like `ctx.http` that sends no access token (the token endpoint needs none). */
+  readonly http: ConnectorHttp;
+  readonly log: ConnectorLogger;
+}
+
+/**
+ * Obtains an access token. Throw (or fail with) `AuthExpired` when the vendor refuses the grant:
+ * the engine then fails the job with a message saying the connection's credentials must be
+ * renewed, and does not retry it. Other errors (`Unavailable`, `RateLimited`) are retried as usual.
+ */
+export type ConnectorAuth<Config> = (request: AuthRequest<Config>) => MaybeEffect<AccessGrant>;
+
+/** `ctx.auth`: the connection's current access grant. */
+export interface ConnectionAuth {
+  /** The current grant (cached by the engine until it expires or is refused). */
+  readonly grant: () => Promise<AccessGrant>;
+  /** A new grant whatever is cached: what a credential check must prove. */
+  readonly refresh: () => Promise<AccessGrant>;
 }
 
 /** One page of a read; the engine checkpoints `cursor` after storing the page. */
@@ -227,6 +289,20 @@ export interface ConnectorDefinition<
   readonly version: string;
   /** Schema of a connection's config. Mark secrets with `Schema.Redacted(...)`: they are never returned. */
   readonly config: Schema.Schema<Config, ConfigEncoded, never>;
+  /**
+   * How to obtain an access token; the engine then authenticates every `ctx.http` request with
+   * it (see `AccessGrant`). Default: none (credentials travel in the config, used as they are).
+   *
+   * @example
+   * auth: async ({ config, refreshState, http }) => {
+   *   const refreshToken = refreshState ?? config.refreshToken;
+   *   const { body } = await http.request({ method: "POST", url: `${config.baseUrl}/oauth/token`,
+   *     body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: Redacted.value(refreshToken) }) });
+   *   return { accessToken: Redacted.make(body.access_token), expiresInMs: body.expires_in * 1000,
+   *     refreshState: body.refresh_token ? Redacted.make(body.refresh_token) : undefined };
+   * }
+   */
+  readonly auth?: ConnectorAuth<Config>;
   /** Optional credential check, used by `connections.test`. */
   readonly check?: (ctx: ConnectorContext<Config>) => MaybeEffect<void>;
   readonly entities: Entities;

@@ -1,8 +1,9 @@
-import { Clock, Effect, Either, Option, ParseResult, Runtime, Schema, Stream } from "effect";
+import { Cause, Clock, Effect, Either, Exit, Option, ParseResult, Runtime, Schema, Stream } from "effect";
 import {
   type AnyConnector,
   type ConnectorContext,
   type ConnectorError,
+  type ConnectorLogger,
   type EntityDefinition,
   InvalidRecord,
   type MaybeEffect,
@@ -10,10 +11,11 @@ import {
   rateLimitPolicyOf,
   Unavailable,
 } from "./Connector.ts";
-import { makeConnectorHttp, parseRetryAfter } from "./ConnectorHttp.ts";
+import { type ConnectorHttpOptions, makeConnectorHttp, parseRetryAfter } from "./ConnectorHttp.ts";
 import { EgressPolicy, isEgressRefused } from "./EgressPolicy.ts";
 import type { TokenBucket } from "./RateBudget.ts";
 import { compileRecordCodec, type RecordCodec, type RecordCodecResult } from "./RecordCodec.ts";
+import { makeTokenSource, memoryRefreshState, requestGrant, type TokenSource } from "./TokenSource.ts";
 
 /*
  * Turns both authoring styles (async functions / async generators, and Effect
@@ -108,25 +110,46 @@ export const sourceStream = <A>(f: () => PageSource<A>): Stream.Stream<A, Connec
     return Stream.die(new TypeError("read/readIds must return an async iterable or an Effect Stream"));
   });
 
-/** A connector context over one connection: config, the budgeted HTTP client, logging, abort signal. */
+/** Connector log lines, as Effect logs annotated with the connector's name. */
+export const connectorLogger = (connector: AnyConnector, runtime: Runtime.Runtime<never>): ConnectorLogger => {
+  const runSync = Runtime.runSync(runtime);
+  const log =
+    (write: (message: string) => Effect.Effect<void>) =>
+    (message: string, fields?: Record<string, unknown>): void =>
+      runSync(write(message).pipe(Effect.annotateLogs({ connector: connector.name, ...fields })));
+  return { debug: log(Effect.logDebug), info: log(Effect.logInfo), warn: log(Effect.logWarning) };
+};
+
+/** Runs an effect for connector code: its failure rejects with the error itself (an `AuthExpired`, ...). */
+const toPromise =
+  (runtime: Runtime.Runtime<never>, signal: AbortSignal) =>
+  <A>(effect: Effect.Effect<A, ConnectorError>): Promise<A> =>
+    Runtime.runPromiseExit(runtime)(effect, { signal }).then((exit) =>
+      Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause)),
+    );
+
+/**
+ * A connector context over one connection: config, the budgeted HTTP client, logging, abort
+ * signal, and for connectors with an `auth` hook the connection's access grant from `tokens`
+ * (the engine's, shared by the connection's jobs). Without `tokens`, the context keeps its own,
+ * with the refresh state in memory.
+ */
 export const makeConnectorContext = (
   connector: AnyConnector,
   config: unknown,
   bucket: TokenBucket,
   signal: AbortSignal,
+  tokens?: TokenSource,
 ): Effect.Effect<ConnectorContext<any>> =>
   Effect.map(Effect.all([Effect.runtime<never>(), EgressPolicy]), ([runtime, egress]) => {
     const runSync = Runtime.runSync(runtime);
     const readHeaders = rateLimitPolicyOf(connector, config)?.fromHeaders;
-    const log =
-      (write: (message: string) => Effect.Effect<void>) =>
-      (message: string, fields?: Record<string, unknown>): void =>
-        runSync(write(message).pipe(Effect.annotateLogs({ connector: connector.name, ...fields })));
-    return {
-      config,
+    return assembleContext(connector, config, {
       signal,
-      log: { debug: log(Effect.logDebug), info: log(Effect.logInfo), warn: log(Effect.logWarning) },
-      http: makeConnectorHttp({
+      log: connectorLogger(connector, runtime),
+      run: toPromise(runtime, signal),
+      tokens,
+      http: {
         signal,
         egress,
         // A cancelled run stops waiting for the budget (the wait rejects, like the request would).
@@ -140,9 +163,78 @@ export const makeConnectorContext = (
               ),
             ),
           ),
-      }),
-    };
+      },
+    });
   });
+
+/**
+ * A connector context outside the engine (a script, a connector's own tests): no rate budget,
+ * and for connectors with an `auth` hook a grant of its own, its refresh state in memory.
+ */
+export const makeStandaloneContext = <Config>(
+  connector: { readonly name: string; readonly auth?: AnyConnector["auth"] },
+  config: Config,
+  options: {
+    readonly http?: Omit<ConnectorHttpOptions, "credentials">;
+    readonly log?: ConnectorLogger;
+    readonly signal?: AbortSignal;
+  } = {},
+): ConnectorContext<Config> => {
+  const signal = options.signal ?? new AbortController().signal;
+  return assembleContext(connector as AnyConnector, config, {
+    signal,
+    log: options.log ?? connectorLogger(connector as AnyConnector, Runtime.defaultRuntime),
+    run: toPromise(Runtime.defaultRuntime, signal),
+    tokens: undefined,
+    http: { signal, ...options.http },
+  });
+};
+
+/** The context over its parts; a token source of its own when the connector has `auth` and none is given. */
+const assembleContext = <Config>(
+  connector: AnyConnector,
+  config: Config,
+  parts: {
+    readonly signal: AbortSignal;
+    readonly log: ConnectorLogger;
+    readonly run: <A>(effect: Effect.Effect<A, ConnectorError>) => Promise<A>;
+    readonly tokens: TokenSource | undefined;
+    readonly http: ConnectorHttpOptions;
+  },
+): ConnectorContext<Config> => {
+  const { signal, log, run } = parts;
+  const source =
+    connector.auth === undefined
+      ? undefined
+      : (parts.tokens ??
+        Effect.runSync(
+          makeTokenSource(
+            requestGrant(connector, config, {
+              http: makeConnectorHttp(parts.http),
+              log,
+              refreshState: memoryRefreshState(),
+            }),
+          ),
+        ));
+  return {
+    config,
+    signal,
+    log,
+    http: makeConnectorHttp({
+      ...parts.http,
+      ...(source === undefined
+        ? {}
+        : { credentials: { current: () => run(source.current), renew: (refused) => run(source.renew(refused)) } }),
+    }),
+    auth: {
+      grant: () => (source === undefined ? Promise.reject(noAuthHook(connector)) : run(source.current)),
+      refresh: () => (source === undefined ? Promise.reject(noAuthHook(connector)) : run(source.refresh)),
+    },
+  };
+};
+
+const noAuthHook = (connector: AnyConnector) =>
+  new TypeError(`ctx.auth: connector "${connector.name}" declares no auth hook`);
 
 /** A record decoded with its entity's schema, with what the engine needs of it. */
 export interface DecodedRecord {

@@ -11,3 +11,4 @@ export * from "./callConnector.ts";
 export * from "./EgressPolicy.ts";
 export * from "./RateBudget.ts";
 export * from "./RecordCodec.ts";
+export * from "./TokenSource.ts";

@@ -1,5 +1,6 @@
 export * from "@tandem/connector-sdk";
 export * from "@tandem/connector-sdk/runtime";
+export * from "./connector/ConnectorCredentials.ts";
 export * from "./connector/ConnectorRegistry.ts";
 export * from "./db/Database.ts";
 export * from "./db/Storable.ts";

@@ -3,6 +3,7 @@ import {
   ApiKeys,
   Conflicts,
   Connections,
+  ConnectorCredentials,
   ConnectorRegistry,
   type ConnectorRegistryService,
   CredentialCipher,
@@ -42,6 +43,7 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     Tenants.layer,
     ApiKeys.layer({ adminKey: config.adminKey }),
     Connections.layer,
+    ConnectorCredentials.layer,
     RecordStore.layer,
     RunHistory.layer,
   ).pipe(Layer.provideMerge(infra));

@@ -3,6 +3,7 @@ import {
   type AnyConnector,
   Conflicts,
   Connections,
+  ConnectorCredentials,
   ConnectorRegistry,
   CredentialCipher,
   type Database,
@@ -34,7 +35,9 @@ export const testEngineLayer = <E>(
     RateBudget.layer,
     RetryPolicy.layer(),
   );
-  const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
+  const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer, ConnectorCredentials.layer).pipe(
+    Layer.provideMerge(infra),
+  );
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
   return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };

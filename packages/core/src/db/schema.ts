@@ -33,6 +33,8 @@ export interface ConnectionsTable {
   name: string;
   /** AES-256-GCM envelope of the encoded config (see CredentialCipher) */
   config_ciphertext: string;
+  /** AES-256-GCM envelope of the refresh state the connector's `auth` rotated; null until it did */
+  refresh_state_ciphertext: Generated<string | null>;
   status: Generated<"active" | "error" | "disabled">;
   paused: Generated<boolean>;
   created_at: GeneratedTimestamp;

@@ -12,11 +12,11 @@ import {
   callConnector,
   type DecodedRecord,
   decodeRecord,
-  makeConnectorContext,
   RateBudget,
   sourceStream,
 } from "@tandem/connector-sdk/runtime";
 import { Chunk, Clock, Context, Effect, Either, Fiber, Layer, Option, Schema, Stream } from "effect";
+import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import { Database } from "../db/Database.ts";
 import { ResourceNotFound } from "../errors/Errors.ts";
 import { Conflicts } from "../store/Conflicts.ts";
@@ -290,6 +290,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
       const store = yield* RecordStore;
       const budget = yield* RateBudget;
       const connections = yield* Connections;
+      const credentials = yield* ConnectorCredentials;
       const db = yield* Database;
       const conflicts = yield* Conflicts;
 
@@ -329,7 +330,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
             Effect.sync(() => new AbortController()),
             (c) => Effect.sync(() => c.abort()),
           );
-          const ctx = yield* makeConnectorContext(connector, config, bucket, controller.signal);
+          const ctx = yield* credentials.contextFor(target.connectionId, connector, config, bucket, controller.signal);
           return { connector, entity, scope: target, ctx } satisfies Resolved;
         });
 
@@ -910,7 +911,13 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
               Effect.sync(() => new AbortController()),
               (c) => Effect.sync(() => c.abort()),
             );
-            const ctx = yield* makeConnectorContext(connector, config, bucket, controller.signal);
+            const ctx = yield* credentials.contextFor(
+              target.connectionId,
+              connector,
+              config,
+              bucket,
+              controller.signal,
+            );
             return yield* callConnector(() => connectorCheck(ctx)).pipe(
               Effect.as({ ok: true, checked: true } satisfies ConnectionCheck),
               Effect.catchAll((e) =>

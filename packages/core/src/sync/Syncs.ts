@@ -1,4 +1,5 @@
 import { Cause, Clock, Context, Effect, Layer, Option } from "effect";
+import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import { Database } from "../db/Database.ts";
 import {
   type AlreadyExists,
@@ -197,6 +198,10 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
       const outbound = yield* OutboundWebhooks;
       const locks = yield* Locks;
       const store = yield* RecordStore;
+      const credentials = yield* ConnectorCredentials;
+      /** Before a job that failed with AuthExpired runs once more (see ConnectorCredentials.forget). */
+      const refreshCredentials = (job: RunningJob) =>
+        job.connectionId === null ? Effect.void : credentials.forget(job.connectionId);
 
       const entityOf = (tenantId: string, connectionId: string, entity: string) =>
         Effect.gen(function* () {
@@ -642,8 +647,8 @@ export class Syncs extends Context.Tag("@tandem/core/Syncs")<
         setupSchedules,
 
         handlers: {
-          [SYNC_JOB_KIND]: { run: runSync },
-          [WEBHOOK_EVENT_JOB_KIND]: { run: runWebhookEvent },
+          [SYNC_JOB_KIND]: { run: runSync, refreshCredentials },
+          [WEBHOOK_EVENT_JOB_KIND]: { run: runWebhookEvent, refreshCredentials },
           [WEBHOOK_DELIVERY_JOB_KIND]: { run: runDelivery },
         },
       };

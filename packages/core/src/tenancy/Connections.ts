@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import type { AnyConnector } from "@tandem/connector-sdk";
 import { EgressPolicy } from "@tandem/connector-sdk/runtime";
 import { Context, Effect, Layer, Redacted, Schema } from "effect";
+import type { Kysely } from "kysely";
 import { ConnectorRegistry } from "../connector/ConnectorRegistry.ts";
 import { Database } from "../db/Database.ts";
-import type { ConnectionRow } from "../db/schema.ts";
+import type { ConnectionRow, DB } from "../db/schema.ts";
 import { AlreadyExists, type FieldIssue, InvalidInput, ResourceNotFound } from "../errors/Errors.ts";
 import { invalidInput } from "../errors/schemaIssues.ts";
 import { CredentialCipher } from "./CredentialCipher.ts";
@@ -47,6 +48,22 @@ const redact = (value: unknown): unknown => {
 };
 
 const aad = (row: { readonly id: string; readonly tenant_id: string }) => `connection:${row.tenant_id}:${row.id}`;
+
+/** The associated data of a connection's refresh state envelope: valid on this row only, and never as its config. */
+export const refreshStateAad = (row: { readonly id: string; readonly tenant_id: string }) =>
+  `connection-refresh-state:${row.tenant_id}:${row.id}`;
+
+/** A connection's stored refresh state envelope (null until its connector rotated one); undefined when it is gone. */
+export const selectRefreshState = (k: Kysely<DB>, id: string) =>
+  k
+    .selectFrom("connections")
+    .select(["id", "tenant_id", "refresh_state_ciphertext"])
+    .where("id", "=", id)
+    .executeTakeFirst();
+
+/** Stores a connection's rotated refresh state envelope (see ConnectorCredentials). */
+export const updateRefreshState = (k: Kysely<DB>, id: string, ciphertext: string) =>
+  k.updateTable("connections").set({ refresh_state_ciphertext: ciphertext }).where("id", "=", id).execute();
 
 /**
  * Connections of a tenant to external systems. Config is validated against the
@@ -260,6 +277,8 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
                       ...(input.name !== undefined ? { name: input.name } : {}),
                       ...(input.paused !== undefined ? { paused: input.paused } : {}),
                       config_ciphertext: ciphertext,
+                      // A rotated refresh token belongs to the credentials it came from: new ones replace it.
+                      ...(input.config !== undefined ? { refresh_state_ciphertext: null } : {}),
                       updated_at: new Date(),
                     })
                     .where("id", "=", id)

@@ -353,10 +353,13 @@ const issueToken = (state: SalesforceApiState, request: FakeHttpRequest): FakeHt
   }
   const accessToken = `${state.organizationId.slice(0, 15)}!AQ${randomUUID().replaceAll("-", "")}`;
   state.sessions.set(accessToken, true);
+  const rotated = state.knobs.rotateRefreshTokens ? `5Aep861rotated.${randomUUID()}` : undefined;
+  if (rotated !== undefined) state.oauthApps[state.oauthApps.indexOf(app)] = { ...app, refreshToken: rotated };
   const id = `${state.loginUrl}/id/${state.organizationId}/0055g00000ABCDEIAA`;
   const issuedAt = String(state.clock.now());
   return json(200, {
     access_token: accessToken,
+    ...(rotated !== undefined ? { refresh_token: rotated } : {}),
     // The signature lets a client check id and issued_at came from Salesforce: HMAC-SHA256 keyed by the client secret.
     signature: createHmac("sha256", app.clientSecret)
       .update(id + issuedAt)

@@ -45,6 +45,11 @@ export interface SalesforceFakeKnobs {
    * INVALID_QUERY_LOCATOR. A locator stays open after its last page, until it expires.
    */
   maxOpenLocators: number;
+  /**
+   * Refresh token rotation (a connected app setting): each grant answers a new `refresh_token`
+   * and the one it was asked with stops working. Default false.
+   */
+  rotateRefreshTokens: boolean;
 }
 
 export const defaultSalesforceKnobs = (): SalesforceFakeKnobs => ({
@@ -57,4 +62,5 @@ export const defaultSalesforceKnobs = (): SalesforceFakeKnobs => ({
   minBatchSize: 200,
   queryLocatorTtlMs: 15 * 60 * 1000,
   maxOpenLocators: 10,
+  rotateRefreshTokens: false,
 });

@@ -11,6 +11,7 @@ import * as recordsWritePath from "./2026_12_03_0009_records_write_path.ts";
 import * as jobsAnnouncedAfterCommit from "./2026_12_03_0010_jobs_announced_after_commit.ts";
 import * as reconcileIdsUnlogged from "./2026_12_03_0011_reconcile_ids_unlogged.ts";
 import * as jobsInfrastructureFaults from "./2026_12_05_0012_jobs_infrastructure_faults.ts";
+import * as connectionsRefreshState from "./2026_12_05_0013_connections_refresh_state.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   "2026_12_03_0010_jobs_announced_after_commit": jobsAnnouncedAfterCommit,
   "2026_12_03_0011_reconcile_ids_unlogged": reconcileIdsUnlogged,
   "2026_12_05_0012_jobs_infrastructure_faults": jobsInfrastructureFaults,
+  "2026_12_05_0013_connections_refresh_state": connectionsRefreshState,
 };
