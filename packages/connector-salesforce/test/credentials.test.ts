@@ -16,6 +16,7 @@ import {
   createTestConnection,
   dialects,
   salesforceFakeOAuthApp,
+  salesforceHandlers,
   storedRecords,
   testEngineLayer,
 } from "@tandem/testkit";
@@ -34,7 +35,7 @@ const orgs = dialects.map((dialect) => {
   const instanceUrl = `https://credentials-${dialect}.my.salesforce.test`;
   return { dialect, instanceUrl, fake: createSalesforceFake({ instanceUrl, knobs: { minBatchSize: 1 } }) };
 });
-const server = setupServer(...orgs.flatMap((org) => org.fake.handlers));
+const server = setupServer(...orgs.flatMap((org) => salesforceHandlers(org.fake)));
 beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 afterAll(() => {
   for (const org of orgs) org.fake.close();
