@@ -32,7 +32,7 @@ export const testEngineLayer = <E>(
     CredentialCipher.layer(Redacted.make(randomBytes(32))),
     ConnectorRegistry.layer(connectors),
     RateBudget.layer,
-    RetryPolicy.layer(),
+    RetryPolicy.layer,
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));

@@ -2,6 +2,9 @@ import { Context, Effect, Layer, Queue, type Scope } from "effect";
 import { Database } from "../db/Database.ts";
 import type { JobAttemptOutcome, JobStatus, StoredJobError } from "../db/schema.ts";
 import type { AlreadyRunning, InvalidInput, ResourceNotFound } from "../errors/Errors.ts";
+import type { JobListFilter, NewJob } from "./JobStore.ts";
+import * as store from "./JobStore.ts";
+import { makeJobAnnouncer } from "./JobWakeups.ts";
 import { cancelJob } from "./jobs/cancelJob.ts";
 import { discardDeadJob, replayDeadJob } from "./jobs/deadLetters.ts";
 import { enqueue, enqueueMany, prepare } from "./jobs/enqueue.ts";
@@ -9,14 +12,11 @@ import { jobRow, toAttemptView, toView } from "./jobs/jobViews.ts";
 import { pruneFinishedJobs, reapExpiredLeases } from "./jobs/leases.ts";
 import type { JobPriorityName } from "./jobs/priority.ts";
 import type { QueueDeps } from "./jobs/QueueDeps.ts";
-import * as store from "./JobStore.ts";
-import type { JobListFilter, NewJob } from "./JobStore.ts";
-import { makeJobAnnouncer } from "./JobWakeups.ts";
 import { RetryPolicy } from "./RetryPolicy.ts";
 import { runWorker } from "./worker/runWorker.ts";
 
-export { JobPriority, type JobPriorityName, priorityValue } from "./jobs/priority.ts";
 export type { JobListFilter } from "./JobStore.ts";
+export { JobPriority, type JobPriorityName, priorityValue } from "./jobs/priority.ts";
 
 /** What to enqueue. */
 export interface EnqueueInput {

@@ -128,6 +128,8 @@ const makeLocks = Effect.gen(function* () {
     scoped: (key, options) => scopedLock(ops, key, options),
     withLock: (key, options, effect) => withLock(ops, key, options, effect),
     withTransactionLock: (key, effect) =>
-      db.transaction(Effect.zipRight(db.query((k) => store.advisoryTransactionLock(k, key)).pipe(Effect.orDie), effect)),
+      db.transaction(
+        Effect.zipRight(db.query((k) => store.advisoryTransactionLock(k, key)).pipe(Effect.orDie), effect),
+      ),
   } satisfies LocksService;
 });

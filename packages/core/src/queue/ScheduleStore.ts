@@ -42,22 +42,14 @@ export const upsert = async (
       oc.column("name").doUpdateSet({
         ...o.values,
         last_tick_at: (eb) =>
-          eb
-            .case()
-            .when("schedules.cron", "=", o.values.cron)
-            .then(eb.ref("schedules.last_tick_at"))
-            .else(o.now)
-            .end(),
+          eb.case().when("schedules.cron", "=", o.values.cron).then(eb.ref("schedules.last_tick_at")).else(o.now).end(),
       }),
     )
     .execute();
 };
 
 /** Schedules by name, optionally of one connection. */
-export const list = (
-  db: Kysely<DB>,
-  filter: { readonly connectionId?: string },
-): Promise<ReadonlyArray<ScheduleRow>> =>
+export const list = (db: Kysely<DB>, filter: { readonly connectionId?: string }): Promise<ReadonlyArray<ScheduleRow>> =>
   db
     .selectFrom("schedules")
     .selectAll()
@@ -84,7 +76,9 @@ export const setPaused = async (
     .set(paused ? { paused, updated_at: now } : { paused, updated_at: now, last_tick_at: now })
     .where("paused", "=", !paused)
     .$if("name" in where, (q) => q.where("name", "=", (where as { name: string }).name))
-    .$if("connectionId" in where, (q) => q.where("connection_id", "=", (where as { connectionId: string }).connectionId))
+    .$if("connectionId" in where, (q) =>
+      q.where("connection_id", "=", (where as { connectionId: string }).connectionId),
+    )
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 };
@@ -100,9 +94,7 @@ export const active = (db: Kysely<DB>): Promise<ReadonlyArray<ScheduleRow>> =>
     .execute();
 
 /** The expression and anchor of every unpaused schedule, to time the next pass. */
-export const anchors = (
-  db: Kysely<DB>,
-): Promise<ReadonlyArray<Pick<ScheduleRow, "cron" | "last_tick_at">>> =>
+export const anchors = (db: Kysely<DB>): Promise<ReadonlyArray<Pick<ScheduleRow, "cron" | "last_tick_at">>> =>
   db.selectFrom("schedules").select(["cron", "last_tick_at"]).where("paused", "=", false).execute();
 
 /**

@@ -18,7 +18,8 @@ export const insert = (
     readonly events: string;
     readonly secret_ciphertext: string;
   },
-): Promise<SubscriptionRow> => db.insertInto("webhook_subscriptions").values(row).returningAll().executeTakeFirstOrThrow();
+): Promise<SubscriptionRow> =>
+  db.insertInto("webhook_subscriptions").values(row).returningAll().executeTakeFirstOrThrow();
 
 /** The tenant's subscriptions, oldest first. */
 export const ofTenant = (db: Kysely<DB>, tenantId: string): Promise<ReadonlyArray<SubscriptionRow>> =>

@@ -19,9 +19,9 @@ import { sql } from "kysely";
 const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)));
 
 const servicesLayer = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(
+  Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(
     Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(RetryPolicy.layer()),
+    Layer.provideMerge(RetryPolicy.layer),
     Layer.provideMerge(testDatabaseLayer(dialect)),
   );
 

@@ -19,7 +19,9 @@ const releaseOrLeave = (ops: LockOps, lease: LockLease) =>
   ops.release(lease).pipe(
     Effect.catchAllDefect((defect) => Effect.fail(defect)),
     Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo("3 seconds"))),
-    Effect.catchAll((defect) => Effect.logWarning(`lock ${lease.key}: release failed; the row is left to expire`, defect)),
+    Effect.catchAll((defect) =>
+      Effect.logWarning(`lock ${lease.key}: release failed; the row is left to expire`, defect),
+    ),
   );
 
 /** Holds the lock for the Scope: renewed in the background at a third of its TTL, released on close. */

@@ -1,7 +1,7 @@
 import { Effect } from "effect";
 import type { DatabaseService } from "../../db/Database.ts";
 import { syncLockKey } from "../Locks.ts";
-import { SYNC_JOB_KIND, type ScheduleView, type SchedulerOptions, type SyncJobPayload } from "../Scheduler.ts";
+import { type SchedulerOptions, type ScheduleView, SYNC_JOB_KIND, type SyncJobPayload } from "../Scheduler.ts";
 import * as store from "../ScheduleStore.ts";
 import { scheduleNamed, upsertSchedule } from "./upsertSchedule.ts";
 

@@ -1,9 +1,9 @@
 import { Cause, type Context, Effect, Exit, Option } from "effect";
+import type { StoredJobError } from "../../db/schema.ts";
 import { currentDate } from "../currentDate.ts";
 import type { JobHandlerSpec, RunningJob } from "../JobQueue.ts";
 import type { Settlement } from "../JobStore.ts";
 import { describeFailure, type JobFailure, type RetryPolicy } from "../RetryPolicy.ts";
-import type { StoredJobError } from "../../db/schema.ts";
 
 const stored = (f: JobFailure): StoredJobError => ({ tag: f.tag, message: f.message });
 

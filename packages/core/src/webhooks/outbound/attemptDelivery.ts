@@ -22,10 +22,7 @@ export interface AttemptDeps {
  * the typed failure the queue decides retries from (RateLimited honours Retry-After,
  * Unavailable backs off), or DeliveryRejected when retrying cannot help.
  */
-export const attemptDelivery = Effect.fn("OutboundWebhooks.attempt")(function* (
-  deps: AttemptDeps,
-  deliveryId: string,
-) {
+export const attemptDelivery = Effect.fn("OutboundWebhooks.attempt")(function* (deps: AttemptDeps, deliveryId: string) {
   const { db } = deps;
   const delivery = yield* db.query((k) => deliveries.withSubscription(k, deliveryId)).pipe(Effect.orDie);
   // Deleted subscription, already delivered, or given up: nothing to do.

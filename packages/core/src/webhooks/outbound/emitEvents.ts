@@ -17,7 +17,11 @@ export interface EmitDeps {
 }
 
 /** One attempt job per delivery, in the caller's transaction when there is one. */
-export const scheduleAttempts = (queue: Context.Tag.Service<JobQueue>, tenantId: string, deliveryIds: ReadonlyArray<string>) =>
+export const scheduleAttempts = (
+  queue: Context.Tag.Service<JobQueue>,
+  tenantId: string,
+  deliveryIds: ReadonlyArray<string>,
+) =>
   queue
     .enqueueMany(
       deliveryIds.map((deliveryId) => ({
