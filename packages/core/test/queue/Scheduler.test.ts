@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest";
 import { Database, JobQueue, RetryPolicy, Scheduler, SYNC_JOB_KIND, syncLockKey } from "@tandem/core";
 import { dialects, testDatabaseLayer } from "@tandem/testkit";
-import { Effect, Fiber, Layer, TestClock, TestServices } from "effect";
+import { Effect, Fiber, Layer, TestClock } from "effect";
 
 /** Wall-clock sleep: lets database I/O started by a TestClock wake-up finish. */
 const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)));
