@@ -40,7 +40,7 @@ describe("syncs on 2 processes while PostgreSQL terminates the database's backen
     config = (await Effect.runPromise(Scope.extend(freshDatabaseConfig("postgres"), scope))) as typeof config;
     runtime = ManagedRuntime.make(
       JobQueue.layerNoDeps.pipe(
-        Layer.provideMerge(RetryPolicy.layer()),
+        Layer.provideMerge(RetryPolicy.layer),
         Layer.provideMerge(Database.layer({ ...config, poolSize: 2 })),
       ),
     );

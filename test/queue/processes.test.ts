@@ -33,9 +33,9 @@ describe("job queue across 3 processes on one PostgreSQL", () => {
     scope = Effect.runSync(Scope.make());
     config = (await Effect.runPromise(Scope.extend(freshDatabaseConfig("postgres"), scope))) as typeof config;
     runtime = ManagedRuntime.make(
-      Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(
+      Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(
         Layer.provideMerge(JobQueue.layerNoDeps),
-        Layer.provideMerge(RetryPolicy.layer()),
+        Layer.provideMerge(RetryPolicy.layer),
         Layer.provideMerge(Database.layer(config)),
       ),
     );

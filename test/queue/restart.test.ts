@@ -16,7 +16,7 @@ describe("a PostgreSQL restart while jobs run", () => {
     server = await startPrivatePostgres();
     runtime = ManagedRuntime.make(
       JobQueue.layerNoDeps.pipe(
-        Layer.provideMerge(RetryPolicy.layer()),
+        Layer.provideMerge(RetryPolicy.layer),
         Layer.provideMerge(Database.layer({ kind: "postgres", url: server.url, poolSize: 2 })),
       ),
     );

@@ -40,7 +40,7 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
     CredentialCipher.layer(Redacted.make(benchSecretKey)),
     ConnectorRegistry.layer([hubspot]),
     RateBudget.layer,
-    RetryPolicy.layer(),
+    RetryPolicy.layer,
     // The bench's source serves HubSpot on loopback, which the egress policy refuses by default.
     loopbackEgressPolicy,
   );

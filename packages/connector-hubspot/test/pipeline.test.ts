@@ -15,6 +15,7 @@ import {
   RateBudget,
   RecordStore,
   RetryPolicy,
+  RetryPolicyConfig,
   RunHistory,
   recordLockKey,
   Scheduler,
@@ -77,9 +78,14 @@ const pipelineLayer = (dialect: Dialect) => {
     CredentialCipher.layer(Redacted.make(randomBytes(32))),
     ConnectorRegistry.layer([hubspot]),
     RateBudget.layer,
+    RetryPolicy.layer,
+  ).pipe(
+    Layer.provideMerge(countingDatabaseLayer(dialect)),
     // Short backoff so retried jobs run within the test; 429s still wait their Retry-After.
-    RetryPolicy.layer({ baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } }),
-  ).pipe(Layer.provideMerge(countingDatabaseLayer(dialect)));
+    Layer.provideMerge(
+      Layer.succeed(RetryPolicyConfig, { baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } }),
+    ),
+  );
   const stores = Layer.mergeAll(
     Tenants.layer,
     Connections.layer,
@@ -89,8 +95,8 @@ const pipelineLayer = (dialect: Dialect) => {
   ).pipe(Layer.provideMerge(infra));
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
   const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
-  const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(Layer.provideMerge(engine));
-  return InboundWebhooks.layer.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));
+  const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(Layer.provideMerge(engine));
+  return InboundWebhooks.layerNoDeps.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();

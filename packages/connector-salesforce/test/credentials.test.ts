@@ -54,9 +54,9 @@ const onQueryRequest = (nth: number, f: () => void) => {
 
 const services = (dialect: (typeof dialects)[number]) =>
   Syncs.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(Scheduler.layer(), Locks.layer, OutboundWebhooks.layer())),
+    Layer.provideMerge(Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer, OutboundWebhooks.layerNoDeps)),
     Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer())),
+    Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer)),
     Layer.provideMerge(testEngineLayer(dialect, [salesforce])),
   );
 

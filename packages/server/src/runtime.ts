@@ -18,9 +18,11 @@ import {
   RecordStore,
   Records,
   RetryPolicy,
+  RetryPolicyConfig,
   RunHistory,
   registerAlertsSchedule,
   Scheduler,
+  SchedulerConfig,
   Syncs,
   Tenants,
 } from "@tandem/core";
@@ -36,9 +38,17 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     CredentialCipher.layer(config.secretKey),
     ConnectorRegistry.layer(registry.all),
     RateBudget.layer,
-    RetryPolicy.layer(config.retry),
+    RetryPolicy.layer,
     EgressPolicy.layer({ allow: config.egressAllow }),
-  ).pipe(Layer.provideMerge(Database.layer(config.database)));
+  ).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Database.layer(config.database),
+        Layer.succeed(RetryPolicyConfig, config.retry),
+        Layer.succeed(SchedulerConfig, config.schedules),
+      ),
+    ),
+  );
   const stores = Layer.mergeAll(
     Tenants.layer,
     ApiKeys.layer({ adminKey: config.adminKey }),
@@ -51,12 +61,12 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
   // job), so the queue and the outbox sit below the engine.
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
   const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
-  const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(Layer.provideMerge(engine));
+  const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(Layer.provideMerge(engine));
   const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
   return Layer.mergeAll(
     Records.layer,
-    InboundWebhooks.layer,
-    Alerts.layer,
+    InboundWebhooks.layerNoDeps,
+    Alerts.layerNoDeps,
     MetricsReport.layer,
     Readiness.layer,
     JobWatchers.layer({ maxPerTenant: config.maxWatchersPerTenant }),

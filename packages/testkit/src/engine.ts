@@ -33,7 +33,7 @@ export const testEngineLayer = <E>(
     CredentialCipher.layer(Redacted.make(randomBytes(32))),
     ConnectorRegistry.layer(connectors),
     RateBudget.layer,
-    RetryPolicy.layer(),
+    RetryPolicy.layer,
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer, ConnectorCredentials.layer).pipe(
     Layer.provideMerge(infra),

@@ -2,7 +2,7 @@ import { Effect } from "effect";
 import { sql } from "kysely";
 import type { DatabaseService } from "../db/Database.ts";
 import type { AlertKind } from "../db/schema.ts";
-import type { AlertParams } from "./Alerts.ts";
+import type { AlertParams } from "./alertParams.ts";
 
 /**
  * The condition of each alert rule kind: one aggregate query over the run history

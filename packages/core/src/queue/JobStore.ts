@@ -1,12 +1,14 @@
-import { type Kysely, sql } from "kysely";
-import type { DB, JobAttemptOutcome, JobStatus, StoredJobError } from "../db/schema.ts";
+import { type Kysely, type RawBuilder, sql } from "kysely";
+import type { DB, JobAttemptOutcome, JobAttemptRow, JobRow, JobStatus, StoredJobError } from "../db/schema.ts";
 import { closeRunsOfEndedJobs, errorClassOf, type SyncRunStatus } from "../ops/RunHistory.ts";
+import { deleteTicksBefore } from "./ScheduleStore.ts";
 
 /**
- * The queue's statements, as plain functions over Kysely. Every state change of a
- * leased job is one statement that checks the fencing token in its WHERE and logs
- * the attempt in the same statement (a data-modifying CTE), so the history can never
- * disagree with the job row.
+ * The queue's statements, as plain functions over Kysely: the one module that writes `jobs` and
+ * `job_attempts`. Others that must write a job inside a statement of their own (the webhook
+ * intake) compose the fragment it exports (`insertJobsSelecting`). Every state change of a
+ * leased job is one statement that checks the fencing token in its WHERE and logs the attempt
+ * in the same statement (a data-modifying CTE), so the history can never disagree with the job row.
  */
 
 /** A job as a worker holds it after a claim. */
@@ -106,6 +108,168 @@ export const insertMany = async (db: Kysely<DB>, jobs: ReadonlyArray<NewJob>): P
       tenant_id uuid, connection_id uuid, run_at timestamptz, max_attempts integer, created_at timestamptz)`.execute(
     db,
   );
+};
+
+/** A job to insert unless a live job holds its dedupe key (`enqueue`, a schedule's tick). */
+export interface NewKeyedJob extends Omit<NewJob, "max_attempts"> {
+  /** Null: the column's default. */
+  readonly max_attempts: number | null;
+  readonly dedupe_key: string | null;
+}
+
+/**
+ * Inserts a job unless a queued or running job holds its dedupe key; answers its id, or
+ * undefined when the key is held. ON CONFLICT rather than a caught violation: inside a caller's
+ * transaction, an error would abort the whole transaction on PostgreSQL.
+ */
+export const insertUnlessKeyHeld = async (db: Kysely<DB>, job: NewKeyedJob): Promise<string | undefined> => {
+  const { max_attempts, ...columns } = job;
+  const inserted = await db
+    .insertInto("jobs")
+    .values({
+      ...columns,
+      payload: json(job.payload ?? {}) ?? "{}",
+      ...(max_attempts !== null ? { max_attempts } : {}),
+      updated_at: job.created_at,
+    })
+    .onConflict((oc) => oc.column("dedupe_key").where("status", "in", ["queued", "running"]).doNothing())
+    .returning("id")
+    .executeTakeFirst();
+  return inserted?.id;
+};
+
+/**
+ * The columns of the jobs `insertJobsSelecting` inserts: the queue's own (kind, priority,
+ * attempts, times, as `JobQueue.prepare` builds them) as parameters, the per-row ones as
+ * expressions over the caller's FROM.
+ */
+export interface JobsSelected {
+  readonly job: NewJob;
+  /** The payload of each job, an expression over `from`. */
+  readonly payload: RawBuilder<unknown>;
+  readonly tenantId: RawBuilder<unknown>;
+  readonly connectionId: RawBuilder<unknown>;
+  /** The FROM clause (with any GROUP BY) the rows come from. */
+  readonly from: RawBuilder<unknown>;
+}
+
+/**
+ * A data-modifying CTE body that inserts one job per row of a caller's query, for a statement
+ * that must store jobs together with rows of its own: the webhook intake stores a delivery's
+ * events and its job in one statement (an event is never stored without its job). The caller
+ * wakes workers once it is committed (`JobQueue.nudge`).
+ */
+export const insertJobsSelecting = (s: JobsSelected): RawBuilder<unknown> => sql`
+                insert into jobs (id, kind, payload, priority, tenant_id, connection_id, run_at, max_attempts, created_at, updated_at)
+                select gen_random_uuid(), ${s.job.kind},
+                  ${s.payload},
+                  ${s.job.priority}, ${s.tenantId}, ${s.connectionId}, ${s.job.run_at}, ${s.job.max_attempts},
+                  ${s.job.created_at}, ${s.job.created_at}
+                ${s.from}
+                returning 1`;
+
+/** The live (queued or running) job holding a dedupe key, if any. */
+export const findLive = (db: Kysely<DB>, key: string): Promise<{ readonly id: string } | undefined> =>
+  db
+    .selectFrom("jobs")
+    .select("id")
+    .where("dedupe_key", "=", key)
+    .where("status", "in", ["queued", "running"])
+    .executeTakeFirst();
+
+/** A job by id; with `tenantId`, only that tenant's. */
+export const byId = (db: Kysely<DB>, id: string, tenantId?: string): Promise<JobRow | undefined> =>
+  db
+    .selectFrom("jobs")
+    .selectAll()
+    .where("id", "=", id)
+    .$if(tenantId !== undefined, (q) => q.where("tenant_id", "=", tenantId!))
+    .executeTakeFirst();
+
+/** Which jobs `list` returns (newest first, at most `limit`, default 100). */
+export interface JobListFilter {
+  readonly status?: JobStatus | undefined;
+  readonly kind?: string | undefined;
+  readonly tenantId?: string | undefined;
+  readonly connectionId?: string | undefined;
+  readonly limit?: number | undefined;
+}
+
+/** Jobs matching the filter, newest first. */
+export const list = (db: Kysely<DB>, filter: JobListFilter): Promise<ReadonlyArray<JobRow>> =>
+  db
+    .selectFrom("jobs")
+    .selectAll()
+    .$if(filter.status !== undefined, (q) => q.where("status", "=", filter.status!))
+    .$if(filter.kind !== undefined, (q) => q.where("kind", "=", filter.kind!))
+    .$if(filter.tenantId !== undefined, (q) => q.where("tenant_id", "=", filter.tenantId!))
+    .$if(filter.connectionId !== undefined, (q) => q.where("connection_id", "=", filter.connectionId!))
+    .orderBy("created_at", "desc")
+    .orderBy("id")
+    .limit(filter.limit ?? 100)
+    .execute();
+
+/** Jobs per status, of the jobs matching the filter. */
+export const countByStatus = async (
+  db: Kysely<DB>,
+  filter: Omit<JobListFilter, "status" | "limit">,
+): Promise<Record<JobStatus, number>> => {
+  const rows = await db
+    .selectFrom("jobs")
+    .select(["status", (eb) => eb.fn.countAll<string>().as("n")])
+    .$if(filter.kind !== undefined, (q) => q.where("kind", "=", filter.kind!))
+    .$if(filter.tenantId !== undefined, (q) => q.where("tenant_id", "=", filter.tenantId!))
+    .$if(filter.connectionId !== undefined, (q) => q.where("connection_id", "=", filter.connectionId!))
+    .groupBy("status")
+    .execute();
+  const result: Record<JobStatus, number> = { queued: 0, running: 0, completed: 0, dead: 0, cancelled: 0 };
+  for (const r of rows) result[r.status] = Number(r.n);
+  return result;
+};
+
+/** A job's attempts, oldest first. */
+export const attemptsOf = (db: Kysely<DB>, id: string): Promise<ReadonlyArray<JobAttemptRow>> =>
+  db.selectFrom("job_attempts").selectAll().where("job_id", "=", id).orderBy("id").execute();
+
+/** Cancels the job if it is queued. */
+export const cancelQueued = async (db: Kysely<DB>, id: string, now: Date): Promise<void> => {
+  await db
+    .updateTable("jobs")
+    .set({ status: "cancelled", finished_at: now, updated_at: now })
+    .where("id", "=", id)
+    .where("status", "=", "queued")
+    .execute();
+};
+
+/** Flags the job for cancellation if it is running: its worker stops it at the next heartbeat. */
+export const requestCancel = async (db: Kysely<DB>, id: string, now: Date): Promise<void> => {
+  await db
+    .updateTable("jobs")
+    .set({ cancel_requested: true, updated_at: now })
+    .where("id", "=", id)
+    .where("status", "=", "running")
+    .execute();
+};
+
+/**
+ * Sends a dead job back to the queue with a fresh set of attempts; answers the row as the
+ * update left it (none if it was not dead). A live job holding its dedupe key fails it with
+ * the `jobs_dedupe` constraint.
+ */
+export const requeueDead = async (db: Kysely<DB>, id: string, now: Date): Promise<JobRow | undefined> => {
+  const [row] = await db
+    .updateTable("jobs")
+    .set({ status: "queued", attempts: 0, infrastructure_faults: 0, run_at: now, finished_at: null, updated_at: now })
+    .where("id", "=", id)
+    .where("status", "=", "dead")
+    .returningAll()
+    .execute();
+  return row;
+};
+
+/** Deletes a dead job (its attempts go with it). */
+export const deleteDead = async (db: Kysely<DB>, id: string): Promise<void> => {
+  await db.deleteFrom("jobs").where("id", "=", id).where("status", "=", "dead").execute();
 };
 
 /** Extends the leases of the given jobs in one statement; answers the ones still held. */
@@ -370,13 +534,12 @@ export const reapExpired = async (
 
 /**
  * Deletes finished (completed or cancelled) jobs older than `before`, a batch at a time,
- * and schedule ticks as old (a schedule's own row remembers its last tick).
+ * and, in the same statement, schedule ticks as old (ScheduleStore's fragment: a schedule's own
+ * row remembers its last tick).
  */
 export const prune = async (db: Kysely<DB>, before: Date, limit = 1_000): Promise<number> => {
   const { rows } = await sql<{ n: number }>`
-    with ticks as (
-      delete from schedule_ticks where created_at < ${before}
-    ), gone as (
+    with ticks as (${deleteTicksBefore(before)}), gone as (
       delete from jobs where id in (
         select id from jobs where status in ('completed', 'cancelled') and finished_at < ${before} limit ${limit}
       ) returning id

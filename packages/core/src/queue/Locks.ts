@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { Clock, Context, Data, Deferred, Duration, Effect, Layer, Schedule, type Scope } from "effect";
-import { type RawBuilder, sql } from "kysely";
+import { Context, Data, Effect, Layer, type Scope } from "effect";
 import { Database } from "../db/Database.ts";
+import { currentDate } from "./currentDate.ts";
+import * as store from "./LockStore.ts";
+import { acquireLock } from "./locks/acquireLock.ts";
+import { type LockOps, scopedLock, withLock } from "./locks/heldLocks.ts";
 
 /** The lock is held by someone else (until `expiresAt`, unless renewed). */
 export class LockHeld extends Data.TaggedError("LockHeld")<{
@@ -86,12 +89,7 @@ export interface LocksService {
   readonly withTransactionLock: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>;
 }
 
-/**
- * A WHERE condition that holds only while `lease` is current: add it to a write so a
- * holder whose lease expired (a paused or partitioned process) cannot write anymore.
- */
-export const fencedBy = (lease: LockLease): RawBuilder<boolean> =>
-  sql<boolean>`exists (select 1 from locks where key = ${lease.key} and token = ${lease.token}::bigint)`;
+export { fencedBy } from "./LockStore.ts";
 
 /**
  * Lock rows in PostgreSQL with expiry and fencing tokens: every decision is a
@@ -99,162 +97,39 @@ export const fencedBy = (lease: LockLease): RawBuilder<boolean> =>
  */
 export class Locks extends Context.Tag("@tandem/core/Locks")<Locks, LocksService>() {
   /** Needs Database. */
-  static readonly layer = Layer.effect(
+  static readonly layerNoDeps = Layer.effect(
     Locks,
-    Effect.gen(function* () {
-      const db = yield* Database;
-      const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-      const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms));
-
-      /**
-       * Re-entrant by job: a lock row naming the job that asks was left by an earlier attempt of
-       * that job, whose release failed (its connection died) or never ran (its process was
-       * killed). A job's attempts run one at a time (the queue leases the job to one attempt
-       * until it is settled or its lease expires), so that attempt is over, or a zombie that
-       * lost its lease: the new attempt takes the lock at once, with a new fencing token that
-       * fences the zombie's writes off, instead of waiting out the row's expiry. Taking the same
-       * key twice within one attempt would take it from itself; nothing nests a lock that way.
-       */
-      const tryAcquire = (key: string, ttlMs: number, jobId: string | null) =>
-        Effect.gen(function* () {
-          const at = yield* now;
-          const expires = new Date(at.getTime() + ttlMs);
-          const taken = yield* db
-            .query((k) =>
-              sql<{ token: string }>`
-                insert into locks (key, holder, token, job_id, acquired_at, expires_at)
-                values (${key}, ${holder}, nextval('lock_tokens'), ${jobId}, ${at}, ${expires})
-                on conflict (key) do update set holder = excluded.holder, token = excluded.token,
-                  job_id = excluded.job_id, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
-                where locks.expires_at <= ${at} or locks.job_id = excluded.job_id
-                returning token::text as token`.execute(k),
-            )
-            .pipe(Effect.orDie);
-          const row = taken.rows[0];
-          if (row !== undefined) return { key, token: row.token, holder } satisfies LockLease;
-          const current = yield* db
-            .query((k) => k.selectFrom("locks").selectAll().where("key", "=", key).executeTakeFirst())
-            .pipe(Effect.orDie);
-          return yield* new LockHeld({
-            key,
-            holder: current?.holder ?? "",
-            jobId: current?.job_id ?? null,
-            expiresAt: current?.expires_at ?? at,
-          });
-        });
-
-      const acquire = Effect.fn("Locks.acquire")(function* (key: string, options: AcquireOptions = {}) {
-        const attempt = tryAcquire(key, options.ttlMs ?? 30_000, options.jobId ?? null);
-        const waitMs = options.waitMs ?? 0;
-        if (waitMs <= 0) return yield* attempt;
-        return yield* attempt.pipe(
-          Effect.retry({
-            schedule: Schedule.spaced("25 millis").pipe(Schedule.upTo(Duration.millis(waitMs))),
-            while: (e) => e._tag === "LockHeld",
-          }),
-        );
-      });
-
-      const renew = Effect.fn("Locks.renew")(function* (lease: LockLease, ttlMs = 30_000) {
-        const at = yield* now;
-        const result = yield* db
-          .query((k) =>
-            k
-              .updateTable("locks")
-              .set({ expires_at: new Date(at.getTime() + ttlMs) })
-              .where("key", "=", lease.key)
-              .where("token", "=", lease.token)
-              .where("expires_at", ">", at)
-              .executeTakeFirst(),
-          )
-          .pipe(Effect.orDie);
-        return Number(result.numUpdatedRows) > 0;
-      });
-
-      const release = Effect.fn("Locks.release")(function* (lease: LockLease) {
-        const result = yield* db
-          .query((k) =>
-            k.deleteFrom("locks").where("key", "=", lease.key).where("token", "=", lease.token).executeTakeFirst(),
-          )
-          .pipe(Effect.orDie);
-        return Number(result.numDeletedRows) > 0;
-      });
-
-      const isCurrent = Effect.fn("Locks.isCurrent")(function* (lease: LockLease) {
-        const at = yield* now;
-        const row = yield* db
-          .query((k) =>
-            k
-              .selectFrom("locks")
-              .select("key")
-              .where("key", "=", lease.key)
-              .where("token", "=", lease.token)
-              .where("expires_at", ">", at)
-              .executeTakeFirst(),
-          )
-          .pipe(Effect.orDie);
-        return row !== undefined;
-      });
-
-      /**
-       * Releases a lease at the end of its scope. The database may be failing over right then:
-       * the release is retried for a few seconds, and if it still fails the row is left to
-       * expire (said in the log). That blocks no later attempt of the same job, which takes a
-       * lock its own job left (see `tryAcquire`); others wait for the expiry.
-       */
-      const releaseOrLeave = (lease: LockLease) =>
-        release(lease).pipe(
-          Effect.catchAllDefect((defect) => Effect.fail(defect)),
-          Effect.retry(Schedule.exponential("50 millis").pipe(Schedule.upTo("3 seconds"))),
-          Effect.catchAll((defect) =>
-            Effect.logWarning(`lock ${lease.key}: release failed; the row is left to expire`, defect),
-          ),
-        );
-
-      const scoped = (key: string, options: AcquireOptions = {}) =>
-        Effect.gen(function* () {
-          const ttlMs = options.ttlMs ?? 30_000;
-          const lease = yield* Effect.acquireRelease(acquire(key, options), releaseOrLeave);
-          const lost = yield* Deferred.make<void>();
-          yield* renew(lease, ttlMs).pipe(
-            // An unreachable database is not a lost lock (yet): the next renewal decides.
-            Effect.catchAllDefect(() => Effect.succeed(true)),
-            Effect.repeat({
-              schedule: Schedule.spaced(Duration.millis(Math.max(10, Math.floor(ttlMs / 3)))),
-              while: (held) => held,
-            }),
-            Effect.zipRight(Deferred.succeed(lost, undefined)),
-            Effect.forkScoped,
-          );
-          return { ...lease, lost: Deferred.await(lost) } satisfies HeldLock;
-        });
-
-      const withLock = <A, E, R>(
-        key: string,
-        options: AcquireOptions,
-        effect: (lease: LockLease) => Effect.Effect<A, E, R>,
-      ): Effect.Effect<A, E | LockHeld | LockLost, R> =>
-        Effect.scoped(
-          Effect.flatMap(scoped(key, options), (held) =>
-            // Losing the lock stops the work: someone else may hold it now.
-            Effect.raceFirst(
-              effect({ key: held.key, token: held.token, holder: held.holder }),
-              Effect.zipRight(held.lost, Effect.fail(new LockLost({ key: held.key, token: held.token }))),
-            ),
-          ),
-        );
-
-      const withTransactionLock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) =>
-        db.transaction(
-          Effect.zipRight(
-            db
-              .query((k) => sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(k))
-              .pipe(Effect.orDie),
-            effect,
-          ),
-        );
-
-      return { acquire, renew, release, isCurrent, scoped, withLock, withTransactionLock } satisfies LocksService;
-    }),
+    Effect.suspend(() => makeLocks),
   );
+
+  /** Needs Database (a root): the same as `layerNoDeps`. */
+  static readonly layer = Locks.layerNoDeps;
 }
+
+const makeLocks = Effect.gen(function* () {
+  const db = yield* Database;
+  const holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const ops: LockOps = {
+    acquire: (key, options) => acquireLock(db, holder, key, options),
+    renew: Effect.fn("Locks.renew")(function* (lease: LockLease, ttlMs = 30_000) {
+      const at = yield* currentDate;
+      return yield* db.query((k) => store.extend(k, lease, at, new Date(at.getTime() + ttlMs))).pipe(Effect.orDie);
+    }),
+    release: Effect.fn("Locks.release")(function* (lease: LockLease) {
+      return yield* db.query((k) => store.remove(k, lease)).pipe(Effect.orDie);
+    }),
+  };
+  return {
+    ...ops,
+    isCurrent: Effect.fn("Locks.isCurrent")(function* (lease: LockLease) {
+      const at = yield* currentDate;
+      return yield* db.query((k) => store.isCurrent(k, lease, at)).pipe(Effect.orDie);
+    }),
+    scoped: (key, options) => scopedLock(ops, key, options),
+    withLock: (key, options, effect) => withLock(ops, key, options, effect),
+    withTransactionLock: (key, effect) =>
+      db.transaction(
+        Effect.zipRight(db.query((k) => store.advisoryTransactionLock(k, key)).pipe(Effect.orDie), effect),
+      ),
+  } satisfies LocksService;
+});

@@ -20,7 +20,7 @@ export type RetryDecision =
   | { readonly _tag: "GiveUp"; readonly reason: string };
 
 /** Backoff and attempt limits. */
-export interface RetryPolicyConfig {
+export interface RetryPolicyOptions {
   /** First backoff ceiling; doubles per attempt. Default 1 s. */
   readonly baseDelayMs?: number;
   /** Cap on the backoff ceiling. Default 5 min. */
@@ -35,6 +35,14 @@ export interface RetryPolicyConfig {
    */
   readonly maxInfrastructureFaults?: number;
 }
+
+/**
+ * The retry policy's configuration; a runtime that provides none gets the defaults. Provide it
+ * once at the root of the composition: every service that builds the policy reads the same one.
+ */
+export class RetryPolicyConfig extends Context.Reference<RetryPolicyConfig>()("@tandem/core/RetryPolicyConfig", {
+  defaultValue: (): RetryPolicyOptions => ({}),
+}) {}
 
 /** Tags that can never succeed on a retry: the input itself is wrong. */
 const permanentTags = new Set(["InvalidRecord", "NotFound", "Conflict", "InvalidInput"]);
@@ -116,7 +124,7 @@ export class RetryPolicy extends Context.Tag("@tandem/core/RetryPolicy")<
     readonly maxInfrastructureFaults: number;
   }
 >() {
-  static make(config: RetryPolicyConfig = {}): Context.Tag.Service<RetryPolicy> {
+  static make(config: RetryPolicyOptions = {}): Context.Tag.Service<RetryPolicy> {
     const base = config.baseDelayMs ?? 1_000;
     const cap = config.maxDelayMs ?? 300_000;
     const defaultMax = config.defaultMaxAttempts ?? 5;
@@ -162,8 +170,9 @@ export class RetryPolicy extends Context.Tag("@tandem/core/RetryPolicy")<
     };
   }
 
-  /** The policy with the given settings (defaults: 1 s base, 5 min cap, 5 attempts, 20 infrastructure faults). */
-  static layer(config: RetryPolicyConfig = {}) {
-    return Layer.succeed(RetryPolicy, RetryPolicy.make(config));
-  }
+  /**
+   * The policy configured by `RetryPolicyConfig` (defaults: 1 s base, 5 min cap, 5 attempts, 20
+   * infrastructure faults).
+   */
+  static readonly layer = Layer.effect(RetryPolicy, Effect.map(RetryPolicyConfig, RetryPolicy.make));
 }

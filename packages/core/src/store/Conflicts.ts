@@ -262,7 +262,7 @@ export class Conflicts extends Context.Tag("@tandem/core/Conflicts")<
    * RetryPolicy. Pulls record conflicts, so every layer graph with a EntitySync has this below it.
    */
   static readonly layerWithOutbox = Conflicts.layer.pipe(
-    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
     Layer.provideMerge(JobQueue.layerNoDeps),
   );
 }

@@ -19,13 +19,13 @@ import { Clock, Effect, Layer, Redacted, TestClock, TestServices } from "effect"
 import { makeTenant, type RunSpec, recordRun } from "../fixtures/runHistory.ts";
 
 const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(Alerts.layer, Scheduler.layer()).pipe(
-    Layer.provideMerge(OutboundWebhooks.layer()),
+  Layer.mergeAll(Alerts.layerNoDeps, Scheduler.layerNoDeps).pipe(
+    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
     Layer.provideMerge(Layer.mergeAll(RunHistory.layer, JobQueue.layerNoDeps)),
     Layer.provideMerge(
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
-        RetryPolicy.layer(),
+        RetryPolicy.layer,
         loopbackEgressPolicy,
       ),
     ),

@@ -31,9 +31,9 @@ afterAll(() => server.close());
 
 const services = (dialect: (typeof dialects)[number]) =>
   Layer.mergeAll(Syncs.layer, MetricsReport.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(Scheduler.layer(), Locks.layer, OutboundWebhooks.layer())),
+    Layer.provideMerge(Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer, OutboundWebhooks.layerNoDeps)),
     Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer())),
+    Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer)),
     Layer.provideMerge(testEngineLayer(dialect, [acmeConnector])),
   );
 

@@ -7,6 +7,7 @@ import {
   JobQueue,
   type JobView,
   RetryPolicy,
+  RetryPolicyConfig,
   RunHistory,
   Unavailable,
 } from "@tandem/core";
@@ -63,8 +64,14 @@ const statementOnTerminatedBackend = (db: Context.Tag.Service<typeof Database>) 
 
 const servicesLayer = (dialect: (typeof dialects)[number]) =>
   Layer.mergeAll(JobQueue.layerNoDeps, RunHistory.layer).pipe(
+    Layer.provideMerge(RetryPolicy.layer),
     Layer.provideMerge(
-      RetryPolicy.layer({ baseDelayMs: 10, maxDelayMs: 50, defaultMaxAttempts: 2, maxInfrastructureFaults: 3 }),
+      Layer.succeed(RetryPolicyConfig, {
+        baseDelayMs: 10,
+        maxDelayMs: 50,
+        defaultMaxAttempts: 2,
+        maxInfrastructureFaults: 3,
+      }),
     ),
     Layer.provideMerge(testDatabaseLayer(dialect)),
   );

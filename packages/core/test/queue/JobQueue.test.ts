@@ -9,6 +9,7 @@ import {
   type JobView,
   RateLimited,
   RetryPolicy,
+  RetryPolicyConfig,
   Unavailable,
 } from "@tandem/core";
 import { dialects, testDatabaseLayer } from "@tandem/testkit";
@@ -43,7 +44,8 @@ const fast = { pollMs: 50, leaseMs: 2_000, heartbeatMs: 200, shutdownTimeoutMs: 
 
 const queueLayer = (dialect: (typeof dialects)[number]) =>
   JobQueue.layerNoDeps.pipe(
-    Layer.provideMerge(RetryPolicy.layer({ baseDelayMs: 10, maxDelayMs: 50, defaultMaxAttempts: 3 })),
+    Layer.provideMerge(RetryPolicy.layer),
+    Layer.provideMerge(Layer.succeed(RetryPolicyConfig, { baseDelayMs: 10, maxDelayMs: 50, defaultMaxAttempts: 3 })),
     Layer.provideMerge(testDatabaseLayer(dialect)),
   );
 

@@ -181,7 +181,7 @@ const services = (dialect: (typeof dialects)[number]) =>
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
         ConnectorRegistry.layer([acme]),
-        RetryPolicy.layer(),
+        RetryPolicy.layer,
       ),
     ),
     Layer.provideMerge(testDatabaseLayer(dialect)),

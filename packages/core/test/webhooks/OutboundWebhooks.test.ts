@@ -8,6 +8,7 @@ import {
   generateSecretKey,
   JobQueue,
   OutboundWebhooks,
+  OutboundWebhooksConfig,
   SIGNATURE_HEADER,
   Tenants,
   verifySignature,
@@ -39,8 +40,9 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(OutboundWebhooks.layer({ timeoutMs: 2_000 }), Tenants.layer).pipe(
+  Layer.mergeAll(OutboundWebhooks.layerNoDeps, Tenants.layer).pipe(
     Layer.provideMerge(JobQueue.layer),
+    Layer.provideMerge(Layer.succeed(OutboundWebhooksConfig, { timeoutMs: 2_000 })),
     Layer.provideMerge(
       Layer.mergeAll(
         CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
