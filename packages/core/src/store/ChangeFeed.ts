@@ -8,7 +8,11 @@ import type { ChangePage, ChangesOptions, RecordScope } from "./RecordStore.ts";
  * every write of `records` advances), deletions included, so a reader that keeps its cursor sees
  * every change once.
  */
-export const changesAfter = async (k: Kysely<DB>, scope: RecordScope, options: ChangesOptions): Promise<ChangePage> => {
+export const changesAfter = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  options: ChangesOptions = {},
+): Promise<ChangePage> => {
   const limit = Math.max(1, Math.min(options.limit ?? 100, 1000));
   const after = options.after ?? "0";
   const modified =

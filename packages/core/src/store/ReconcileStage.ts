@@ -10,13 +10,14 @@ import type { RecordScope } from "./RecordStore.ts";
  * `records`, so it goes through its owner (`softDeleteWhere`) with this module's condition.
  */
 
-/** Adds remote ids of run `runId` to the stage (one statement). */
+/** Adds remote ids of run `runId` to the stage (one statement; none for no ids). */
 export const stageIds = async (
   k: Kysely<DB>,
+  at: string,
   runId: string,
   externalIds: ReadonlyArray<string>,
-  at: string,
 ): Promise<void> => {
+  if (externalIds.length === 0) return;
   await sql`insert into reconcile_ids (run_id, external_id, staged_at)
             select ${runId}::uuid, id, ${at}::timestamptz from unnest(${[...externalIds]}::text[]) as id
             on conflict do nothing`.execute(k);
@@ -46,7 +47,7 @@ export const vanished = async (
 };
 
 /** Soft-deletes every live record the run did not stage; answers how many. */
-export const deleteVanished = (k: Kysely<DB>, scope: RecordScope, runId: string, at: string): Promise<number> =>
+export const deleteVanished = (k: Kysely<DB>, at: string, scope: RecordScope, runId: string): Promise<number> =>
   softDeleteWhere(k, vanishedWhere(scope, runId), at);
 
 /** Staged ids with no live stored record, after `after` in id order. */

@@ -57,15 +57,15 @@ export const summarize = async (k: Kysely<DB>, scope: RecordScope): Promise<Reco
   };
 };
 
-/** Live records with unpushed local changes, oldest change first. */
+/** Live records with unpushed local changes, oldest change first; 500 unless told. */
 export const pendingRecords = async (
   k: Kysely<DB>,
   scope: RecordScope,
-  limit: number,
+  options: { readonly limit?: number } = {},
 ): Promise<ReadonlyArray<StoredRecord>> => {
   const result = await sql<RawRow>`select ${columns} from records
             where ${inScope(scope)} and sync_status = 'pending' and deleted_at is null
-            order by local_updated_at, external_id limit ${limit}`.execute(k);
+            order by local_updated_at, external_id limit ${options.limit ?? 500}`.execute(k);
   return result.rows.map(toStored);
 };
 

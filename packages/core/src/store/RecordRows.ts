@@ -154,20 +154,21 @@ export const upsertBatch = async (
 };
 
 /**
- * Soft-deletes the live records of `externalIds`; with `notNewerThan`, one whose stored
- * `remote_updated_at` is newer is kept. Answers the ids deleted.
+ * Soft-deletes the live records of `externalIds` (no statement for none); with `notNewerThan`,
+ * one whose stored `remote_updated_at` is newer is kept. Answers the ids deleted.
  */
 export const softDelete = async (
   k: Kysely<DB>,
+  at: string,
   scope: RecordScope,
   externalIds: ReadonlyArray<string>,
-  at: string,
-  notNewerThan: Date | undefined,
+  options: { readonly notNewerThan?: Date } = {},
 ): Promise<ReadonlyArray<string>> => {
+  if (externalIds.length === 0) return [];
   const guard =
-    notNewerThan === undefined
+    options.notNewerThan === undefined
       ? sql``
-      : sql`and (remote_updated_at is null or remote_updated_at <= ${notNewerThan.toISOString()}::timestamptz)`;
+      : sql`and (remote_updated_at is null or remote_updated_at <= ${options.notNewerThan.toISOString()}::timestamptz)`;
   const result = await sql<{ external_id: string }>`
             update records set deleted_at = ${at}::timestamptz, changed_at = ${at}::timestamptz,
               change_seq = nextval('records_change_seq')
@@ -221,11 +222,11 @@ export const writeLocalChange = async (
 /** Stores what the remote answered to a push as data and base, if the record is still at `version`. */
 export const markPushed = async (
   k: Kysely<DB>,
+  at: string,
   scope: RecordScope,
   externalId: string,
   version: number,
   remote: IncomingRecord,
-  at: string,
 ): Promise<boolean> => {
   const json = JSON.stringify(remote.data);
   const result = await sql`update records set
@@ -240,11 +241,11 @@ export const markPushed = async (
 /** Settles a held-back record (see `RecordStoreService.applyPulledSettlement`), if still at `version`. */
 export const applyPulledSettlement = async (
   k: Kysely<DB>,
+  at: string,
   scope: RecordScope,
   externalId: string,
   version: number,
   settlement: PulledSettlement,
-  at: string,
 ): Promise<boolean> => {
   const remoteAt = settlement.remote.remoteUpdatedAt?.toISOString() ?? null;
   const set =

@@ -265,7 +265,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
     const run: RunStatement = (statements) => db.query(statements).pipe(Effect.orDie);
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString());
     /** An operation that is one call of `statements` at the current time, traced as `name`. */
-    const write = <Args extends ReadonlyArray<unknown>, A>(
+    const timed = <Args extends ReadonlyArray<unknown>, A>(
       name: string,
       statements: (k: Kysely<DB>, at: string, ...args: Args) => Promise<A>,
     ) =>
@@ -273,8 +273,8 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
         const at = yield* now;
         return yield* run((k) => statements(k, at, ...args));
       });
-    /** An operation that is one call of `statements`, traced as `name`. */
-    const read = <Args extends ReadonlyArray<unknown>, A>(
+    /** An operation that is one call of `statements` (which need no time), traced as `name`. */
+    const untimed = <Args extends ReadonlyArray<unknown>, A>(
       name: string,
       statements: (k: Kysely<DB>, ...args: Args) => Promise<A>,
     ) => Effect.fn(name)((...args: Args) => run((k) => statements(k, ...args)));
@@ -287,55 +287,31 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
       upsert: Effect.fn("RecordStore.upsert")(function* (scope, records, options = {}) {
         return yield* upsertRecords(run, scope, records, yield* now, options.checkpoint);
       }),
-      softDelete: Effect.fn("RecordStore.softDelete")(function* (scope, externalIds, options = {}) {
-        if (externalIds.length === 0) return [];
-        const at = yield* now;
-        return yield* run((k) => rows.softDelete(k, scope, externalIds, at, options.notNewerThan));
-      }),
+      softDelete: timed("RecordStore.softDelete", rows.softDelete),
       get: Effect.fn("RecordStore.get")(function* (scope, externalId) {
         return Option.fromNullable(yield* run((k) => getRecord(k, scope, externalId)));
       }),
-      count: read("RecordStore.count", countLive),
-      changes: read("RecordStore.changes", (k, scope: RecordScope, options: ChangesOptions = {}) =>
-        changesAfter(k, scope, options),
-      ),
-      summary: read("RecordStore.summary", summarize),
+      count: untimed("RecordStore.count", countLive),
+      changes: untimed("RecordStore.changes", changesAfter),
+      summary: untimed("RecordStore.summary", summarize),
       stream: (scope, options) => streamRecords(readPage(scope), options),
       export: (scope, format, options) => exportRecords(readPage(scope), format, options),
-      cursor: read("RecordStore.cursor", readCursor),
-      saveCursor: write("RecordStore.saveCursor", (k, at, scope: RecordScope, patch: CursorPatch) =>
-        saveCursor(k, scope, patch, at),
-      ),
-      stageIds: Effect.fn("RecordStore.stageIds")(function* (runId, externalIds) {
-        if (externalIds.length === 0) return;
-        const at = yield* now;
-        yield* run((k) => stage.stageIds(k, runId, externalIds, at));
-      }),
-      analyzeStage: read("RecordStore.analyzeStage", stage.analyzeStage),
-      vanished: read("RecordStore.vanished", stage.vanished),
-      deleteVanished: write("RecordStore.deleteVanished", (k, at, scope: RecordScope, runId: string) =>
-        stage.deleteVanished(k, scope, runId, at),
-      ),
-      missingIds: read("RecordStore.missingIds", stage.missingIds),
-      clearStage: read("RecordStore.clearStage", stage.clearStage),
-      clearStaleStages: read("RecordStore.clearStaleStages", stage.clearStaleStages),
+      cursor: untimed("RecordStore.cursor", readCursor),
+      saveCursor: timed("RecordStore.saveCursor", saveCursor),
+      stageIds: timed("RecordStore.stageIds", stage.stageIds),
+      analyzeStage: untimed("RecordStore.analyzeStage", stage.analyzeStage),
+      vanished: untimed("RecordStore.vanished", stage.vanished),
+      deleteVanished: timed("RecordStore.deleteVanished", stage.deleteVanished),
+      missingIds: untimed("RecordStore.missingIds", stage.missingIds),
+      clearStage: untimed("RecordStore.clearStage", stage.clearStage),
+      clearStaleStages: untimed("RecordStore.clearStaleStages", stage.clearStaleStages),
       applyLocalChange: Effect.fn("RecordStore.applyLocalChange")(function* (scope, externalId, changes) {
         return yield* applyLocalChange(run, scope, externalId, changes, yield* now);
       }),
-      pending: read("RecordStore.pending", (k, scope: RecordScope, options: { readonly limit?: number } = {}) =>
-        pendingRecords(k, scope, options.limit ?? 500),
-      ),
-      markPushed: write(
-        "RecordStore.markPushed",
-        (k, at, scope: RecordScope, externalId: string, version: number, remote: IncomingRecord) =>
-          rows.markPushed(k, scope, externalId, version, remote, at),
-      ),
-      applyPulledSettlement: write(
-        "RecordStore.applyPulledSettlement",
-        (k, at, scope: RecordScope, externalId: string, version: number, settlement: PulledSettlement) =>
-          rows.applyPulledSettlement(k, scope, externalId, version, settlement, at),
-      ),
-      markPushFailed: read("RecordStore.markPushFailed", rows.markPushFailed),
+      pending: untimed("RecordStore.pending", pendingRecords),
+      markPushed: timed("RecordStore.markPushed", rows.markPushed),
+      applyPulledSettlement: timed("RecordStore.applyPulledSettlement", rows.applyPulledSettlement),
+      markPushFailed: untimed("RecordStore.markPushFailed", rows.markPushFailed),
     } satisfies RecordStoreService;
   });
 

@@ -69,7 +69,7 @@ export interface CursorPatch {
 }
 
 /** Creates or updates the sync state of one connection x entity with the fields of `patch`. */
-export const saveCursor = async (k: Kysely<DB>, scope: RecordScope, patch: CursorPatch, at: string): Promise<void> => {
+export const saveCursor = async (k: Kysely<DB>, at: string, scope: RecordScope, patch: CursorPatch): Promise<void> => {
   const values = {
     ...(patch.deltaCursor !== undefined ? { delta_cursor: patch.deltaCursor } : {}),
     ...(patch.lastFullAt !== undefined ? { last_full_at: patch.lastFullAt } : {}),
