@@ -1,6 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import type { DB, JobAttemptOutcome, JobStatus, StoredJobError } from "../db/schema.ts";
-import { closeRunsOfEndedJobs, errorClassOf, type SyncRunStatus } from "../ops/RunHistory.ts";
+import { errorClassOf, type SyncRunStatus } from "../ops/RunHistory.ts";
+import { closeRunsOfEndedJobs } from "../ops/RunRows.ts";
 
 /**
  * The queue's statements, as plain functions over Kysely. Every state change of a
