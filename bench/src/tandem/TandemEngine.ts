@@ -44,7 +44,7 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
     loopbackEgressPolicy,
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
+  const conflicts = Conflicts.layer.pipe(Layer.provideMerge(services));
   return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };
 

@@ -11,6 +11,7 @@ import {
   InboundWebhooks,
   JobQueue,
   Locks,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   RetryPolicy,
@@ -82,7 +83,11 @@ const pipelineLayer = (dialect: Dialect) => {
   const stores = Layer.mergeAll(Tenants.layer, Connections.layer, RecordStore.layer, RunHistory.layer).pipe(
     Layer.provideMerge(infra),
   );
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
+  const conflicts = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(stores),
+  );
   const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(Layer.provideMerge(engine));
   return InboundWebhooks.layer.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));

@@ -13,6 +13,7 @@ import {
   JobQueue,
   Locks,
   MetricsReport,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   Records,
@@ -47,7 +48,11 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
   ).pipe(Layer.provideMerge(infra));
   // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
   // job), so the queue and the outbox sit below the engine.
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
+  const conflicts = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(stores),
+  );
   const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(Layer.provideMerge(engine));
   const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));

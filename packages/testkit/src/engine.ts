@@ -35,7 +35,7 @@ export const testEngineLayer = <E>(
     RetryPolicy.layer(),
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
+  const conflicts = Conflicts.layer.pipe(Layer.provideMerge(services));
   return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };
 
