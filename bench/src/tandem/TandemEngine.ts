@@ -13,6 +13,8 @@ import {
   Database,
   type DatabaseConfig,
   EntitySync,
+  JobQueue,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   RetryPolicy,
@@ -44,7 +46,11 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
     loopbackEgressPolicy,
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
-  const conflicts = Conflicts.layer.pipe(Layer.provideMerge(services));
+  const conflicts = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(services),
+  );
   return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };
 

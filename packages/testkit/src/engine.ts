@@ -7,6 +7,8 @@ import {
   CredentialCipher,
   type Database,
   EntitySync,
+  JobQueue,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   RetryPolicy,
@@ -35,7 +37,11 @@ export const testEngineLayer = <E>(
     RetryPolicy.layer(),
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
-  const conflicts = Conflicts.layer.pipe(Layer.provideMerge(services));
+  const conflicts = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layer()),
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(services),
+  );
   return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };
 
