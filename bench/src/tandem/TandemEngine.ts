@@ -14,6 +14,8 @@ import {
   Database,
   type DatabaseConfig,
   EntitySync,
+  JobQueue,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   RetryPolicy,
@@ -47,7 +49,11 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer, ConnectorCredentials.layer).pipe(
     Layer.provideMerge(infra),
   );
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
+  const conflicts = Conflicts.layerNoDeps.pipe(
+    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(services),
+  );
   return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };
 

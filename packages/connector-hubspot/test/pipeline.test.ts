@@ -12,6 +12,7 @@ import {
   InboundWebhooks,
   JobQueue,
   Locks,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   RetryPolicy,
@@ -93,7 +94,11 @@ const pipelineLayer = (dialect: Dialect) => {
     RecordStore.layer,
     RunHistory.layer,
   ).pipe(Layer.provideMerge(infra));
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
+  const conflicts = Conflicts.layerNoDeps.pipe(
+    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(stores),
+  );
   const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(Layer.provideMerge(engine));
   return InboundWebhooks.layerNoDeps.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));

@@ -14,6 +14,7 @@ import {
   JobQueue,
   Locks,
   MetricsReport,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   Records,
@@ -59,7 +60,11 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
   ).pipe(Layer.provideMerge(infra));
   // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
   // job), so the queue and the outbox sit below the engine.
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
+  const conflicts = Conflicts.layer.pipe(
+    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(stores),
+  );
   const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(Layer.provideMerge(engine));
   const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));

@@ -8,6 +8,8 @@ import {
   CredentialCipher,
   type Database,
   EntitySync,
+  JobQueue,
+  OutboundWebhooks,
   RateBudget,
   RecordStore,
   RetryPolicy,
@@ -38,7 +40,11 @@ export const testEngineLayer = <E>(
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer, ConnectorCredentials.layer).pipe(
     Layer.provideMerge(infra),
   );
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
+  const conflicts = Conflicts.layerNoDeps.pipe(
+    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
+    Layer.provideMerge(JobQueue.layerNoDeps),
+    Layer.provideMerge(services),
+  );
   return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
 };
 

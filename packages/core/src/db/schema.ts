@@ -47,6 +47,18 @@ export type SyncStatus = "pending" | "synced" | "failed" | "conflict";
 export type Json = ColumnType<unknown, string, string>;
 export type NullableJson = ColumnType<unknown | null, string | null | undefined, string | null>;
 
+/*
+ * One writer per table: every insert, update and delete of these tables is in the module named
+ * here, which exports the statements or CTE fragments that others compose (reading is free).
+ *
+ *   records        store/RecordRows.ts      (Connections.delete calls deleteRecordsOfConnection;
+ *                                            ReconcileStage composes softDeleteWhere)
+ *   sync_cursors   store/SyncCursors.ts     (the records upsert composes checkpointCte)
+ *   reconcile_ids  store/ReconcileStage.ts
+ *   conflicts      store/ConflictRows.ts
+ *   sync_runs      ops/RunRows.ts           (queue/JobStore composes closeRunsOfEndedJobs)
+ */
+
 /** A synced copy of one remote record (per connection x entity x external id). */
 export interface RecordsTable {
   tenant_id: string;

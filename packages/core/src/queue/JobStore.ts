@@ -1,6 +1,7 @@
 import { type Kysely, type RawBuilder, sql } from "kysely";
 import type { DB, JobAttemptOutcome, JobAttemptRow, JobRow, JobStatus, StoredJobError } from "../db/schema.ts";
-import { closeRunsOfEndedJobs, errorClassOf, type SyncRunStatus } from "../ops/RunHistory.ts";
+import { errorClassOf, type SyncRunStatus } from "../ops/RunHistory.ts";
+import { closeRunsOfEndedJobs } from "../ops/RunRows.ts";
 import { deleteTicksBefore } from "./ScheduleStore.ts";
 
 /**

@@ -1,14 +1,13 @@
-import { randomUUID } from "node:crypto";
-import type { Fields } from "@tandem/connector-sdk";
-import { type ConflictInput, type ConflictPolicy, decide, threeWayMerge } from "@tandem/connector-sdk";
+import type { ConflictPolicy, Fields } from "@tandem/connector-sdk";
 import { Context, Effect, Layer } from "effect";
-import type { Selectable } from "kysely";
 import { Database } from "../db/Database.ts";
-import type { ConflictsTable } from "../db/schema.ts";
 import { pageLimit, seqPage } from "../db/seqPage.ts";
-import { InvalidInput, PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
+import type { InvalidInput, PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
 import { JobQueue } from "../queue/JobQueue.ts";
 import { OutboundWebhooks } from "../webhooks/OutboundWebhooks.ts";
+import { type ConflictRow, listConflicts } from "./ConflictRows.ts";
+import { findOwnConflict, resolveConflict } from "./resolveConflict.ts";
+import { settleConflict } from "./settleConflict.ts";
 
 /** A conflict as the API shows it. */
 export interface ConflictView {
@@ -52,7 +51,7 @@ export type ManualResolution =
   | { readonly choose: "local" | "remote" }
   | { readonly choose: "values"; readonly values: Record<string, unknown> };
 
-const toView = (row: Selectable<ConflictsTable>): ConflictView => ({
+const toView = (row: ConflictRow): ConflictView => ({
   id: row.id,
   connectionId: row.connection_id,
   entity: row.entity,
@@ -69,8 +68,6 @@ const toView = (row: Selectable<ConflictsTable>): ConflictView => ({
   createdAt: row.created_at.toISOString(),
   resolvedAt: row.resolved_at?.toISOString() ?? null,
 });
-
-const policyName = (policy: ConflictPolicy) => (policy.kind === "custom" ? `custom:${policy.name}` : policy.kind);
 
 /**
  * Conflict detection and resolution with an audit trail. `settle` merges a local
@@ -104,165 +101,36 @@ export class Conflicts extends Context.Tag("@tandem/core/Conflicts")<
     >;
   }
 >() {
-  static readonly layer = Layer.effect(
-    Conflicts,
-    Effect.gen(function* () {
-      const db = yield* Database;
-      const outbound = yield* OutboundWebhooks;
+  /** Conflicts over the Database, emitting `conflict.detected` through the outbox. */
+  static readonly make = Effect.gen(function* () {
+    const db = yield* Database;
+    const outbound = yield* OutboundWebhooks;
+    return {
+      settle: Effect.fn("Conflicts.settle")((input: SettleInput, policy: ConflictPolicy) =>
+        settleConflict({ db, outbound }, input, policy),
+      ),
+      list: Effect.fn("Conflicts.list")(function* (tenantId, filter) {
+        const limit = pageLimit(filter.limit);
+        const rows = yield* db.query((k) => listConflicts(k, tenantId, filter, limit)).pipe(Effect.orDie);
+        return seqPage([...rows], limit, toView);
+      }),
+      get: Effect.fn("Conflicts.get")(function* (tenantId: string, id: string) {
+        return toView(yield* findOwnConflict(db, tenantId, id));
+      }),
+      resolve: Effect.fn("Conflicts.resolve")(function* (tenantId, id, resolution, actor) {
+        const { row, record } = yield* resolveConflict(db, tenantId, id, resolution, actor);
+        return { conflict: toView(row), record };
+      }),
+    } satisfies Context.Tag.Service<Conflicts>;
+  });
 
-      const find = (tenantId: string, id: string) =>
-        db
-          .query((k) =>
-            k
-              .selectFrom("conflicts")
-              .selectAll()
-              .where("tenant_id", "=", tenantId)
-              .where("id", "=", id)
-              .executeTakeFirst(),
-          )
-          .pipe(
-            Effect.orDie,
-            Effect.flatMap((row) =>
-              row ? Effect.succeed(row) : Effect.fail(new ResourceNotFound({ resource: "conflict", id })),
-            ),
-          );
-
-      return {
-        settle: Effect.fn("Conflicts.settle")(function* (input: SettleInput, policy: ConflictPolicy) {
-          const { merged, conflicts } = threeWayMerge(input.base, input.local, input.remote);
-          if (conflicts.length === 0) return { status: "merged", record: merged } satisfies Settlement;
-          const conflictInput: ConflictInput = { ...input, merged, conflicts };
-          const decision = yield* decide(policy, conflictInput);
-          const id = randomUUID();
-          const resolved = decision._tag === "Resolved";
-          // The record of the conflict and its `conflict.detected` event commit together.
-          const record = db
-            .query((k) =>
-              k
-                .insertInto("conflicts")
-                .values({
-                  id,
-                  tenant_id: input.tenantId,
-                  connection_id: input.connectionId,
-                  entity: input.entity,
-                  external_id: input.externalId,
-                  base: input.base === null ? null : JSON.stringify(input.base),
-                  local: JSON.stringify(input.local),
-                  remote: JSON.stringify(input.remote),
-                  merged: JSON.stringify(merged),
-                  fields: JSON.stringify(conflicts.map((c) => c.field)),
-                  local_updated_at: input.localUpdatedAt,
-                  remote_updated_at: input.remoteUpdatedAt,
-                  policy: policyName(policy),
-                  status: resolved ? "resolved" : "open",
-                  resolution: resolved ? JSON.stringify(decision.values) : null,
-                  resolved_by: resolved ? decision.resolvedBy : null,
-                  reason: resolved ? null : decision.reason,
-                  resolved_at: resolved ? new Date() : null,
-                })
-                .execute(),
-            )
-            .pipe(Effect.orDie);
-          const detected = outbound.emit(input.tenantId, "conflict.detected", {
-            conflictId: id,
-            connectionId: input.connectionId,
-            entity: input.entity,
-            externalId: input.externalId,
-            fields: conflicts.map((c) => c.field),
-            policy: policyName(policy),
-            status: resolved ? "resolved" : "open",
-          });
-          yield* db.transaction(Effect.zipRight(record, detected));
-          return resolved
-            ? ({ status: "resolved", record: { ...merged, ...decision.values }, conflictId: id } satisfies Settlement)
-            : ({ status: "open", conflictId: id } satisfies Settlement);
-        }),
-
-        list: Effect.fn("Conflicts.list")(function* (tenantId, filter) {
-          const limit = pageLimit(filter.limit);
-          const rows = yield* db
-            .query((k) => {
-              let q = k.selectFrom("conflicts").selectAll().where("tenant_id", "=", tenantId);
-              if (filter.status) q = q.where("status", "=", filter.status);
-              if (filter.connectionId) q = q.where("connection_id", "=", filter.connectionId);
-              if (filter.cursor) q = q.where("seq", ">", filter.cursor);
-              return q
-                .orderBy("seq")
-                .limit(limit + 1)
-                .execute();
-            })
-            .pipe(Effect.orDie);
-          return seqPage(rows, limit, toView);
-        }),
-
-        get: Effect.fn("Conflicts.get")(function* (tenantId: string, id: string) {
-          return toView(yield* find(tenantId, id));
-        }),
-
-        resolve: Effect.fn("Conflicts.resolve")(function* (
-          tenantId: string,
-          id: string,
-          resolution: ManualResolution,
-          actor: string,
-        ) {
-          return yield* db.transaction(
-            Effect.gen(function* () {
-              const row = yield* find(tenantId, id);
-              if (row.status !== "open")
-                return yield* new PreconditionFailed({ message: `conflict ${id} is already resolved` });
-              const values =
-                resolution.choose === "values"
-                  ? resolution.values
-                  : Object.fromEntries(
-                      row.fields.map((f) => [f, (resolution.choose === "local" ? row.local : row.remote)[f]]),
-                    );
-              const missing = row.fields.filter((f) => !(f in values));
-              const extra = Object.keys(values).filter((f) => !row.fields.includes(f));
-              if (missing.length > 0 || extra.length > 0) {
-                return yield* new InvalidInput({
-                  issues: [
-                    ...missing.map((f) => ({
-                      path: `values.${f}`,
-                      message: "a value is required for this conflicting field",
-                    })),
-                    ...extra.map((f) => ({ path: `values.${f}`, message: "not a conflicting field of this conflict" })),
-                  ],
-                });
-              }
-              // Only an open row is updated: two people resolving at once cannot both win.
-              const updated = yield* db
-                .query((k) =>
-                  k
-                    .updateTable("conflicts")
-                    .set({
-                      status: "resolved",
-                      resolution: JSON.stringify(values),
-                      resolved_by: actor,
-                      resolved_at: new Date(),
-                    })
-                    .where("id", "=", id)
-                    .where("status", "=", "open")
-                    .returningAll()
-                    .executeTakeFirst(),
-                )
-                .pipe(Effect.orDie);
-              if (updated === undefined)
-                return yield* new PreconditionFailed({ message: `conflict ${id} is already resolved` });
-              return { conflict: toView(updated), record: { ...row.merged, ...values } };
-            }),
-          );
-        }),
-      };
-    }),
-  );
+  /** Conflicts, needing the Database and OutboundWebhooks. */
+  static readonly layerNoDeps = Layer.effect(Conflicts, Conflicts.make);
 
   /**
    * Conflicts with what `conflict.detected` needs: the outbox (OutboundWebhooks) and the queue
-   * that delivers it (JobQueue, also the server's queue). Needs Database, CredentialCipher and
-   * RetryPolicy. Pulls record conflicts, so every layer graph with a EntitySync has this below it.
+   * that delivers it (JobQueue). Leaves the roots (Database, CredentialCipher, EgressPolicy,
+   * RetryPolicy) to the composition.
    */
-  static readonly layerWithOutbox = Conflicts.layer.pipe(
-    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-  );
+  static readonly layer = Conflicts.layerNoDeps.pipe(Layer.provide(OutboundWebhooks.layer));
 }

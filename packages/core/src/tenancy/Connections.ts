@@ -8,6 +8,7 @@ import { Database } from "../db/Database.ts";
 import type { ConnectionRow, DB } from "../db/schema.ts";
 import { AlreadyExists, type FieldIssue, InvalidInput, ResourceNotFound } from "../errors/Errors.ts";
 import { invalidInput } from "../errors/schemaIssues.ts";
+import { deleteRecordsOfConnection } from "../store/RecordRows.ts";
 import { CredentialCipher } from "./CredentialCipher.ts";
 
 /** What the API shows of a connection. Secret config fields read "[redacted]". */
@@ -307,12 +308,11 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
                     .returning("id")
                     .executeTakeFirst(),
                 );
-                // Records carry no foreign key (one check per batch instead of per row, see the
-                // records_write_path migration), so they go here. After the connection's row:
+                // Records carry no foreign key, so they go here. After the connection's row:
                 // that delete waited for any upsert holding the row, whose records this
                 // statement (a new snapshot) therefore sees; later upserts find no connection.
                 if (deleted !== undefined) {
-                  yield* db.query((k) => k.deleteFrom("records").where("connection_id", "=", id).execute());
+                  yield* db.query((k) => deleteRecordsOfConnection(k, id));
                 }
                 return deleted;
               }),

@@ -1,0 +1,284 @@
+import type { Effect } from "effect";
+import { type Kysely, type RawBuilder, sql } from "kysely";
+import type { DB, SyncStatus } from "../db/schema.ts";
+import { asDate, asObject } from "./columnValues.ts";
+import type { CheckpointUpdate, IncomingRecord, PulledSettlement, RecordScope, StoredRecord } from "./RecordStore.ts";
+import { checkpointCte } from "./SyncCursors.ts";
+
+/**
+ * The owner of the `records` table: every statement that writes it is here, as a plain function
+ * over Kysely (`at` is the statement's time, an ISO string), with the row shape and the
+ * fragments (`columns`, `inScope`) that the store's readers compose. Every write that changes
+ * what a reader sees takes a new `change_seq`, the change feed's position.
+ */
+
+/**
+ * Runs statements on the current transaction or the pool, a failure being a defect: no constraint
+ * can fail on the store's statements except a missing connection (a caller bug).
+ */
+export type RunStatement = <A>(statements: (k: Kysely<DB>) => Promise<A>) => Effect.Effect<A>;
+
+/** A row as `columns` selects it. */
+export interface RawRow {
+  external_id: string;
+  data: unknown;
+  remote_updated_at: unknown;
+  local_updated_at: unknown;
+  base: unknown;
+  pending_changes: unknown;
+  version: number | string;
+  sync_status: SyncStatus;
+  sync_error: string | null;
+  last_synced_at: unknown;
+  deleted_at: unknown;
+  change_seq: string | number | bigint;
+  changed_at: unknown;
+}
+
+export const toStored = (row: RawRow): StoredRecord => ({
+  externalId: row.external_id,
+  data: asObject(row.data) ?? {},
+  remoteUpdatedAt: asDate(row.remote_updated_at),
+  localUpdatedAt: asDate(row.local_updated_at),
+  base: asObject(row.base),
+  pendingChanges: asObject(row.pending_changes),
+  version: Number(row.version),
+  syncStatus: row.sync_status,
+  syncError: row.sync_error,
+  lastSyncedAt: asDate(row.last_synced_at),
+  deletedAt: asDate(row.deleted_at),
+  changeSeq: String(row.change_seq),
+  changedAt: asDate(row.changed_at) ?? new Date(0),
+});
+
+// `base` is stored only while it differs from `data` (see the records_write_path migration).
+export const columns = sql`external_id, data, remote_updated_at, local_updated_at,
+  coalesce(base, data) as base, pending_changes,
+  version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq, changed_at`;
+
+/** The records of one entity of one connection. */
+export const inScope = (s: RecordScope) =>
+  sql`connection_id = ${s.connectionId}::uuid and entity = ${s.entity} and tenant_id = ${s.tenantId}::uuid`;
+
+/** One row of the batch upsert's answer (see `upsertBatch`). */
+export interface UpsertRow {
+  external_id: string | null;
+  outcome: "created" | "updated" | "unpushed" | "orphaned";
+  base: unknown;
+  remote_updated_at: Date | string | null;
+}
+
+/**
+ * Stores a batch in ONE statement (see `RecordStoreService.upsert` for what it does to each
+ * record). Answers a row per record written (`created`/`updated`), one per record of the batch
+ * holding unpushed local changes (`unpushed`, with its base and stored `remote_updated_at`, for
+ * the caller to decide whether it is held back), and one `orphaned` row when the connection does
+ * not exist. `checkpoint`, when given, is saved by the same statement if the connection exists and
+ * the batch met no unpushed record. Ids must be unique within the batch.
+ */
+export const upsertBatch = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  records: ReadonlyArray<IncomingRecord>,
+  at: string,
+  checkpoint: CheckpointUpdate | undefined,
+): Promise<ReadonlyArray<UpsertRow>> => {
+  // Three parallel parameters zipped back into rows by ROWS FROM: the data as one jsonb array
+  // (parsed once; jsonb_to_recordset over objects holding the data cost twice as much), the
+  // ids and times as plain arrays.
+  const ids = new Array<string>(records.length);
+  const times = new Array<string | null>(records.length);
+  const data = new Array<Record<string, unknown>>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    ids[i] = r.externalId;
+    times[i] = r.remoteUpdatedAt?.toISOString() ?? null;
+    data[i] = r.data;
+  }
+  const cp =
+    checkpoint === undefined
+      ? sql``
+      : checkpointCte(
+          scope,
+          checkpoint,
+          at,
+          sql`where exists (select 1 from owner) and not exists (select 1 from unpushed)`,
+        );
+  const result = await sql<UpsertRow>`
+            with input as (
+              select * from rows from (
+                unnest(${ids}::text[]),
+                jsonb_array_elements(${JSON.stringify(data)}::jsonb),
+                unnest(${times}::timestamptz[])
+              ) as i(external_id, data, remote_updated_at)
+            ), owner as (
+              -- In place of a per-row foreign key: the batch's connection, locked against deletion
+              -- until this transaction ends (Connections.delete removes its records after it).
+              select 1 from connections where id = ${scope.connectionId}::uuid and tenant_id = ${scope.tenantId}::uuid
+              for key share
+            ), unpushed as (
+              -- The batch's records with unpushed local changes, which a pull never overwrites: the
+              -- caller decides which are held back (see below). Found through the index of unsynced
+              -- records by id, not by joining the input: a second reader of the input would make the
+              -- database keep all of it aside (on disk, for a large batch).
+              select r.external_id, coalesce(r.base, r.data) as base, r.remote_updated_at from records r
+              where ${inScope(scope)} and r.sync_status in ('pending', 'conflict') and r.deleted_at is null
+                and r.external_id = any(${ids}::text[])
+            ), upserted as (
+              insert into records as r (tenant_id, connection_id, entity, external_id, data,
+                remote_updated_at, base, version, sync_status, last_synced_at, changed_at)
+              select ${scope.tenantId}::uuid, ${scope.connectionId}::uuid, ${scope.entity}, i.external_id, i.data,
+                i.remote_updated_at, null, 1, 'synced', ${at}::timestamptz, ${at}::timestamptz
+              from input i where exists (select 1 from owner)
+              on conflict (connection_id, entity, external_id) do update set
+                data = excluded.data,
+                remote_updated_at = excluded.remote_updated_at,
+                base = null,
+                version = r.version + 1,
+                sync_status = 'synced',
+                sync_error = null,
+                last_synced_at = excluded.last_synced_at,
+                deleted_at = null,
+                change_seq = nextval('records_change_seq'),
+                changed_at = excluded.changed_at
+              where (r.data <> excluded.data or r.deleted_at is not null)
+                and r.sync_status not in ('pending', 'conflict')
+                and (r.remote_updated_at is null or excluded.remote_updated_at is null
+                     or excluded.remote_updated_at >= r.remote_updated_at)
+              returning r.external_id, case when r.xmax = 0 then 'created' else 'updated' end as outcome
+            ) ${cp}
+            select external_id, outcome, null as base, null as remote_updated_at from upserted
+            union all select external_id, 'unpushed', base, remote_updated_at from unpushed
+            union all select null, 'orphaned', null, null where not exists (select 1 from owner)`.execute(k);
+  return result.rows;
+};
+
+/**
+ * Soft-deletes the live records of `externalIds` (no statement for none); with `notNewerThan`,
+ * one whose stored `remote_updated_at` is newer is kept. Answers the ids deleted.
+ */
+export const softDelete = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  externalIds: ReadonlyArray<string>,
+  options: { readonly notNewerThan?: Date } = {},
+): Promise<ReadonlyArray<string>> => {
+  if (externalIds.length === 0) return [];
+  const guard =
+    options.notNewerThan === undefined
+      ? sql``
+      : sql`and (remote_updated_at is null or remote_updated_at <= ${options.notNewerThan.toISOString()}::timestamptz)`;
+  const result = await sql<{ external_id: string }>`
+            update records set deleted_at = ${at}::timestamptz, changed_at = ${at}::timestamptz,
+              change_seq = nextval('records_change_seq')
+            where ${inScope(scope)} and deleted_at is null
+              and external_id = any(${[...externalIds]}::text[]) ${guard}
+            returning external_id`.execute(k);
+  return result.rows.map((r) => r.external_id);
+};
+
+/**
+ * Soft-deletes every record `where` selects (a condition over `records`, composed by the caller,
+ * e.g. the reconcile stage's vanished records); answers how many.
+ */
+export const softDeleteWhere = async (k: Kysely<DB>, where: RawBuilder<unknown>, at: string): Promise<number> => {
+  const result = await sql`update records set deleted_at = ${at}::timestamptz, changed_at = ${at}::timestamptz,
+              change_seq = nextval('records_change_seq')
+            where ${where}`.execute(k);
+  return Number(result.numAffectedRows ?? 0);
+};
+
+/**
+ * Writes a local change already merged by the caller (`data`, `pendingChanges`), only if the
+ * record is still at `version`: the updated record, or undefined when it changed in between.
+ */
+export const writeLocalChange = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  externalId: string,
+  version: number,
+  change: { readonly data: Record<string, unknown>; readonly pendingChanges: Record<string, unknown> },
+  at: string,
+): Promise<StoredRecord | undefined> => {
+  const result = await sql<RawRow>`
+              update records set
+                data = ${JSON.stringify(change.data)}::jsonb,
+                -- The data both sides agreed on, kept once the record diverges from it.
+                base = coalesce(base, data),
+                pending_changes = ${JSON.stringify(change.pendingChanges)}::jsonb,
+                local_updated_at = ${at}::timestamptz,
+                version = version + 1,
+                sync_status = 'pending',
+                sync_error = null,
+                change_seq = nextval('records_change_seq'),
+                changed_at = ${at}::timestamptz
+              where ${inScope(scope)} and external_id = ${externalId} and version = ${version}
+              returning ${columns}`.execute(k);
+  const row = result.rows[0];
+  return row === undefined ? undefined : toStored(row);
+};
+
+/** Stores what the remote answered to a push as data and base, if the record is still at `version`. */
+export const markPushed = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  externalId: string,
+  version: number,
+  remote: IncomingRecord,
+): Promise<boolean> => {
+  const json = JSON.stringify(remote.data);
+  const result = await sql`update records set
+              data = ${json}::jsonb, base = null,
+              remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz,
+              pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
+              version = version + 1, change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
+            where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
+  return Number(result.numAffectedRows ?? 0) === 1;
+};
+
+/** Settles a held-back record (see `RecordStoreService.applyPulledSettlement`), if still at `version`. */
+export const applyPulledSettlement = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  externalId: string,
+  version: number,
+  settlement: PulledSettlement,
+): Promise<boolean> => {
+  const remoteAt = settlement.remote.remoteUpdatedAt?.toISOString() ?? null;
+  const set =
+    settlement._tag === "Conflict"
+      ? sql`sync_status = 'conflict'`
+      : sql`data = ${JSON.stringify(settlement.data)}::jsonb,
+                base = nullif(${JSON.stringify(settlement.remote.data)}::jsonb, ${JSON.stringify(settlement.data)}::jsonb),
+                pending_changes = ${settlement.pendingChanges === null ? null : JSON.stringify(settlement.pendingChanges)}::jsonb,
+                sync_status = ${settlement.pendingChanges === null ? "synced" : "pending"},
+                last_synced_at = ${at}::timestamptz`;
+  const result = await sql`update records set ${set}, remote_updated_at = ${remoteAt}::timestamptz, sync_error = null,
+              version = version + 1, change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
+            where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
+  return Number(result.numAffectedRows ?? 0) === 1;
+};
+
+/** Records a failed push on the record, if still at `version` (no new change-feed position: its data did not change). */
+export const markPushFailed = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  externalId: string,
+  version: number,
+  error: { readonly permanent: boolean; readonly message: string },
+): Promise<void> => {
+  await sql`update records set sync_status = ${error.permanent ? "failed" : "pending"}, sync_error = ${error.message}
+            where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
+};
+
+/**
+ * Removes every record of a connection, as its deletion does. Records carry no foreign key (one
+ * check per batch instead of per row, see the records_write_path migration), so they do not go
+ * with the connection's row by cascade.
+ */
+export const deleteRecordsOfConnection = async (k: Kysely<DB>, connectionId: string): Promise<void> => {
+  await k.deleteFrom("records").where("connection_id", "=", connectionId).execute();
+};
