@@ -45,7 +45,7 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
-  return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
+  return EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
 };
 
 /** The HubSpot connection config pointing at the bench's source. */

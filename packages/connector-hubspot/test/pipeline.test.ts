@@ -83,7 +83,7 @@ const pipelineLayer = (dialect: Dialect) => {
     Layer.provideMerge(infra),
   );
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
-  const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
+  const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(Layer.provideMerge(engine));
   return InboundWebhooks.layer.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));
 };

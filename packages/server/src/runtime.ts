@@ -48,7 +48,7 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
   // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
   // job), so the queue and the outbox sit below the engine.
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
-  const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
+  const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(Layer.provideMerge(engine));
   const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
   return Layer.mergeAll(

@@ -36,7 +36,7 @@ export const testEngineLayer = <E>(
   );
   const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
-  return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
+  return EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
 };
 
 /** A new tenant with one connection of `connector`: the ids a SyncTarget needs. */
