@@ -8,7 +8,7 @@ import { preparedAs } from "../db/PreparedStatements.ts";
 import { isStorableDate, MAX_IDENTIFIER_LENGTH, textIssue } from "../db/Storable.ts";
 import { ResourceNotFound } from "../errors/Errors.ts";
 import { JobQueue } from "../queue/JobQueue.ts";
-import { WEBHOOK_EVENT_JOB_KIND } from "../sync/Syncs.ts";
+import { WEBHOOK_EVENT_JOB_KIND } from "../sync/webhookEventJob.ts";
 import { Connections } from "../tenancy/Connections.ts";
 
 /** The signature did not verify (answered 401). */
