@@ -11,7 +11,7 @@ import { JobQueue } from "../queue/JobQueue.ts";
 import { CredentialCipher } from "../tenancy/CredentialCipher.ts";
 import { SIGNATURE_HEADER, signPayload } from "./WebhookSignature.ts";
 
-/** Job kind of one outbound delivery attempt (the worker's handler lives in Syncs). */
+/** Job kind of one outbound delivery attempt (the worker's handler lives in SyncJobHandlers). */
 export const WEBHOOK_DELIVERY_JOB_KIND = "webhook.deliver";
 
 /** Attempts per delivery before it is dead (backoff is the queue's: full jitter, capped). */
