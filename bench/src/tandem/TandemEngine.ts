@@ -54,7 +54,7 @@ export const tandemEngineLayer = (database: DatabaseConfig) => {
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(services),
   );
-  return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
+  return EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
 };
 
 /** The HubSpot connection config pointing at the bench's source. */

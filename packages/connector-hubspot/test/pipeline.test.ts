@@ -20,7 +20,8 @@ import {
   RunHistory,
   recordLockKey,
   Scheduler,
-  Syncs,
+  SyncJobHandlers,
+  SyncTriggers,
   Tenants,
 } from "@tandem/core";
 import {
@@ -99,9 +100,13 @@ const pipelineLayer = (dialect: Dialect) => {
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(stores),
   );
-  const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
+  const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(Layer.provideMerge(engine));
-  return InboundWebhooks.layerNoDeps.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));
+  return InboundWebhooks.layerNoDeps.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(SyncTriggers.layerNoDeps, SyncJobHandlers.layerNoDeps).pipe(Layer.provideMerge(durable)),
+    ),
+  );
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -144,10 +149,10 @@ const setup = Effect.gen(function* () {
   return { ids, target: { ...ids, entity: "contacts" } };
 });
 
-/** Starts a queue worker for the job kinds Syncs enqueues, for the rest of the scope. */
+/** Starts a queue worker for the sync job kinds, for the rest of the scope. */
 const startWorker = Effect.gen(function* () {
-  const syncs = yield* Syncs;
-  return yield* (yield* JobQueue).worker({ handlers: syncs.handlers, pollMs: 100, concurrency: 4 });
+  const syncJobs = yield* SyncJobHandlers;
+  return yield* (yield* JobQueue).worker({ handlers: syncJobs.handlers, pollMs: 100, concurrency: 4 });
 });
 
 /** Waits until the connection has no queued or running job. */
@@ -432,7 +437,7 @@ for (const dialect of dialects) {
     it.effect("full and delta syncs triggered as jobs under 429s and 5xx complete through the queue's retries", () =>
       live(
         Effect.gen(function* () {
-          const syncs = yield* Syncs;
+          const triggers = yield* SyncTriggers;
           const queue = yield* JobQueue;
           const { ids, target } = yield* setup;
           fake.seedContacts(350);
@@ -441,7 +446,7 @@ for (const dialect of dialects) {
           yield* startWorker;
 
           const sync = (mode: "full" | "delta") =>
-            syncs.trigger(ids.tenantId, { connectionId: ids.connectionId, entity: "contacts", mode });
+            triggers.trigger(ids.tenantId, { connectionId: ids.connectionId, entity: "contacts", mode });
           const full = yield* sync("full");
           yield* drained(ids.connectionId);
           expect(yield* queue.get(full.jobId)).toMatchObject({ status: "completed" });

@@ -8,8 +8,9 @@ import {
   RetryPolicy,
   RunHistory,
   Scheduler,
-  Syncs,
+  SyncJobHandlers,
   type SyncTarget,
+  SyncTriggers,
 } from "@tandem/core";
 import {
   createSalesforceFake,
@@ -53,7 +54,7 @@ const onQueryRequest = (nth: number, f: () => void) => {
 };
 
 const services = (dialect: (typeof dialects)[number]) =>
-  Syncs.layer.pipe(
+  Layer.mergeAll(SyncTriggers.layerNoDeps, SyncJobHandlers.layerNoDeps).pipe(
     Layer.provideMerge(Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer, OutboundWebhooks.layerNoDeps)),
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer)),
@@ -156,12 +157,13 @@ for (const { dialect, instanceUrl, fake } of orgs) {
           const target = yield* setup();
           fake.seedContacts(3);
           fake.failNextTokenRequest({ kind: "invalidGrant" });
-          const syncs = yield* Syncs;
+          const triggers = yield* SyncTriggers;
+          const { handlers } = yield* SyncJobHandlers;
           const queue = yield* JobQueue;
-          const { jobId } = yield* syncs.trigger(target.tenantId, { ...target, mode: "full" });
+          const { jobId } = yield* triggers.trigger(target.tenantId, { ...target, mode: "full" });
           yield* Effect.scoped(
             Effect.gen(function* () {
-              yield* queue.worker({ handlers: syncs.handlers, pollMs: 50 });
+              yield* queue.worker({ handlers, pollMs: 50 });
               for (let i = 0; i < 400; i++) {
                 if ((yield* queue.get(jobId)).status === "dead") break;
                 yield* realSleep(25);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ApiKeys, Connections, Scheduler, Syncs, Tenants } from "@tandem/core";
+import { ApiKeys, Connections, createConnection, Scheduler, SyncTriggers, Tenants } from "@tandem/core";
 import {
   type BusinessCentralFake,
   businessCentralFakeApp,
@@ -152,7 +152,6 @@ export const startDemo = async (server: RunningServer, dataDir: string) => {
   // missing ones (a first start, or a demo.json from before a sandbox existed) are created.
   const { state, created } = await server.runtime.runPromise(
     Effect.gen(function* () {
-      const syncs = yield* Syncs;
       const connections = yield* Connections;
       let base: { tenantId: string; apiKey: string } | undefined = previous;
       if (base === undefined) {
@@ -168,7 +167,7 @@ export const startDemo = async (server: RunningServer, dataDir: string) => {
           yield* connections.update(base.tenantId, existing, { config: s.config });
           ids[s.key] = existing;
         } else {
-          const connection = yield* syncs.createConnection(base.tenantId, {
+          const connection = yield* createConnection(base.tenantId, {
             connector: s.connector,
             name: s.name,
             config: s.config,
@@ -185,7 +184,7 @@ export const startDemo = async (server: RunningServer, dataDir: string) => {
   await server.runtime.runPromise(
     Effect.gen(function* () {
       const scheduler = yield* Scheduler;
-      const syncs = yield* Syncs;
+      const triggers = yield* SyncTriggers;
       for (const s of sandboxes) {
         const connectionId = state[s.key]!;
         for (const entity of s.entities) {
@@ -196,7 +195,7 @@ export const startDemo = async (server: RunningServer, dataDir: string) => {
             tenantId: state.tenantId,
             deltaCron: "* * * * *",
           });
-          yield* syncs
+          yield* triggers
             .trigger(state.tenantId, { connectionId, entity, mode: created.has(connectionId) ? "full" : "delta" })
             .pipe(Effect.ignore);
         }

@@ -1,4 +1,4 @@
-import { finalJobStatuses, type JobProgress, Syncs } from "@tandem/core";
+import { finalJobStatuses, type JobProgress, SyncStatus } from "@tandem/core";
 import { type Cause, Context, Data, Effect, Exit, Layer, Runtime } from "effect";
 
 /** How often a watched job is read: progress lives in the database, shared by every process. */
@@ -48,14 +48,14 @@ export class JobWatchers extends Context.Tag("@tandem/server/JobWatchers")<
     readonly watch: (tenantId: string, jobId: string, signal: AbortSignal) => AsyncGenerator<JobProgress>;
   }
 >() {
-  /** Needs Syncs. */
+  /** Needs SyncStatus. */
   static readonly layer = (options: { readonly maxPerTenant: number }) =>
     Layer.scoped(
       JobWatchers,
       Effect.gen(function* () {
-        const runtime = yield* Effect.runtime<Syncs>();
+        const runtime = yield* Effect.runtime<SyncStatus>();
         const read = (tenantId: string, jobId: string) =>
-          Runtime.runPromiseExit(runtime)(Effect.flatMap(Syncs, (s) => s.progress(tenantId, jobId)));
+          Runtime.runPromiseExit(runtime)(Effect.flatMap(SyncStatus, (s) => s.progress(tenantId, jobId)));
         const polls = new Map<string, SharedPoll>();
         const watchersOf = new Map<string, number>();
         let closed = false;

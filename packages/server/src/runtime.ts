@@ -24,7 +24,9 @@ import {
   registerAlertsSchedule,
   Scheduler,
   SchedulerConfig,
-  Syncs,
+  SyncJobHandlers,
+  SyncStatus,
+  SyncTriggers,
   Tenants,
 } from "@tandem/core";
 import { Effect, Layer, ManagedRuntime } from "effect";
@@ -65,9 +67,11 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(stores),
   );
-  const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
+  const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(Layer.provideMerge(engine));
-  const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
+  const syncs = Layer.mergeAll(SyncTriggers.layerNoDeps, SyncJobHandlers.layerNoDeps, SyncStatus.layerNoDeps).pipe(
+    Layer.provideMerge(durable),
+  );
   return Layer.mergeAll(
     Records.layer,
     InboundWebhooks.layerNoDeps,
@@ -87,11 +91,11 @@ const backgroundLayer = (config: ServerConfig) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       if (!config.worker.enabled) return;
-      const syncs = yield* Syncs;
+      const syncJobs = yield* SyncJobHandlers;
       const alerts = yield* Alerts;
       const queue = yield* JobQueue;
       yield* queue.worker({
-        handlers: { ...syncs.handlers, ...alerts.handlers },
+        handlers: { ...syncJobs.handlers, ...alerts.handlers },
         concurrency: config.worker.concurrency,
       });
       // Every process may register it: an upsert by name, and each tick fires once cluster-wide.

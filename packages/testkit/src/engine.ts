@@ -45,7 +45,7 @@ export const testEngineLayer = <E>(
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(services),
   );
-  return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
+  return EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
 };
 
 /** A new tenant with one connection of `connector`: the ids a SyncTarget needs. */

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect";
 import { type InvalidInput, type PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
-import { Syncs } from "../sync/Syncs.ts";
+import { SyncTriggers } from "../sync/SyncTriggers.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { Conflicts, type ConflictView, type ManualResolution } from "./Conflicts.ts";
 import { RecordStore, type StoredRecord } from "./RecordStore.ts";
@@ -86,7 +86,7 @@ export class Records extends Context.Tag("@tandem/core/Records")<
     Effect.gen(function* () {
       const connections = yield* Connections;
       const store = yield* RecordStore;
-      const syncs = yield* Syncs;
+      const triggers = yield* SyncTriggers;
       const conflicts = yield* Conflicts;
       // Ownership first: another tenant's connection is indistinguishable from a missing one.
       const scope = (tenantId: string, input: RecordScopeInput) =>
@@ -117,11 +117,11 @@ export class Records extends Context.Tag("@tandem/core/Records")<
         resolveConflict: Effect.fn("Records.resolveConflict")(function* (tenantId, conflictId, resolution, actor) {
           const { conflict, record } = yield* conflicts.resolve(tenantId, conflictId, resolution, actor);
           const target = { connectionId: conflict.connectionId, entity: conflict.entity };
-          yield* syncs.push(tenantId, { ...target, changes: [{ externalId: conflict.externalId, fields: record }] });
+          yield* triggers.push(tenantId, { ...target, changes: [{ externalId: conflict.externalId, fields: record }] });
           return { conflict, record: yield* get(tenantId, { ...target, externalId: conflict.externalId }) };
         }),
         update: Effect.fn("Records.update")(function* (tenantId, input) {
-          yield* syncs.push(tenantId, {
+          yield* triggers.push(tenantId, {
             connectionId: input.connectionId,
             entity: input.entity,
             changes: [{ externalId: input.externalId, fields: input.fields }],

@@ -1,9 +1,17 @@
 import { isDeepStrictEqual } from "node:util";
 import type { ConflictPolicy } from "@tandem/connector-sdk";
+import type { DecodedRecord } from "@tandem/connector-sdk/runtime";
 import { Clock, type Context, Data, Effect, Option } from "effect";
 import type { Database } from "../db/Database.ts";
 import type { Conflicts } from "../store/Conflicts.ts";
-import type { IncomingRecord, PulledSettlement, RecordScope, RecordStoreService } from "../store/RecordStore.ts";
+import type {
+  CheckpointUpdate,
+  IncomingRecord,
+  PulledSettlement,
+  RecordScope,
+  RecordStoreService,
+  UpsertResult,
+} from "../store/RecordStore.ts";
 
 /**
  * A pull meets unpushed local edits: the records the upsert held back (`UpsertResult.heldBack`)
@@ -131,4 +139,35 @@ export const settleHeldBack = (
       else unchanged++;
     }
     return { updated, conflicts, unchanged };
+  });
+
+/** A decoded remote record as the store takes it. */
+export const toIncoming = (r: DecodedRecord): IncomingRecord => ({
+  externalId: r.externalId,
+  data: r.data,
+  remoteUpdatedAt: r.updatedAt,
+});
+
+/**
+ * Upserts pulled records; those that meet unpushed local edits are settled three-way
+ * (see above) before the batch's checkpoint is saved, so a crash in between
+ * re-reads them. Merged ones count as updated; ones left in conflict as unchanged.
+ */
+export const upsertPulled = (
+  deps: PullSettlementDeps,
+  scope: RecordScope,
+  policy: ConflictPolicy | undefined,
+  batch: ReadonlyArray<IncomingRecord>,
+  checkpoint?: CheckpointUpdate,
+): Effect.Effect<UpsertResult> =>
+  Effect.gen(function* () {
+    const result = yield* deps.store.upsert(scope, batch, checkpoint === undefined ? {} : { checkpoint });
+    if (result.heldBack.length === 0) return result;
+    const settled = yield* settleHeldBack(deps, scope, policy ?? { kind: "manual" }, batch, result.heldBack);
+    if (checkpoint !== undefined) yield* deps.store.upsert(scope, [], { checkpoint });
+    return {
+      ...result,
+      updated: [...result.updated, ...settled.updated],
+      unchanged: result.unchanged + settled.conflicts + settled.unchanged,
+    } satisfies UpsertResult;
   });

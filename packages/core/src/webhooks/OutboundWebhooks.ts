@@ -12,7 +12,7 @@ import { emitEvents, liveSubscriptions, scheduleAttempts } from "./outbound/emit
 import * as deliveries from "./WebhookDeliveryStore.ts";
 import * as subscriptions from "./WebhookSubscriptionStore.ts";
 
-/** Job kind of one outbound delivery attempt (the worker's handler lives in Syncs). */
+/** Job kind of one outbound delivery attempt (the worker's handler lives in SyncJobHandlers). */
 export const WEBHOOK_DELIVERY_JOB_KIND = "webhook.deliver";
 
 /** The events a subscription can ask for. */

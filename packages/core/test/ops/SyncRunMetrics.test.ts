@@ -7,7 +7,8 @@ import {
   RetryPolicy,
   RunHistory,
   Scheduler,
-  Syncs,
+  SyncJobHandlers,
+  SyncTriggers,
   syncRecordsTotal,
   syncRunsTotal,
 } from "@tandem/core";
@@ -30,7 +31,7 @@ beforeAll(() => {
 afterAll(() => server.close());
 
 const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(Syncs.layer, MetricsReport.layer).pipe(
+  Layer.mergeAll(SyncTriggers.layerNoDeps, SyncJobHandlers.layerNoDeps, MetricsReport.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer, OutboundWebhooks.layerNoDeps)),
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer)),
@@ -51,7 +52,8 @@ for (const dialect of dialects) {
             baseUrl: acme.baseUrl,
             token: acme.token,
           });
-          const syncs = yield* Syncs;
+          const triggers = yield* SyncTriggers;
+          const syncJobs = yield* SyncJobHandlers;
           const queue = yield* JobQueue;
           const mode = MetricLabel.make("mode", "full");
           const runs = Metric.taggedWithLabels(syncRunsTotal, [mode, MetricLabel.make("status", "succeeded")]);
@@ -59,10 +61,10 @@ for (const dialect of dialects) {
           const before = { runs: (yield* Metric.value(runs)).count, created: (yield* Metric.value(created)).count };
           const started = yield* Clock.currentTimeMillis;
 
-          const { jobId } = yield* syncs.trigger(tenantId, { connectionId, entity: "contacts", mode: "full" });
+          const { jobId } = yield* triggers.trigger(tenantId, { connectionId, entity: "contacts", mode: "full" });
           yield* Effect.scoped(
             Effect.gen(function* () {
-              yield* queue.worker({ handlers: syncs.handlers, pollMs: 50 });
+              yield* queue.worker({ handlers: syncJobs.handlers, pollMs: 50 });
               for (let i = 0; i < 400; i++) {
                 if ((yield* queue.get(jobId)).status === "completed") break;
                 yield* realSleep(25);

@@ -1,4 +1,4 @@
-import { Connections, EntitySync, Syncs } from "@tandem/core";
+import { Connections, createConnection, EntitySync } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
@@ -16,12 +16,7 @@ export const connectionsRouter = router({
    */
   create: authedProcedure
     .input(input(Schema.Struct({ connector: ConnectorName, name: Name, config: ConfigObject })))
-    .mutation(({ ctx, input }) =>
-      runProcedure(
-        ctx,
-        Effect.flatMap(Syncs, (s) => s.createConnection(ctx.tenantId, input)),
-      ),
-    ),
+    .mutation(({ ctx, input }) => runProcedure(ctx, createConnection(ctx.tenantId, input))),
   list: authedProcedure.query(({ ctx }) =>
     runProcedure(
       ctx,

@@ -1,4 +1,4 @@
-import { MetricsReport, Syncs } from "@tandem/core";
+import { MetricsReport, SyncStatus, SyncTriggers } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
@@ -21,7 +21,7 @@ export const syncRouter = router({
     .mutation(({ ctx, input }) =>
       runProcedure(
         ctx,
-        Effect.flatMap(Syncs, (s) => s.trigger(ctx.tenantId, input)),
+        Effect.flatMap(SyncTriggers, (s) => s.trigger(ctx.tenantId, input)),
       ),
     ),
 
@@ -44,7 +44,7 @@ export const syncRouter = router({
     .mutation(({ ctx, input }) =>
       runProcedure(
         ctx,
-        Effect.flatMap(Syncs, (s) => s.push(ctx.tenantId, input)),
+        Effect.flatMap(SyncTriggers, (s) => s.push(ctx.tenantId, input)),
       ),
     ),
 
@@ -69,21 +69,21 @@ export const syncRouter = router({
   status: authedProcedure.input(input(ConnectionRef)).query(({ ctx, input }) =>
     runProcedure(
       ctx,
-      Effect.flatMap(Syncs, (s) => s.status(ctx.tenantId, input.connectionId)),
+      Effect.flatMap(SyncStatus, (s) => s.status(ctx.tenantId, input.connectionId)),
     ),
   ),
 
   pause: authedProcedure.input(input(ConnectionRef)).mutation(({ ctx, input }) =>
     runProcedure(
       ctx,
-      Effect.flatMap(Syncs, (s) => s.setPaused(ctx.tenantId, input.connectionId, true)),
+      Effect.flatMap(SyncTriggers, (s) => s.setPaused(ctx.tenantId, input.connectionId, true)),
     ),
   ),
 
   resume: authedProcedure.input(input(ConnectionRef)).mutation(({ ctx, input }) =>
     runProcedure(
       ctx,
-      Effect.flatMap(Syncs, (s) => s.setPaused(ctx.tenantId, input.connectionId, false)),
+      Effect.flatMap(SyncTriggers, (s) => s.setPaused(ctx.tenantId, input.connectionId, false)),
     ),
   ),
 });

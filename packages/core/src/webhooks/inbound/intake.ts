@@ -5,7 +5,7 @@ import { type DatabaseService, DatabaseUnavailable } from "../../db/Database.ts"
 import * as GroupCommit from "../../db/GroupCommit.ts";
 import { ResourceNotFound } from "../../errors/Errors.ts";
 import type { JobQueue } from "../../queue/JobQueue.ts";
-import { WEBHOOK_EVENT_JOB_KIND } from "../../sync/Syncs.ts";
+import { WEBHOOK_EVENT_JOB_KIND } from "../../sync/webhookEventJob.ts";
 import { type IntakeEvent, storeDeliveries } from "../WebhookEventStore.ts";
 
 /** Deliveries stored by one statement, at most (HubSpot sends up to 100 events in one). */

@@ -1,0 +1,209 @@
+import { Context, Effect, Layer } from "effect";
+import { type AlreadyRunning, InvalidInput, PreconditionFailed, type ResourceNotFound } from "../errors/Errors.ts";
+import { JobQueue } from "../queue/JobQueue.ts";
+import { Locks, recordLockKey, syncLockKey } from "../queue/Locks.ts";
+import { RetryPolicy } from "../queue/RetryPolicy.ts";
+import { Scheduler, SYNC_JOB_KIND, type SyncJobPayload } from "../queue/Scheduler.ts";
+import { Connections } from "../tenancy/Connections.ts";
+import { EntitySync, type SyncMode } from "./EntitySync.ts";
+
+/** A sync job's payload, as schedules write it, plus who asked (schedules leave it out). */
+export type TriggeredSyncPayload = SyncJobPayload & { readonly trigger?: string };
+
+/** A local change to one record: the fields the host application changed. */
+export interface LocalChange {
+  readonly externalId: string;
+  readonly fields: Record<string, unknown>;
+}
+
+export interface SyncTriggersDeps {
+  readonly connections: Context.Tag.Service<Connections>;
+  readonly queue: Context.Tag.Service<JobQueue>;
+  readonly scheduler: Context.Tag.Service<Scheduler>;
+  readonly engine: Context.Tag.Service<EntitySync>;
+  readonly policy: Context.Tag.Service<RetryPolicy>;
+  readonly locks: Context.Tag.Service<Locks>;
+}
+
+/** The connection, when its connector has `entity`; a clear InvalidInput otherwise. */
+const connectionWithEntity = (
+  { connections }: SyncTriggersDeps,
+  tenantId: string,
+  connectionId: string,
+  entity: string,
+) =>
+  Effect.gen(function* () {
+    const resolved = yield* connections.resolve(tenantId, connectionId);
+    if (!(entity in resolved.connector.entities)) {
+      return yield* new InvalidInput({
+        issues: [
+          {
+            path: "entity",
+            message: `connector ${resolved.connector.name} has no entity "${entity}"; it has ${Object.keys(resolved.connector.entities).join(", ")}`,
+          },
+        ],
+      });
+    }
+    return resolved;
+  });
+
+/** Queues an on-demand sync: one live sync job per connection x entity; a paused connection refuses. */
+export const queueSync = (
+  deps: SyncTriggersDeps,
+  tenantId: string,
+  input: { readonly connectionId: string; readonly entity: string; readonly mode: SyncMode; readonly trigger?: string },
+) =>
+  Effect.gen(function* () {
+    const { queue, policy } = deps;
+    const resolved = yield* connectionWithEntity(deps, tenantId, input.connectionId, input.entity);
+    if (resolved.row.paused) {
+      return yield* new PreconditionFailed({
+        message: `connection ${input.connectionId} is paused; resume it first`,
+      });
+    }
+    const payload: TriggeredSyncPayload = {
+      connectionId: input.connectionId,
+      entity: input.entity,
+      mode: input.mode,
+      trigger: input.trigger ?? "api",
+    };
+    const { id } = yield* queue.enqueue({
+      kind: SYNC_JOB_KIND,
+      payload,
+      priority: "onDemand",
+      tenantId,
+      connectionId: input.connectionId,
+      maxAttempts: policy.maxAttemptsFor(resolved.connector.name),
+      dedupeKey: syncLockKey(input.connectionId, input.entity),
+    });
+    return { jobId: id, status: "queued" as const };
+  });
+
+/** Applies local changes record by record, under each record's lock (a pull never interleaves). */
+export const pushLocalChanges = (
+  deps: SyncTriggersDeps,
+  tenantId: string,
+  input: { readonly connectionId: string; readonly entity: string; readonly changes: ReadonlyArray<LocalChange> },
+) =>
+  Effect.gen(function* () {
+    const { locks, engine } = deps;
+    yield* connectionWithEntity(deps, tenantId, input.connectionId, input.entity);
+    const target = { tenantId, connectionId: input.connectionId, entity: input.entity };
+    return yield* Effect.forEach(input.changes, (change) =>
+      locks
+        .withLock(recordLockKey(input.connectionId, input.entity, change.externalId), { waitMs: 5_000 }, () =>
+          engine.applyLocalChange(target, change.externalId, change.fields),
+        )
+        .pipe(
+          Effect.map((r) => ({
+            externalId: change.externalId,
+            syncStatus: r.record.syncStatus,
+            pushedNow: r.pushedNow,
+          })),
+          Effect.catchAll(
+            (e): Effect.Effect<never, ResourceNotFound | InvalidInput | PreconditionFailed> =>
+              e._tag === "ResourceNotFound"
+                ? Effect.fail(e)
+                : e._tag === "LockHeld" || e._tag === "LockLost"
+                  ? Effect.fail(
+                      new PreconditionFailed({
+                        message: `record ${change.externalId} is being synced; retry shortly`,
+                      }),
+                    )
+                  : Effect.fail(
+                      new InvalidInput({
+                        issues: [{ path: `changes.${change.externalId}`, message: e.message ?? String(e) }],
+                      }),
+                    ),
+          ),
+        ),
+    );
+  });
+
+/** Creates the default delta and reconciliation schedules of every entity of a connection. */
+export const setupSyncSchedules = (deps: SyncTriggersDeps, tenantId: string, connectionId: string) =>
+  Effect.gen(function* () {
+    const { connections, scheduler, policy } = deps;
+    const resolved = yield* connections.resolve(tenantId, connectionId);
+    for (const entity of Object.keys(resolved.connector.entities)) {
+      yield* scheduler
+        .ensureSyncSchedules({
+          connectionId,
+          entity,
+          tenantId,
+          maxAttempts: policy.maxAttemptsFor(resolved.connector.name),
+        })
+        .pipe(Effect.orDie);
+    }
+  });
+
+/**
+ * What starts syncs: on-demand triggers (queued as durable jobs), pushes of local changes,
+ * the default schedules of a connection, and pause/resume. The job handlers run what this
+ * queues (SyncJobHandlers); the status read model reports on it (SyncStatus).
+ */
+export class SyncTriggers extends Context.Tag("@tandem/core/SyncTriggers")<
+  SyncTriggers,
+  {
+    readonly trigger: (
+      tenantId: string,
+      input: {
+        readonly connectionId: string;
+        readonly entity: string;
+        readonly mode: SyncMode;
+        readonly trigger?: string;
+      },
+    ) => Effect.Effect<
+      { readonly jobId: string; readonly status: "queued" },
+      ResourceNotFound | InvalidInput | AlreadyRunning | PreconditionFailed
+    >;
+    readonly push: (
+      tenantId: string,
+      input: { readonly connectionId: string; readonly entity: string; readonly changes: ReadonlyArray<LocalChange> },
+    ) => Effect.Effect<
+      ReadonlyArray<{ readonly externalId: string; readonly syncStatus: string; readonly pushedNow: boolean }>,
+      ResourceNotFound | InvalidInput | PreconditionFailed
+    >;
+    readonly setPaused: (
+      tenantId: string,
+      connectionId: string,
+      paused: boolean,
+    ) => Effect.Effect<{ readonly paused: boolean }, ResourceNotFound>;
+    /** Creates the default delta and reconciliation schedules of every entity of a connection. */
+    readonly setupSchedules: (tenantId: string, connectionId: string) => Effect.Effect<void, ResourceNotFound>;
+  }
+>() {
+  /** Needs Connections, JobQueue, Scheduler, EntitySync, RetryPolicy and Locks. */
+  static readonly layerNoDeps = Layer.effect(
+    SyncTriggers,
+    Effect.gen(function* () {
+      const deps: SyncTriggersDeps = {
+        connections: yield* Connections,
+        queue: yield* JobQueue,
+        scheduler: yield* Scheduler,
+        engine: yield* EntitySync,
+        policy: yield* RetryPolicy,
+        locks: yield* Locks,
+      };
+      return SyncTriggers.of({
+        trigger: Effect.fn("SyncTriggers.trigger")((tenantId, input) => queueSync(deps, tenantId, input)),
+        push: Effect.fn("SyncTriggers.push")((tenantId, input) => pushLocalChanges(deps, tenantId, input)),
+        setPaused: Effect.fn("SyncTriggers.setPaused")(function* (tenantId, connectionId, paused) {
+          // Schedules skip paused connections; triggers refuse them. One flag, on the connection.
+          const updated = yield* deps.connections
+            .update(tenantId, connectionId, { paused })
+            .pipe(Effect.catchTags({ InvalidInput: Effect.die, AlreadyExists: Effect.die }));
+          return { paused: updated.paused };
+        }),
+        setupSchedules: Effect.fn("SyncTriggers.setupSchedules")((tenantId, connectionId) =>
+          setupSyncSchedules(deps, tenantId, connectionId),
+        ),
+      });
+    }),
+  );
+
+  /** Needs the roots (RetryPolicy and those below Connections, JobQueue and EntitySync). */
+  static readonly layer = SyncTriggers.layerNoDeps.pipe(
+    Layer.provide(Layer.mergeAll(Connections.layer, JobQueue.layer, Scheduler.layer, EntitySync.layer, Locks.layer)),
+  );
+}

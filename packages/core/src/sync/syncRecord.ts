@@ -1,0 +1,46 @@
+import { callConnector, decodeRecord } from "@tandem/connector-sdk/runtime";
+import { Effect, Either } from "effect";
+import { itemError } from "./itemErrors.ts";
+import { type PullSettlementDeps, toIncoming, upsertPulled } from "./PullSettlement.ts";
+import { type ResolvedEntity, unsupported } from "./ResolvedEntity.ts";
+import type { RecordEvent, SyncRecordResult } from "./SyncRun.ts";
+
+/**
+ * Webhook-triggered sync of one record: `get(id)`, then upsert or soft-delete. Without `get`,
+ * only a deletion event can be applied.
+ */
+export const syncRecord = (deps: PullSettlementDeps, r: ResolvedEntity, event: RecordEvent) =>
+  Effect.gen(function* () {
+    const { store } = deps;
+    const id = event.externalId;
+    const get = r.entity.get;
+    if (get === undefined) {
+      if (event.kind !== "deleted") return yield* unsupported(r, "the entity has no get(id)");
+      const gone = yield* store.softDelete(
+        r.scope,
+        [id],
+        event.occurredAt === undefined ? {} : { notNewerThan: event.occurredAt },
+      );
+      return { action: gone.length > 0 ? "deleted" : "unchanged", externalId: id } satisfies SyncRecordResult;
+    }
+    const raw = yield* callConnector(() => get(r.ctx, id)).pipe(
+      Effect.catchTag("NotFound", () => Effect.succeed(null)),
+    );
+    if (raw === null || raw === undefined) {
+      // `get` answers with the current state, so "gone now" wins over the event's age.
+      const gone = yield* store.softDelete(r.scope, [id]);
+      return { action: gone.length > 0 ? "deleted" : "unchanged", externalId: id } satisfies SyncRecordResult;
+    }
+    const decoded = decodeRecord(r.entity, raw);
+    if (Either.isLeft(decoded)) {
+      return {
+        action: "failed",
+        externalId: id,
+        error: itemError(decoded.left, id),
+      } satisfies SyncRecordResult;
+    }
+    // The upsert refuses data older than the stored remote_updated_at (a stale read or a late event).
+    const result = yield* upsertPulled(deps, r.scope, r.entity.conflictPolicy, [toIncoming(decoded.right)]);
+    const action = result.created.length > 0 ? "created" : result.updated.length > 0 ? "updated" : "unchanged";
+    return { action, externalId: decoded.right.externalId } satisfies SyncRecordResult;
+  });
