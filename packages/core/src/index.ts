@@ -18,6 +18,7 @@ export * from "./store/RecordStore.ts";
 export * from "./store/Records.ts";
 export * from "./sync/EntitySync.ts";
 export * from "./sync/SyncJob.ts";
+export * from "./sync/SyncJobQueue.ts";
 export * from "./sync/Syncs.ts";
 export * from "./tenancy/ApiKeys.ts";
 export * from "./tenancy/Connections.ts";

@@ -20,6 +20,7 @@ import {
   RunHistory,
   registerAlertsSchedule,
   Scheduler,
+  SyncJobQueue,
   Syncs,
   Tenants,
 } from "@tandem/core";
@@ -50,7 +51,7 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
   const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
   const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(Layer.provideMerge(engine));
-  const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
+  const syncs = Layer.mergeAll(Syncs.layer, SyncJobQueue.layerNoDeps).pipe(Layer.provideMerge(durable));
   return Layer.mergeAll(
     Records.layer,
     InboundWebhooks.layer,
@@ -74,7 +75,7 @@ const backgroundLayer = (config: ServerConfig) =>
       const alerts = yield* Alerts;
       const queue = yield* JobQueue;
       yield* queue.worker({
-        handlers: { ...syncs.handlers, ...alerts.handlers },
+        handlers: { ...syncs.handlers, ...alerts.handlers, ...(yield* SyncJobQueue).handlers },
         concurrency: config.worker.concurrency,
       });
       // Every process may register it: an upsert by name, and each tick fires once cluster-wide.
