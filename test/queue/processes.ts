@@ -32,9 +32,12 @@ export interface WorkerProcess {
   readonly output: () => string;
 }
 
-/** Spawns one worker OS process and waits until it is ready. */
-export const spawnWorker = async (config: WorkerConfig): Promise<WorkerProcess> => {
-  const child = spawn(nodeBin, [workerFixture, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
+/** Spawns one worker OS process (the `fixture` script, default the queue worker) and waits until it is ready. */
+export const spawnWorker = async (
+  config: WorkerConfig & Record<string, unknown>,
+  fixture: string = workerFixture,
+): Promise<WorkerProcess> => {
+  const child = spawn(nodeBin, [fixture, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
   const events: Array<Record<string, unknown>> = [];
   let log = "";
   const waiters = new Set<() => void>();
@@ -91,7 +94,8 @@ export const spawnWorker = async (config: WorkerConfig): Promise<WorkerProcess> 
     exited,
     output: () => log,
   };
-  const ready = await waitFor((e) => e.event === "ready");
+  // Generous: a loaded machine takes many seconds to start a process that loads the engine.
+  const ready = await waitFor((e) => e.event === "ready", 60_000);
   handle.workerId = String(ready.worker);
   return handle;
 };

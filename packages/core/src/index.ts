@@ -23,6 +23,7 @@ export * from "./store/Records.ts";
 export * from "./sync/EntitySync.ts";
 export * from "./sync/SyncJob.ts";
 export * from "./sync/SyncJobHandlers.ts";
+export * from "./sync/SyncJobQueue.ts";
 export * from "./sync/SyncTriggers.ts";
 export * from "./tenancy/ApiKeys.ts";
 export * from "./tenancy/Connections.ts";

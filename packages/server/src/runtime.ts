@@ -25,6 +25,7 @@ import {
   Scheduler,
   SchedulerConfig,
   SyncJobHandlers,
+  SyncJobQueue,
   SyncStatus,
   SyncTriggers,
   Tenants,
@@ -62,16 +63,19 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
   ).pipe(Layer.provideMerge(infra));
   // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
   // job), so the queue and the outbox sit below the engine.
-  const conflicts = Conflicts.layer.pipe(
+  const conflicts = Conflicts.layerNoDeps.pipe(
     Layer.provideMerge(OutboundWebhooks.layerNoDeps),
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(stores),
   );
   const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
   const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(Layer.provideMerge(engine));
-  const syncs = Layer.mergeAll(SyncTriggers.layerNoDeps, SyncJobHandlers.layerNoDeps, SyncStatus.layerNoDeps).pipe(
-    Layer.provideMerge(durable),
-  );
+  const syncs = Layer.mergeAll(
+    SyncTriggers.layerNoDeps,
+    SyncJobHandlers.layerNoDeps,
+    SyncStatus.layerNoDeps,
+    SyncJobQueue.layerNoDeps,
+  ).pipe(Layer.provideMerge(durable));
   return Layer.mergeAll(
     Records.layer,
     InboundWebhooks.layerNoDeps,
@@ -95,7 +99,7 @@ const backgroundLayer = (config: ServerConfig) =>
       const alerts = yield* Alerts;
       const queue = yield* JobQueue;
       yield* queue.worker({
-        handlers: { ...syncJobs.handlers, ...alerts.handlers },
+        handlers: { ...syncJobs.handlers, ...alerts.handlers, ...(yield* SyncJobQueue).handlers },
         concurrency: config.worker.concurrency,
       });
       // Every process may register it: an upsert by name, and each tick fires once cluster-wide.

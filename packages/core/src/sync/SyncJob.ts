@@ -1,6 +1,7 @@
 import { sourceStream } from "@tandem/connector-sdk/runtime";
-import { Cause, Clock, Effect, Exit, Fiber, Option, Schedule, Schema, Stream } from "effect";
+import { Cause, Clock, Effect, Exit, Fiber, Option, Runtime, Schedule, Schema, Stream } from "effect";
 import cron from "node-cron";
+import { definitionOf, durableSyncJobs, registerDefinition } from "./SyncJobRegistry.ts";
 
 /** One item that failed; the run went on without it. */
 export interface SyncItemError {
@@ -82,12 +83,16 @@ export class SyncSourceFailed extends Schema.TaggedError<SyncSourceFailed>()("Sy
   message: Schema.String,
 }) {}
 
-/** `scheduleSyncJob` got a cron expression node-cron cannot parse. */
+/**
+ * `scheduleSyncJob` got a cron expression that cannot be parsed, or, on an engine, an interval
+ * no cron expression ticks at (`reason` says which).
+ */
 export class InvalidSchedule extends Schema.TaggedError<InvalidSchedule>()("InvalidSchedule", {
   expression: Schema.String,
+  reason: Schema.optional(Schema.String),
 }) {
   override get message() {
-    return `invalid cron expression "${this.expression}" (five or six fields, e.g. "0 * * * *")`;
+    return this.reason ?? `invalid cron expression "${this.expression}" (five or six fields, e.g. "0 * * * *")`;
   }
 }
 
@@ -236,10 +241,16 @@ export const SyncJobs = {
   syncSingleItem: <Ext, Local>(job: SyncJob<Ext, Local>, payload: Ext): Effect.Effect<SingleItemResult> =>
     syncItem(job, payload).pipe(Effect.withSpan("SyncJobs.syncSingleItem")),
 
-  /** Runs a registered job by name. A trigger while the job runs joins that run instead of starting another. */
+  /**
+   * Runs a registered job by name. A trigger while the job runs joins that run instead of
+   * starting another. When an engine runs in this process (SyncJobQueue), the run is a durable
+   * job that any process may run, and this waits for its result.
+   */
   trigger: (name: string): Effect.Effect<SyncResult, UnknownSyncJob | SyncSourceFailed> =>
     Effect.suspend((): Effect.Effect<SyncResult, UnknownSyncJob | SyncSourceFailed> => {
-      const job = registry.get(name);
+      const durable = durableSyncJobs();
+      if (durable !== undefined) return durable.trigger(name);
+      const job = definitionOf(name);
       if (job === undefined) return Effect.fail(new UnknownSyncJob({ name }));
       const running = inFlight.get(name);
       if (running !== undefined) return Effect.promise(() => running).pipe(Effect.flatten);
@@ -249,15 +260,16 @@ export const SyncJobs = {
     }),
 
   /**
-   * Runs a registered job on a schedule until the returned fiber is interrupted.
-   * Runs never overlap; a failed run is logged and the schedule goes on.
+   * Runs a registered job on a schedule in this process until the returned fiber is
+   * interrupted. Runs never overlap; a failed run is logged and the schedule goes on. On an
+   * engine, `scheduleSyncJob` (or `SyncJobQueue.schedule`) makes a cluster-wide schedule instead.
    */
   schedule: (
     name: string,
     interval: SyncInterval,
   ): Effect.Effect<Fiber.RuntimeFiber<void>, UnknownSyncJob | InvalidSchedule> =>
     Effect.gen(function* () {
-      if (!registry.has(name)) return yield* new UnknownSyncJob({ name });
+      if (definitionOf(name) === undefined) return yield* new UnknownSyncJob({ name });
       const once = SyncJobs.trigger(name).pipe(
         Effect.catchAll((e) => Effect.logWarning(`scheduled sync ${name} failed`, e)),
         Effect.asVoid,
@@ -289,14 +301,13 @@ export const SyncJobs = {
 const sourceFailed = (name: string, e: unknown) =>
   e instanceof SyncSourceFailed ? e : new SyncSourceFailed({ name, type: errorType(e), message: errorText(e) });
 
-// In-process registry of the standalone library mode. The durable job queue of the
-// server replaces triggering and scheduling with rows in Postgres.
-const registry = new Map<string, SyncJob<any, any>>();
+// Runs and schedules of the standalone library mode; on an engine, triggers and schedules
+// are rows in PostgreSQL instead (SyncJobQueue).
 const inFlight = new Map<string, Promise<Exit.Exit<SyncResult, SyncSourceFailed>>>();
 const schedules = new Map<string, Fiber.RuntimeFiber<void>>();
 
-const toPromise = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-  Effect.runPromiseExit(effect).then((exit) => {
+const toPromise = <A, E>(effect: Effect.Effect<A, E>, runtime?: Runtime.Runtime<never>): Promise<A> =>
+  (runtime === undefined ? Effect.runPromiseExit(effect) : Runtime.runPromiseExit(runtime, effect)).then((exit) => {
     if (Exit.isSuccess(exit)) return exit.value;
     throw Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause));
   });
@@ -311,22 +322,37 @@ export const runSync = <Ext, Local>(
 export const syncSingleItem = <Ext, Local>(job: SyncJob<Ext, Local>, payload: Ext): Promise<SingleItemResult> =>
   toPromise(SyncJobs.syncSingleItem(job, payload));
 
-/** Registers a job for `triggerSync` and `scheduleSyncJob` (replacing one of the same name). */
-export const registerSyncJob = <Ext, Local>(job: SyncJob<Ext, Local>): void => {
-  registry.set(job.name, job as SyncJob<any, any>);
-};
+/**
+ * Registers a job for `triggerSync` and `scheduleSyncJob` (replacing one of the same name). On
+ * an engine, every process that may run the job registers it (they load the same code).
+ */
+export const registerSyncJob = <Ext, Local>(job: SyncJob<Ext, Local>): void => registerDefinition(job);
 
-/** Runs a registered job by name; joins the run in flight if there is one. */
-export const triggerSync = (name: string): Promise<SyncResult> => toPromise(SyncJobs.trigger(name));
+/**
+ * Runs a registered job by name; joins the run in flight if there is one. On an engine the run
+ * is a durable job: whichever process claims it runs it, and it survives that process's crash.
+ */
+export const triggerSync = (name: string): Promise<SyncResult> =>
+  toPromise(SyncJobs.trigger(name), durableSyncJobs()?.runtime);
 
 /**
  * Runs a registered job every interval or on a cron expression, replacing an
  * earlier schedule of the same job. Resolves to a handle whose `stop()` ends it.
+ *
+ * On an engine the schedule is cluster-wide: stored under `sync-job:<name>`, each tick runs
+ * once across all processes, it outlives this process, and `stop()` removes it for all. An
+ * interval then ticks on the clock (`syncIntervals.hours(1)` at every full hour), so it must
+ * divide a minute, an hour or a day; other intervals fail with InvalidSchedule.
  */
 export const scheduleSyncJob = async (
   name: string,
   interval: SyncInterval,
 ): Promise<{ readonly stop: () => Promise<void> }> => {
+  const durable = durableSyncJobs();
+  if (durable !== undefined) {
+    await toPromise(durable.schedule(name, interval), durable.runtime);
+    return { stop: () => toPromise(durable.unschedule(name), durable.runtime) };
+  }
   const previous = schedules.get(name);
   if (previous !== undefined) await Effect.runPromise(Fiber.interrupt(previous));
   const fiber = await toPromise(SyncJobs.schedule(name, interval));
