@@ -26,3 +26,4 @@ export * from "./tenancy/Tenants.ts";
 export * from "./webhooks/InboundWebhooks.ts";
 export * from "./webhooks/OutboundWebhooks.ts";
 export * from "./webhooks/WebhookSignature.ts";
+export * from "./Engine.ts";

@@ -1,27 +1,11 @@
 import {
   Alerts,
-  ApiKeys,
-  Conflicts,
-  Connections,
-  ConnectorRegistry,
   type ConnectorRegistryService,
-  CredentialCipher,
-  Database,
-  EgressPolicy,
-  EntitySync,
-  InboundWebhooks,
+  Engine,
   JobQueue,
-  Locks,
-  MetricsReport,
-  RateBudget,
-  RecordStore,
-  Records,
-  RetryPolicy,
-  RunHistory,
   registerAlertsSchedule,
   Scheduler,
   Syncs,
-  Tenants,
 } from "@tandem/core";
 import { Effect, Layer, ManagedRuntime } from "effect";
 import type { ServerConfig } from "./config.ts";
@@ -29,37 +13,21 @@ import { JobWatchers } from "./JobWatchers.ts";
 import { Readiness } from "./Readiness.ts";
 import { loggerLayer, tracingLayer } from "./telemetry.ts";
 
-/** The engine and everything durable around it, on one database. */
-const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService) => {
-  const infra = Layer.mergeAll(
-    CredentialCipher.layer(config.secretKey),
-    ConnectorRegistry.layer(registry.all),
-    RateBudget.layer,
-    RetryPolicy.layer(config.retry),
-    EgressPolicy.layer({ allow: config.egressAllow }),
-  ).pipe(Layer.provideMerge(Database.layer(config.database)));
-  const stores = Layer.mergeAll(
-    Tenants.layer,
-    ApiKeys.layer({ adminKey: config.adminKey }),
-    Connections.layer,
-    RecordStore.layer,
-    RunHistory.layer,
-  ).pipe(Layer.provideMerge(infra));
-  // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
-  // job), so the queue and the outbox sit below the engine.
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
-  const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
-  const durable = Layer.mergeAll(Scheduler.layer(config.schedules), Locks.layer).pipe(Layer.provideMerge(engine));
-  const syncs = Syncs.layer.pipe(Layer.provideMerge(durable));
-  return Layer.mergeAll(
-    Records.layer,
-    InboundWebhooks.layer,
-    Alerts.layer,
-    MetricsReport.layer,
-    Readiness.layer,
-    JobWatchers.layer({ maxPerTenant: config.maxWatchersPerTenant }),
-  ).pipe(Layer.provideMerge(syncs));
-};
+/** The engine and everything durable around it, on one database, plus the server's own services. */
+const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService) =>
+  Layer.mergeAll(Readiness.layer, JobWatchers.layer({ maxPerTenant: config.maxWatchersPerTenant })).pipe(
+    Layer.provideMerge(
+      Engine.layer({
+        database: config.database,
+        secretKey: config.secretKey,
+        connectors: registry.all,
+        retry: config.retry,
+        egress: { allow: config.egressAllow },
+        adminKey: config.adminKey,
+        schedules: config.schedules,
+      }),
+    ),
+  );
 
 /**
  * The background work of a process: a queue worker for every job kind, and the
