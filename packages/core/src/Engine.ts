@@ -39,8 +39,7 @@ export type EngineServices = Layer.Layer.Success<ReturnType<typeof Engine.layer>
 
 const databaseLayer = <E>(
   database: DatabaseConfig | Layer.Layer<Database, E>,
-): Layer.Layer<Database, E | DatabaseStartupError> =>
-  "kind" in database ? Database.layer(database) : database;
+): Layer.Layer<Database, E | DatabaseStartupError> => ("kind" in database ? Database.layer(database) : database);
 
 /**
  * The one composition of the engine's service graph. The server, the testkit and the bench build

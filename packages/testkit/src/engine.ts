@@ -1,43 +1,41 @@
 import { randomBytes } from "node:crypto";
 import {
   type AnyConnector,
-  Conflicts,
   Connections,
-  ConnectorRegistry,
-  CredentialCipher,
   type Database,
+  Engine,
+  type EngineConfig,
   EntitySync,
-  RateBudget,
   RecordStore,
-  RetryPolicy,
   type SyncMode,
   type SyncTarget,
   Tenants,
 } from "@tandem/core";
-import { Chunk, Effect, Either, Layer, Option, Redacted, Stream } from "effect";
+import { Chunk, Effect, Either, type Layer, Option, Redacted, Stream } from "effect";
 import { type Dialect, testDatabaseLayer } from "./databases.ts";
 
+export interface TestEngineOptions<E> {
+  /** Which database the suite gets: a fresh PGlite, or a fresh PostgreSQL database of its own. */
+  readonly dialect: Dialect;
+  readonly connectors: ReadonlyArray<AnyConnector>;
+  /** Replaces the suite's database layer, e.g. to wrap it and count statements. */
+  readonly database?: Layer.Layer<Database, E>;
+  /** The rest of the engine's configuration (retry, egress, schedules, admin key). */
+  readonly config?: Omit<EngineConfig<E>, "database" | "secretKey" | "connectors">;
+}
+
 /**
- * The engine's services (EntitySync, RecordStore, Conflicts with the outbox and queue it writes
- * to, Connections, Tenants, RateBudget, Database) on a fresh database of `dialect`, knowing `connectors`.
- * Pass `database` to wrap the database layer (e.g. to count statements).
+ * Every core service (Engine.layer) on a fresh database of `dialect`, knowing `connectors`, with a
+ * random secret key. The queue's worker and the scheduler's fiber are not started: a test starts
+ * what it exercises.
  */
-export const testEngineLayer = <E>(
-  dialect: Dialect,
-  connectors: ReadonlyArray<AnyConnector>,
-  database: Layer.Layer<Database, E> = testDatabaseLayer(dialect) as Layer.Layer<Database, E>,
-) => {
-  const infra = Layer.mergeAll(
-    database,
-    CredentialCipher.layer(Redacted.make(randomBytes(32))),
-    ConnectorRegistry.layer(connectors),
-    RateBudget.layer,
-    RetryPolicy.layer(),
-  );
-  const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer).pipe(Layer.provideMerge(infra));
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(services));
-  return EntitySync.layer.pipe(Layer.provideMerge(conflicts));
-};
+export const testEngineLayer = <E = never>(options: TestEngineOptions<E>) =>
+  Engine.layer<E>({
+    ...options.config,
+    database: options.database ?? (testDatabaseLayer(options.dialect) as Layer.Layer<Database, E>),
+    secretKey: Redacted.make(randomBytes(32)),
+    connectors: options.connectors,
+  });
 
 /** A new tenant with one connection of `connector`: the ids a SyncTarget needs. */
 export const createTestConnection = (connector: string, config: unknown) =>

@@ -34,7 +34,7 @@ const services = (dialect: (typeof dialects)[number]) =>
     Layer.provideMerge(Layer.mergeAll(Scheduler.layer(), Locks.layer, OutboundWebhooks.layer())),
     Layer.provideMerge(JobQueue.layerNoDeps),
     Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer())),
-    Layer.provideMerge(testEngineLayer(dialect, [acmeConnector])),
+    Layer.provideMerge(testEngineLayer({ dialect, connectors: [acmeConnector] })),
   );
 
 const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)));
