@@ -1,24 +1,14 @@
-import { randomBytes } from "node:crypto";
 import { expect, layer } from "@effect/vitest";
 import {
-  Conflicts,
-  Connections,
-  ConnectorRegistry,
-  CredentialCipher,
   Database,
   EntitySync,
   type InboundWebhookRequest,
   InboundWebhooks,
   JobQueue,
   Locks,
-  RateBudget,
   RecordStore,
-  RetryPolicy,
-  RunHistory,
   recordLockKey,
-  Scheduler,
   Syncs,
-  Tenants,
 } from "@tandem/core";
 import {
   createHubSpotWebhookEmitter,
@@ -29,8 +19,9 @@ import {
   hubSpotSignatureHeaders,
   seededRandom,
   testDatabaseLayer,
+  testEngineLayer,
 } from "@tandem/testkit";
-import { Chunk, Duration, Effect, Layer, Redacted, Schedule, Stream, TestClock, TestServices } from "effect";
+import { Chunk, Duration, Effect, Layer, Schedule, Stream, TestClock, TestServices } from "effect";
 import { type KyselyPlugin, SelectQueryNode, TableNode } from "kysely";
 import hubspot from "../src/index.ts";
 import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
@@ -70,23 +61,15 @@ const countingDatabaseLayer = (dialect: Dialect) =>
     Effect.map(Database, (db) => ({ ...db, query: (f) => db.query((k) => f(k.withPlugin(countConnectionReads))) })),
   ).pipe(Layer.provide(testDatabaseLayer(dialect)));
 
-/** The server's service graph (packages/server/src/runtime.ts) on a fresh test database. */
-const pipelineLayer = (dialect: Dialect) => {
-  const infra = Layer.mergeAll(
-    CredentialCipher.layer(Redacted.make(randomBytes(32))),
-    ConnectorRegistry.layer([hubspot]),
-    RateBudget.layer,
+/** The server's service graph (core's Engine.layer) on a fresh test database. */
+const pipelineLayer = (dialect: Dialect) =>
+  testEngineLayer({
+    dialect,
+    connectors: [hubspot],
+    database: countingDatabaseLayer(dialect),
     // Short backoff so retried jobs run within the test; 429s still wait their Retry-After.
-    RetryPolicy.layer({ baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } }),
-  ).pipe(Layer.provideMerge(countingDatabaseLayer(dialect)));
-  const stores = Layer.mergeAll(Tenants.layer, Connections.layer, RecordStore.layer, RunHistory.layer).pipe(
-    Layer.provideMerge(infra),
-  );
-  const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
-  const engine = EntitySync.layer.pipe(Layer.provideMerge(conflicts));
-  const durable = Layer.mergeAll(Scheduler.layer(), Locks.layer).pipe(Layer.provideMerge(engine));
-  return InboundWebhooks.layer.pipe(Layer.provideMerge(Syncs.layer.pipe(Layer.provideMerge(durable))));
-};
+    config: { retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } } },
+  });
 
 const iso = (ms: number) => new Date(ms).toISOString();
 

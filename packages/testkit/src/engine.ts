@@ -5,23 +5,31 @@ import {
   type Database,
   Engine,
   type EngineConfig,
+  type EngineServices,
   EntitySync,
   RecordStore,
   type SyncMode,
   type SyncTarget,
   Tenants,
 } from "@tandem/core";
-import { Chunk, Effect, Either, type Layer, Option, Redacted, Stream } from "effect";
+import { Chunk, Effect, Either, Layer, Option, Redacted, Stream } from "effect";
 import { type Dialect, testDatabaseLayer } from "./databases.ts";
 
-export interface TestEngineOptions<E> {
+export interface TestEngineOptions<E, R = never, E2 = never> {
   /** Which database the suite gets: a fresh PGlite, or a fresh PostgreSQL database of its own. */
   readonly dialect: Dialect;
   readonly connectors: ReadonlyArray<AnyConnector>;
   /** Replaces the suite's database layer, e.g. to wrap it and count statements. */
   readonly database?: Layer.Layer<Database, E>;
+  /** The credential cipher's key; a random one by default. */
+  readonly secretKey?: Redacted.Redacted<Buffer>;
   /** The rest of the engine's configuration (retry, egress, schedules, admin key). */
   readonly config?: Omit<EngineConfig<E>, "database" | "secretKey" | "connectors">;
+  /**
+   * Services built over the engine that take the place of its own in the test's context, e.g. an
+   * OutboundWebhooks with a short timeout. The engine's services keep using the engine's.
+   */
+  readonly overrides?: Layer.Layer<R, E2, EngineServices>;
 }
 
 /**
@@ -29,13 +37,16 @@ export interface TestEngineOptions<E> {
  * random secret key. The queue's worker and the scheduler's fiber are not started: a test starts
  * what it exercises.
  */
-export const testEngineLayer = <E = never>(options: TestEngineOptions<E>) =>
-  Engine.layer<E>({
+export const testEngineLayer = <E = never, R = never, E2 = never>(options: TestEngineOptions<E, R, E2>) => {
+  const engine = Engine.layer<E>({
     ...options.config,
     database: options.database ?? (testDatabaseLayer(options.dialect) as Layer.Layer<Database, E>),
-    secretKey: Redacted.make(randomBytes(32)),
+    secretKey: options.secretKey ?? Redacted.make(randomBytes(32)),
     connectors: options.connectors,
   });
+  const overrides = options.overrides ?? (Layer.empty as unknown as Layer.Layer<R, E2, EngineServices>);
+  return overrides.pipe(Layer.provideMerge(engine));
+};
 
 /** A new tenant with one connection of `connector`: the ids a SyncTarget needs. */
 export const createTestConnection = (connector: string, config: unknown) =>

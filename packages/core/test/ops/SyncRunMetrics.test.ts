@@ -1,16 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import {
-  JobQueue,
-  Locks,
-  MetricsReport,
-  OutboundWebhooks,
-  RetryPolicy,
-  RunHistory,
-  Scheduler,
-  Syncs,
-  syncRecordsTotal,
-  syncRunsTotal,
-} from "@tandem/core";
+import { JobQueue, MetricsReport, Syncs, syncRecordsTotal, syncRunsTotal } from "@tandem/core";
 import {
   AcmeCrm,
   acmeConnector,
@@ -19,7 +8,7 @@ import {
   startAcmeServer,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Clock, Effect, Layer, Metric, MetricLabel, TestServices } from "effect";
+import { Clock, Effect, Metric, MetricLabel, TestServices } from "effect";
 import { afterAll, beforeAll } from "vitest";
 
 const acme = new AcmeCrm();
@@ -29,13 +18,7 @@ beforeAll(() => {
 });
 afterAll(() => server.close());
 
-const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(Syncs.layer, MetricsReport.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(Scheduler.layer(), Locks.layer, OutboundWebhooks.layer())),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer())),
-    Layer.provideMerge(testEngineLayer({ dialect, connectors: [acmeConnector] })),
-  );
+const services = (dialect: (typeof dialects)[number]) => testEngineLayer({ dialect, connectors: [acmeConnector] });
 
 const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)));
 
