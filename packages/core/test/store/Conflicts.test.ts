@@ -2,21 +2,17 @@ import { describe, expect, it, layer } from "@effect/vitest";
 import {
   Conflicts,
   Connections,
-  ConnectorRegistry,
-  CredentialCipher,
   Database,
   decide,
   defineConnector,
-  generateSecretKey,
   llmResolver,
   OutboundWebhooks,
-  RetryPolicy,
   type SettleInput,
   Tenants,
   threeWayMerge,
 } from "@tandem/core";
-import { dialects, testDatabaseLayer } from "@tandem/testkit";
-import { Effect, Layer, Redacted, Schema } from "effect";
+import { dialects, testEngineLayer } from "@tandem/testkit";
+import { Effect, Redacted, Schema } from "effect";
 import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll } from "vitest";
@@ -175,17 +171,7 @@ const acme = defineConnector({
   config: Schema.Struct({ token: Schema.Redacted(Schema.String) }),
   entities: {},
 });
-const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(Conflicts.layerWithOutbox, Tenants.layer, Connections.layer).pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(
-        CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
-        ConnectorRegistry.layer([acme]),
-        RetryPolicy.layer(),
-      ),
-    ),
-    Layer.provideMerge(testDatabaseLayer(dialect)),
-  );
+const services = (dialect: (typeof dialects)[number]) => testEngineLayer({ dialect, connectors: [acme] });
 
 for (const dialect of dialects) {
   layer(services(dialect))(`Conflicts on ${dialect}`, (it) => {
