@@ -14,7 +14,7 @@ import { RecordStore } from "./store/RecordStore.ts";
 import { Records } from "./store/Records.ts";
 import { EntitySync } from "./sync/EntitySync.ts";
 import { Syncs } from "./sync/Syncs.ts";
-import { ApiKeys } from "./tenancy/ApiKeys.ts";
+import { ApiKeys, ApiKeysConfig } from "./tenancy/ApiKeys.ts";
 import { Connections } from "./tenancy/Connections.ts";
 import { CredentialCipher } from "./tenancy/CredentialCipher.ts";
 import { Tenants } from "./tenancy/Tenants.ts";
@@ -57,19 +57,14 @@ export const Engine = {
       ConnectorRegistry.layer(config.connectors),
       RateBudget.layer,
       RetryPolicy.layer(config.retry),
+      Layer.succeed(ApiKeysConfig, { adminKey: config.adminKey ?? Option.none() }),
       egress,
     ).pipe(Layer.provideMerge(databaseLayer(config.database)));
   },
 
   /** Every core service over the given roots. */
   services: <E>(config: EngineConfig<E>) => {
-    const stores = Layer.mergeAll(
-      Tenants.layer,
-      ApiKeys.layer({ adminKey: config.adminKey ?? Option.none() }),
-      Connections.layer,
-      RecordStore.layer,
-      RunHistory.layer,
-    );
+    const stores = Layer.mergeAll(Tenants.layer, ApiKeys.layer, Connections.layer, RecordStore.layer, RunHistory.layer);
     // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
     // job), so the queue and the outbox sit below the engine.
     const conflicts = Conflicts.layerWithOutbox.pipe(Layer.provideMerge(stores));
