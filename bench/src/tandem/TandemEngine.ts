@@ -1,28 +1,12 @@
 /**
- * The engine as the hooks use it: the same services as the server's composition (database,
- * credential cipher, connector registry with the HubSpot connector, rate budget, record store,
- * tenants, connections, sync engine), and the tenant + HubSpot connection a scenario syncs.
+ * The engine as the hooks use it: the server's composition (core's Engine.layer) with the HubSpot
+ * connector, and the tenant + HubSpot connection a scenario syncs.
  */
 import { createHash } from "node:crypto";
 import hubspot from "@tandem/connector-hubspot";
-import {
-  Conflicts,
-  Connections,
-  ConnectorCredentials,
-  ConnectorRegistry,
-  CredentialCipher,
-  Database,
-  type DatabaseConfig,
-  EntitySync,
-  JobQueue,
-  OutboundWebhooks,
-  RateBudget,
-  RecordStore,
-  RetryPolicy,
-  Tenants,
-} from "@tandem/core";
-import { loopbackEgressPolicy } from "@tandem/testkit";
-import { Effect, Layer, Redacted } from "effect";
+import { Connections, type DatabaseConfig, Engine, Tenants } from "@tandem/core";
+import { loopbackEgressOptions } from "@tandem/testkit";
+import { Effect, Redacted } from "effect";
 
 /**
  * Import, delta and reconcile run in separate processes on one database and must decrypt the
@@ -36,26 +20,14 @@ const benchSecretKey = createHash("sha256").update("tandem bench connection key"
  */
 export const benchRequestsPerSecond = 1_000_000;
 
-export const tandemEngineLayer = (database: DatabaseConfig) => {
-  const infra = Layer.mergeAll(
-    Database.layer(database),
-    CredentialCipher.layer(Redacted.make(benchSecretKey)),
-    ConnectorRegistry.layer([hubspot]),
-    RateBudget.layer,
-    RetryPolicy.layer,
+export const tandemEngineLayer = (database: DatabaseConfig) =>
+  Engine.layer({
+    database,
+    secretKey: Redacted.make(benchSecretKey),
+    connectors: [hubspot],
     // The bench's source serves HubSpot on loopback, which the egress policy refuses by default.
-    loopbackEgressPolicy,
-  );
-  const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer, ConnectorCredentials.layer).pipe(
-    Layer.provideMerge(infra),
-  );
-  const conflicts = Conflicts.layerNoDeps.pipe(
-    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(services),
-  );
-  return EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
-};
+    egress: loopbackEgressOptions,
+  });
 
 /** The HubSpot connection config pointing at the bench's source. */
 export const benchHubSpotConfig = (input: {

@@ -97,7 +97,7 @@ const expectMirrors = (target: SyncTarget, entitySet: BusinessCentralEntitySet) 
 const live = TestServices.provideLive;
 
 for (const dialect of dialects) {
-  layer(testEngineLayer(dialect, [erp]), { timeout: 120_000 })(
+  layer(testEngineLayer({ dialect, connectors: [erp] }), { timeout: 120_000 })(
     `Business Central through the EntitySync on ${dialect}`,
     (it) => {
       const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>

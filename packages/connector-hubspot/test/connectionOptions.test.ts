@@ -51,7 +51,7 @@ describe("HubSpot connection options", () => {
   });
 });
 
-layer(testEngineLayer("pglite", [hubspot]), { timeout: 60_000 })(
+layer(testEngineLayer({ dialect: "pglite", connectors: [hubspot] }), { timeout: 60_000 })(
   "HubSpot connection options through the engine",
   (it) => {
     it.effect("listPageSize sets the full read's page size", () =>

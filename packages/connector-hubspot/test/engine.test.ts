@@ -91,7 +91,7 @@ const connectorContext = makeConnectorContext(
 const live = TestServices.provideLive;
 
 for (const dialect of dialects) {
-  layer(testEngineLayer(dialect, [hubspot]), { timeout: 120_000 })(
+  layer(testEngineLayer({ dialect, connectors: [hubspot] }), { timeout: 120_000 })(
     `HubSpot through the EntitySync on ${dialect}`,
     (it) => {
       const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>, timeout?: number) =>

@@ -1,28 +1,15 @@
-import { randomBytes } from "node:crypto";
 import { expect, layer } from "@effect/vitest";
 import {
-  Conflicts,
-  Connections,
-  ConnectorCredentials,
-  ConnectorRegistry,
-  CredentialCipher,
   Database,
   EntitySync,
   type InboundWebhookRequest,
   InboundWebhooks,
   JobQueue,
   Locks,
-  OutboundWebhooks,
-  RateBudget,
   RecordStore,
-  RetryPolicy,
-  RetryPolicyConfig,
-  RunHistory,
   recordLockKey,
-  Scheduler,
   SyncJobHandlers,
   SyncTriggers,
-  Tenants,
 } from "@tandem/core";
 import {
   createHubSpotWebhookEmitter,
@@ -33,8 +20,9 @@ import {
   hubSpotSignatureHeaders,
   seededRandom,
   testDatabaseLayer,
+  testEngineLayer,
 } from "@tandem/testkit";
-import { Chunk, Duration, Effect, Layer, Redacted, Schedule, Stream, TestClock, TestServices } from "effect";
+import { Chunk, Duration, Effect, Layer, Schedule, Stream, TestClock, TestServices } from "effect";
 import { type KyselyPlugin, SelectQueryNode, TableNode } from "kysely";
 import hubspot from "../src/index.ts";
 import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
@@ -74,40 +62,15 @@ const countingDatabaseLayer = (dialect: Dialect) =>
     Effect.map(Database, (db) => ({ ...db, query: (f) => db.query((k) => f(k.withPlugin(countConnectionReads))) })),
   ).pipe(Layer.provide(testDatabaseLayer(dialect)));
 
-/** The server's service graph (packages/server/src/runtime.ts) on a fresh test database. */
-const pipelineLayer = (dialect: Dialect) => {
-  const infra = Layer.mergeAll(
-    CredentialCipher.layer(Redacted.make(randomBytes(32))),
-    ConnectorRegistry.layer([hubspot]),
-    RateBudget.layer,
-    RetryPolicy.layer,
-  ).pipe(
-    Layer.provideMerge(countingDatabaseLayer(dialect)),
+/** The server's service graph (core's Engine.layer) on a fresh test database. */
+const pipelineLayer = (dialect: Dialect) =>
+  testEngineLayer({
+    dialect,
+    connectors: [hubspot],
+    database: countingDatabaseLayer(dialect),
     // Short backoff so retried jobs run within the test; 429s still wait their Retry-After.
-    Layer.provideMerge(
-      Layer.succeed(RetryPolicyConfig, { baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } }),
-    ),
-  );
-  const stores = Layer.mergeAll(
-    Tenants.layer,
-    Connections.layer,
-    ConnectorCredentials.layer,
-    RecordStore.layer,
-    RunHistory.layer,
-  ).pipe(Layer.provideMerge(infra));
-  const conflicts = Conflicts.layerNoDeps.pipe(
-    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(stores),
-  );
-  const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
-  const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(Layer.provideMerge(engine));
-  return InboundWebhooks.layerNoDeps.pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(SyncTriggers.layerNoDeps, SyncJobHandlers.layerNoDeps).pipe(Layer.provideMerge(durable)),
-    ),
-  );
-};
+    config: { retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttemptsByConnector: { hubspot: 40 } } },
+  });
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -149,10 +112,10 @@ const setup = Effect.gen(function* () {
   return { ids, target: { ...ids, entity: "contacts" } };
 });
 
-/** Starts a queue worker for the sync job kinds, for the rest of the scope. */
+/** Starts a queue worker for the job kinds syncs enqueue, for the rest of the scope. */
 const startWorker = Effect.gen(function* () {
-  const syncJobs = yield* SyncJobHandlers;
-  return yield* (yield* JobQueue).worker({ handlers: syncJobs.handlers, pollMs: 100, concurrency: 4 });
+  const { handlers } = yield* SyncJobHandlers;
+  return yield* (yield* JobQueue).worker({ handlers, pollMs: 100, concurrency: 4 });
 });
 
 /** Waits until the connection has no queued or running job. */
@@ -437,7 +400,7 @@ for (const dialect of dialects) {
     it.effect("full and delta syncs triggered as jobs under 429s and 5xx complete through the queue's retries", () =>
       live(
         Effect.gen(function* () {
-          const triggers = yield* SyncTriggers;
+          const syncs = yield* SyncTriggers;
           const queue = yield* JobQueue;
           const { ids, target } = yield* setup;
           fake.seedContacts(350);
@@ -446,7 +409,7 @@ for (const dialect of dialects) {
           yield* startWorker;
 
           const sync = (mode: "full" | "delta") =>
-            triggers.trigger(ids.tenantId, { connectionId: ids.connectionId, entity: "contacts", mode });
+            syncs.trigger(ids.tenantId, { connectionId: ids.connectionId, entity: "contacts", mode });
           const full = yield* sync("full");
           yield* drained(ids.connectionId);
           expect(yield* queue.get(full.jobId)).toMatchObject({ status: "completed" });

@@ -1,17 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import {
-  Database,
-  EntitySync,
-  JobQueue,
-  Locks,
-  OutboundWebhooks,
-  RetryPolicy,
-  RunHistory,
-  Scheduler,
-  SyncJobHandlers,
-  type SyncTarget,
-  SyncTriggers,
-} from "@tandem/core";
+import { Database, EntitySync, JobQueue, SyncJobHandlers, type SyncTarget, SyncTriggers } from "@tandem/core";
 import {
   createSalesforceFake,
   createTestConnection,
@@ -21,7 +9,7 @@ import {
   storedRecords,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Effect, Layer, TestServices } from "effect";
+import { Effect, TestServices } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll } from "vitest";
 import salesforce from "../src/index.ts";
@@ -53,13 +41,7 @@ const onQueryRequest = (nth: number, f: () => void) => {
   return () => server.events.removeListener("request:start", listener);
 };
 
-const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(SyncTriggers.layerNoDeps, SyncJobHandlers.layerNoDeps).pipe(
-    Layer.provideMerge(Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer, OutboundWebhooks.layerNoDeps)),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer)),
-    Layer.provideMerge(testEngineLayer(dialect, [salesforce])),
-  );
+const services = (dialect: (typeof dialects)[number]) => testEngineLayer({ dialect, connectors: [salesforce] });
 
 const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)));
 

@@ -83,7 +83,7 @@ const expectMirrors = (target: SyncTarget, type: SalesforceObjectType) =>
 const live = TestServices.provideLive;
 
 for (const dialect of dialects) {
-  layer(testEngineLayer(dialect, [salesforce]), { timeout: 120_000 })(
+  layer(testEngineLayer({ dialect, connectors: [salesforce] }), { timeout: 120_000 })(
     `Salesforce through the EntitySync on ${dialect}`,
     (it) => {
       const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>

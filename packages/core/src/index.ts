@@ -5,6 +5,7 @@ export * from "./connector/ConnectorRegistry.ts";
 export * from "./db/Database.ts";
 export * from "./db/Storable.ts";
 export type * from "./db/schema.ts";
+export * from "./Engine.ts";
 export * from "./errors/Errors.ts";
 export { fieldIssuesOfParseIssue } from "./errors/schemaIssues.ts";
 export * from "./ops/Alerts.ts";

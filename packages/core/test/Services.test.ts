@@ -1,17 +1,7 @@
 import { expect, layer } from "@effect/vitest";
-import {
-  ApiKeys,
-  Connections,
-  ConnectorRegistry,
-  CredentialCipher,
-  Database,
-  defineConnector,
-  generateSecretKey,
-  REDACTED,
-  Tenants,
-} from "@tandem/core";
-import { dialects, testDatabaseLayer } from "@tandem/testkit";
-import { Effect, Layer, Option, Redacted, Schema } from "effect";
+import { ApiKeys, Connections, Database, defineConnector, generateSecretKey, REDACTED, Tenants } from "@tandem/core";
+import { dialects, testEngineLayer } from "@tandem/testkit";
+import { Effect, Option, Redacted, Schema } from "effect";
 
 const acme = defineConnector({
   name: "acme",
@@ -26,10 +16,7 @@ const acme = defineConnector({
 
 const key = Buffer.from(generateSecretKey(), "base64url");
 const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(Tenants.layer, ApiKeys.layer({ adminKey: Option.none() }), Connections.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(CredentialCipher.layer(Redacted.make(key)), ConnectorRegistry.layer([acme]))),
-    Layer.provideMerge(testDatabaseLayer(dialect)),
-  );
+  testEngineLayer({ dialect, connectors: [acme], secretKey: Redacted.make(key) });
 
 for (const dialect of dialects) {
   layer(services(dialect))(`tenant services on ${dialect}`, (it) => {

@@ -1,34 +1,12 @@
 import {
   Alerts,
-  ApiKeys,
-  Conflicts,
-  Connections,
-  ConnectorCredentials,
-  ConnectorRegistry,
   type ConnectorRegistryService,
-  CredentialCipher,
-  Database,
-  EgressPolicy,
-  EntitySync,
-  InboundWebhooks,
+  Engine,
   JobQueue,
-  Locks,
-  MetricsReport,
-  OutboundWebhooks,
-  RateBudget,
-  RecordStore,
-  Records,
-  RetryPolicy,
-  RetryPolicyConfig,
-  RunHistory,
   registerAlertsSchedule,
   Scheduler,
-  SchedulerConfig,
   SyncJobHandlers,
   SyncJobQueue,
-  SyncStatus,
-  SyncTriggers,
-  Tenants,
 } from "@tandem/core";
 import { Effect, Layer, ManagedRuntime } from "effect";
 import type { ServerConfig } from "./config.ts";
@@ -36,55 +14,21 @@ import { JobWatchers } from "./JobWatchers.ts";
 import { Readiness } from "./Readiness.ts";
 import { loggerLayer, tracingLayer } from "./telemetry.ts";
 
-/** The engine and everything durable around it, on one database. */
-const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService) => {
-  const infra = Layer.mergeAll(
-    CredentialCipher.layer(config.secretKey),
-    ConnectorRegistry.layer(registry.all),
-    RateBudget.layer,
-    RetryPolicy.layer,
-    EgressPolicy.layer({ allow: config.egressAllow }),
-  ).pipe(
+/** The engine and everything durable around it, on one database, plus the server's own services. */
+const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService) =>
+  Layer.mergeAll(Readiness.layer, JobWatchers.layer({ maxPerTenant: config.maxWatchersPerTenant })).pipe(
     Layer.provideMerge(
-      Layer.mergeAll(
-        Database.layer(config.database),
-        Layer.succeed(RetryPolicyConfig, config.retry),
-        Layer.succeed(SchedulerConfig, config.schedules),
-      ),
+      Engine.layer({
+        database: config.database,
+        secretKey: config.secretKey,
+        connectors: registry.all,
+        retry: config.retry,
+        egress: { allow: config.egressAllow },
+        adminKey: config.adminKey,
+        schedules: config.schedules,
+      }),
     ),
   );
-  const stores = Layer.mergeAll(
-    Tenants.layer,
-    ApiKeys.layer({ adminKey: config.adminKey }),
-    Connections.layer,
-    ConnectorCredentials.layer,
-    RecordStore.layer,
-    RunHistory.layer,
-  ).pipe(Layer.provideMerge(infra));
-  // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
-  // job), so the queue and the outbox sit below the engine.
-  const conflicts = Conflicts.layerNoDeps.pipe(
-    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(stores),
-  );
-  const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
-  const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer).pipe(Layer.provideMerge(engine));
-  const syncs = Layer.mergeAll(
-    SyncTriggers.layerNoDeps,
-    SyncJobHandlers.layerNoDeps,
-    SyncStatus.layerNoDeps,
-    SyncJobQueue.layerNoDeps,
-  ).pipe(Layer.provideMerge(durable));
-  return Layer.mergeAll(
-    Records.layer,
-    InboundWebhooks.layerNoDeps,
-    Alerts.layerNoDeps,
-    MetricsReport.layer,
-    Readiness.layer,
-    JobWatchers.layer({ maxPerTenant: config.maxWatchersPerTenant }),
-  ).pipe(Layer.provideMerge(syncs));
-};
 
 /**
  * The background work of a process: a queue worker for every job kind, and the
@@ -96,10 +40,11 @@ const backgroundLayer = (config: ServerConfig) =>
     Effect.gen(function* () {
       if (!config.worker.enabled) return;
       const syncJobs = yield* SyncJobHandlers;
+      const registeredSyncJobs = yield* SyncJobQueue;
       const alerts = yield* Alerts;
       const queue = yield* JobQueue;
       yield* queue.worker({
-        handlers: { ...syncJobs.handlers, ...alerts.handlers, ...(yield* SyncJobQueue).handlers },
+        handlers: { ...syncJobs.handlers, ...alerts.handlers, ...registeredSyncJobs.handlers },
         concurrency: config.worker.concurrency,
       });
       // Every process may register it: an upsert by name, and each tick fires once cluster-wide.

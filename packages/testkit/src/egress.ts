@@ -14,6 +14,9 @@ export const loopbackEgressAllow = "127.0.0.1,::1,localhost";
 
 const allow = Either.getOrThrow(parseEgressAllowList(loopbackEgressAllow));
 
+/** The egress options that let requests reach the loopback fakes, for an engine's configuration. */
+export const loopbackEgressOptions = { allow } as const;
+
 /** An egress policy that lets requests reach the loopback fakes (and nothing else private), for `makeConnectorHttp`. */
 export const makeLoopbackEgressPolicy = (): EgressPolicyService => makeEgressPolicy({ allow });
 

@@ -1,18 +1,13 @@
 import { randomBytes } from "node:crypto";
 import {
   type AnyConnector,
-  Conflicts,
   Connections,
-  ConnectorCredentials,
-  ConnectorRegistry,
-  CredentialCipher,
   type Database,
+  Engine,
+  type EngineConfig,
+  type EngineServices,
   EntitySync,
-  JobQueue,
-  OutboundWebhooks,
-  RateBudget,
   RecordStore,
-  RetryPolicy,
   type SyncMode,
   type SyncTarget,
   Tenants,
@@ -20,32 +15,37 @@ import {
 import { Chunk, Effect, Either, Layer, Option, Redacted, Stream } from "effect";
 import { type Dialect, testDatabaseLayer } from "./databases.ts";
 
+export interface TestEngineOptions<E, R = never, E2 = never> {
+  /** Which database the suite gets: a fresh PGlite, or a fresh PostgreSQL database of its own. */
+  readonly dialect: Dialect;
+  readonly connectors: ReadonlyArray<AnyConnector>;
+  /** Replaces the suite's database layer, e.g. to wrap it and count statements. */
+  readonly database?: Layer.Layer<Database, E>;
+  /** The credential cipher's key; a random one by default. */
+  readonly secretKey?: Redacted.Redacted<Buffer>;
+  /** The rest of the engine's configuration (retry, egress, schedules, admin key). */
+  readonly config?: Omit<EngineConfig<E>, "database" | "secretKey" | "connectors">;
+  /**
+   * Services built over the engine that take the place of its own in the test's context, e.g. an
+   * OutboundWebhooks with a short timeout. The engine's services keep using the engine's.
+   */
+  readonly overrides?: Layer.Layer<R, E2, EngineServices>;
+}
+
 /**
- * The engine's services (EntitySync, RecordStore, Conflicts with the outbox and queue it writes
- * to, Connections, Tenants, RateBudget, Database) on a fresh database of `dialect`, knowing `connectors`.
- * Pass `database` to wrap the database layer (e.g. to count statements).
+ * Every core service (Engine.layer) on a fresh database of `dialect`, knowing `connectors`, with a
+ * random secret key. The queue's worker and the scheduler's fiber are not started: a test starts
+ * what it exercises.
  */
-export const testEngineLayer = <E>(
-  dialect: Dialect,
-  connectors: ReadonlyArray<AnyConnector>,
-  database: Layer.Layer<Database, E> = testDatabaseLayer(dialect) as Layer.Layer<Database, E>,
-) => {
-  const infra = Layer.mergeAll(
-    database,
-    CredentialCipher.layer(Redacted.make(randomBytes(32))),
-    ConnectorRegistry.layer(connectors),
-    RateBudget.layer,
-    RetryPolicy.layer,
-  );
-  const services = Layer.mergeAll(RecordStore.layer, Tenants.layer, Connections.layer, ConnectorCredentials.layer).pipe(
-    Layer.provideMerge(infra),
-  );
-  const conflicts = Conflicts.layerNoDeps.pipe(
-    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(services),
-  );
-  return EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
+export const testEngineLayer = <E = never, R = never, E2 = never>(options: TestEngineOptions<E, R, E2>) => {
+  const engine = Engine.layer<E>({
+    ...options.config,
+    database: options.database ?? (testDatabaseLayer(options.dialect) as Layer.Layer<Database, E>),
+    secretKey: options.secretKey ?? Redacted.make(randomBytes(32)),
+    connectors: options.connectors,
+  });
+  const overrides = options.overrides ?? (Layer.empty as unknown as Layer.Layer<R, E2, EngineServices>);
+  return overrides.pipe(Layer.provideMerge(engine));
 };
 
 /** A new tenant with one connection of `connector`: the ids a SyncTarget needs. */

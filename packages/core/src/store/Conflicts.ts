@@ -3,7 +3,6 @@ import { Context, Effect, Layer } from "effect";
 import { Database } from "../db/Database.ts";
 import { pageLimit, seqPage } from "../db/seqPage.ts";
 import type { InvalidInput, PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
-import { JobQueue } from "../queue/JobQueue.ts";
 import { OutboundWebhooks } from "../webhooks/OutboundWebhooks.ts";
 import { type ConflictRow, listConflicts } from "./ConflictRows.ts";
 import { findOwnConflict, resolveConflict } from "./resolveConflict.ts";

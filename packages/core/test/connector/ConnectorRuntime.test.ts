@@ -87,7 +87,7 @@ const effectStyle = defineConnector({
 });
 
 for (const dialect of dialects) {
-  layer(testEngineLayer(dialect, [asyncStyle, effectStyle]), { timeout: 60_000 })(
+  layer(testEngineLayer({ dialect, connectors: [asyncStyle, effectStyle] }), { timeout: 60_000 })(
     `Connector authoring styles on ${dialect}`,
     (it) => {
       const target = (connector: string, failure: typeof Failure.Type) =>

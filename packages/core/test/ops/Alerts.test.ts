@@ -4,33 +4,19 @@ import {
   ALERTS_SCHEDULE_NAME,
   type AlertRuleInput,
   Alerts,
-  CredentialCipher,
   Database,
-  generateSecretKey,
   JobQueue,
   OutboundWebhooks,
-  RetryPolicy,
   RunHistory,
   registerAlertsSchedule,
   Scheduler,
 } from "@tandem/core";
-import { dialects, loopbackEgressPolicy, testDatabaseLayer } from "@tandem/testkit";
-import { Clock, Effect, Layer, Redacted, TestClock, TestServices } from "effect";
+import { dialects, loopbackEgressOptions, testEngineLayer } from "@tandem/testkit";
+import { Clock, Effect, TestClock, TestServices } from "effect";
 import { makeTenant, type RunSpec, recordRun } from "../fixtures/runHistory.ts";
 
 const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(Alerts.layerNoDeps, Scheduler.layerNoDeps).pipe(
-    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
-    Layer.provideMerge(Layer.mergeAll(RunHistory.layer, JobQueue.layerNoDeps)),
-    Layer.provideMerge(
-      Layer.mergeAll(
-        CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
-        RetryPolicy.layer,
-        loopbackEgressPolicy,
-      ),
-    ),
-    Layer.provideMerge(testDatabaseLayer(dialect)),
-  );
+  testEngineLayer({ dialect, connectors: [], config: { egress: loopbackEgressOptions } });
 
 const MINUTE = 60_000;
 /** The suite's tests share one TestClock: times are asserted relative to a test's start. */

@@ -10,14 +10,11 @@ import {
   syncRunDurationSeconds,
   syncRunsTotal,
 } from "@tandem/core";
-import { dialects, testDatabaseLayer } from "@tandem/testkit";
-import { Effect, Layer, Metric, MetricLabel, TestClock } from "effect";
+import { dialects, testEngineLayer } from "@tandem/testkit";
+import { Effect, Metric, MetricLabel, TestClock } from "effect";
 import { makeTenant, recordRun } from "../fixtures/runHistory.ts";
 
-const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(MetricsReport.layer, RunHistory.layer, JobQueue.layer).pipe(
-    Layer.provideMerge(testDatabaseLayer(dialect)),
-  );
+const services = (dialect: (typeof dialects)[number]) => testEngineLayer({ dialect, connectors: [] });
 
 const HOUR = 3_600_000;
 

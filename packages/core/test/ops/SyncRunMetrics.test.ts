@@ -1,17 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import {
-  JobQueue,
-  Locks,
-  MetricsReport,
-  OutboundWebhooks,
-  RetryPolicy,
-  RunHistory,
-  Scheduler,
-  SyncJobHandlers,
-  SyncTriggers,
-  syncRecordsTotal,
-  syncRunsTotal,
-} from "@tandem/core";
+import { JobQueue, MetricsReport, SyncJobHandlers, SyncTriggers, syncRecordsTotal, syncRunsTotal } from "@tandem/core";
 import {
   AcmeCrm,
   acmeConnector,
@@ -20,7 +8,7 @@ import {
   startAcmeServer,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Clock, Effect, Layer, Metric, MetricLabel, TestServices } from "effect";
+import { Clock, Effect, Metric, MetricLabel, TestServices } from "effect";
 import { afterAll, beforeAll } from "vitest";
 
 const acme = new AcmeCrm();
@@ -30,13 +18,7 @@ beforeAll(() => {
 });
 afterAll(() => server.close());
 
-const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(SyncTriggers.layerNoDeps, SyncJobHandlers.layerNoDeps, MetricsReport.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(Scheduler.layerNoDeps, Locks.layer, OutboundWebhooks.layerNoDeps)),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(Layer.mergeAll(RunHistory.layer, RetryPolicy.layer)),
-    Layer.provideMerge(testEngineLayer(dialect, [acmeConnector])),
-  );
+const services = (dialect: (typeof dialects)[number]) => testEngineLayer({ dialect, connectors: [acmeConnector] });
 
 const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)));
 
@@ -52,8 +34,8 @@ for (const dialect of dialects) {
             baseUrl: acme.baseUrl,
             token: acme.token,
           });
-          const triggers = yield* SyncTriggers;
-          const syncJobs = yield* SyncJobHandlers;
+          const syncs = yield* SyncTriggers;
+          const { handlers } = yield* SyncJobHandlers;
           const queue = yield* JobQueue;
           const mode = MetricLabel.make("mode", "full");
           const runs = Metric.taggedWithLabels(syncRunsTotal, [mode, MetricLabel.make("status", "succeeded")]);
@@ -61,10 +43,10 @@ for (const dialect of dialects) {
           const before = { runs: (yield* Metric.value(runs)).count, created: (yield* Metric.value(created)).count };
           const started = yield* Clock.currentTimeMillis;
 
-          const { jobId } = yield* triggers.trigger(tenantId, { connectionId, entity: "contacts", mode: "full" });
+          const { jobId } = yield* syncs.trigger(tenantId, { connectionId, entity: "contacts", mode: "full" });
           yield* Effect.scoped(
             Effect.gen(function* () {
-              yield* queue.worker({ handlers: syncJobs.handlers, pollMs: 50 });
+              yield* queue.worker({ handlers, pollMs: 50 });
               for (let i = 0; i < 400; i++) {
                 if ((yield* queue.get(jobId)).status === "completed") break;
                 yield* realSleep(25);

@@ -2,22 +2,17 @@ import { describe, expect, it, layer } from "@effect/vitest";
 import {
   Conflicts,
   Connections,
-  ConnectorRegistry,
-  CredentialCipher,
   Database,
   decide,
   defineConnector,
-  generateSecretKey,
-  JobQueue,
   llmResolver,
   OutboundWebhooks,
-  RetryPolicy,
   type SettleInput,
   Tenants,
   threeWayMerge,
 } from "@tandem/core";
-import { dialects, testDatabaseLayer } from "@tandem/testkit";
-import { Effect, Layer, Redacted, Schema } from "effect";
+import { dialects, testEngineLayer } from "@tandem/testkit";
+import { Effect, Redacted, Schema } from "effect";
 import { HttpResponse, http } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll } from "vitest";
@@ -176,20 +171,7 @@ const acme = defineConnector({
   config: Schema.Struct({ token: Schema.Redacted(Schema.String) }),
   entities: {},
 });
-const services = (dialect: (typeof dialects)[number]) =>
-  Layer.mergeAll(Conflicts.layer, Tenants.layer, Connections.layer).pipe(
-    // The test reads the outbox that `conflict.detected` goes to.
-    Layer.provideMerge(OutboundWebhooks.layerNoDeps),
-    Layer.provideMerge(JobQueue.layerNoDeps),
-    Layer.provideMerge(
-      Layer.mergeAll(
-        CredentialCipher.layer(Redacted.make(Buffer.from(generateSecretKey(), "base64url"))),
-        ConnectorRegistry.layer([acme]),
-        RetryPolicy.layer,
-      ),
-    ),
-    Layer.provideMerge(testDatabaseLayer(dialect)),
-  );
+const services = (dialect: (typeof dialects)[number]) => testEngineLayer({ dialect, connectors: [acme] });
 
 for (const dialect of dialects) {
   layer(services(dialect))(`Conflicts on ${dialect}`, (it) => {

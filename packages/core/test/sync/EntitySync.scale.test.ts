@@ -48,7 +48,7 @@ for (const dialect of dialects) {
     Effect.map(Database, (db) => Database.make(db.dialect, db.kysely.withPlugin(counter))),
   ).pipe(Layer.provide(testDatabaseLayer(dialect)));
 
-  layer(testEngineLayer(dialect, [acmeConnector], countedDatabase), { timeout: 120_000 })(
+  layer(testEngineLayer({ dialect, connectors: [acmeConnector], database: countedDatabase }), { timeout: 120_000 })(
     `Full sync at scale on ${dialect}`,
     (it) => {
       it.effect(

@@ -66,7 +66,7 @@ const allChanges = (target: SyncTarget, after?: string) =>
   Effect.flatMap(RecordStore, (s) => s.changes(target, { after, limit: 1000 }));
 
 for (const dialect of dialects) {
-  layer(testEngineLayer(dialect, [acmeConnector, acmeEffectConnector, localWins]), { timeout: 60_000 })(
+  layer(testEngineLayer({ dialect, connectors: [acmeConnector, acmeEffectConnector, localWins] }), { timeout: 60_000 })(
     `EntitySync on ${dialect}`,
     (it) => {
       const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
