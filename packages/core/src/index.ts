@@ -1,36 +1,130 @@
+// The public API of @tandem/core: a curated list, room by room (see README.md, "Package map").
+// Services are exported with the views and inputs their callers need; SQL helpers, operation
+// modules and table types stay inside the package. A connector author needs none of this: the
+// contract is `@tandem/connector-sdk`, re-exported here whole for the host's convenience.
+
 export * from "@tandem/connector-sdk";
-export * from "@tandem/connector-sdk/runtime";
-export * from "./connector/ConnectorCredentials.ts";
-export * from "./connector/ConnectorRegistry.ts";
-export * from "./db/Database.ts";
-export * from "./db/Storable.ts";
-export type * from "./db/schema.ts";
-export * from "./Engine.ts";
-export * from "./errors/Errors.ts";
+// The runtime half of the SDK that a host wires: the context connectors get, and calling them.
+export {
+  callConnector,
+  decodeRecord,
+  type EgressAllowList,
+  makeConnectorContext,
+  makeConnectorHttp,
+  makeStandaloneContext,
+  makeTokenBucket,
+  parseEgressAllowList,
+} from "@tandem/connector-sdk/runtime";
+// connector/: which connectors are loaded, and the credentials they are given.
+export { ConnectorCredentials } from "./connector/ConnectorCredentials.ts";
+export { ConnectorLoadError, ConnectorRegistry, type ConnectorRegistryService } from "./connector/ConnectorRegistry.ts";
+// db/: the database, and what a stored value may hold.
+export {
+  ConstraintViolation,
+  Database,
+  type DatabaseConfig,
+  DatabaseRejectedValue,
+  DatabaseStartupError,
+  DatabaseUnavailable,
+} from "./db/Database.ts";
+export { isStorableDate, MAX_IDENTIFIER_LENGTH, textIssue } from "./db/Storable.ts";
+// The whole engine, composed once.
+export { Engine, type EngineConfig, type EngineServices } from "./Engine.ts";
+// errors/: the typed failures an API maps to its codes.
+export {
+  AlreadyExists,
+  AlreadyRunning,
+  type FieldIssue,
+  InvalidInput,
+  PreconditionFailed,
+  ResourceNotFound,
+} from "./errors/Errors.ts";
 export { fieldIssuesOfParseIssue } from "./errors/schemaIssues.ts";
-export * from "./ops/Alerts.ts";
-export * from "./ops/MetricsReport.ts";
-export * from "./ops/RunHistory.ts";
-export * from "./ops/SyncStatus.ts";
-// The status read model, not the record column type of the same name in db/schema.ts.
-export { SyncStatus } from "./ops/SyncStatus.ts";
-export * from "./queue/JobQueue.ts";
-export * from "./queue/Locks.ts";
-export * from "./queue/RetryPolicy.ts";
-export * from "./queue/Scheduler.ts";
-export * from "./store/Conflicts.ts";
-export * from "./store/RecordStore.ts";
-export * from "./store/Records.ts";
-export * from "./sync/EntitySync.ts";
-export * from "./sync/SyncJob.ts";
-export * from "./sync/SyncJobHandlers.ts";
-export * from "./sync/SyncJobQueue.ts";
-export * from "./sync/SyncTriggers.ts";
-export * from "./tenancy/ApiKeys.ts";
-export * from "./tenancy/Connections.ts";
-export * from "./tenancy/CredentialCipher.ts";
+// ops/: run history, metrics, alerts, the status read model.
+export {
+  ALERTS_EVALUATE_JOB_KIND,
+  ALERTS_SCHEDULE_NAME,
+  AlertRuleInput,
+  Alerts,
+  type AlertView,
+  registerAlertsSchedule,
+} from "./ops/Alerts.ts";
+export {
+  MetricsReport,
+  recordRunMetrics,
+  type SyncGauges,
+  syncErrorsTotal,
+  syncRecordsTotal,
+  syncRunDurationSeconds,
+  syncRunsTotal,
+} from "./ops/MetricsReport.ts";
+export { RunHistory, type SyncRunView } from "./ops/RunHistory.ts";
+export { finalJobStatuses, type JobProgress, SyncStatus } from "./ops/SyncStatus.ts";
+// queue/: jobs, locks, schedules, retries.
+export { type EnqueueInput, type JobHandler, JobQueue, type JobView, type RunningJob } from "./queue/JobQueue.ts";
+export { fencedBy, LockHeld, LockLost, Locks, recordLockKey, syncLockKey } from "./queue/Locks.ts";
+export { describeFailure, isLastAttempt, RetryPolicy, RetryPolicyConfig } from "./queue/RetryPolicy.ts";
+export { Scheduler, SchedulerConfig, type ScheduleView, SYNC_JOB_KIND } from "./queue/Scheduler.ts";
+// store/: records, the change feed, conflicts.
+export { Conflicts, type ConflictView, type ManualResolution, type SettleInput } from "./store/Conflicts.ts";
+export { type ChangePage, type ExportFormat, RecordStore, type StoredRecord } from "./store/RecordStore.ts";
+export { Records, type RecordView } from "./store/Records.ts";
+// sync/: entity syncs by strategy, what triggers them, the job handlers, and SyncJob.
+export {
+  EntityNotSupported,
+  EntitySync,
+  type ImportResult,
+  type SyncMode,
+  type SyncRunResult,
+  type SyncTarget,
+} from "./sync/EntitySync.ts";
+export {
+  defineSyncJob,
+  type ExternalSource,
+  InvalidSchedule,
+  registerSyncJob,
+  runSync,
+  type SingleItemResult,
+  type SyncInterval,
+  type SyncItemError,
+  type SyncJob,
+  SyncJobs,
+  type SyncResult,
+  SyncSourceFailed,
+  scheduleSyncJob,
+  syncIntervals,
+  syncSingleItem,
+  triggerSync,
+  UnknownSyncJob,
+} from "./sync/SyncJob.ts";
+export { SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
+export { SyncJobQueue } from "./sync/SyncJobQueue.ts";
+export { type LocalChange, SyncTriggers } from "./sync/SyncTriggers.ts";
+// tenancy/: tenants, API keys, connections, the credential cipher.
+export { ApiKeys, type CreatedApiKey, generateApiKey, type Principal } from "./tenancy/ApiKeys.ts";
+export {
+  Connections,
+  type ConnectionView,
+  type CreateConnection,
+  REDACTED,
+  type UpdateConnection,
+} from "./tenancy/Connections.ts";
+export {
+  CredentialCipher,
+  DecryptionFailed,
+  generateSecretKey,
+  InvalidSecretKey,
+  parseSecretKey,
+} from "./tenancy/CredentialCipher.ts";
 export { createConnection } from "./tenancy/createConnection.ts";
-export * from "./tenancy/Tenants.ts";
-export * from "./webhooks/InboundWebhooks.ts";
-export * from "./webhooks/OutboundWebhooks.ts";
-export * from "./webhooks/WebhookSignature.ts";
+export { type Tenant, Tenants } from "./tenancy/Tenants.ts";
+// webhooks/: inbound intake, outbound subscriptions and deliveries.
+export { InboundWebhooks, MalformedWebhook, WebhookRejected } from "./webhooks/InboundWebhooks.ts";
+export {
+  type DeliveryView,
+  OutboundEventType,
+  OutboundWebhooks,
+  OutboundWebhooksConfig,
+  type SubscriptionView,
+} from "./webhooks/OutboundWebhooks.ts";
+export { SIGNATURE_HEADER, signPayload, verifySignature } from "./webhooks/WebhookSignature.ts";
