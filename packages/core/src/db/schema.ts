@@ -57,6 +57,7 @@ export type NullableJson = ColumnType<unknown | null, string | null | undefined,
  *   reconcile_ids  store/ReconcileStage.ts
  *   conflicts      store/ConflictRows.ts
  *   sync_runs      ops/RunRows.ts           (queue/JobStore composes closeRunsOfEndedJobs)
+ *   rate_budgets   connector/RateBudgetRows.ts (Connections.delete calls deleteRateBudgetOf)
  */
 
 /** A synced copy of one remote record (per connection x entity x external id). */
@@ -333,6 +334,16 @@ export interface AlertsTable {
   resolution: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
 
+/** A connection's rate budget shared by every process (GCRA form; see connector/RateBudgetRows.ts). */
+export interface RateBudgetsTable {
+  connection_id: string;
+  /** theoretical arrival time: the budget is spent up to here; full once it is the bucket's depth in the past */
+  tat: Timestamp;
+  /** a vendor's reset or Retry-After: no process sends before it */
+  blocked_until: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface DB {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -352,6 +363,7 @@ export interface DB {
   sync_runs: SyncRunsTable;
   alert_rules: AlertRulesTable;
   alerts: AlertsTable;
+  rate_budgets: RateBudgetsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
