@@ -124,7 +124,8 @@ describe("one connection's rate budget across 3 processes on one PostgreSQL", ()
     const times = arrivals.map((a) => a.at).sort((a, b) => a - b);
     const spanMs = times[times.length - 1]! - times[0]!;
     const perSecond = new Map<number, number>();
-    for (const t of times) perSecond.set(Math.floor((t - times[0]!) / 1_000), (perSecond.get(Math.floor((t - times[0]!) / 1_000)) ?? 0) + 1);
+    for (const t of times)
+      perSecond.set(Math.floor((t - times[0]!) / 1_000), (perSecond.get(Math.floor((t - times[0]!) / 1_000)) ?? 0) + 1);
     console.log(
       `3 processes, budget ${rate}/s burst ${burst}, fake limit ${perSecondLimit} per rolling second: ` +
         `${times.length} requests in ${spanMs} ms (${((times.length * 1_000) / spanMs).toFixed(1)}/s); ` +

@@ -139,8 +139,9 @@ export const makeLeasedBucket = (
     const now = yield* Clock.currentTimeMillis;
     const tokens = Math.min(want, terms.maxTokens);
     const remaining = remainingHint;
-    remainingHint = undefined;
     const grant = yield* source.lease(connectionId, { terms, tokens, now, notBefore: now + leadMs, remaining });
+    // Delivered (unless a tighter one came meanwhile, which the next lease carries).
+    if (remainingHint === remaining) remainingHint = undefined;
     const answered = yield* Clock.currentTimeMillis;
     leadMs = Math.min(maxLeadMs, 0.7 * leadMs + 0.3 * (answered - now));
     blockedUntil = Math.max(blockedUntil, grant.blockedUntil);

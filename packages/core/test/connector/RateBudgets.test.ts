@@ -192,6 +192,30 @@ layer(testDatabaseLayer("postgres"), { timeout: 180_000 })("the shared rate budg
     }),
   );
 
+  it.effect("when PostgreSQL is slow to answer a lease, requests wait for it: none goes out unbudgeted", () =>
+    Effect.gen(function* () {
+      const db = yield* Database;
+      const connectionId = crypto.randomUUID();
+      const policy = { requestsPerSecond: 10, burst: 10 };
+      yield* (yield* processOn(db).budget.forConnection(connectionId, policy)).acquire;
+      // Another session holds the connection's row: every lease waits for it, as behind a slow database.
+      const holder = yield* Effect.promise(() => db.kysely.startTransaction().execute());
+      yield* Effect.promise(() =>
+        holder.selectFrom("rate_budgets").selectAll().where("connection_id", "=", connectionId).forUpdate().execute(),
+      );
+      const b = processOn(db);
+      const bucket = yield* b.budget.forConnection(connectionId, policy);
+      const requests = yield* Effect.fork(Effect.all([bucket.acquire, bucket.acquire, bucket.acquire]));
+      yield* realSleep(1_500);
+      expect(b.inFlight()).toBe(1);
+      expect(yield* isDone(requests)).toBe(false);
+      yield* Effect.promise(() => holder.commit().execute());
+      // The late answer's lease had expired on arrival (its window is 500 ms): taken again, then spent.
+      yield* Fiber.join(requests);
+      expect(b.leases()).toBeGreaterThanOrEqual(2);
+    }).pipe(TestServices.provideLive),
+  );
+
   it.scoped("a 429's Retry-After seen by one process holds back every process", () =>
     Effect.gen(function* () {
       const db = yield* Database;
