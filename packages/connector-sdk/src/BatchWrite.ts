@@ -77,6 +77,12 @@ export const writeInChunks = async <Input, Rec>(
         throw new RangeError(`writeInChunks: ${answered.length} results for a chunk of ${chunk.length} inputs`);
       }
       results.push(...answered);
+      // A chunk whose every input failed transiently met a failed request (answered as results,
+      // by `splitOnRefusal` for instance): the chunks left would meet the same answer.
+      const [first] = answered;
+      if (first !== undefined && !first.ok && answered.every((r) => !r.ok && transientTags.has(r.error._tag))) {
+        halted = first.error;
+      }
     } catch (thrown) {
       const error = asWriteError(thrown);
       results.push(...failAll<Rec>(chunk.length, error));

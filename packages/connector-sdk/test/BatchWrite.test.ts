@@ -5,6 +5,7 @@ import {
   type ConnectorError,
   defineEntity,
   InvalidRecord,
+  isVersionConflict,
   RateLimited,
   splitOnRefusal,
   type WriteResult,
@@ -47,6 +48,16 @@ describe("writeInChunks", () => {
       "RateLimited",
       "RateLimited",
     ]);
+  });
+
+  it("a chunk answered with transient failures for every input halts the chunks after it too", async () => {
+    let sent = 0;
+    const results = await writeInChunks([1, 2, 3], 1, async (chunk) => {
+      sent++;
+      return chunk.map(() => writeFailed(new RateLimited({ retryAfterMs: 1_000 })));
+    });
+    expect(sent).toBe(1);
+    expect(results.map((r) => (r.ok ? "ok" : r.error._tag))).toEqual(["RateLimited", "RateLimited", "RateLimited"]);
   });
 
   it("after a refusal of one chunk, goes on with the next; a bug is rethrown", async () => {
@@ -150,6 +161,8 @@ describe("callBatchWrite", () => {
     );
     expect(results[0]).toMatchObject({ ok: true, externalId: "a", version: 'W/"2"', record: { data: { name: "A" } } });
     expect(results[1]).toMatchObject({ ok: false, error: { _tag: "Conflict", reason: "version" } });
+    expect(!results[1]!.ok && isVersionConflict(results[1]!.error)).toBe(true);
+    expect(isVersionConflict(new Conflict({ message: "email taken", reason: "duplicate" }))).toBe(false);
     expect(versionOf(entity, { id: "a", name: "A", at: new Date(0), etag: "x" })).toBe("x");
   });
 
