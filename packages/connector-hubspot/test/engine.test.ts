@@ -21,6 +21,7 @@ import {
   testEngineLayer,
 } from "@tandem/testkit";
 import { Effect, Schema, TestServices } from "effect";
+import { http } from "msw";
 import hubspot, { HubSpotConfig, hubSpotRateLimit, upsertContactsByEmail } from "../src/index.ts";
 import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 
@@ -34,7 +35,7 @@ import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 const baseUrl = "https://hubspot.engine.test";
 const receiverUrl = "https://tandem.test/webhooks/hubspot/engine-test";
 const clientSecret = "engine-test-client-secret";
-const { clock, fake, received } = hubSpotFakeWithReceiver({ baseUrl, receiverUrl, start: Date.UTC(2026, 4, 1) });
+const { clock, fake, received, server } = hubSpotFakeWithReceiver({ baseUrl, receiverUrl, start: Date.UTC(2026, 4, 1) });
 
 const config = {
   baseUrl,
@@ -150,6 +151,40 @@ for (const dialect of dialects) {
           }),
         120_000,
       );
+
+      // Issue 18: 600 contacts edited in a 20-minute backlog, one of them edited again after the
+      // delta's first search page was served. Paged by offset, that edit moved the contact to the
+      // end of the sorted results and the next page started one later: a neighbour was never read,
+      // and neither the next delta's overlap nor reconciliation (which compares ids) repaired it.
+      test("a contact re-edited between two search pages of a delta leaves no other contact stale", () =>
+        Effect.gen(function* () {
+          const engine = yield* EntitySync;
+          const target = yield* setup();
+          const seeded = fake.seedContacts(600, { endAt: clock.now() - 30 * 60_000 });
+          expect(yield* engine.run({ ...target, mode: "full" })).toMatchObject({ created: 600, errors: [] });
+          for (const [i, object] of seeded.entries()) {
+            clock.advance(2_000);
+            fake.store.update("contacts", object.id, { jobtitle: `Backlog ${i}`, phone: `+1555${i}` });
+          }
+          const reEdited = seeded[50]!;
+          let searches = 0;
+          server.use(
+            http.post(`${baseUrl}/crm/v3/objects/contacts/search`, () => {
+              // After page 1 is served, before page 2 is answered (no answer here: the fake answers).
+              if (++searches === 2) {
+                clock.advance(1_000);
+                fake.store.update("contacts", reEdited.id, { phone: "+15559999" });
+              }
+            }),
+          );
+          const delta = yield* engine
+            .run({ ...target, mode: "delta" })
+            .pipe(Effect.ensuring(Effect.sync(() => server.resetHandlers())));
+          expect(searches).toBeGreaterThan(2);
+          expect(delta).toMatchObject({ errors: [], deltaCursor: iso(fake.store.get("contacts", reEdited.id)!.updatedAt) });
+          yield* expectMirrors(target, "contacts");
+          expect((yield* storedRecord(target, reEdited.id)).data.phone).toBe("+15559999");
+        }));
 
       test("delta reads changes and soft-deletes what was archived since the cursor", () =>
         Effect.gen(function* () {

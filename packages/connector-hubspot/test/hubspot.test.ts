@@ -155,6 +155,29 @@ describe("delta read", () => {
     expect([...times].sort((a, b) => a - b)).toEqual(times);
   });
 
+  it("a record edited between two search pages moves behind the read: no neighbour is skipped", async () => {
+    const seeded = fake.seedContacts(450, { endAt: clock.now() - 100_000, spacingMs: 10 });
+    const edited = seeded[10]!;
+    let searches = 0;
+    server.use(
+      http.post(`${baseUrl}/crm/v3/objects/contacts/search`, () => {
+        // Page 1 has been served; before page 2 is answered, a record of page 1 is edited and
+        // moves to the end of the sorted results. Returning nothing lets the fake answer.
+        if (++searches === 2) {
+          clock.advance(1_000);
+          fake.store.update("contacts", edited.id, { jobtitle: "Edited between pages" });
+        }
+      }),
+    );
+    const records = decodeContacts(await readContacts({ since: new Date(0) }));
+    expect(searches).toBeGreaterThan(2);
+    const read = new Set(records.map((r) => r.id));
+    const skipped = seeded.filter((o) => !read.has(o.id)).map((o) => o.id);
+    expect(skipped).toEqual([]);
+    // The edit itself is read in the same delta (its new modification time is ahead of the read).
+    expect(records.filter((r) => r.id === edited.id).at(-1)).toMatchObject({ jobTitle: "Edited between pages" });
+  });
+
   it("restarts when search refuses to page earlier than the documented cap (400)", async () => {
     fake.knobs.searchResultCap = 1_000;
     fake.seedContacts(1_500, { endAt: clock.now() - 100_000, spacingMs: 5 });
