@@ -35,7 +35,11 @@ import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 const baseUrl = "https://hubspot.engine.test";
 const receiverUrl = "https://tandem.test/webhooks/hubspot/engine-test";
 const clientSecret = "engine-test-client-secret";
-const { clock, fake, received, server } = hubSpotFakeWithReceiver({ baseUrl, receiverUrl, start: Date.UTC(2026, 4, 1) });
+const { clock, fake, received, server } = hubSpotFakeWithReceiver({
+  baseUrl,
+  receiverUrl,
+  start: Date.UTC(2026, 4, 1),
+});
 
 const config = {
   baseUrl,
@@ -115,8 +119,9 @@ for (const dialect of dialects) {
         }));
 
       // The real 10,000-result cap (not the `searchResultCap` knob): 10,300 changed contacts, 30 of
-      // them sharing the timestamp where the first query stops, so the restart with GTE at the last
-      // value seen must skip exactly the ids already read at that value.
+      // them sharing one timestamp near where a single query would stop. Each page is a new query
+      // from the last (modification time, id) read, so no query pages past the cap, and the ties
+      // kept for the next page are read exactly once.
       test(
         "delta past HubSpot's 10,000-result search cap stores every changed contact once",
         () =>
@@ -143,7 +148,7 @@ for (const dialect of dialects) {
               .requests()
               .slice(before)
               .filter((r) => r.path.endsWith("/search"));
-            // 200 a page: one query pages at most 50 times, so more than 50 means it restarted.
+            // 200 a page: more than 50 pages is past what one query could page by `after`.
             expect(searches.length).toBeGreaterThan(50);
             expect(searches.every((r) => r.status === 200)).toBe(true);
             expect(yield* store.count(target)).toBe(10_305);
@@ -181,7 +186,10 @@ for (const dialect of dialects) {
             .run({ ...target, mode: "delta" })
             .pipe(Effect.ensuring(Effect.sync(() => server.resetHandlers())));
           expect(searches).toBeGreaterThan(2);
-          expect(delta).toMatchObject({ errors: [], deltaCursor: iso(fake.store.get("contacts", reEdited.id)!.updatedAt) });
+          expect(delta).toMatchObject({
+            errors: [],
+            deltaCursor: iso(fake.store.get("contacts", reEdited.id)!.updatedAt),
+          });
           yield* expectMirrors(target, "contacts");
           expect((yield* storedRecord(target, reEdited.id)).data.phone).toBe("+15559999");
         }));
