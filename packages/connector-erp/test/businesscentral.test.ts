@@ -199,6 +199,33 @@ describe("delta read", () => {
     expect(stored.get(seeded[6]!.id)!.unitCost).toBe(2.5);
   });
 
+  // Issue 18 (the HubSpot skip), checked for Business Central: the entity that ends page 1 is
+  // edited before page 2 is requested (the request is hooked in MSW: the engine reads ahead).
+  // BC does not document what its `$skiptoken` holds, so the read is held to both possibilities.
+  for (const skipTokenNames of ["sortKey", "lastEntity"] as const) {
+    it(`an entity edited between two delta pages, the last of its page, skips nothing ($skiptoken: ${skipTokenNames})`, async () => {
+      fake.knobs.skipTokenNames = skipTokenNames;
+      const seeded = fake.seedItems(30, { endAt: clock.now() - 100_000 });
+      const small = contextFor({ pageSize: 10 });
+      const edited = seeded[9]!;
+      let lists = 0;
+      server.use(
+        http.get(`${baseUrl}/v2.0/:tenant/:environment/api/v2.0/:companies/items`, () => {
+          if (++lists === 2) {
+            clock.advance(1_000);
+            fake.store.update("items", edited.id, { unitCost: 9.5 });
+          }
+          // No answer: the fake answers.
+        }),
+      );
+      const records = decodeItems(await readItems({ since: new Date(0) }, small));
+      const read = new Set(records.map((r) => r.id));
+      expect(seeded.filter((r) => !read.has(r.id)).map((r) => r.fields.number)).toEqual([]);
+      expect(lists).toBeGreaterThan(2);
+      expect(records.filter((r) => r.id === edited.id).at(-1)?.unitCost).toBe(9.5);
+    });
+  }
+
   it("a delta checkpointed page by page ends with exactly the fake's data under 5xx and 429s", async () => {
     fake.seedItems(300, { endAt: clock.now() - 100_000, spacingMs: 7 });
     fake.knobs.serverErrorRate = 0.3;
