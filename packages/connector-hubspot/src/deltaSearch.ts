@@ -17,8 +17,8 @@ import { Schema } from "effect";
  * then id", and the order of objects that share a modification time is not documented. Hence
  * two kinds of query:
  * - `search`: `lastmodifieddate GTE|GT value`, sorted by time. When more remain, the objects at
- *   the page's last time may continue on the next page in an unknown order: they are kept for
- *   the next query (`GTE` that time), which costs one re-read object per page at most times.
+ *   the page's last time may continue on the next page in an unknown order: they are left for
+ *   the next query (`GTE` that time), usually one object read twice per page.
  * - `ties`: when a whole page shares one time, that time's objects are read on their own,
  *   `EQ time AND hs_object_id GT afterId`, sorted by id (the query's one rule), then `GT time`.
  */
