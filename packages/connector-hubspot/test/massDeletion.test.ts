@@ -210,7 +210,11 @@ for (const dialect of dialects) {
               "ResourceNotFound",
             );
             const foreign = yield* Effect.flip(
-              quarantine.approveAll(other.tenantId, { connectionId: target.connectionId, entity: "contacts" }, operator),
+              quarantine.approveAll(
+                other.tenantId,
+                { connectionId: target.connectionId, entity: "contacts" },
+                operator,
+              ),
             );
             expect(foreign._tag).toBe("ResourceNotFound");
 
