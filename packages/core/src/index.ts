@@ -87,6 +87,7 @@ export {
   type SyncRunResult,
   type SyncTarget,
 } from "./sync/EntitySync.ts";
+export { deletionsArriveOnTheirOwn, reconcileCadenceOf } from "./sync/reconcileCadence.ts";
 export {
   defineSyncJob,
   type ExternalSource,
@@ -108,7 +109,6 @@ export {
 } from "./sync/SyncJob.ts";
 export { SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
 export { SyncJobQueue } from "./sync/SyncJobQueue.ts";
-export { deletionsArriveOnTheirOwn, reconcileCadenceOf } from "./sync/reconcileCadence.ts";
 export { type EntitySchedules, type LocalChange, SyncTriggers } from "./sync/SyncTriggers.ts";
 // tenancy/: tenants, API keys, connections, the credential cipher.
 export { ApiKeys, type CreatedApiKey, generateApiKey, type Principal } from "./tenancy/ApiKeys.ts";

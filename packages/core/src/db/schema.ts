@@ -297,7 +297,13 @@ export interface SyncRunsTable {
   progress_at: NullableTimestamp;
 }
 
-export type AlertKind = "sync_failures" | "error_rate" | "queue_backlog" | "staleness" | "performance" | "mass_deletion";
+export type AlertKind =
+  | "sync_failures"
+  | "error_rate"
+  | "queue_backlog"
+  | "staleness"
+  | "performance"
+  | "mass_deletion";
 
 /** An alert rule of a tenant; `params` is validated per kind by Alerts.setRule. */
 export interface AlertRulesTable {

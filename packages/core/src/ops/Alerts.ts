@@ -8,8 +8,8 @@ import { OutboundWebhooks } from "../webhooks/OutboundWebhooks.ts";
 import * as store from "./AlertStore.ts";
 import { AlertKindSchema } from "./alertParams.ts";
 import { listAlerts } from "./alerts/alertViews.ts";
-import { ALERTS_EVALUATE_JOB_KIND } from "./alerts/evaluationJob.ts";
 import { evaluateAlerts } from "./alerts/evaluateAlerts.ts";
+import { ALERTS_EVALUATE_JOB_KIND } from "./alerts/evaluationJob.ts";
 import { ensureDefaultRules, setRule, tenantRules } from "./alerts/setRule.ts";
 
 export {

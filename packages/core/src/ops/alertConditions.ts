@@ -267,25 +267,27 @@ const performance = (db: DatabaseService, target: Target, p: AlertParams["perfor
 
 /** Connection x entity pairs with deletions held for review (see DeletionQuarantine). */
 const massDeletion = (db: DatabaseService, target: Target, p: AlertParams["mass_deletion"]) =>
-  db.query((k) => pendingGroups(k, target.tenantId, target.connectionId)).pipe(
-    Effect.orDie,
-    Effect.map((groups) =>
-      groups
-        .filter((g) => g.pending >= p.minPending)
-        .map((g) => ({
-          subject: `${g.connectionId}:${g.entity}`,
-          connectionId: g.connectionId,
-          entity: g.entity,
-          mode: null,
-          details: {
-            pendingDeletions: g.pending,
-            sources: g.sources,
-            firstDetectedAt: g.firstDetectedAt.toISOString(),
-            minPending: p.minPending,
-          },
-        })),
-    ),
-  );
+  db
+    .query((k) => pendingGroups(k, target.tenantId, target.connectionId))
+    .pipe(
+      Effect.orDie,
+      Effect.map((groups) =>
+        groups
+          .filter((g) => g.pending >= p.minPending)
+          .map((g) => ({
+            subject: `${g.connectionId}:${g.entity}`,
+            connectionId: g.connectionId,
+            entity: g.entity,
+            mode: null,
+            details: {
+              pendingDeletions: g.pending,
+              sources: g.sources,
+              firstDetectedAt: g.firstDetectedAt.toISOString(),
+              minPending: p.minPending,
+            },
+          })),
+      ),
+    );
 
 /** The subjects firing now, per rule kind. */
 export const firingSubjects: {

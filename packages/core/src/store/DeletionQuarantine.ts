@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Layer } from "effect";
 import { Database } from "../db/Database.ts";
-import { pageLimit, seqPage } from "../db/seqPage.ts";
 import type { QuarantineStatus } from "../db/schema.ts";
+import { pageLimit, seqPage } from "../db/seqPage.ts";
 import { type PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
 import { requestAlertEvaluation } from "../ops/alerts/evaluationJob.ts";
 import { JobQueue } from "../queue/JobQueue.ts";
@@ -21,10 +21,9 @@ export type { QuarantinedDeletionView } from "./quarantine/quarantineViews.ts";
 export type { QueueScope };
 
 /** The guard's thresholds for the whole engine; each field defaults to `DEFAULT_GUARD_LIMITS`. */
-export class DeletionGuardConfig extends Context.Reference<DeletionGuardConfig>()(
-  "@tandem/core/DeletionGuardConfig",
-  { defaultValue: (): Partial<DeletionGuardLimits> => ({}) },
-) {}
+export class DeletionGuardConfig extends Context.Reference<DeletionGuardConfig>()("@tandem/core/DeletionGuardConfig", {
+  defaultValue: (): Partial<DeletionGuardLimits> => ({}),
+}) {}
 
 /** Which queued deletions `list` returns: oldest first, keyset-paginated by `cursor`. */
 export interface QuarantineListFilter {
@@ -68,7 +67,10 @@ export interface DeletionQuarantineService {
     tenantId: string,
     id: string,
     actor: string,
-  ) => Effect.Effect<QuarantinedDeletionView & { readonly recordDeleted: boolean }, ResourceNotFound | PreconditionFailed>;
+  ) => Effect.Effect<
+    QuarantinedDeletionView & { readonly recordDeleted: boolean },
+    ResourceNotFound | PreconditionFailed
+  >;
   /** Drops one pending deletion and keeps the record (until it is seen live remotely again). */
   readonly reject: (
     tenantId: string,

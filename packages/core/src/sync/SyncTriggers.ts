@@ -169,8 +169,7 @@ export const setupSyncSchedules = (
         })
         .pipe(
           Effect.mapError(
-            (e) =>
-              new InvalidInput({ issues: e.issues.map((i) => ({ ...i, path: `schedules.${entity}.${i.path}` })) }),
+            (e) => new InvalidInput({ issues: e.issues.map((i) => ({ ...i, path: `schedules.${entity}.${i.path}` })) }),
           ),
         );
       views.push(...set);

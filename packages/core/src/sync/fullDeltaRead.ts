@@ -54,7 +54,13 @@ const batchOf = (fold: PageFold, checkpoint: Checkpoint | null) => {
  * queue (or records kept by a rejection), and the records of each batch, seen live, release theirs.
  */
 const writeBatch =
-  (deps: PullSettlementDeps, r: ResolvedEntity, mode: "full" | "delta", options: SyncRunOptions, releaseSeen: boolean) =>
+  (
+    deps: PullSettlementDeps,
+    r: ResolvedEntity,
+    mode: "full" | "delta",
+    options: SyncRunOptions,
+    releaseSeen: boolean,
+  ) =>
   (batch: PageBatch, before: WrittenTotals) =>
     Effect.gen(function* () {
       const checkpoint = { mode, value: batch.checkpoint };

@@ -1,7 +1,7 @@
 import { DeletionQuarantine } from "@tandem/core";
 import { Effect, Schema } from "effect";
-import { runProcedure } from "../errors.ts";
 import type { Context } from "../context.ts";
+import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
 import { Cursor, EntityName, Id, input, Limit, Note } from "./schemas.ts";
 

@@ -28,10 +28,7 @@ export const up = async (db: Kysely<unknown>): Promise<void> => {
     .addColumn("external_id", "text", (c) => c.notNull())
     .addColumn("source", "text", (c) => c.notNull().check(sql`source in ('reconcile', 'delta', 'full', 'webhook')`))
     .addColumn("status", "text", (c) =>
-      c
-        .notNull()
-        .defaultTo("pending")
-        .check(sql`status in ('pending', 'approved', 'rejected', 'reappeared')`),
+      c.notNull().defaultTo("pending").check(sql`status in ('pending', 'approved', 'rejected', 'reappeared')`),
     )
     .addColumn("keeps_record", "boolean", (c) => c.notNull().defaultTo(false))
     // Why the guard held it: the rule and the figures (deletions in the window, share of the records).

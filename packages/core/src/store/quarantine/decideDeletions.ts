@@ -107,13 +107,7 @@ export const approveAll = (deps: GuardDeps, tenantId: string, scope: QueueScope,
   });
 
 /** Rejects every queued deletion of a connection x entity: the records stay live. */
-export const rejectAll = (
-  deps: GuardDeps,
-  tenantId: string,
-  scope: QueueScope,
-  actor: string,
-  reason: string | null,
-) =>
+export const rejectAll = (deps: GuardDeps, tenantId: string, scope: QueueScope, actor: string, reason: string | null) =>
   Effect.gen(function* () {
     yield* ownConnection(deps, tenantId, scope.connectionId);
     const iso = (yield* deps.now).toISOString();
