@@ -83,14 +83,20 @@ export const recordsById = async (
 };
 
 /**
- * How many of the scope's records were deleted after `since` (the mass-deletion guard's window;
- * the partial index of deleted records answers it without reading live ones).
+ * How many of the scope's records were deleted after `since`, counting no further than `cap`
+ * (the mass-deletion guard's window: it needs to know whether the count passed its limit, and
+ * after a large reconciliation it would otherwise count every deletion again on each webhook).
+ * The partial index of deleted records answers it without reading live ones.
  */
-export const countDeletedSince = async (k: Kysely<DB>, scope: RecordScope, since: Date): Promise<number> => {
-  const result = await sql<{ n: string }>`select count(*)::text as n from records
-            where ${inScope(scope)} and deleted_at is not null and deleted_at > ${since.toISOString()}::timestamptz`.execute(
-    k,
-  );
+export const countDeletedSince = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  since: Date,
+  cap: number,
+): Promise<number> => {
+  const result = await sql<{ n: string }>`select count(*)::text as n from (select 1 from records
+            where ${inScope(scope)} and deleted_at is not null and deleted_at > ${since.toISOString()}::timestamptz
+            limit ${cap}) as recent`.execute(k);
   return Number(result.rows[0]?.n ?? 0);
 };
 

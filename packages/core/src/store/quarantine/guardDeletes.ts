@@ -85,7 +85,8 @@ export const guardDeletes = (
           // An operator's decision starts the window again: the burst they just approved is not counted twice.
           const decided = yield* q((k) => queueRows.lastDecisionAt(k, scope));
           const since = decided !== null && decided > windowStart ? decided : windowStart;
-          deletedInWindow = yield* q((k) => countDeletedSince(k, scope, since));
+          // Past the limit, how far past does not change the judgement: the count stops there.
+          deletedInWindow = yield* q((k) => countDeletedSince(k, scope, since, maxDeletions + 1));
         }
         const judged = judgeBurst({ pendingReview, deletedInWindow, incoming: candidates.length, maxDeletions });
         if (!judged.hold) {

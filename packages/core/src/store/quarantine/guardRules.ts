@@ -7,8 +7,10 @@
  *   wrong account, not a cleanup;
  * - a delta's tombstones and webhooks arrive a few at a time and never show the whole picture, so
  *   they are judged by count: more than `maxDeletions` deletions of one connection x entity within
- *   `windowMinutes` is a burst. Once a burst is held, every later deletion of that entity joins the
- *   queue until an operator has looked at it: the rest of a burst is the same burst.
+ *   `windowMinutes` is a burst. Every deletion of the entity in the window counts, whatever made
+ *   it (a reconciliation's too); the window restarts at the latest decision on held deletions.
+ *   Once a burst is held, every later deletion of that entity joins the queue until an operator
+ *   has looked at it: the rest of a burst is the same burst.
  */
 
 /** The guard's thresholds (engine-wide in `DeletionGuardConfig`; a run's options may override them). */
