@@ -2,6 +2,7 @@ import {
   AuthExpired,
   Conflict,
   type ConnectorContext,
+  type ConnectorError,
   InvalidRecord,
   NotFound,
   type ReadOptions,
@@ -52,7 +53,8 @@ export const apiRoot = (config: BusinessCentralConfig) =>
 export const companyRoot = (config: BusinessCentralConfig) =>
   `${apiRoot(config)}/companies(${encodeURIComponent(config.companyId)})`;
 
-const collectionUrl = (config: BusinessCentralConfig, entitySet: EntitySet) => `${companyRoot(config)}/${entitySet}`;
+export const collectionUrl = (config: BusinessCentralConfig, entitySet: EntitySet) =>
+  `${companyRoot(config)}/${entitySet}`;
 
 /**
  * One authenticated call. `ctx.http` sends the connection's access token (see
@@ -88,7 +90,7 @@ const errorOf = (response: BusinessCentralResponse) => {
  * 404 -> NotFound, 409/412 -> Conflict (`Request_EntityChanged`: the etag is stale), anything
  * else -> Unavailable.
  */
-export const failureOf = (response: BusinessCentralResponse, externalId?: string): Error => {
+export const failureOf = (response: BusinessCentralResponse, externalId?: string): ConnectorError => {
   const error = errorOf(response);
   const code = vendorCode(error?.code);
   // BC's own message only where the tenant must fix the record (see ForeignResponse in core).
@@ -103,7 +105,12 @@ export const failureOf = (response: BusinessCentralResponse, externalId?: string
       return new NotFound({ message, externalId });
     case 409:
     case 412:
-      return new Conflict({ message, externalId });
+      // BC's 409 Request_EntityChanged: the If-Match etag is stale, the entity changed since.
+      return new Conflict({
+        message,
+        externalId,
+        ...(response.status === 412 || error?.code === "Request_EntityChanged" ? { reason: "version" as const } : {}),
+      });
     default:
       return new Unavailable({ message, status: response.status });
   }
@@ -148,7 +155,11 @@ const toRecords = <Rec, Encoded, Wire>(
 };
 
 /** A whole entity, decoded (for `get` and writes); malformed -> InvalidRecord. */
-const decodeEntity = <Rec, Encoded, Wire>(spec: EntitySpec<Rec, Encoded, Wire>, raw: unknown, externalId?: string) => {
+export const decodeEntity = <Rec, Encoded, Wire>(
+  spec: EntitySpec<Rec, Encoded, Wire>,
+  raw: unknown,
+  externalId?: string,
+) => {
   const wire = Schema.decodeUnknownEither(spec.wire)(raw);
   if (wire._tag === "Left") {
     throw new InvalidRecord({ message: `malformed ${spec.entitySet} entity: ${shapeMismatch(wire.left)}`, externalId });
@@ -359,8 +370,10 @@ export const createEntity = async <Rec, Encoded, Wire>(
 
 /**
  * `PATCH .../{entitySet}({id})` with `If-Match` -> 200 with the whole entity. BC refuses a PATCH
- * without `If-Match` (400 BadRequest_InvalidToken); the etag comes from a GET just before, so a
- * change landing in between is a 409 Request_EntityChanged, surfaced as Conflict.
+ * without `If-Match` (400 BadRequest_InvalidToken). With `ifVersion` (the etag the change was made
+ * against) the write is conditional: an entity changed since answers 409 Request_EntityChanged, a
+ * version Conflict. Without it the etag comes from a GET just before, so only a change landing in
+ * between is a Conflict.
  * See https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/api/dynamics_item_update
  */
 export const updateEntity = async <Rec, Encoded, Wire>(
@@ -368,9 +381,12 @@ export const updateEntity = async <Rec, Encoded, Wire>(
   spec: EntitySpec<Rec, Encoded, Wire>,
   id: string,
   body: Record<string, unknown>,
+  ifVersion?: string,
 ): Promise<Rec> => {
-  const etag = await currentEtag(ctx, spec.entitySet, id);
-  if (etag === undefined) throw new NotFound({ message: `${spec.entitySet} ${id} does not exist`, externalId: id });
+  const etag = ifVersion ?? (isGuid(id) ? await currentEtag(ctx, spec.entitySet, id) : undefined);
+  if (etag === undefined || !isGuid(id)) {
+    throw new NotFound({ message: `${spec.entitySet} ${id} does not exist`, externalId: id });
+  }
   const response = await businessCentralRequest(ctx, {
     method: "PATCH",
     url: entityUrl(ctx.config, spec.entitySet, id),
@@ -381,9 +397,18 @@ export const updateEntity = async <Rec, Encoded, Wire>(
   return decodeEntity(spec, response.body, id);
 };
 
-/** `DELETE .../{entitySet}({id})` with `If-Match` -> 204. Deleting what is already gone succeeds. */
-export const deleteEntity = async (ctx: BusinessCentralContext, entitySet: EntitySet, id: string): Promise<void> => {
-  const etag = await currentEtag(ctx, entitySet, id);
+/**
+ * `DELETE .../{entitySet}({id})` with `If-Match` -> 204. Deleting what is already gone succeeds.
+ * With `ifVersion` conditional, as `updateEntity`.
+ */
+export const deleteEntity = async (
+  ctx: BusinessCentralContext,
+  entitySet: EntitySet,
+  id: string,
+  ifVersion?: string,
+): Promise<void> => {
+  if (!isGuid(id)) return;
+  const etag = ifVersion ?? (await currentEtag(ctx, entitySet, id));
   if (etag === undefined) return;
   const response = await businessCentralRequest(ctx, {
     method: "DELETE",

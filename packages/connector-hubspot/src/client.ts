@@ -2,6 +2,7 @@ import {
   AuthExpired,
   Conflict,
   type ConnectorContext,
+  type ConnectorError,
   InvalidRecord,
   NotFound,
   type ReadOptions,
@@ -33,6 +34,11 @@ export interface CrmObjectSpec<Rec, Encoded> {
   readonly record: Schema.Schema<Rec, Encoded, never>;
   /** Wire object -> encoded normalized record (the engine decodes it with `record`). */
   readonly toRecord: (wire: CrmObjectWire) => Encoded;
+  /**
+   * A property HubSpot keeps unique, whose taken value answers 409 "... already exists. Existing
+   * ID: N" (contacts: `email`). Batch creates use it to tell which input a 409 is about.
+   */
+  readonly uniqueProperty?: string;
 }
 
 interface HubSpotResponse {
@@ -76,7 +82,7 @@ export const existingIdOf = (message: string): string | undefined => /Existing I
  * anything else unexpected -> Unavailable. The message names the status and HubSpot's category;
  * HubSpot's own message only for 400/409, where the tenant must fix the record (see ForeignResponse).
  */
-export const failureOf = (response: HubSpotResponse, externalId?: string): Error => {
+export const failureOf = (response: HubSpotResponse, externalId?: string): ConnectorError => {
   const error = errorOf(response.body);
   const category = vendorCode(error?.category);
   const detail = response.status === 400 || response.status === 409 ? vendorMessage(error?.message) : undefined;
@@ -89,7 +95,12 @@ export const failureOf = (response: HubSpotResponse, externalId?: string): Error
     case 404:
       return new NotFound({ message, externalId });
     case 409:
-      return new Conflict({ message, externalId: existingIdOf(error?.message ?? "") ?? externalId });
+      // HubSpot's 409s are unique values taken (a contact's email); it has no versioned writes.
+      return new Conflict({
+        message,
+        externalId: existingIdOf(error?.message ?? "") ?? externalId,
+        reason: "duplicate",
+      });
     default:
       return new Unavailable({ message, status: response.status });
   }

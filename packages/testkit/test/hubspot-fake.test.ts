@@ -245,19 +245,55 @@ describe("writes", () => {
     expect((await call("PATCH", "/crm/v3/objects/contacts/999", { properties: {} })).status).toBe(404);
   });
 
+  it("batch create is all or nothing: one existing email answers one 409 naming the existing id, and nothing is created", async () => {
+    const [existing] = fake.seedContacts(1);
+    const refused = await call("POST", "/crm/v3/objects/contacts/batch/create", {
+      inputs: [
+        { properties: { email: "b@example.com" } },
+        { properties: { email: existing!.properties.email!.toUpperCase() } },
+        { properties: { email: "c@example.com" } },
+      ],
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({
+      status: "error",
+      category: "CONFLICT",
+      message: `Contact already exists. Existing ID: ${existing!.id}`,
+    });
+    expect(refused.body.results).toBeUndefined();
+    expect(fake.live("contacts")).toHaveLength(1);
+    const invalid = await call("POST", "/crm/v3/objects/contacts/batch/create", {
+      inputs: [{ properties: { email: "d@example.com" } }, { properties: { email: "not an email" } }],
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body).toMatchObject({ status: "error", category: "VALIDATION_ERROR" });
+    expect(fake.live("contacts")).toHaveLength(1);
+    const created = await call("POST", "/crm/v3/objects/contacts/batch/create", {
+      inputs: [{ properties: { email: "b@example.com" } }, { properties: { email: "c@example.com" } }],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.results.map((r: { properties: { email: string } }) => r.properties.email)).toEqual([
+      "b@example.com",
+      "c@example.com",
+    ]);
+  });
+
   it("batches: 100 inputs at most, 207 with errors[] on partial failure, upsert by email, archive 204", async () => {
     const [existing] = fake.seedContacts(1);
     const tooMany = await call("POST", "/crm/v3/objects/contacts/batch/create", {
       inputs: Array.from({ length: 101 }, () => ({ properties: {} })),
     });
     expect(tooMany.status).toBe(400);
-    const partial = await call("POST", "/crm/v3/objects/contacts/batch/create", {
-      inputs: [{ properties: { email: "b@example.com" } }, { properties: { email: existing!.properties.email } }],
+    const partial = await call("POST", "/crm/v3/objects/contacts/batch/update", {
+      inputs: [
+        { id: existing!.id, properties: { firstname: "B" } },
+        { id: existing!.id === "999" ? "998" : "999", properties: { firstname: "C" } },
+      ],
     });
     expect(partial.status).toBe(207);
     expect(partial.body.results).toHaveLength(1);
     expect(partial.body.numErrors).toBe(1);
-    expect(partial.body.errors[0]).toMatchObject({ status: "error", category: "CONFLICT" });
+    expect(partial.body.errors[0]).toMatchObject({ status: "error", category: "OBJECT_NOT_FOUND" });
     const upsert = await call("POST", "/crm/v3/objects/contacts/batch/upsert", {
       inputs: [
         { id: existing!.properties.email, idProperty: "email", properties: { firstname: "Up" } },

@@ -52,7 +52,13 @@ export interface BusinessCentralApiState {
   readonly accessTokenTtlSeconds: number;
   readonly queuedFaults: Array<BusinessCentralFault>;
   readonly callTimes: Array<number>;
-  readonly requestLog: Array<{ readonly method: string; readonly url: string; readonly status: number }>;
+  /** Every request, with the number of operations of a $batch (one entry per $batch, as BC counts it one request). */
+  readonly requestLog: Array<{
+    readonly method: string;
+    readonly url: string;
+    readonly status: number;
+    readonly operations?: number;
+  }>;
   readonly subscriptions: Map<string, BusinessCentralSubscription>;
   /** Notifications waiting for the next delivery, per subscription id. */
   readonly pendingNotifications: Map<string, Array<BusinessCentralNotification>>;
@@ -617,6 +623,10 @@ const route = async (state: BusinessCentralApiState, request: FakeHttpRequest): 
   if (environment !== state.environment) {
     return error(404, "NoEnvironment", `Environment '${environment}' for tenant '${tenant}' does not exist.`);
   }
+  if (rest.length === 1 && rest[0] === "$batch") {
+    if (method !== "POST") return error(405, "BadRequest_MethodNotAllowed", `'${method}' is not allowed on $batch.`);
+    return batchRoute(state, request);
+  }
   const [first, second, ...extra] = rest.map(segmentOf);
   if (first === undefined || extra.length > 0) return notFound();
   if (first[0] === "subscriptions" && second === undefined) return subscriptionRoute(state, method, first[1], request);
@@ -638,6 +648,85 @@ const route = async (state: BusinessCentralApiState, request: FakeHttpRequest): 
   return entityRoute(state, method, entitySet, key, request);
 };
 
+/* ------------------------------------------------------------------------------------------------
+ * $batch: many operations in one request (OData's JSON batch format).
+ * https://learn.microsoft.com/dynamics365/business-central/dev-itpro/developer/devenv-connect-apps-tips#batch
+ * --------------------------------------------------------------------------------------------- */
+
+/** Operations one $batch request may carry (BC's limit). */
+export const businessCentralBatchMax = 100;
+
+interface BatchOperation {
+  readonly id?: unknown;
+  readonly method?: unknown;
+  readonly url?: unknown;
+  readonly headers?: unknown;
+  readonly body?: unknown;
+  readonly atomicityGroup?: unknown;
+}
+
+/**
+ * `POST .../api/v2.0/$batch` with `{ requests: [{ id, method, url, headers?, body? }] }`: each
+ * operation is answered as the same request alone would be (its own `If-Match` included), in
+ * `{ responses: [{ id, status, headers, body? }] }`, 200 overall. URLs are relative to the API root
+ * (`companies({id})/items({id})`) or absolute. Without `Isolation: snapshot` every operation
+ * stands alone: one failing leaves the others done. The fake serves JSON batches only (not
+ * multipart), and neither `Isolation: snapshot` nor `atomicityGroup` (400 for both).
+ * (unverified) the error code BC answers past 100 operations.
+ */
+const batchRoute = async (state: BusinessCentralApiState, request: FakeHttpRequest): Promise<FakeHttpResponse> => {
+  if (!(request.headers.get("content-type") ?? "").includes("application/json")) {
+    return error(400, "BadRequest", "The fake serves JSON batches only: send Content-Type: application/json.");
+  }
+  if (request.headers.get("isolation") !== null) {
+    return error(400, "BadRequest", "The fake does not serve transactional batches (Isolation: snapshot).");
+  }
+  let requests: unknown;
+  try {
+    requests = (JSON.parse(request.body) as { requests?: unknown }).requests;
+  } catch {
+    return error(400, "BadRequest", "Invalid Request Body");
+  }
+  if (!Array.isArray(requests) || requests.length === 0) {
+    return error(400, "BadRequest", "The batch request must have a non-empty 'requests' array.");
+  }
+  if (requests.length > businessCentralBatchMax) {
+    return error(
+      400,
+      "BadRequest",
+      `The batch request has ${requests.length} operations; at most ${businessCentralBatchMax} are allowed.`,
+    );
+  }
+  if ((requests as ReadonlyArray<BatchOperation>).some((op) => op?.atomicityGroup !== undefined)) {
+    return error(400, "BadRequest", "The fake does not serve atomicity groups.");
+  }
+  const apiRoot = `${request.url.origin}/v2.0/${state.tenantId}/${state.environment}/api/v2.0/`;
+  const responses: Array<Record<string, unknown>> = [];
+  for (const op of requests as ReadonlyArray<BatchOperation>) {
+    const id = typeof op?.id === "string" ? op.id : String(op?.id ?? "");
+    if (typeof op?.method !== "string" || typeof op.url !== "string") {
+      const refused = error(400, "BadRequest", "An operation needs a method and a url.");
+      responses.push({ id, status: refused.status, headers: refused.headers, body: refused.body });
+      continue;
+    }
+    const headers = new Headers({ authorization: request.headers.get("authorization") ?? "" });
+    for (const [name, value] of Object.entries((op.headers ?? {}) as Record<string, string>)) headers.set(name, value);
+    const answer = await route(state, {
+      method: op.method,
+      url: new URL(op.url, apiRoot),
+      headers,
+      body: op.body === undefined ? "" : JSON.stringify(op.body),
+    });
+    responses.push({
+      id,
+      status: answer.status,
+      headers: answer.headers,
+      ...(answer.body !== undefined ? { body: answer.body } : {}),
+    });
+  }
+  return json(200, { responses });
+};
+
 /**
  * Answers one API request the way Business Central API v2.0 would, faults and limits included.
  * Transport-independent: the testkit's MSW handlers and the loopback server both call it.
@@ -647,10 +736,12 @@ export const handleBusinessCentralRequest = async (
   request: FakeHttpRequest,
 ): Promise<FakeHttpResponse> => {
   const answer = (response: FakeHttpResponse) => {
+    const operations = (response.body as { responses?: ReadonlyArray<unknown> } | undefined)?.responses?.length;
     state.requestLog.push({
       method: request.method.toUpperCase(),
       url: request.url.toString(),
       status: response.status,
+      ...(request.url.pathname.endsWith("/$batch") && operations !== undefined ? { operations } : {}),
     });
     return response;
   };

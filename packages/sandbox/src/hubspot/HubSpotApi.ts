@@ -569,7 +569,37 @@ interface BatchInput {
   readonly properties?: Record<string, unknown>;
 }
 
-/** Batch endpoints: up to 100 inputs; per-input failures answer 207 with `errors[]`. */
+/**
+ * `batch/create` is all or nothing: HubSpot checks every input first, and one it refuses fails
+ * the whole request with that input's error (one 409 CONFLICT "Contact already exists. Existing
+ * ID: N" for an email already taken, one 400 VALIDATION_ERROR for a bad value), creating nothing.
+ * Only inputs tagged with `objectWriteTraceId` opt into a 207 with partial results, which this
+ * fake does not serve. Two inputs sharing a new email are refused the same way (unverified: the
+ * message then names no existing id).
+ * See https://developers.hubspot.com/docs/api-reference/error-handling (multi-status errors)
+ */
+const batchCreate = (state: HubSpotApiState, type: HubSpotObjectType, inputs: ReadonlyArray<BatchInput>) => {
+  const startedAt = iso(state.clock.now());
+  const emails = new Set<string>();
+  for (const input of inputs) {
+    const properties = input.properties ?? {};
+    const refused = state.store.refusal(type, properties);
+    if (refused !== undefined) return failureResponse(refused);
+    const email = type === "contacts" && typeof properties.email === "string" ? properties.email.toLowerCase() : "";
+    if (email !== "" && emails.has(email)) {
+      return failureResponse({ category: "CONFLICT", message: "Contact already exists." });
+    }
+    emails.add(email);
+  }
+  const results = inputs.map((input) => {
+    const outcome = state.store.create(type, input.properties ?? {});
+    if ("failure" in outcome) throw new Error(`the fake accepted a create it then refused: ${outcome.failure.message}`);
+    return toWire(state, type, outcome.object, Object.keys(input.properties ?? {}), false);
+  });
+  return json(201, { status: "COMPLETE", results, startedAt, completedAt: iso(state.clock.now()) });
+};
+
+/** Batch endpoints: up to 100 inputs; per-input failures of the others answer 207 with `errors[]`. */
 const batch = (
   state: HubSpotApiState,
   type: HubSpotObjectType,
@@ -584,6 +614,7 @@ const batch = (
   if (inputs.length > batchMaxInputs) {
     return validationError(`Batch size must be at most ${batchMaxInputs}; got ${inputs.length} inputs`);
   }
+  if (operation === "create") return batchCreate(state, type, inputs);
   const startedAt = iso(state.clock.now());
   const results: Array<Record<string, unknown>> = [];
   const errors: Array<Record<string, unknown>> = [];
@@ -602,12 +633,6 @@ const batch = (
         const object = input.id === undefined ? undefined : state.store.get(type, String(input.id));
         if (object === undefined || object.archived) missing.push(String(input.id));
         else results.push(toWire(state, type, object, parseProperties(body.properties), true));
-        break;
-      }
-      case "create": {
-        const outcome = state.store.create(type, input.properties ?? {});
-        if ("failure" in outcome) fail(outcome.failure);
-        else results.push(toWire(state, type, outcome.object, Object.keys(input.properties ?? {}), false));
         break;
       }
       case "update": {
@@ -652,7 +677,7 @@ const batch = (
   if (errors.length > 0) {
     return json(207, { status: "COMPLETE", results, numErrors: errors.length, errors, startedAt, completedAt });
   }
-  return json(operation === "create" ? 201 : 200, { status: "COMPLETE", results, startedAt, completedAt });
+  return json(200, { status: "COMPLETE", results, startedAt, completedAt });
 };
 
 const route = (state: HubSpotApiState, request: FakeHttpRequest): FakeHttpResponse => {
