@@ -7,6 +7,7 @@
  */
 
 export * from "./ConnectorHttp.ts";
+export * from "./callBatchWrite.ts";
 export * from "./callConnector.ts";
 export * from "./EgressPolicy.ts";
 export * from "./LeasedBucket.ts";
