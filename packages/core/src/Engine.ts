@@ -1,8 +1,9 @@
 import type { AnyConnector } from "@tandem/connector-sdk";
-import { EgressPolicy, type EgressPolicyOptions, RateBudget } from "@tandem/connector-sdk/runtime";
+import { EgressPolicy, type EgressPolicyOptions } from "@tandem/connector-sdk/runtime";
 import { Layer, Option, type Redacted } from "effect";
 import { ConnectorCredentials } from "./connector/ConnectorCredentials.ts";
 import { ConnectorRegistry } from "./connector/ConnectorRegistry.ts";
+import { RateBudgets } from "./connector/RateBudgets.ts";
 import { Database, type DatabaseConfig, type DatabaseStartupError } from "./db/Database.ts";
 import { Alerts } from "./ops/Alerts.ts";
 import { MetricsReport } from "./ops/MetricsReport.ts";
@@ -64,7 +65,8 @@ export const Engine = {
     return Layer.mergeAll(
       CredentialCipher.layer(config.secretKey),
       ConnectorRegistry.layer(config.connectors),
-      RateBudget.layer,
+      // One budget per connection across the cluster on PostgreSQL, in memory on PGlite.
+      RateBudgets.layerNoDeps,
       RetryPolicy.layer,
       Layer.succeed(ApiKeysConfig, { adminKey: config.adminKey ?? Option.none() }),
       egress,

@@ -15,9 +15,10 @@ export {
   makeTokenBucket,
   parseEgressAllowList,
 } from "@tandem/connector-sdk/runtime";
-// connector/: which connectors are loaded, and the credentials they are given.
+// connector/: which connectors are loaded, the credentials they are given, and their rate budgets.
 export { ConnectorCredentials } from "./connector/ConnectorCredentials.ts";
 export { ConnectorLoadError, ConnectorRegistry, type ConnectorRegistryService } from "./connector/ConnectorRegistry.ts";
+export { RateBudgets } from "./connector/RateBudgets.ts";
 // db/: the database, and what a stored value may hold.
 export {
   ConstraintViolation,

@@ -57,6 +57,7 @@ export type NullableJson = ColumnType<unknown | null, string | null | undefined,
  *   reconcile_ids  store/ReconcileStage.ts
  *   conflicts      store/ConflictRows.ts
  *   sync_runs      ops/RunRows.ts           (queue/JobStore composes closeRunsOfEndedJobs)
+ *   rate_budgets   connector/RateBudgetRows.ts (Connections.delete calls deleteRateBudgetOf)
  *   quarantined_deletions  store/QuarantineRows.ts
  */
 
@@ -340,6 +341,16 @@ export interface AlertsTable {
   resolution: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
 
+/** A connection's rate budget shared by every process (GCRA form; see connector/RateBudgetRows.ts). */
+export interface RateBudgetsTable {
+  connection_id: string;
+  /** theoretical arrival time: the budget is spent up to here; full once it is the bucket's depth in the past */
+  tat: Timestamp;
+  /** a vendor's reset or Retry-After: no process sends before it */
+  blocked_until: Timestamp;
+  updated_at: Timestamp;
+}
+
 /** Where a deletion the guard held back was reported: reconciliation, a read's tombstones, a webhook. */
 export type QuarantineSource = "reconcile" | "delta" | "full" | "webhook";
 
@@ -390,6 +401,7 @@ export interface DB {
   sync_runs: SyncRunsTable;
   alert_rules: AlertRulesTable;
   alerts: AlertsTable;
+  rate_budgets: RateBudgetsTable;
   quarantined_deletions: QuarantinedDeletionsTable;
 }
 

@@ -1,6 +1,7 @@
 import { RateBudget } from "@tandem/connector-sdk/runtime";
 import { Clock, Context, Effect, Layer, type Stream } from "effect";
 import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
+import { RateBudgets } from "../connector/RateBudgets.ts";
 import { Database } from "../db/Database.ts";
 import type { ResourceNotFound } from "../errors/Errors.ts";
 import { Conflicts } from "../store/Conflicts.ts";
@@ -98,7 +99,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
         Connections.layer,
         Conflicts.layer,
         DeletionQuarantine.layer,
-        RateBudget.layer,
+        RateBudgets.layer,
         ConnectorCredentials.layer,
       ),
     ),
