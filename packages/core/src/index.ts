@@ -67,6 +67,7 @@ export { describeFailure, isLastAttempt, RetryPolicy, RetryPolicyConfig } from "
 export { Scheduler, SchedulerConfig, type ScheduleView, SYNC_JOB_KIND } from "./queue/Scheduler.ts";
 // store/: records, the change feed, conflicts.
 export { Conflicts, type ConflictView, type ManualResolution, type SettleInput } from "./store/Conflicts.ts";
+export { decodeFeedPosition, type FeedPosition } from "./store/FeedPosition.ts";
 export { type ChangePage, type ExportFormat, RecordStore, type StoredRecord } from "./store/RecordStore.ts";
 export { Records, type RecordView } from "./store/Records.ts";
 // sync/: entity syncs by strategy, what triggers them, the job handlers, and SyncJob.
