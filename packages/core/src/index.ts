@@ -128,4 +128,5 @@ export {
   OutboundWebhooksConfig,
   type SubscriptionView,
 } from "./webhooks/OutboundWebhooks.ts";
+export { RecordEvents } from "./webhooks/RecordEvents.ts";
 export { SIGNATURE_HEADER, signPayload, verifySignature } from "./webhooks/WebhookSignature.ts";

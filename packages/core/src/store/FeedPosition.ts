@@ -33,10 +33,3 @@ export const decodeFeedPosition = (cursor: string): FeedPosition | undefined => 
   if (xid > MAX_XID || seq > MAX_SEQ) return undefined;
   return { xid: String(xid), seq: String(seq) };
 };
-
-/** Whether `a` comes after `b` in feed order. */
-export const isAfter = (a: FeedPosition, b: FeedPosition): boolean => {
-  const ax = BigInt(a.xid);
-  const bx = BigInt(b.xid);
-  return ax > bx || (ax === bx && BigInt(a.seq) > BigInt(b.seq));
-};

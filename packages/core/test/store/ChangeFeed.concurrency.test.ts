@@ -6,8 +6,8 @@ import {
   RecordStore,
   recordLockKey,
   type StoredRecord,
-  SyncTriggers,
   type SyncTarget,
+  SyncTriggers,
 } from "@tandem/core";
 import {
   AcmeCrm,
