@@ -299,15 +299,18 @@ export async function* readSObjects<Rec, Encoded>(
     const bound = since === undefined ? last : Math.max(since, last ?? since);
     return query(ctx, replicationSoql(spec, bound), endpoint);
   };
-  let response: SalesforceResponse;
-  if (resumed === undefined) response = await restart();
-  else {
-    response = await queryMore(ctx, resumed.next);
-    if (isExpiredLocator(response)) {
-      ctx.log.info(`salesforce: the ${spec.sobject} query locator expired; querying again from the last row read`);
-      response = await restart();
-    }
-  }
+  /**
+   * The next page of the query. A locator that is gone (unused too long, or released for a newer
+   * cursor) is not an end: the query runs again from the last row read, in the same order, so
+   * the records after it, edited meanwhile or not, are all read.
+   */
+  const nextPage = async (next: string) => {
+    const response = await queryMore(ctx, next);
+    if (!isExpiredLocator(response)) return response;
+    ctx.log.info(`salesforce: the ${spec.sobject} query locator expired; querying again from the last row read`);
+    return restart();
+  };
+  let response = resumed === undefined ? await restart() : await nextPage(resumed.next);
   for (;;) {
     if (response.status !== 200) throw failureOf(response);
     const page = decodeEnvelope(QueryPageWire, response, `query ${spec.sobject}`);
@@ -331,7 +334,7 @@ export async function* readSObjects<Rec, Encoded>(
     if (next === undefined) return;
     // A cancelled read must fail, never end early: an early end looks like "no more records".
     ctx.signal.throwIfAborted();
-    response = await queryMore(ctx, next);
+    response = await nextPage(next);
   }
 }
 

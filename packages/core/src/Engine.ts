@@ -13,6 +13,7 @@ import { Locks } from "./queue/Locks.ts";
 import { RetryPolicy, RetryPolicyConfig, type RetryPolicyOptions } from "./queue/RetryPolicy.ts";
 import { Scheduler, SchedulerConfig, type SchedulerOptions } from "./queue/Scheduler.ts";
 import { Conflicts } from "./store/Conflicts.ts";
+import { DeletionGuardConfig, type DeletionGuardLimits, DeletionQuarantine } from "./store/DeletionQuarantine.ts";
 import { RecordStore } from "./store/RecordStore.ts";
 import { Records } from "./store/Records.ts";
 import { EntitySync } from "./sync/EntitySync.ts";
@@ -39,6 +40,8 @@ export interface EngineConfig<E = never> {
   readonly egress?: EgressPolicyOptions;
   readonly adminKey?: Option.Option<Redacted.Redacted<string>>;
   readonly schedules?: SchedulerOptions;
+  /** The mass-deletion guard's thresholds; each defaults to `DEFAULT_GUARD_LIMITS`. */
+  readonly deletionGuard?: Partial<DeletionGuardLimits>;
 }
 
 /** The services Engine.layer provides. */
@@ -70,6 +73,7 @@ export const Engine = {
       Layer.provideMerge(databaseLayer(config.database)),
       Layer.provideMerge(Layer.succeed(RetryPolicyConfig, config.retry ?? {})),
       Layer.provideMerge(Layer.succeed(SchedulerConfig, config.schedules ?? {})),
+      Layer.provideMerge(Layer.succeed(DeletionGuardConfig, config.deletionGuard ?? {})),
     );
   },
 
@@ -86,8 +90,9 @@ export const Engine = {
       RunHistory.layerNoDeps,
     );
     // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
-    // job), so the queue and the outbox sit below the engine.
-    const conflicts = Conflicts.layerNoDeps.pipe(
+    // job), so the queue and the outbox sit below the engine; so does the mass-deletion guard,
+    // whose held deletions ask for an alert evaluation (a queue job).
+    const conflicts = Layer.mergeAll(Conflicts.layerNoDeps, DeletionQuarantine.layerNoDeps).pipe(
       Layer.provideMerge(OutboundWebhooks.layerNoDeps),
       Layer.provideMerge(JobQueue.layerNoDeps),
       Layer.provideMerge(stores),

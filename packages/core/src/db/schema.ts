@@ -58,6 +58,7 @@ export type NullableJson = ColumnType<unknown | null, string | null | undefined,
  *   conflicts      store/ConflictRows.ts
  *   sync_runs      ops/RunRows.ts           (queue/JobStore composes closeRunsOfEndedJobs)
  *   record_event_cursors  webhooks/RecordEventCursors.ts
+ *   quarantined_deletions  store/QuarantineRows.ts
  */
 
 /** A synced copy of one remote record (per connection x entity x external id). */
@@ -317,7 +318,13 @@ export interface SyncRunsTable {
   progress_at: NullableTimestamp;
 }
 
-export type AlertKind = "sync_failures" | "error_rate" | "queue_backlog" | "staleness" | "performance";
+export type AlertKind =
+  | "sync_failures"
+  | "error_rate"
+  | "queue_backlog"
+  | "staleness"
+  | "performance"
+  | "mass_deletion";
 
 /** An alert rule of a tenant; `params` is validated per kind by Alerts.setRule. */
 export interface AlertRulesTable {
@@ -354,6 +361,37 @@ export interface AlertsTable {
   resolution: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
 
+/** Where a deletion the guard held back was reported: reconciliation, a read's tombstones, a webhook. */
+export type QuarantineSource = "reconcile" | "delta" | "full" | "webhook";
+
+/** pending (in the review queue) -> approved (applied) | rejected (record kept) | reappeared (seen live remotely). */
+export type QuarantineStatus = "pending" | "approved" | "rejected" | "reappeared";
+
+/** A deletion the mass-deletion guard held back for review, the record left live (see DeletionQuarantine). */
+export interface QuarantinedDeletionsTable {
+  id: string;
+  /** insertion order, for keyset pagination */
+  seq: Generated<string>;
+  tenant_id: string;
+  connection_id: string;
+  entity: string;
+  external_id: string;
+  source: QuarantineSource;
+  status: Generated<QuarantineStatus>;
+  /** a rejected deletion keeps its record until the record is seen live remotely again */
+  keeps_record: Generated<boolean>;
+  /** the rule that held it and the figures behind it */
+  guard: JsonColumn;
+  detected_at: Timestamp;
+  resolved_at: NullableTimestamp;
+  /** `api-key:<id>`, `admin`, `reconciliation`, `sync option allowMassDeletion`, `remote` (reappeared) */
+  resolved_by: string | null;
+  /** why it was rejected (the operator's words) or settled otherwise */
+  reason: string | null;
+  /** the approval that settled it (its records are deleted by one statement) */
+  settlement_id: string | null;
+}
+
 export interface DB {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -374,6 +412,7 @@ export interface DB {
   sync_runs: SyncRunsTable;
   alert_rules: AlertRulesTable;
   alerts: AlertsTable;
+  quarantined_deletions: QuarantinedDeletionsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

@@ -4,6 +4,7 @@ import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import { Database } from "../db/Database.ts";
 import type { ResourceNotFound } from "../errors/Errors.ts";
 import { Conflicts } from "../store/Conflicts.ts";
+import { DeletionQuarantine } from "../store/DeletionQuarantine.ts";
 import { type ExportFormat, RecordStore } from "../store/RecordStore.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { checkConnection } from "./checkConnection.ts";
@@ -83,7 +84,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
     ) => Effect.Effect<LocalChangeResult, SyncRunError>;
   }
 >() {
-  /** Needs RecordStore, Connections, Conflicts, RateBudget and Database. */
+  /** Needs RecordStore, Connections, Conflicts, DeletionQuarantine, RateBudget and Database. */
   static readonly layerNoDeps = Layer.effect(
     EntitySync,
     Effect.suspend(() => makeEntitySync),
@@ -96,6 +97,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
         RecordStore.layer,
         Connections.layer,
         Conflicts.layer,
+        DeletionQuarantine.layer,
         RateBudget.layer,
         ConnectorCredentials.layer,
       ),
@@ -111,7 +113,8 @@ const makeEntitySync = Effect.gen(function* () {
   const connections = yield* Connections;
   const db = yield* Database;
   const conflicts = yield* Conflicts;
-  const pull = { db, store, conflicts };
+  const quarantine = yield* DeletionQuarantine;
+  const pull = { db, store, conflicts, quarantine };
   const resolve = { connections, budget, credentials };
 
   const run = Effect.fn("EntitySync.run")(function* (

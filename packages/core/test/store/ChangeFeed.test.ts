@@ -1,5 +1,5 @@
 import { expect, layer, it as plainIt } from "@effect/vitest";
-import { Database, decodeFeedPosition, Records, RecordStore } from "@tandem/core";
+import { Database, decodeFeedPosition, RecordStore, Records } from "@tandem/core";
 import {
   acmeConnector,
   createTestConnection,
@@ -135,9 +135,9 @@ for (const dialect of dialects) {
           await sql`insert into webhook_subscriptions (id, tenant_id, url, events, secret_ciphertext)
             values ('00000000-0000-4000-8000-000000000003', ${tenant}, 'https://receiver.test/',
               '["record.updated"]'::jsonb, 'x')`.execute(k);
-          const r = await sql<{ seq: string }>`select change_seq::text as seq from records where external_id = 'r2'`.execute(
-            k,
-          );
+          const r = await sql<{
+            seq: string;
+          }>`select change_seq::text as seq from records where external_id = 'r2'`.execute(k);
           return r.rows[0]!.seq;
         });
         const after = yield* Effect.promise(() => migrator.migrateToLatest());

@@ -271,11 +271,20 @@ const keyOf = (record: StoredBusinessCentralRecord, byModification: boolean): So
 const compareKeys = (a: SortKey, b: SortKey) =>
   a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
 
-const encodeSkipToken = (key: SortKey) => Buffer.from(JSON.stringify(key)).toString("base64url");
-const decodeSkipToken = (token: string): SortKey | undefined => {
+/**
+ * A `$skiptoken` holds the sort key of the page's last entity (by default), or, with
+ * `knobs.skipTokenNames: "lastEntity"`, only that entity's id: the next page then starts after
+ * where that entity sorts now, which moves when it is edited between the two pages. BC does not
+ * document what its token holds under `$orderby`; the knob lets a test hold a reader to both.
+ */
+type SkipToken = { readonly key: SortKey } | { readonly id: string };
+const encodeSkipToken = (token: SkipToken) =>
+  Buffer.from(JSON.stringify("id" in token ? { id: token.id } : token.key)).toString("base64url");
+const decodeSkipToken = (token: string): SkipToken | undefined => {
   try {
-    const key = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    return Array.isArray(key) && key.length === 2 ? (key as unknown as SortKey) : undefined;
+    const decoded = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (Array.isArray(decoded) && decoded.length === 2) return { key: decoded as unknown as SortKey };
+    return typeof decoded?.id === "string" ? { id: decoded.id } : undefined;
   } catch {
     return undefined;
   }
@@ -316,7 +325,9 @@ const listRecords = (
     return error(400, "BadRequest", "$top and $skip must be non-negative integers.");
   }
   const skipToken = params.get("$skiptoken");
-  const after = skipToken === null ? undefined : decodeSkipToken(skipToken);
+  const token = skipToken === null ? undefined : decodeSkipToken(skipToken);
+  const named = token !== undefined && "id" in token ? state.store.get(entitySet, token.id) : undefined;
+  const after = token === undefined ? undefined : "key" in token ? token.key : named && keyOf(named, byModification);
   if (skipToken !== null && after === undefined)
     return error(400, "BadRequest_InvalidToken", "The skip token is invalid.");
 
@@ -346,7 +357,10 @@ const listRecords = (
       .filter(
         (part) => part !== "" && !["$skip", "$skiptoken", "$top"].includes(decodeURIComponent(part.split("=")[0]!)),
       );
-    kept.push(`$skiptoken=${encodeSkipToken(page.at(-1)!.key)}`);
+    const last = page.at(-1)!;
+    kept.push(
+      `$skiptoken=${encodeSkipToken(state.knobs.skipTokenNames === "lastEntity" ? { id: last.record.id } : { key: last.key })}`,
+    );
     if (top !== undefined) kept.push(`$top=${top - page.length}`);
     body["@odata.nextLink"] = `${request.url.origin}${request.url.pathname}?${kept.join("&")}`;
   }

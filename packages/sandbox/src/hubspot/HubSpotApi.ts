@@ -404,7 +404,10 @@ interface SearchSort {
   readonly descending: boolean;
 }
 
-/** Every object passing `matches`, ordered by `sorts` then numeric id: a scan and a sort of the store. */
+/**
+ * Every object passing `matches`, ordered by `sorts`, then by numeric id (`knobs.searchTieOrder`):
+ * a scan and a sort of the store.
+ */
 const sortedMatches = (
   state: HubSpotApiState,
   type: HubSpotObjectType,
@@ -423,12 +426,14 @@ const sortedMatches = (
         ),
       ),
     }));
+  // Without a sort, objects come in creation (id) order; the knob orders what a sort leaves tied.
+  const tieBreak = sorts.length > 0 && state.knobs.searchTieOrder === "id-descending" ? -1 : 1;
   keyed.sort((a, b) => {
     for (const [i, sort] of sorts.entries()) {
       const difference = compare(a.keys[i]!, b.keys[i]!);
       if (difference !== 0) return sort.descending ? -difference : difference;
     }
-    return Number(a.object.id) - Number(b.object.id);
+    return tieBreak * (Number(a.object.id) - Number(b.object.id));
   });
   return keyed.map((entry) => entry.object);
 };
@@ -451,6 +456,7 @@ const modificationWindow = (
   const [sort] = sorts;
   if (groups.length !== 1 || group === undefined || group.length === 0) return undefined;
   if (sorts.length !== 1 || sort?.propertyName !== lastModified || sort.descending) return undefined;
+  if (state.knobs.searchTieOrder !== "id") return undefined;
   const bounds = ["GT", "GTE", "LT", "LTE", "EQ"];
   if (!group.every((f) => f.propertyName === lastModified && bounds.includes(f.operator))) return undefined;
   if (!group.every((f) => typeof f.target === "number")) return undefined;
@@ -477,7 +483,11 @@ const modificationWindow = (
   return window;
 };
 
-/** `POST /crm/v3/objects/{type}/search`: filters, sorts, offset paging and the 10,000 cap. */
+/**
+ * `POST /crm/v3/objects/{type}/search`: filter groups (ORed, their filters ANDed), one sorting
+ * rule, and `after` as an offset into the query's results as they are now (an object edited
+ * between two pages moves, and the pages after it shift), with the 10,000 cap.
+ */
 const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request: FakeHttpRequest) => {
   const parsed = parseJsonBody(request);
   if ("error" in parsed) return parsed.error;
@@ -518,6 +528,8 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
       }),
     );
   };
+  // "Only one sorting rule can be applied to any search" (HubSpot's search guide).
+  if ((body.sorts ?? []).length > 1) return validationError("Only one sorting rule can be applied to a search");
   const sorts = (body.sorts ?? []).map((s) =>
     typeof s === "string"
       ? { propertyName: s.replace(/^-/, ""), descending: s.startsWith("-") }
