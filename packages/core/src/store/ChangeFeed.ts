@@ -48,7 +48,9 @@ import type { ChangePage, ChangesOptions, RecordScope, StoredRecord } from "./Re
  * another application on the same server must not hold our feed back). A transaction of the list
  * that ended before the activity was read cannot be placed, so it counts as ours: the horizon only
  * ever errs low, for that one statement. A 32-bit `backend_xid` matches the low half of a listed
- * xid8 only for the same transaction: the value cannot come round again while it is running.
+ * xid8 only for the same transaction: the value cannot come round again while it is running. The
+ * reader's own transaction is not in the list (a dispatcher holding its cursor row reads on):
+ * what it wrote itself is its own to see.
  */
 export const feedHorizon = sql`(
   select coalesce(min(running.xid), pg_snapshot_xmax(pg_current_snapshot()))
