@@ -77,6 +77,7 @@ export {
   type QuarantinedDeletionView,
   type QuarantineListFilter,
 } from "./store/DeletionQuarantine.ts";
+export { decodeFeedPosition, type FeedPosition } from "./store/FeedPosition.ts";
 export { type ChangePage, type ExportFormat, RecordStore, type StoredRecord } from "./store/RecordStore.ts";
 export { Records, type RecordView } from "./store/Records.ts";
 // sync/: entity syncs by strategy, what triggers them, the job handlers, and SyncJob.
@@ -138,4 +139,5 @@ export {
   OutboundWebhooksConfig,
   type SubscriptionView,
 } from "./webhooks/OutboundWebhooks.ts";
+export { RecordEvents } from "./webhooks/RecordEvents.ts";
 export { SIGNATURE_HEADER, signPayload, verifySignature } from "./webhooks/WebhookSignature.ts";

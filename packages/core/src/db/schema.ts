@@ -58,6 +58,7 @@ export type NullableJson = ColumnType<unknown | null, string | null | undefined,
  *   conflicts      store/ConflictRows.ts
  *   sync_runs      ops/RunRows.ts           (queue/JobStore composes closeRunsOfEndedJobs)
  *   rate_budgets   connector/RateBudgetRows.ts (Connections.delete calls deleteRateBudgetOf)
+ *   record_event_cursors  webhooks/RecordEventCursors.ts
  *   quarantined_deletions  store/QuarantineRows.ts
  */
 
@@ -80,8 +81,12 @@ export interface RecordsTable {
   sync_error: string | null;
   last_synced_at: NullableTimestamp;
   deleted_at: NullableTimestamp;
-  /** from records_change_seq; bumped on every real change (change feed order) */
+  /** from records_change_seq; bumped on every real change (order within one transaction) */
   change_seq: ColumnType<string, string | undefined, string>;
+  /** the transaction (xid8) of the last change; the feed is ordered by (change_xid, change_seq) */
+  change_xid: ColumnType<string, string | undefined, string>;
+  /** the transaction that inserted the row (tells `record.created` from `record.updated`) */
+  created_xid: ColumnType<string, string | undefined, never>;
   /** when the store last changed the row */
   changed_at: GeneratedTimestamp;
   created_at: GeneratedTimestamp;
@@ -162,6 +167,20 @@ export interface WebhookSubscriptionsTable {
   disabled_reason: string | null;
 }
 
+/**
+ * Per connection x entity: the change-feed position up to which `record.*` events were dispatched
+ * (see webhooks/RecordEvents.ts).
+ */
+export interface RecordEventCursorsTable {
+  connection_id: string;
+  entity: string;
+  tenant_id: string;
+  /** xid8 and bigint as decimal strings: the position (change_xid, change_seq) of the last change dispatched */
+  after_xid: string;
+  after_seq: string;
+  updated_at: GeneratedTimestamp;
+}
+
 export interface WebhookDeliveriesTable {
   id: string;
   seq: Generated<string>;
@@ -170,6 +189,8 @@ export interface WebhookDeliveriesTable {
   event_id: string;
   event_type: string;
   payload: JsonColumn;
+  /** deliveries of one subscription with the same key are sent in `seq` order (a record's events) */
+  ordering_key: Generated<string | null>;
   status: Generated<"pending" | "delivered" | "dead">;
   attempts: Generated<number>;
   last_status: number | null;
@@ -393,6 +414,7 @@ export interface DB {
   webhook_events: WebhookEventsTable;
   webhook_subscriptions: WebhookSubscriptionsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  record_event_cursors: RecordEventCursorsTable;
   jobs: JobsTable;
   job_attempts: JobAttemptsTable;
   locks: LocksTable;

@@ -32,8 +32,13 @@ export interface StoredRecord {
   readonly syncError: string | null;
   readonly lastSyncedAt: Date | null;
   readonly deletedAt: Date | null;
-  /** Position in the change feed (a decimal string: it is a bigint). */
+  /** The change's sequence value (a decimal string: it is a bigint); orders changes of one transaction. */
   readonly changeSeq: string;
+  /**
+   * The transaction that made the change (xid8, a decimal string). The feed position is
+   * (changeXid, changeSeq): see ChangeFeed.ts.
+   */
+  readonly changeXid: string;
   /** When this store last changed the record (pull, push, local change, deletion). */
   readonly changedAt: Date;
 }
@@ -109,13 +114,17 @@ export interface SyncCursor {
 /** A page of the change feed: changes after a cursor in order, deletions included. */
 export interface ChangePage {
   readonly records: ReadonlyArray<StoredRecord>;
-  /** Pass back as `after` for the next page; equal to the input when there is nothing new. */
+  /**
+   * Pass back as `after` for the next page: `<xid>.<seq>`, the last change's position (see
+   * FeedPosition.ts); the input's position when there is nothing new.
+   */
   readonly cursor: string;
   readonly hasMore: boolean;
 }
 
 /** Filters and paging of the change feed. */
 export interface ChangesOptions {
+  /** A page's cursor (or a bare `change_seq`, as cursors were before the feed was commit-ordered). */
   readonly after?: string | undefined;
   readonly limit?: number | undefined;
   readonly modifiedAfter?: Date | undefined;
@@ -167,6 +176,9 @@ export interface RecordStoreService {
    * Records changed after `after` (a change cursor; omit to start at the beginning),
    * deletions included unless `includeDeleted: false`; `modifiedAfter` keeps records
    * the store changed after that time. `limit` defaults to 100 (at most 1,000).
+   * Commit-ordered: a change shows once no transaction that could still commit an earlier
+   * change is running, so a cursor never passes a change (see ChangeFeed.ts). A cursor that
+   * is not one is a defect: validate API input with `decodeFeedPosition` first.
    */
   readonly changes: (scope: RecordScope, options?: ChangesOptions) => Effect.Effect<ChangePage>;
   /** Counts by state, for status pages: live, deleted, pending, failed, conflict; and the last sync. */

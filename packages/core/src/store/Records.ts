@@ -1,8 +1,9 @@
 import { Context, Effect, Layer } from "effect";
-import { type InvalidInput, type PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
+import { InvalidInput, type PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
 import { SyncTriggers } from "../sync/SyncTriggers.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { Conflicts, type ConflictView, type ManualResolution } from "./Conflicts.ts";
+import { decodeFeedPosition } from "./FeedPosition.ts";
 import { RecordStore, type StoredRecord } from "./RecordStore.ts";
 
 /** A stored record as the API shows it. */
@@ -59,7 +60,7 @@ export class Records extends Context.Tag("@tandem/core/Records")<
       },
     ) => Effect.Effect<
       { readonly items: ReadonlyArray<RecordView>; readonly cursor: string; readonly hasMore: boolean },
-      ResourceNotFound
+      ResourceNotFound | InvalidInput
     >;
     readonly get: (
       tenantId: string,
@@ -105,6 +106,11 @@ export class Records extends Context.Tag("@tandem/core/Records")<
 
       return {
         list: Effect.fn("Records.list")(function* (tenantId, input) {
+          if (input.cursor !== undefined && decodeFeedPosition(input.cursor) === undefined) {
+            return yield* new InvalidInput({
+              issues: [{ path: "cursor", message: "must be a cursor returned by a previous page" }],
+            });
+          }
           const page = yield* store.changes(yield* scope(tenantId, input), {
             after: input.cursor,
             limit: input.limit,

@@ -6,7 +6,6 @@ import type { JobHandlerSpec, RunningJob } from "../queue/JobQueue.ts";
 import { Locks } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { SYNC_JOB_KIND } from "../queue/Scheduler.ts";
-import { RecordStore } from "../store/RecordStore.ts";
 import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "../webhooks/OutboundWebhooks.ts";
 import { runDeliveryJob } from "./deliveryJobHandler.ts";
 import { EntitySync } from "./EntitySync.ts";
@@ -25,7 +24,7 @@ export class SyncJobHandlers extends Context.Tag("@tandem/core/SyncJobHandlers")
     readonly handlers: Readonly<Record<string, JobHandlerSpec>>;
   }
 >() {
-  /** Needs Database, EntitySync, RunHistory, RetryPolicy, OutboundWebhooks, Locks, RecordStore and ConnectorCredentials. */
+  /** Needs Database, EntitySync, RunHistory, RetryPolicy, OutboundWebhooks, Locks and ConnectorCredentials. */
   static readonly layerNoDeps = Layer.effect(
     SyncJobHandlers,
     Effect.gen(function* () {
@@ -36,7 +35,6 @@ export class SyncJobHandlers extends Context.Tag("@tandem/core/SyncJobHandlers")
         policy: yield* RetryPolicy,
         outbound: yield* OutboundWebhooks,
         locks: yield* Locks,
-        store: yield* RecordStore,
       };
       const credentials = yield* ConnectorCredentials;
       /** Before a job that failed with AuthExpired runs once more (see ConnectorCredentials.forget). */
@@ -60,7 +58,6 @@ export class SyncJobHandlers extends Context.Tag("@tandem/core/SyncJobHandlers")
         RunHistory.layer,
         OutboundWebhooks.layer,
         Locks.layer,
-        RecordStore.layer,
         ConnectorCredentials.layer,
       ),
     ),
