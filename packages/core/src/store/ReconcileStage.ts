@@ -10,16 +10,30 @@ import type { RecordScope } from "./RecordStore.ts";
  * `records`, so it goes through its owner (`softDeleteWhere`) with this module's condition.
  */
 
+/** A remote id as a run stages it, with the modification time the remote listed (when it did). */
+export interface StagedId {
+  readonly externalId: string;
+  readonly remoteUpdatedAt: Date | undefined;
+}
+
 /** Adds remote ids of run `runId` to the stage (one statement; none for no ids). */
 export const stageIds = async (
   k: Kysely<DB>,
   at: string,
   runId: string,
-  externalIds: ReadonlyArray<string>,
+  staged: ReadonlyArray<StagedId>,
 ): Promise<void> => {
-  if (externalIds.length === 0) return;
-  await sql`insert into reconcile_ids (run_id, external_id, staged_at)
-            select ${runId}::uuid, id, ${at}::timestamptz from unnest(${[...externalIds]}::text[]) as id
+  if (staged.length === 0) return;
+  // Two parallel arrays zipped by unnest; a null time for an id listed without one.
+  const ids = new Array<string>(staged.length);
+  const times = new Array<string | null>(staged.length);
+  for (let i = 0; i < staged.length; i++) {
+    ids[i] = staged[i]!.externalId;
+    times[i] = staged[i]!.remoteUpdatedAt?.toISOString() ?? null;
+  }
+  await sql`insert into reconcile_ids (run_id, external_id, remote_updated_at, staged_at)
+            select ${runId}::uuid, s.id, s.updated_at, ${at}::timestamptz
+            from unnest(${ids}::text[], ${times}::timestamptz[]) as s(id, updated_at)
             on conflict do nothing`.execute(k);
 };
 
@@ -62,6 +76,28 @@ export const missingIds = async (
             where s.run_id = ${runId}::uuid ${options.after === undefined ? sql`` : sql`and s.external_id > ${options.after}`}
               and not exists (select 1 from records r where r.connection_id = ${scope.connectionId}::uuid
                 and r.entity = ${scope.entity} and r.external_id = s.external_id and r.deleted_at is null)
+            order by s.external_id limit ${options.limit}`.execute(k);
+  return result.rows.map((r) => r.external_id);
+};
+
+/**
+ * Staged ids whose live stored record is older than the time the remote listed (or holds no
+ * time): updates every delta missed. After `after` in id order; ids staged without a time are
+ * never drifted. A merge of the stage with the records in key order, like `missingIds`.
+ */
+export const driftedIds = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  runId: string,
+  options: { readonly after?: string | undefined; readonly limit: number },
+): Promise<ReadonlyArray<string>> => {
+  const result = await sql<{ external_id: string }>`
+            select s.external_id from reconcile_ids s
+            join records r on r.connection_id = ${scope.connectionId}::uuid and r.entity = ${scope.entity}
+              and r.external_id = s.external_id and r.deleted_at is null
+            where s.run_id = ${runId}::uuid ${options.after === undefined ? sql`` : sql`and s.external_id > ${options.after}`}
+              and s.remote_updated_at is not null
+              and (r.remote_updated_at is null or s.remote_updated_at > r.remote_updated_at)
             order by s.external_id limit ${options.limit}`.execute(k);
   return result.rows.map((r) => r.external_id);
 };

@@ -78,6 +78,12 @@ export interface SyncRunResult extends SyncResult {
   readonly resumed: boolean;
   /** Reconciliation stopped by the mass-deletion guard (nothing was deleted). */
   readonly quarantine?: Quarantine;
+  /**
+   * Reconciliation of an entity whose `readIds` lists modification times: stored records the
+   * remote listed as modified after our copy (updates every delta missed), all re-fetched; they
+   * are counted in `updated` (or `unchanged`) as well. Absent when the listing had no times.
+   */
+  readonly drifted?: number;
   /** Delta cursor after the run (full and delta). */
   readonly deltaCursor?: string | null;
 }

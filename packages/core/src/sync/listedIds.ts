@@ -1,0 +1,58 @@
+import type { StagedId } from "../store/ReconcileStage.ts";
+import type { SyncItemError } from "./SyncJob.ts";
+
+/** One page of `readIds` as reconciliation stages it, and the entries it could not read fully. */
+export interface ListedPage {
+  readonly staged: ReadonlyArray<StagedId>;
+  /** Ids listed with a time that is not one: staged without it (never deleted, never re-fetched). */
+  readonly errors: ReadonlyArray<SyncItemError>;
+  /** Entries of the page that carried a modification time. */
+  readonly withTimes: number;
+}
+
+const idOf = (value: unknown): string | undefined =>
+  (typeof value === "string" && value !== "") || (typeof value === "number" && Number.isFinite(value))
+    ? String(value)
+    : undefined;
+
+/** A listed modification time: a Date, or what `new Date` reads (ISO text, epoch ms) for plain-JS connectors. */
+const timeOf = (value: unknown): Date | undefined => {
+  const date =
+    value instanceof Date
+      ? value
+      : typeof value === "string" || typeof value === "number"
+        ? new Date(value)
+        : undefined;
+  return date === undefined || Number.isNaN(date.getTime()) ? undefined : date;
+};
+
+/**
+ * Reads one page of `readIds`: bare ids (strings or numbers) and `{ id, updatedAt }` entries.
+ * An entry without a usable id is skipped, as bare ids always were; an id whose time is unusable
+ * is staged without it and reported, so that it is neither deleted nor re-fetched on a bad time.
+ */
+export const readListedPage = (page: ReadonlyArray<unknown>): ListedPage => {
+  const staged: Array<StagedId> = [];
+  const errors: Array<SyncItemError> = [];
+  let withTimes = 0;
+  for (const entry of page) {
+    if (typeof entry !== "object" || entry === null) {
+      const externalId = idOf(entry);
+      if (externalId !== undefined) staged.push({ externalId, remoteUpdatedAt: undefined });
+      continue;
+    }
+    const listed = entry as { readonly id?: unknown; readonly updatedAt?: unknown };
+    const externalId = idOf(listed.id);
+    if (externalId === undefined) continue;
+    const remoteUpdatedAt = timeOf(listed.updatedAt);
+    if (remoteUpdatedAt === undefined) {
+      errors.push({
+        externalId,
+        type: "InvalidRecord",
+        message: `readIds listed an unusable updatedAt: ${String(listed.updatedAt)}`,
+      });
+    } else withTimes++;
+    staged.push({ externalId, remoteUpdatedAt });
+  }
+  return { staged, errors, withTimes };
+};
