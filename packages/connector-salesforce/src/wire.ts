@@ -17,6 +17,12 @@ export const QueryPageWire = Schema.Struct({
   nextRecordsUrl: Schema.optional(Schema.String),
 });
 
+/**
+ * SObject Collections retrieve: one element per requested id, in order, null where there is no
+ * such record. Rows stay `Unknown`: each is checked on its own, as in query pages.
+ */
+export const CollectionWire = Schema.Array(Schema.NullOr(Schema.Unknown));
+
 /** Errors come as a JSON array, `[{ message, errorCode, fields? }]`. */
 export const ErrorsWire = Schema.Array(
   Schema.Struct({

@@ -5,6 +5,7 @@ import {
   type CrmObjectSpec,
   createCrmObject,
   getCrmObject,
+  getCrmObjects,
   readCrmObjectIds,
   readCrmObjects,
   updateCrmObject,
@@ -81,6 +82,7 @@ export const companies = defineEntity<Company, HubSpotConfig>({
   read: (ctx, options) => readCrmObjects(ctx, companySpec, options),
   readIds: (ctx) => readCrmObjectIds(ctx, companySpec),
   get: (ctx, id) => getCrmObject(ctx, companySpec, id),
+  getMany: (ctx, ids) => getCrmObjects(ctx, companySpec, ids),
   write: {
     create: (ctx, record) => createCrmObject(ctx, companySpec, toProperties(record)),
     update: (ctx, id, changes) => updateCrmObject(ctx, companySpec, id, toProperties(changes)),

@@ -9,6 +9,7 @@ import {
   createCrmObject,
   decodeRecord,
   getCrmObject,
+  getCrmObjects,
   type HubSpotContext,
   readCrmObjectIds,
   readCrmObjects,
@@ -92,6 +93,7 @@ export const contacts = defineEntity<Contact, HubSpotConfig>({
   read: (ctx, options) => readCrmObjects(ctx, contactSpec, options),
   readIds: (ctx) => readCrmObjectIds(ctx, contactSpec),
   get: (ctx, id) => getCrmObject(ctx, contactSpec, id),
+  getMany: (ctx, ids) => getCrmObjects(ctx, contactSpec, ids),
   write: {
     create: (ctx, record) => createCrmObject(ctx, contactSpec, toProperties(record)),
     update: (ctx, id, changes) => updateCrmObject(ctx, contactSpec, id, toProperties(changes)),

@@ -3,6 +3,7 @@ import {
   createSObject,
   deleteSObject,
   getSObject,
+  getSObjects,
   readSObjectIds,
   readSObjects,
   type SObjectSpec,
@@ -37,6 +38,7 @@ export const sobjectEntity = <Rec extends { readonly id: string; readonly update
     read: (ctx, options) => readSObjects(ctx, spec, options),
     readIds: (ctx) => readSObjectIds(ctx, spec),
     get: (ctx, id) => getSObject(ctx, spec, id),
+    getMany: (ctx, ids) => getSObjects(ctx, spec, ids),
     write: {
       create: (ctx, record) => createSObject(ctx, spec, toFields(record)),
       update: (ctx, id, changes) => updateSObject(ctx, spec, id, toFields(changes)),

@@ -263,6 +263,70 @@ const parseBody = (request: FakeHttpRequest): { value: Record<string, unknown> }
   }
 };
 
+/**
+ * The fields a read names in `?fields=` (Id first, always), or the object's every field when it
+ * names none; the first unknown one as an error.
+ */
+const requestedFields = (
+  type: SalesforceObjectType,
+  requested: string | null,
+): { readonly fields: ReadonlyArray<string> } | { readonly error: FakeHttpResponse } => {
+  const known = new Set(salesforceFieldsOf(type));
+  const fields =
+    requested === null
+      ? salesforceFieldsOf(type)
+      : [
+          "Id",
+          ...requested
+            .split(",")
+            .map((f) => f.trim())
+            .filter((f) => f !== "" && f !== "Id"),
+        ];
+  const unknown = fields.find((f) => !known.has(f));
+  if (unknown !== undefined) {
+    return { error: error(400, "INVALID_FIELD", `No such column '${unknown}' on sobject of type ${type}`) };
+  }
+  return { fields };
+};
+
+/** SObject Collections retrieve: at most 200 ids a GET. */
+const collectionMaxIds = 200;
+
+/**
+ * `GET /composite/sobjects/{Object}?ids=&fields=`: the records in the order of `ids`, null for an
+ * id with no live record (never created, or in the recycle bin). `fields` is required.
+ * (unverified) the error codes for a missing `fields` and for more than 200 ids.
+ * See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_retrieve.htm
+ */
+const retrieveCollection = (
+  state: SalesforceApiState,
+  request: FakeHttpRequest,
+  version: string,
+  rest: ReadonlyArray<string>,
+): FakeHttpResponse => {
+  const type = objectTypeOf(rest[0]);
+  if (rest.length !== 1 || type === undefined) return notFound();
+  const params = request.url.searchParams;
+  const ids = (params.get("ids") ?? "")
+    .split(",")
+    .map((id) => id.trim())
+    .filter((id) => id !== "");
+  if (ids.length === 0) return error(400, "MALFORMED_QUERY", "ids is required");
+  if (ids.length > collectionMaxIds) {
+    return error(400, "EXCEEDED_ID_LIMIT", `record limit reached. cannot submit more than ${collectionMaxIds} records`);
+  }
+  if (params.get("fields") === null) return error(400, "MALFORMED_QUERY", "fields is required");
+  const selected = requestedFields(type, params.get("fields"));
+  if ("error" in selected) return selected.error;
+  return json(
+    200,
+    ids.map((id) => {
+      const record = state.store.get(type, id);
+      return record === undefined || record.IsDeleted ? null : toRow(state, version, record, selected.fields);
+    }),
+  );
+};
+
 /** `/services/data/vNN.0/sobjects/...` */
 const sobjects = (
   state: SalesforceApiState,
@@ -287,22 +351,9 @@ const sobjects = (
     const record = state.store.get(type, id);
     if (record === undefined) return notFound();
     if (record.IsDeleted) return error(404, "ENTITY_IS_DELETED", "entity is deleted");
-    const requested = request.url.searchParams.get("fields");
-    const known = new Set(salesforceFieldsOf(type));
-    const fields =
-      requested === null
-        ? salesforceFieldsOf(type)
-        : [
-            "Id",
-            ...requested
-              .split(",")
-              .map((f) => f.trim())
-              .filter((f) => f !== "" && f !== "Id"),
-          ];
-    const unknown = fields.find((f) => !known.has(f));
-    if (unknown !== undefined)
-      return error(400, "INVALID_FIELD", `No such column '${unknown}' on sobject of type ${type}`);
-    return json(200, toRow(state, version, record, fields));
+    const selected = requestedFields(type, request.url.searchParams.get("fields"));
+    if ("error" in selected) return selected.error;
+    return json(200, toRow(state, version, record, selected.fields));
   }
   if (method === "PATCH") {
     const body = parseBody(request);
@@ -330,6 +381,9 @@ const route = (state: SalesforceApiState, request: FakeHttpRequest): FakeHttpRes
     if (rest.length === 1) return nextPage(state, version, resource, rest[0]!);
   }
   if (resource === "sobjects") return sobjects(state, request, version, rest);
+  if (resource === "composite" && rest[0] === "sobjects" && method === "GET") {
+    return retrieveCollection(state, request, version, rest.slice(1));
+  }
   return notFound();
 };
 
