@@ -17,9 +17,9 @@
  * `TandemWebhookReceiver.ts` starts the real server (`startServer`) and its webhook route.
  */
 import type { DatabaseConfig } from "@tandem/core";
-import type { ReconcileListing } from "./TandemEngine.ts";
 import type { QueueSubject } from "../queues/QueueSubject.ts";
 import type { WebhookReceiver, WebhookReceiverInput } from "../webhooks/WebhookReceiver.ts";
+import type { ReconcileListing } from "./TandemEngine.ts";
 import { tandemJobQueueSubject } from "./TandemQueueSubject.ts";
 
 /** Where Tandem syncs from and to in a sync scenario. */
