@@ -189,7 +189,7 @@ export interface RecordStoreService {
    * Adds remote ids of reconciliation run `runId` to the staging table (one statement per call),
    * each with the modification time the remote listed beside it, when it did.
    */
-  readonly stageIds: (runId: string, staged: ReadonlyArray<stage.StagedId>) => Effect.Effect<void>;
+  readonly stageIds: (runId: string, page: stage.StagedPage) => Effect.Effect<void>;
   /**
    * Refreshes the planner's statistics of the staging table and of the record store before a
    * large stage is compared with the records. Both are often freshly bulk-loaded (a first import,

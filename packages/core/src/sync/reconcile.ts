@@ -94,7 +94,7 @@ export const reconcile = (deps: PullSettlementDeps, r: ResolvedEntity, options: 
             if (!Array.isArray(page)) return yield* invalidPage(r, "readIds yielded a page that is not an array");
             const listed = readListedPage(page);
             pages++;
-            staged += listed.staged.length;
+            staged += listed.staged.externalIds.length;
             withTimes += listed.withTimes;
             errors = addItemErrors(errors, listed.errors);
             yield* store.stageIds(runId, listed.staged);
