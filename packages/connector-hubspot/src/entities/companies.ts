@@ -1,16 +1,8 @@
 import { defineEntity } from "@tandem/connector-sdk";
 import { Schema } from "effect";
-import {
-  archiveCrmObject,
-  type CrmObjectSpec,
-  createCrmObject,
-  getCrmObject,
-  getCrmObjects,
-  readCrmObjectIds,
-  readCrmObjects,
-  updateCrmObject,
-} from "../client.ts";
+import { type CrmObjectSpec, getCrmObject, getCrmObjects, readCrmObjectIds, readCrmObjects } from "../client.ts";
 import type { HubSpotConfig } from "../config.ts";
+import { crmObjectWrite } from "../crmWrites.ts";
 import type { CrmObjectWire } from "../wire.ts";
 
 /**
@@ -83,11 +75,7 @@ export const companies = defineEntity<Company, HubSpotConfig>({
   readIds: (ctx) => readCrmObjectIds(ctx, companySpec),
   get: (ctx, id) => getCrmObject(ctx, companySpec, id),
   getMany: (ctx, ids) => getCrmObjects(ctx, companySpec, ids),
-  write: {
-    create: (ctx, record) => createCrmObject(ctx, companySpec, toProperties(record)),
-    update: (ctx, id, changes) => updateCrmObject(ctx, companySpec, id, toProperties(changes)),
-    delete: (ctx, id) => archiveCrmObject(ctx, companySpec, id),
-  },
+  write: crmObjectWrite(companySpec, toProperties),
   deletes: "api",
   webhooks: true,
 });

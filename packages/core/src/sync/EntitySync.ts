@@ -1,9 +1,11 @@
 import { RateBudget } from "@tandem/connector-sdk/runtime";
 import { Clock, Context, Effect, Layer, type Stream } from "effect";
 import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
+import { RateBudgets } from "../connector/RateBudgets.ts";
 import { Database } from "../db/Database.ts";
 import type { ResourceNotFound } from "../errors/Errors.ts";
 import { Conflicts } from "../store/Conflicts.ts";
+import { DeletionQuarantine } from "../store/DeletionQuarantine.ts";
 import { type ExportFormat, RecordStore } from "../store/RecordStore.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { checkConnection } from "./checkConnection.ts";
@@ -83,7 +85,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
     ) => Effect.Effect<LocalChangeResult, SyncRunError>;
   }
 >() {
-  /** Needs RecordStore, Connections, Conflicts, RateBudget and Database. */
+  /** Needs RecordStore, Connections, Conflicts, DeletionQuarantine, RateBudget and Database. */
   static readonly layerNoDeps = Layer.effect(
     EntitySync,
     Effect.suspend(() => makeEntitySync),
@@ -96,7 +98,8 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
         RecordStore.layer,
         Connections.layer,
         Conflicts.layer,
-        RateBudget.layer,
+        DeletionQuarantine.layer,
+        RateBudgets.layer,
         ConnectorCredentials.layer,
       ),
     ),
@@ -111,7 +114,8 @@ const makeEntitySync = Effect.gen(function* () {
   const connections = yield* Connections;
   const db = yield* Database;
   const conflicts = yield* Conflicts;
-  const pull = { db, store, conflicts };
+  const quarantine = yield* DeletionQuarantine;
+  const pull = { db, store, conflicts, quarantine };
   const resolve = { connections, budget, credentials };
 
   const run = Effect.fn("EntitySync.run")(function* (

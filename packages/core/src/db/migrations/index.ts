@@ -13,6 +13,8 @@ import * as reconcileIdsUnlogged from "./2026_12_03_0011_reconcile_ids_unlogged.
 import * as jobsInfrastructureFaults from "./2026_12_05_0012_jobs_infrastructure_faults.ts";
 import * as connectionsRefreshState from "./2026_12_05_0013_connections_refresh_state.ts";
 import * as reconcileDrift from "./2026_12_06_0014_reconcile_drift.ts";
+import * as rateBudgets from "./2026_12_06_0016_rate_budgets.ts";
+import * as quarantinedDeletions from "./2026_12_06_0017_quarantined_deletions.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -34,4 +36,6 @@ export const migrations: Record<string, Migration> = {
   "2026_12_05_0012_jobs_infrastructure_faults": jobsInfrastructureFaults,
   "2026_12_05_0013_connections_refresh_state": connectionsRefreshState,
   "2026_12_06_0014_reconcile_drift": reconcileDrift,
+  "2026_12_06_0016_rate_budgets": rateBudgets,
+  "2026_12_06_0017_quarantined_deletions": quarantinedDeletions,
 };
