@@ -109,6 +109,8 @@ export interface SyncCursorsTable {
 export interface ReconcileIdsTable {
   run_id: string;
   external_id: string;
+  /** the modification time the remote listed beside the id; null when it lists bare ids */
+  remote_updated_at: NullableTimestamp;
   staged_at: GeneratedTimestamp;
 }
 
@@ -312,6 +314,8 @@ export interface SyncRunsTable {
   unchanged: Generated<number>;
   deleted: Generated<number>;
   item_errors: Generated<number>;
+  /** reconciliation: records found newer remotely than the stored copy, and re-fetched */
+  drifted: Generated<number>;
   /** item errors and the run's own failure, counted by class */
   errors_by_type: ColumnType<Record<string, number>, string | undefined, string>;
   error_type: ErrorClass | null;

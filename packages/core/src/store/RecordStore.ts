@@ -197,8 +197,11 @@ export interface RecordStoreService {
   readonly cursor: (scope: RecordScope) => Effect.Effect<SyncCursor | undefined>;
   /** Creates or updates the scope's sync state with the fields given (absent fields are kept). */
   readonly saveCursor: (scope: RecordScope, patch: CursorPatch) => Effect.Effect<void>;
-  /** Adds remote ids of reconciliation run `runId` to the staging table (one statement per call). */
-  readonly stageIds: (runId: string, externalIds: ReadonlyArray<string>) => Effect.Effect<void>;
+  /**
+   * Adds remote ids of reconciliation run `runId` to the staging table (one statement per call),
+   * each with the modification time the remote listed beside it, when it did.
+   */
+  readonly stageIds: (runId: string, page: stage.StagedPage) => Effect.Effect<void>;
   /**
    * Refreshes the planner's statistics of the staging table and of the record store before a
    * large stage is compared with the records. Both are often freshly bulk-loaded (a first import,
@@ -216,6 +219,15 @@ export interface RecordStoreService {
   readonly deleteVanished: (scope: RecordScope, runId: string) => Effect.Effect<number>;
   /** Staged ids with no live stored record, after `after` in id order. */
   readonly missingIds: (
+    scope: RecordScope,
+    runId: string,
+    options: { readonly after?: string | undefined; readonly limit: number },
+  ) => Effect.Effect<ReadonlyArray<string>>;
+  /**
+   * Staged ids whose live stored record is older than the modification time the remote listed
+   * with the id (or has none): records every delta missed an update of. After `after` in id order.
+   */
+  readonly driftedIds: (
     scope: RecordScope,
     runId: string,
     options: { readonly after?: string | undefined; readonly limit: number },
@@ -315,6 +327,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
       vanished: untimed("RecordStore.vanished", stage.vanished),
       deleteVanished: timed("RecordStore.deleteVanished", stage.deleteVanished),
       missingIds: untimed("RecordStore.missingIds", stage.missingIds),
+      driftedIds: untimed("RecordStore.driftedIds", stage.driftedIds),
       clearStage: untimed("RecordStore.clearStage", stage.clearStage),
       clearStaleStages: untimed("RecordStore.clearStaleStages", stage.clearStaleStages),
       applyLocalChange: Effect.fn("RecordStore.applyLocalChange")(function* (scope, externalId, changes) {

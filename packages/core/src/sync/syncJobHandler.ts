@@ -85,6 +85,7 @@ export const runSyncJob = (deps: SyncJobHandlerDeps, job: RunningJob) =>
         deleted: result.deleted,
         errors: result.errors.length,
         durationMs: result.durationMs,
+        ...(result.drifted !== undefined ? { drifted: result.drifted } : {}),
         ...(result.quarantine ? { quarantine: result.quarantine } : {}),
       });
       return { runId, ...result, errors: result.errors.slice(0, 100) };
