@@ -37,6 +37,12 @@ export const startTestServer = async (dialect: Dialect, env: Record<string, stri
       LOG_LEVEL: "error",
       // The fakes the tests sync from listen on loopback; pass "" to test the strict policy.
       TANDEM_EGRESS_ALLOW: loopbackEgressAllow,
+      // Tests trigger their syncs. The default schedules (deltas at :00, :15, :30, :45) would
+      // otherwise run one whenever a test happens to straddle a quarter hour, and a sync the
+      // test then triggers finds every record already there. New Year's midnight only.
+      TANDEM_DELTA_CRON: "0 0 1 1 *",
+      TANDEM_RECONCILE_CRON: "0 0 1 1 *",
+      TANDEM_RECONCILE_SAFETY_NET_CRON: "0 0 1 1 *",
       ...env,
     }),
   );
