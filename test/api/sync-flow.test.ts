@@ -164,7 +164,7 @@ for (const dialect of dialects) {
           limit: 100,
           ...(cursor ? { cursor } : {}),
         });
-        ids.push(...page.items.map((r) => r.externalId));
+        ids.push(...page.items.flatMap((r) => r.externalId ?? []));
         cursor = page.cursor;
         if (!page.hasMore) break;
       }

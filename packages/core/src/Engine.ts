@@ -13,9 +13,12 @@ import { Locks } from "./queue/Locks.ts";
 import { RetryPolicy, RetryPolicyConfig, type RetryPolicyOptions } from "./queue/RetryPolicy.ts";
 import { Scheduler, SchedulerConfig, type SchedulerOptions } from "./queue/Scheduler.ts";
 import { Conflicts } from "./store/Conflicts.ts";
+import { PushOutbox } from "./store/PushOutbox.ts";
 import { RecordStore } from "./store/RecordStore.ts";
 import { Records } from "./store/Records.ts";
 import { EntitySync } from "./sync/EntitySync.ts";
+import { LocalChanges } from "./sync/LocalChanges.ts";
+import { PushConfig, type PushOptions } from "./sync/push/PushConfig.ts";
 import { SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
 import { SyncJobQueue } from "./sync/SyncJobQueue.ts";
 import { SyncTriggers } from "./sync/SyncTriggers.ts";
@@ -38,6 +41,8 @@ export interface EngineConfig<E = never> {
   readonly egress?: EgressPolicyOptions;
   readonly adminKey?: Option.Option<Redacted.Redacted<string>>;
   readonly schedules?: SchedulerOptions;
+  /** How local changes are pushed (the push interval, batch size...); defaults in PushOptions. */
+  readonly push?: PushOptions;
 }
 
 /** The services Engine.layer provides. */
@@ -69,6 +74,7 @@ export const Engine = {
       Layer.provideMerge(databaseLayer(config.database)),
       Layer.provideMerge(Layer.succeed(RetryPolicyConfig, config.retry ?? {})),
       Layer.provideMerge(Layer.succeed(SchedulerConfig, config.schedules ?? {})),
+      Layer.provideMerge(Layer.succeed(PushConfig, config.push ?? {})),
     );
   },
 
@@ -82,6 +88,7 @@ export const Engine = {
       Connections.layer,
       ConnectorCredentials.layerNoDeps,
       RecordStore.layerNoDeps,
+      PushOutbox.layerNoDeps,
       RunHistory.layerNoDeps,
     );
     // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
@@ -93,12 +100,14 @@ export const Engine = {
     );
     const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
     const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layerNoDeps).pipe(Layer.provideMerge(engine));
+    // Local changes queue push drains and take record locks; the triggers and handlers use them.
+    const local = LocalChanges.layerNoDeps.pipe(Layer.provideMerge(durable));
     const syncs = Layer.mergeAll(
       SyncTriggers.layerNoDeps,
       SyncJobHandlers.layerNoDeps,
       SyncStatus.layerNoDeps,
       SyncJobQueue.layerNoDeps,
-    ).pipe(Layer.provideMerge(durable));
+    ).pipe(Layer.provideMerge(local));
     return Layer.mergeAll(Records.layer, InboundWebhooks.layerNoDeps, Alerts.layerNoDeps, MetricsReport.layer).pipe(
       Layer.provideMerge(syncs),
     );

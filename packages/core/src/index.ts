@@ -67,8 +67,9 @@ export { describeFailure, isLastAttempt, RetryPolicy, RetryPolicyConfig } from "
 export { Scheduler, SchedulerConfig, type ScheduleView, SYNC_JOB_KIND } from "./queue/Scheduler.ts";
 // store/: records, the change feed, conflicts.
 export { Conflicts, type ConflictView, type ManualResolution, type SettleInput } from "./store/Conflicts.ts";
+export { type OutboxEntry, PushOutbox } from "./store/PushOutbox.ts";
 export { type ChangePage, type ExportFormat, RecordStore, type StoredRecord } from "./store/RecordStore.ts";
-export { Records, type RecordView } from "./store/Records.ts";
+export { type LocalChangeView, Records, type RecordView } from "./store/Records.ts";
 // sync/: entity syncs by strategy, what triggers them, the job handlers, and SyncJob.
 export {
   EntityNotSupported,
@@ -97,7 +98,15 @@ export {
   triggerSync,
   UnknownSyncJob,
 } from "./sync/SyncJob.ts";
-export { SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
+export {
+  type DeadPushView,
+  type EntityRef,
+  LocalChanges,
+  type LocalEdit,
+  type RecordRef,
+} from "./sync/LocalChanges.ts";
+export { PushConfig, type PushOptions } from "./sync/push/PushConfig.ts";
+export { PUSH_DRAIN_JOB_KIND, type PushDrainPayload, SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
 export { SyncJobQueue } from "./sync/SyncJobQueue.ts";
 export { type LocalChange, SyncTriggers } from "./sync/SyncTriggers.ts";
 // tenancy/: tenants, API keys, connections, the credential cipher.

@@ -4,8 +4,11 @@ import {
   Database,
   defineSyncJob,
   EntitySync,
+  JobQueue,
+  LocalChanges,
   OutboundWebhooks,
   RecordStore,
+  SyncJobHandlers,
   SyncJobs,
   type SyncTarget,
 } from "@tandem/core";
@@ -62,11 +65,31 @@ const setup = (options: { connector?: string; pageSize?: number } = {}) =>
  */
 const live = TestServices.provideLive;
 
+/** Waits (on the real clock, up to 30 s) until `condition` holds. */
+const eventually = (condition: () => boolean | Effect.Effect<boolean, unknown, any>) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const result = condition();
+      if (typeof result === "boolean" ? result : yield* result) return;
+      if (Date.now() > deadline) return yield* Effect.dieMessage("condition not met within 30 s");
+      yield* Effect.sleep("50 millis");
+    }
+  });
+
 const allChanges = (target: SyncTarget, after?: string) =>
   Effect.flatMap(RecordStore, (s) => s.changes(target, { after, limit: 1000 }));
 
 for (const dialect of dialects) {
-  layer(testEngineLayer({ dialect, connectors: [acmeConnector, acmeEffectConnector, localWins] }), { timeout: 60_000 })(
+  layer(
+    testEngineLayer({
+      dialect,
+      connectors: [acmeConnector, acmeEffectConnector, localWins],
+      // Local changes that are not critical wait a minute here, so a test sees them pending.
+      config: { push: { intervalMs: 60_000 } },
+    }),
+    { timeout: 60_000 },
+  )(
     `EntitySync on ${dialect}`,
     (it) => {
       const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
@@ -417,43 +440,59 @@ for (const dialect of dialects) {
         }));
 
       test("hybrid: a change to a critical field is pushed at once, others wait for the push run", () =>
-        Effect.gen(function* () {
-          const engine = yield* EntitySync;
-          const target = yield* setup();
-          acme.seed(3);
-          yield* engine.run({ ...target, mode: "full" });
+        Effect.scoped(
+          Effect.gen(function* () {
+            const engine = yield* EntitySync;
+            const local = yield* LocalChanges;
+            const target = yield* setup();
+            acme.seed(3);
+            yield* engine.run({ ...target, mode: "full" });
+            // The queue's worker runs push drains as a server's does: nothing below asks for a push
+            // until the explicit push run at the end.
+            yield* (yield* JobQueue).worker({ handlers: (yield* SyncJobHandlers).handlers, pollMs: 100 });
 
-          const critical = yield* engine.applyLocalChange(target, "c000001", { email: "vip@acme.test" });
-          expect(critical.pushedNow).toBe(true);
-          expect(critical.record.syncStatus).toBe("synced");
-          expect(acme.contacts.get("c000001")!.email).toBe("vip@acme.test");
-          expect(acme.requestsTo("/contacts/c000001", "PATCH")).toHaveLength(1);
+            const critical = yield* local.update(target.tenantId, {
+              ...target,
+              externalId: "c000001",
+              fields: { email: "vip@acme.test" },
+            });
+            expect(critical.immediate).toBe(true);
+            yield* eventually(() => acme.contacts.get("c000001")!.email === "vip@acme.test");
+            expect(acme.requestsTo("/contacts/c000001", "PATCH")).toHaveLength(1);
+            yield* eventually(() => Effect.map(storedRecord(target, "c000001"), (r) => r.syncStatus === "synced"));
 
-          const minor = yield* engine.applyLocalChange(target, "c000002", { firstName: "Later" });
-          expect(minor.pushedNow).toBe(false);
-          expect(minor.record).toMatchObject({ syncStatus: "pending", pendingChanges: { firstName: "Later" } });
-          expect(acme.contacts.get("c000002")!.firstName).toBe("First2");
+            // This suite's push interval is a minute: the change waits for it, or for a push run.
+            const minor = yield* local.update(target.tenantId, {
+              ...target,
+              externalId: "c000002",
+              fields: { firstName: "Later" },
+            });
+            expect(minor.immediate).toBe(false);
+            expect(minor.record).toMatchObject({ syncStatus: "pending", pendingChanges: { firstName: "Later" } });
+            expect(acme.contacts.get("c000002")!.firstName).toBe("First2");
 
-          const push = yield* engine.run({ ...target, mode: "push" });
-          expect(push).toMatchObject({ updated: 1, errors: [] });
-          expect(acme.contacts.get("c000002")!.firstName).toBe("Later");
-          const after = yield* storedRecord(target, "c000002");
-          expect(after).toMatchObject({ syncStatus: "synced", pendingChanges: null });
-          expect(after.remoteUpdatedAt?.toISOString()).toBe(acme.contacts.get("c000002")!.updatedAt);
+            const push = yield* engine.run({ ...target, mode: "push" });
+            expect(push).toMatchObject({ updated: 1, errors: [] });
+            expect(acme.contacts.get("c000002")!.firstName).toBe("Later");
+            const after = yield* storedRecord(target, "c000002");
+            expect(after).toMatchObject({ syncStatus: "synced", pendingChanges: null });
+            expect(after.remoteUpdatedAt?.toISOString()).toBe(acme.contacts.get("c000002")!.updatedAt);
 
-          // What we pushed comes back through the next delta unchanged: no bounce, no rewrite.
-          const delta = yield* engine.run({ ...target, mode: "delta", options: { overlapMs: 0 } });
-          expect(delta.updated).toBe(0);
-        }));
+            // What we pushed comes back through the next delta unchanged: no bounce, no rewrite.
+            const delta = yield* engine.run({ ...target, mode: "delta", options: { overlapMs: 0 } });
+            expect(delta.updated).toBe(0);
+          }),
+        ));
 
       test("push: a transient failure stays pending, a permanent one fails", () =>
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const target = yield* setup();
+          const store = yield* RecordStore;
           acme.seed(2);
           yield* engine.run({ ...target, mode: "full" });
-          yield* engine.applyLocalChange(target, "c000001", { firstName: "A" });
-          yield* engine.applyLocalChange(target, "c000002", { firstName: "B" });
+          yield* store.applyLocalChange(target, "c000001", { firstName: "A" });
+          yield* store.applyLocalChange(target, "c000002", { firstName: "B" });
           acme.fail(503, { method: "PATCH", path: "/contacts/c000001" });
           acme.remove("c000002");
           const push = yield* engine.run({ ...target, mode: "push" });
