@@ -80,6 +80,14 @@ export {
   type SyncTarget,
 } from "./sync/EntitySync.ts";
 export {
+  type DeadPushView,
+  type EntityRef,
+  LocalChanges,
+  type LocalEdit,
+  type RecordRef,
+} from "./sync/LocalChanges.ts";
+export { PushConfig, type PushOptions } from "./sync/push/PushConfig.ts";
+export {
   defineSyncJob,
   type ExternalSource,
   InvalidSchedule,
@@ -98,14 +106,6 @@ export {
   triggerSync,
   UnknownSyncJob,
 } from "./sync/SyncJob.ts";
-export {
-  type DeadPushView,
-  type EntityRef,
-  LocalChanges,
-  type LocalEdit,
-  type RecordRef,
-} from "./sync/LocalChanges.ts";
-export { PushConfig, type PushOptions } from "./sync/push/PushConfig.ts";
 export { PUSH_DRAIN_JOB_KIND, type PushDrainPayload, SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
 export { SyncJobQueue } from "./sync/SyncJobQueue.ts";
 export { type LocalChange, SyncTriggers } from "./sync/SyncTriggers.ts";

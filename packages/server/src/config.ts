@@ -27,6 +27,8 @@ export interface ServerConfig {
   readonly worker: { readonly enabled: boolean; readonly concurrency: number };
   readonly retry: { readonly defaultMaxAttempts: number; readonly maxDelayMs: number };
   readonly schedules: { readonly deltaCron: string; readonly reconcileCron: string; readonly alertsCron: string };
+  /** Local changes that touch no critical field are pushed within this (entities may declare their own). */
+  readonly push: { readonly intervalMs: number };
   /** Inbound webhook bodies above this are refused with 413. */
   readonly webhookMaxBytes: number;
   /** Bounds of an API request (`/trpc`): body bytes (413 beyond), calls in one batch (400 beyond). */
@@ -84,6 +86,10 @@ const env = Config.all({
   deltaCron: Config.string("TANDEM_DELTA_CRON").pipe(Config.withDefault("*/15 * * * *")),
   reconcileCron: Config.string("TANDEM_RECONCILE_CRON").pipe(Config.withDefault("0 3 * * *")),
   alertsCron: Config.string("TANDEM_ALERTS_CRON").pipe(Config.withDefault("* * * * *")),
+  pushIntervalMs: Config.integer("TANDEM_PUSH_INTERVAL_MS").pipe(
+    Config.withDefault(1_000),
+    Config.validate({ message: "must be 0 or more (milliseconds)", validation: (n) => n >= 0 }),
+  ),
   webhookMaxBytes: Config.integer("TANDEM_WEBHOOK_MAX_BYTES").pipe(Config.withDefault(1_048_576)),
   // The largest legitimate request is a 1,000-change `sync.push`: 353 KB with every HubSpot contact
   // field filled, 1.4 MB with a 1,000-character text field on each record. 4 MiB leaves room above
@@ -190,6 +196,7 @@ export const loadConfig = Effect.gen(function* () {
     worker: { enabled: raw.worker, concurrency: raw.workerConcurrency },
     retry: { defaultMaxAttempts: raw.maxAttempts, maxDelayMs: raw.maxBackoffMs },
     schedules: { deltaCron: raw.deltaCron, reconcileCron: raw.reconcileCron, alertsCron: raw.alertsCron },
+    push: { intervalMs: raw.pushIntervalMs },
     webhookMaxBytes: raw.webhookMaxBytes,
     api: { maxBodyBytes: raw.maxBodyBytes, maxBatchSize: raw.maxBatchSize },
     metricsToken: raw.metricsToken,

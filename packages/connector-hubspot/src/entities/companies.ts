@@ -88,4 +88,6 @@ export const companies = defineEntity<Company, HubSpotConfig>({
   },
   deletes: "api",
   webhooks: true,
+  // HubSpot sets the id, the timestamps and `archived` (an archive is a delete).
+  writableFields: Object.keys(propertyNames),
 });

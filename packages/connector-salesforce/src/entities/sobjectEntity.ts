@@ -15,7 +15,7 @@ import type { SalesforceConfig } from "../config.ts";
  * live rows by SystemModstamp; deltas query the recycle bin too (`queryAll`), reporting deletions
  * of the last 15 days; Outbound Messages for the type parse to `updated` events; writes create,
  * update and delete (to the recycle bin). `writable` maps normalized fields to the sObject's
- * fields; a change to any other field is not sent.
+ * fields; a local change to any other field is refused when it is submitted (`writableFields`).
  */
 export const sobjectEntity = <Rec extends { readonly id: string; readonly updatedAt: Date }, Encoded>(
   spec: SObjectSpec<Rec, Encoded>,
@@ -44,5 +44,7 @@ export const sobjectEntity = <Rec extends { readonly id: string; readonly update
     },
     deletes: "api",
     webhooks: true,
+    // Salesforce sets the id and the timestamps; only these fields are sent.
+    writableFields: Object.keys(writable),
   });
 };

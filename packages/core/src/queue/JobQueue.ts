@@ -238,7 +238,9 @@ const makeJobQueue = Effect.gen(function* () {
       Effect.flatMap(currentDate, (now) => {
         const delayMs = at.getTime() - now.getTime();
         if (delayMs <= 0 || delayMs > maxTimerMs) return Effect.void;
-        return Effect.asVoid(Effect.forkIn(Effect.zipRight(Effect.sleep(Duration.millis(delayMs)), wakeLocalWorkers), scope));
+        return Effect.asVoid(
+          Effect.forkIn(Effect.zipRight(Effect.sleep(Duration.millis(delayMs)), wakeLocalWorkers), scope),
+        );
       }),
     );
   const deps: QueueDeps = { db, policy, wake, wakeAt };

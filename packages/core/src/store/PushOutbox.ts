@@ -9,8 +9,8 @@ import {
   editLocalRecord,
 } from "./outbox/localChanges.ts";
 import { type PushSettlement, settlePush } from "./outbox/pushSettlement.ts";
-import * as outbox from "./PushOutboxRows.ts";
 import type { OutboxEntry } from "./PushOutboxRows.ts";
+import * as outbox from "./PushOutboxRows.ts";
 import { recordsByExternalIds } from "./RecordReads.ts";
 import * as rows from "./RecordRows.ts";
 import type { RecordScope, StoredRecord } from "./RecordStore.ts";
@@ -73,7 +73,11 @@ export interface PushOutboxService {
   /** The tenant's dead pushes, most recently failed first. */
   readonly dead: (
     tenantId: string,
-    filter: { readonly connectionId?: string | undefined; readonly entity?: string | undefined; readonly limit: number },
+    filter: {
+      readonly connectionId?: string | undefined;
+      readonly entity?: string | undefined;
+      readonly limit: number;
+    },
   ) => Effect.Effect<ReadonlyArray<OutboxEntry>>;
   /** Sends a dead push back to the drains, due now; answers the entry as it was. */
   readonly revive: (tenantId: string, id: string) => Effect.Effect<OutboxEntry, ResourceNotFound>;
@@ -109,10 +113,12 @@ const makePushOutbox = Effect.gen(function* () {
 
   /** A dead entry of the tenant, locked for the rest of the transaction; ResourceNotFound otherwise. */
   const deadEntry = (tenantId: string, id: string) =>
-    Effect.flatMap(run((k) => outbox.entryForUpdate(k, tenantId, id)), (entry) =>
-      entry === undefined || entry.status !== "dead"
-        ? Effect.fail(new ResourceNotFound({ resource: "dead push", id }))
-        : Effect.succeed(entry),
+    Effect.flatMap(
+      run((k) => outbox.entryForUpdate(k, tenantId, id)),
+      (entry) =>
+        entry === undefined || entry.status !== "dead"
+          ? Effect.fail(new ResourceNotFound({ resource: "dead push", id }))
+          : Effect.succeed(entry),
     );
   const scopeOf = (entry: OutboxEntry): RecordScope => ({
     tenantId: entry.tenantId,

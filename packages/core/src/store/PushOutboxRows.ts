@@ -259,11 +259,7 @@ export const listDead = async (
 };
 
 /** One entry of a tenant, locked until the caller's transaction ends. */
-export const entryForUpdate = async (
-  k: Kysely<DB>,
-  tenantId: string,
-  id: string,
-): Promise<OutboxEntry | undefined> => {
+export const entryForUpdate = async (k: Kysely<DB>, tenantId: string, id: string): Promise<OutboxEntry | undefined> => {
   const result = await sql<RawEntry>`select * from push_outbox
             where id = ${id}::uuid and tenant_id = ${tenantId}::uuid for update`.execute(k);
   const row = result.rows[0];

@@ -3,13 +3,13 @@ import type { Kysely } from "kysely";
 import { Database } from "../db/Database.ts";
 import type { DB, SyncStatus } from "../db/schema.ts";
 import { changesAfter } from "./ChangeFeed.ts";
+import { editLocalRecord } from "./outbox/localChanges.ts";
 import * as stage from "./ReconcileStage.ts";
 import { exportRecords, type ReadPage, streamRecords } from "./RecordExport.ts";
 import { countLive, getRecord, getRecordByLocalId, pendingRecords, recordsById, summarize } from "./RecordReads.ts";
 import type { RunStatement } from "./RecordRows.ts";
 import * as rows from "./RecordRows.ts";
 import { type CursorPatch, readCursor, saveCursor } from "./SyncCursors.ts";
-import { editLocalRecord } from "./outbox/localChanges.ts";
 import { upsertRecords } from "./upsertRecords.ts";
 
 /** Which records: one entity of one connection. */

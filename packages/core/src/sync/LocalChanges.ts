@@ -13,7 +13,8 @@ import { JobPriority } from "../queue/jobs/priority.ts";
 import { LockHeld, LockLost, Locks, recordLockKey } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { type AppliedChange, type OutboxEntry, PushOutbox } from "../store/PushOutbox.ts";
-import { RecordStore, type RecordScope, type StoredRecord } from "../store/RecordStore.ts";
+import { type RecordScope, RecordStore, type StoredRecord } from "../store/RecordStore.ts";
+import { type RecordView, toRecordView } from "../store/RecordView.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { isWritable, localChangeIssues, touchesCriticalField } from "./push/localChangeFields.ts";
 import { PushConfig, pushSettings } from "./push/PushConfig.ts";
@@ -90,7 +91,11 @@ export interface LocalChangesService {
   /** The tenant's dead pushes, most recently failed first. */
   readonly deadPushes: (
     tenantId: string,
-    filter?: { readonly connectionId?: string | undefined; readonly entity?: string | undefined; readonly limit?: number },
+    filter?: {
+      readonly connectionId?: string | undefined;
+      readonly entity?: string | undefined;
+      readonly limit?: number;
+    },
   ) => Effect.Effect<ReadonlyArray<DeadPushView>>;
   /** Sends a dead push back to be pushed now, with a fresh set of attempts. */
   readonly retryDeadPush: (tenantId: string, id: string) => Effect.Effect<DeadPushView, ResourceNotFound>;
@@ -98,7 +103,7 @@ export interface LocalChangesService {
   readonly discardDeadPush: (
     tenantId: string,
     id: string,
-  ) => Effect.Effect<{ readonly id: string; readonly record: StoredRecord | null }, ResourceNotFound>;
+  ) => Effect.Effect<{ readonly id: string; readonly record: RecordView | null }, ResourceNotFound>;
 }
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
@@ -256,7 +261,13 @@ const makeLocalChanges = Effect.gen(function* () {
     const r = yield* entityOf(tenantId, input);
     yield* refuseIf(
       localChangeIssues(
-        { connector: r.connector.name, entityName: input.entity, entity: r.entity, operation: "update", fields: input.fields },
+        {
+          connector: r.connector.name,
+          entityName: input.entity,
+          entity: r.entity,
+          operation: "update",
+          fields: input.fields,
+        },
         path,
       ),
     );
@@ -295,7 +306,12 @@ const makeLocalChanges = Effect.gen(function* () {
     delete: Effect.fn("LocalChanges.delete")(function* (tenantId, input) {
       const r = yield* entityOf(tenantId, input);
       yield* refuseIf(
-        localChangeIssues({ connector: r.connector.name, entityName: input.entity, entity: r.entity, operation: "delete" }),
+        localChangeIssues({
+          connector: r.connector.name,
+          entityName: input.entity,
+          entity: r.entity,
+          operation: "delete",
+        }),
       );
       return yield* onRecord(r, input, (current) =>
         storeChange(r, false, outbox.remove(r.scope, current.externalId, timingOf(r, false))).pipe(
@@ -325,7 +341,9 @@ const makeLocalChanges = Effect.gen(function* () {
     pushNow: Effect.fn("LocalChanges.pushNow")(function* (tenantId, input) {
       const r = yield* entityOf(tenantId, input);
       if (r.paused) {
-        return yield* new PreconditionFailed({ message: `connection ${input.connectionId} is paused; resume it first` });
+        return yield* new PreconditionFailed({
+          message: `connection ${input.connectionId} is paused; resume it first`,
+        });
       }
       if (r.entity.write === undefined) {
         return yield* new InvalidInput({
@@ -375,7 +393,7 @@ const makeLocalChanges = Effect.gen(function* () {
     }),
     discardDeadPush: Effect.fn("LocalChanges.discardDeadPush")(function* (tenantId, id) {
       const { record } = yield* outbox.discard(tenantId, id);
-      return { id, record: record ?? null };
+      return { id, record: record === undefined ? null : toRecordView(record) };
     }),
   });
 });

@@ -7,8 +7,8 @@ import { Locks } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { SYNC_JOB_KIND } from "../queue/Scheduler.ts";
 import { RecordStore } from "../store/RecordStore.ts";
-import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "../webhooks/OutboundWebhooks.ts";
 import { Connections } from "../tenancy/Connections.ts";
+import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "../webhooks/OutboundWebhooks.ts";
 import { runDeliveryJob } from "./deliveryJobHandler.ts";
 import { EntitySync } from "./EntitySync.ts";
 import { PUSH_DRAIN_JOB_KIND, runPushDrainJob } from "./push/pushDrainJob.ts";
@@ -82,5 +82,5 @@ export class SyncJobHandlers extends Context.Tag("@tandem/core/SyncJobHandlers")
   );
 }
 
-export { WEBHOOK_EVENT_JOB_KIND, type WebhookEventPayload, type WebhookRecordEvents } from "./webhookEventJob.ts";
 export { PUSH_DRAIN_JOB_KIND, type PushDrainPayload } from "./push/pushDrainJob.ts";
+export { WEBHOOK_EVENT_JOB_KIND, type WebhookEventPayload, type WebhookRecordEvents } from "./webhookEventJob.ts";

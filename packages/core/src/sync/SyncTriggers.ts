@@ -115,7 +115,12 @@ export const pushLocalChanges = (
       local
         .update(
           tenantId,
-          { connectionId: input.connectionId, entity: input.entity, externalId: change.externalId, fields: change.fields },
+          {
+            connectionId: input.connectionId,
+            entity: input.entity,
+            externalId: change.externalId,
+            fields: change.fields,
+          },
           ["changes", String(i), "fields"],
         )
         .pipe(

@@ -18,7 +18,11 @@ export interface PushDeps {
  * jobs drain what is due, as local changes come due; a push asked for now drains every pending
  * entry.
  */
-export const drain = (deps: PushDeps, r: ResolvedEntity, options: DrainOptions): Effect.Effect<DrainResult, AuthExpired> => {
+export const drain = (
+  deps: PushDeps,
+  r: ResolvedEntity,
+  options: DrainOptions,
+): Effect.Effect<DrainResult, AuthExpired> => {
   const settings = pushSettings(deps.config, r.entity);
   return drainOutbox(deps, r, settings, singleWrites(settings.concurrency), options);
 };

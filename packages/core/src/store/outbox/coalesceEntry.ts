@@ -52,8 +52,7 @@ const mergeOperations = (earlier: PushOperation, later: PushOperation, inFlight:
  */
 export const coalesceEntry = (existing: OutboxEntry | undefined, change: OutboxChange): Coalesced => {
   if (existing === undefined) return { write: { _tag: "Insert", change }, wakeAt: change.dueAt };
-  const inFlight =
-    existing.status === "pending" && existing.claimedUntil !== null && existing.claimedUntil > change.at;
+  const inFlight = existing.status === "pending" && existing.claimedUntil !== null && existing.claimedUntil > change.at;
   const operation = mergeOperations(existing.operation, change.operation, inFlight);
   if (operation === "cancel") return { write: { _tag: "Cancel", id: existing.id }, wakeAt: undefined };
   const revive = existing.status === "dead";

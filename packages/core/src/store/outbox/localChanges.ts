@@ -79,7 +79,11 @@ export const createLocalRecord = (
       const provisionalId = `local:${randomUUID()}`;
       const record = yield* db
         .query((k) =>
-          rows.insertLocalRecord(k, at.toISOString(), scope, { provisionalId, localId: input.localId, data: input.fields }),
+          rows.insertLocalRecord(k, at.toISOString(), scope, {
+            provisionalId,
+            localId: input.localId,
+            data: input.fields,
+          }),
         )
         .pipe(
           Effect.catchTag("ConstraintViolation", (e) =>
@@ -152,9 +156,7 @@ export const deleteLocalRecord = (
         const current = yield* db.query((k) => getRecord(k, scope, externalId)).pipe(Effect.orDie);
         if (current === undefined || current.deletedAt !== null) return Option.none();
         // The entry decides first whether the vendor has (or may soon have) a record to delete.
-        const existing = yield* db
-          .query((k) => outbox.entryOfRecordForUpdate(k, scope, externalId))
-          .pipe(Effect.orDie);
+        const existing = yield* db.query((k) => outbox.entryOfRecordForUpdate(k, scope, externalId)).pipe(Effect.orDie);
         const coalesced = coalesceEntry(existing, outboxChange("delete", timing, at));
         const pushed = coalesced.write._tag !== "Cancel";
         const written = yield* db

@@ -1,7 +1,7 @@
 import { Effect } from "effect";
 import type { DatabaseService } from "../../db/Database.ts";
-import * as outbox from "../PushOutboxRows.ts";
 import type { OutboxEntry } from "../PushOutboxRows.ts";
+import * as outbox from "../PushOutboxRows.ts";
 import * as rows from "../RecordRows.ts";
 import type { IncomingRecord, RecordScope, StoredRecord } from "../RecordStore.ts";
 

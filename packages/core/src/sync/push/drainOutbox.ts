@@ -42,7 +42,12 @@ const MAX_CLAIMS = 20;
 
 /** A claimed entry's write, or why it needs none. */
 type Plan =
-  | { readonly _tag: "Write"; readonly claimed: ClaimedEntry; readonly operation: PushOperation; readonly item: PushItem }
+  | {
+      readonly _tag: "Write";
+      readonly claimed: ClaimedEntry;
+      readonly operation: PushOperation;
+      readonly item: PushItem;
+    }
   | { readonly _tag: "Nothing"; readonly settlement: PushSettlement };
 
 /**
@@ -90,7 +95,13 @@ const settlementOf = (
       }
       const decoded = decodeRecord(r.entity, outcome.remote);
       if (Either.isRight(decoded)) {
-        return { _tag: "Written", entry, record, operation: write.operation, remote: toIncoming(decoded.right) } as const;
+        return {
+          _tag: "Written",
+          entry,
+          record,
+          operation: write.operation,
+          remote: toIncoming(decoded.right),
+        } as const;
       }
       // The vendor took the write but its answer cannot be read (for a create: not even its id).
       // Writing again could duplicate the record: given up, for a person to look at.
@@ -100,9 +111,14 @@ const settlementOf = (
     const { error } = outcome;
     if (error._tag === "AuthExpired") return "credentials refused" as const;
     const message = `${error._tag}: ${error.message}`;
-    if (error._tag === "EntityNotSupported") return { _tag: "Failed", entry, record, error: message, retryAt: undefined };
+    if (error._tag === "EntityNotSupported")
+      return { _tag: "Failed", entry, record, error: message, retryAt: undefined };
     const decision = yield* deps.policy.decide({
-      failure: { tag: error._tag, message: error.message, retryAfterMs: "retryAfterMs" in error ? error.retryAfterMs : undefined },
+      failure: {
+        tag: error._tag,
+        message: error.message,
+        retryAfterMs: "retryAfterMs" in error ? error.retryAfterMs : undefined,
+      },
       attempt: entry.attempts + 1,
       maxAttempts: deps.policy.maxAttemptsFor(r.connector.name),
       credentialsRefreshed: false,

@@ -85,9 +85,7 @@ export const runPushDrainJob = (deps: PushDrainJobDeps, job: RunningJob) =>
     if (connection.value.row.paused) return { skipped: "the connection is paused" };
     const result = yield* deps.engine.drain(target, { claimer: job.id, which: payload.all === true ? "all" : "due" });
     if (result.nextDueAt !== null) {
-      yield* deps.db.transaction(
-        ensureDrain(deps, target, connection.value.connector.name, result.nextDueAt, false),
-      );
+      yield* deps.db.transaction(ensureDrain(deps, target, connection.value.connector.name, result.nextDueAt, false));
     }
     return { ...result, errors: result.errors.slice(0, 100) };
   });

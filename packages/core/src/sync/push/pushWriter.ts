@@ -1,5 +1,5 @@
-import { callConnector } from "@tandem/connector-sdk/runtime";
 import type { ConnectorError } from "@tandem/connector-sdk";
+import { callConnector } from "@tandem/connector-sdk/runtime";
 import { Effect } from "effect";
 import type { PushOperation } from "../../db/schema.ts";
 import { type ResolvedEntity, unsupported } from "../ResolvedEntity.ts";
