@@ -378,6 +378,14 @@ for (const dialect of dialects) {
         const push = yield* (yield* EntitySync).run({ ...target, mode: "push" });
         expect(push).toMatchObject({ created: 0, updated: 0, deleted: 0, errors: [] });
         expect(writesTo("", "POST")).toHaveLength(0);
+
+        // Created without the host's id: one of ours, to find it by before HubSpot has it.
+        const anonymous = yield* records.create(target.tenantId, { ...target, fields: { firstName: "Nameless" } });
+        expect(anonymous.localId).toMatch(/^tandem:/);
+        expect(yield* records.get(target.tenantId, { ...target, localId: anonymous.localId! })).toMatchObject({
+          externalId: null,
+          data: { firstName: "Nameless" },
+        });
       }));
   });
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Clock, Context, Effect, Layer, Option } from "effect";
 import { Database } from "../db/Database.ts";
 import type { PushOperation } from "../db/schema.ts";
@@ -58,7 +59,10 @@ type LocalChangeError = ResourceNotFound | InvalidInput | PreconditionFailed;
 
 /** The local changes' operations; see LocalChanges. */
 export interface LocalChangesService {
-  /** A record the host application creates: pending until the push creates it at the vendor. */
+  /**
+   * A record the host application creates: pending until the push creates it at the vendor.
+   * Without a `localId`, it gets one of Tandem's (`tandem:<uuid>`), to be addressed by until then.
+   */
   readonly create: (
     tenantId: string,
     input: EntityRef & { readonly localId?: string | undefined; readonly fields: Record<string, unknown> },
@@ -297,7 +301,12 @@ const makeLocalChanges = Effect.gen(function* () {
         r,
         immediate,
         outbox
-          .create(r.scope, { localId: input.localId ?? null, fields: input.fields }, timingOf(r, immediate))
+          // Without the host's id, one of ours: the record is addressable before the vendor has it.
+          .create(
+            r.scope,
+            { localId: input.localId ?? `tandem:${randomUUID()}`, fields: input.fields },
+            timingOf(r, immediate),
+          )
           .pipe(Effect.map(Option.some)),
       );
       return { record: Option.getOrThrow(created).record, immediate } satisfies LocalEdit;
