@@ -1,5 +1,6 @@
 import { expect, layer } from "@effect/vitest";
 import {
+  Conflicts,
   EntitySync,
   JobQueue,
   LocalChanges,
@@ -363,6 +364,32 @@ for (const dialect of dialects) {
           .get(target.tenantId, { ...target, localId: "crm-7", externalId: id })
           .pipe(Effect.flip);
         expect(both._tag).toBe("InvalidInput");
+      }));
+
+    test("a conflict's resolution is pushed by itself", () =>
+      Effect.gen(function* () {
+        const engine = yield* EntitySync;
+        const local = yield* LocalChanges;
+        const target = yield* setup();
+        const [a] = fake.seedContacts(1);
+        yield* engine.run({ ...target, mode: "full" });
+        // Edited on both sides before any push: the next pull opens a conflict (manual policy).
+        yield* local.update(target.tenantId, { ...target, externalId: a!.id, fields: { jobTitle: "Local" } });
+        fake.store.update("contacts", a!.id, { jobtitle: "Remote" });
+        yield* engine.run({ ...target, mode: "delta" });
+        expect(yield* statusOf(target, { externalId: a!.id })).toBe("conflict");
+        yield* startWorker;
+
+        const conflicts = yield* Conflicts;
+        const open = (yield* conflicts.list(target.tenantId, { status: "open" })).items.find(
+          (c) => c.externalId === a!.id,
+        )!;
+        yield* (yield* Records).resolveConflict(target.tenantId, open.id, { choose: "local" }, "api-key:test");
+        yield* eventually(
+          "the resolution in HubSpot",
+          () => fake.store.get("contacts", a!.id)?.properties.jobtitle === "Local",
+        );
+        yield* eventually("synced", () => Effect.map(statusOf(target, { externalId: a!.id }), (s) => s === "synced"));
       }));
 
     test("a record created and deleted before its create was pushed never reaches HubSpot", () =>
