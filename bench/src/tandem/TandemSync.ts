@@ -63,8 +63,12 @@ export const runSync = <A>(
         new Error(`tandem ${mode} run had ${result.errors.length} item errors: ${JSON.stringify(result.errors[0])}`),
       );
     }
-    if (result.quarantine !== undefined) {
-      return yield* Effect.fail(new Error(`tandem ${mode} run was quarantined: ${JSON.stringify(result.quarantine)}`));
+    if (result.quarantine !== undefined || result.quarantined !== undefined) {
+      return yield* Effect.fail(
+        new Error(
+          `tandem ${mode} run was quarantined: ${JSON.stringify(result.quarantine ?? { held: result.quarantined })}`,
+        ),
+      );
     }
     return { ...(yield* after(result, target)), seconds };
   }).pipe(engineFor(input.database).runPromise);

@@ -2,6 +2,7 @@ import {
   AuthExpired,
   Conflict,
   type ConnectorContext,
+  type ConnectorError,
   InvalidRecord,
   NotFound,
   type ReadOptions,
@@ -13,6 +14,7 @@ import {
 } from "@tandem/connector-sdk";
 import { Schema } from "effect";
 import type { BusinessCentralConfig } from "./config.ts";
+import { afterDeltaPage, DeltaCursor, type DeltaPosition, deltaQuery, startOfDelta } from "./deltaPaging.ts";
 import { ErrorWire, IdWire, PageWire } from "./wire.ts";
 
 /** The context every Business Central function receives. */
@@ -51,7 +53,8 @@ export const apiRoot = (config: BusinessCentralConfig) =>
 export const companyRoot = (config: BusinessCentralConfig) =>
   `${apiRoot(config)}/companies(${encodeURIComponent(config.companyId)})`;
 
-const collectionUrl = (config: BusinessCentralConfig, entitySet: EntitySet) => `${companyRoot(config)}/${entitySet}`;
+export const collectionUrl = (config: BusinessCentralConfig, entitySet: EntitySet) =>
+  `${companyRoot(config)}/${entitySet}`;
 
 /**
  * One authenticated call. `ctx.http` sends the connection's access token (see
@@ -87,7 +90,7 @@ const errorOf = (response: BusinessCentralResponse) => {
  * 404 -> NotFound, 409/412 -> Conflict (`Request_EntityChanged`: the etag is stale), anything
  * else -> Unavailable.
  */
-export const failureOf = (response: BusinessCentralResponse, externalId?: string): Error => {
+export const failureOf = (response: BusinessCentralResponse, externalId?: string): ConnectorError => {
   const error = errorOf(response);
   const code = vendorCode(error?.code);
   // BC's own message only where the tenant must fix the record (see ForeignResponse in core).
@@ -102,7 +105,12 @@ export const failureOf = (response: BusinessCentralResponse, externalId?: string
       return new NotFound({ message, externalId });
     case 409:
     case 412:
-      return new Conflict({ message, externalId });
+      // BC's 409 Request_EntityChanged: the If-Match etag is stale, the entity changed since.
+      return new Conflict({
+        message,
+        externalId,
+        ...(response.status === 412 || error?.code === "Request_EntityChanged" ? { reason: "version" as const } : {}),
+      });
     default:
       return new Unavailable({ message, status: response.status });
   }
@@ -147,7 +155,11 @@ const toRecords = <Rec, Encoded, Wire>(
 };
 
 /** A whole entity, decoded (for `get` and writes); malformed -> InvalidRecord. */
-const decodeEntity = <Rec, Encoded, Wire>(spec: EntitySpec<Rec, Encoded, Wire>, raw: unknown, externalId?: string) => {
+export const decodeEntity = <Rec, Encoded, Wire>(
+  spec: EntitySpec<Rec, Encoded, Wire>,
+  raw: unknown,
+  externalId?: string,
+) => {
   const wire = Schema.decodeUnknownEither(spec.wire)(raw);
   if (wire._tag === "Left") {
     throw new InvalidRecord({ message: `malformed ${spec.entitySet} entity: ${shapeMismatch(wire.left)}`, externalId });
@@ -182,21 +194,11 @@ const ownLink = (config: BusinessCentralConfig, entitySet: EntitySet, link: stri
 };
 
 /**
- * The first request of a read. Full: the collection in BC's default order (the primary key).
- * Delta: `$filter=lastModifiedDateTime ge {since}` ordered by modification time, so an entity
- * changed while the read pages moves behind the read's position and is read again, never skipped.
- * `ge`, not `gt`: the contract asks for every record with `updatedAt >= since`.
- * See https://learn.microsoft.com/dynamics365/business-central/dev-itpro/webservices/use-filter-expressions-in-odata-uris
+ * The first request of a full read (the collection in BC's default order, the primary key) or
+ * of `readIds` (`$select`). A delta builds its own requests (see `deltaPaging.ts`).
  */
-const firstLink = (config: BusinessCentralConfig, entitySet: EntitySet, since: Date | undefined, select?: string) => {
-  const query: Array<string> = [];
-  if (since !== undefined) {
-    query.push(`$filter=${encodeURIComponent(`lastModifiedDateTime ge ${since.toISOString()}`)}`);
-    query.push(`$orderby=${encodeURIComponent("lastModifiedDateTime asc")}`);
-  }
-  if (select !== undefined) query.push(`$select=${select}`);
-  return `${collectionUrl(config, entitySet)}${query.length > 0 ? `?${query.join("&")}` : ""}`;
-};
+const firstLink = (config: BusinessCentralConfig, entitySet: EntitySet, select?: string) =>
+  `${collectionUrl(config, entitySet)}${select === undefined ? "" : `?$select=${select}`}`;
 
 /**
  * `GET companies({id})/{entitySet}` — one page, following server-driven paging.
@@ -217,22 +219,27 @@ const listPage = async (ctx: BusinessCentralContext, entitySet: EntitySet, url: 
 };
 
 /**
- * The entity `read`: pages from the first link (or the saved cursor, a next link) until BC
- * answers no next link. Deletions are not listed: BC has no tombstones (reconciliation and
- * `deleted` notifications find them).
+ * The entity `read`. A full read pages from the first link (or the saved cursor, a next link)
+ * until BC answers no next link: in primary-key order, which edits do not change. A delta
+ * (`since`) pages by modification time, a new query per page (`readDelta`). Deletions are not
+ * listed: BC has no tombstones (reconciliation and `deleted` notifications find them).
  */
 export async function* readEntities<Rec, Encoded, Wire>(
   ctx: BusinessCentralContext,
   spec: EntitySpec<Rec, Encoded, Wire>,
   options: ReadOptions,
 ): AsyncGenerator<ReadPage> {
+  if (options.since !== undefined) {
+    yield* readDelta(ctx, spec, options.since, options.cursor);
+    return;
+  }
   let url: string | undefined;
   if (options.cursor !== undefined) {
     url = ownLink(ctx.config, spec.entitySet, options.cursor);
     if (url === undefined)
       ctx.log.warn("erp: ignoring an unreadable cursor; starting over", { cursor: options.cursor });
   }
-  url ??= firstLink(ctx.config, spec.entitySet, options.since);
+  url ??= firstLink(ctx.config, spec.entitySet);
   while (url !== undefined) {
     // A cancelled read must fail, never end early: an early end looks like "no more records".
     ctx.signal.throwIfAborted();
@@ -242,12 +249,59 @@ export async function* readEntities<Rec, Encoded, Wire>(
   }
 }
 
+/** Where a delta resumes: its checkpoint, or its bound when there is none (or an unreadable one). */
+const deltaStart = (ctx: BusinessCentralContext, since: Date, cursor: string | undefined): DeltaPosition => {
+  if (cursor === undefined) return startOfDelta(since.getTime());
+  const decoded = Schema.decodeUnknownEither(DeltaCursor)(cursor);
+  if (decoded._tag === "Right") return decoded.right;
+  // A checkpoint of the earlier paging (a next link): the delta is read again from its bound.
+  ctx.log.warn("erp: ignoring an unreadable delta cursor; starting over from the bound", { cursor });
+  return startOfDelta(since.getTime());
+};
+
+/**
+ * A delta: `lastModifiedDateTime ge since`, ordered by it, each page a new query from the last
+ * modification time read (see `deltaPaging.ts`: a next link may skip when an entity is edited
+ * between two pages); the checkpoint is the position as JSON.
+ */
+async function* readDelta<Rec, Encoded, Wire>(
+  ctx: BusinessCentralContext,
+  spec: EntitySpec<Rec, Encoded, Wire>,
+  since: Date,
+  cursor: string | undefined,
+): AsyncGenerator<ReadPage> {
+  let position: DeltaPosition | undefined = deltaStart(ctx, since, cursor);
+  while (position !== undefined) {
+    ctx.signal.throwIfAborted();
+    const url: string | undefined =
+      position.phase === "ties" && position.next !== undefined
+        ? ownLink(ctx.config, spec.entitySet, position.next)
+        : `${collectionUrl(ctx.config, spec.entitySet)}?${deltaQuery(position)}`;
+    if (url === undefined)
+      throw new Unavailable({ message: `list ${spec.entitySet}: a delta cursor with a foreign link` });
+    const page = await listPage(ctx, spec.entitySet, url);
+    const step: { read: ReadonlyArray<unknown>; next: DeltaPosition | undefined } = afterDeltaPage(
+      position,
+      page.values,
+      page.next,
+      spec.entitySet,
+    );
+    position = step.next;
+    if (step.read.length > 0 || position === undefined) {
+      yield {
+        records: toRecords(ctx, spec, step.read),
+        cursor: position === undefined ? undefined : Schema.encodeSync(DeltaCursor)(position),
+      };
+    }
+  }
+}
+
 /** The entity `readIds`: `$select=id`, a page at a time (reconciliation). */
 export async function* readEntityIds(
   ctx: BusinessCentralContext,
   entitySet: EntitySet,
 ): AsyncGenerator<ReadonlyArray<string>> {
-  let url: string | undefined = firstLink(ctx.config, entitySet, undefined, "id");
+  let url: string | undefined = firstLink(ctx.config, entitySet, "id");
   const decode = Schema.decodeUnknownEither(IdWire);
   while (url !== undefined) {
     ctx.signal.throwIfAborted();
@@ -316,8 +370,10 @@ export const createEntity = async <Rec, Encoded, Wire>(
 
 /**
  * `PATCH .../{entitySet}({id})` with `If-Match` -> 200 with the whole entity. BC refuses a PATCH
- * without `If-Match` (400 BadRequest_InvalidToken); the etag comes from a GET just before, so a
- * change landing in between is a 409 Request_EntityChanged, surfaced as Conflict.
+ * without `If-Match` (400 BadRequest_InvalidToken). With `ifVersion` (the etag the change was made
+ * against) the write is conditional: an entity changed since answers 409 Request_EntityChanged, a
+ * version Conflict. Without it the etag comes from a GET just before, so only a change landing in
+ * between is a Conflict.
  * See https://learn.microsoft.com/dynamics365/business-central/dev-itpro/api-reference/v2.0/api/dynamics_item_update
  */
 export const updateEntity = async <Rec, Encoded, Wire>(
@@ -325,9 +381,12 @@ export const updateEntity = async <Rec, Encoded, Wire>(
   spec: EntitySpec<Rec, Encoded, Wire>,
   id: string,
   body: Record<string, unknown>,
+  ifVersion?: string,
 ): Promise<Rec> => {
-  const etag = await currentEtag(ctx, spec.entitySet, id);
-  if (etag === undefined) throw new NotFound({ message: `${spec.entitySet} ${id} does not exist`, externalId: id });
+  const etag = ifVersion ?? (isGuid(id) ? await currentEtag(ctx, spec.entitySet, id) : undefined);
+  if (etag === undefined || !isGuid(id)) {
+    throw new NotFound({ message: `${spec.entitySet} ${id} does not exist`, externalId: id });
+  }
   const response = await businessCentralRequest(ctx, {
     method: "PATCH",
     url: entityUrl(ctx.config, spec.entitySet, id),
@@ -338,9 +397,18 @@ export const updateEntity = async <Rec, Encoded, Wire>(
   return decodeEntity(spec, response.body, id);
 };
 
-/** `DELETE .../{entitySet}({id})` with `If-Match` -> 204. Deleting what is already gone succeeds. */
-export const deleteEntity = async (ctx: BusinessCentralContext, entitySet: EntitySet, id: string): Promise<void> => {
-  const etag = await currentEtag(ctx, entitySet, id);
+/**
+ * `DELETE .../{entitySet}({id})` with `If-Match` -> 204. Deleting what is already gone succeeds.
+ * With `ifVersion` conditional, as `updateEntity`.
+ */
+export const deleteEntity = async (
+  ctx: BusinessCentralContext,
+  entitySet: EntitySet,
+  id: string,
+  ifVersion?: string,
+): Promise<void> => {
+  if (!isGuid(id)) return;
+  const etag = ifVersion ?? (await currentEtag(ctx, entitySet, id));
   if (etag === undefined) return;
   const response = await businessCentralRequest(ctx, {
     method: "DELETE",

@@ -104,3 +104,19 @@ export const NotificationWire = Schema.Struct({
 export type NotificationWire = typeof NotificationWire.Type;
 
 export const NotificationDeliveryWire = Schema.Struct({ value: Schema.Array(Schema.Unknown) });
+
+/**
+ * A `$batch` answer (OData's JSON batch format): one response per operation, matched by `id`,
+ * each with the status and body the operation alone would have had.
+ * See https://learn.microsoft.com/dynamics365/business-central/dev-itpro/webservices/use-odata-batch
+ */
+export const BatchResponseWire = Schema.Struct({
+  responses: Schema.Array(
+    Schema.Struct({
+      id: Schema.String,
+      status: Schema.Number,
+      headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+      body: Schema.optional(Schema.Unknown),
+    }),
+  ),
+});

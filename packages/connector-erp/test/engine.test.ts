@@ -141,6 +141,44 @@ for (const dialect of dialects) {
           yield* expectMirrors(target, "items");
         }));
 
+      // Issue 18 (the HubSpot skip), checked for Business Central through the engine: 200 items
+      // edited in a backlog, and the item that ends the delta's first page edited again before
+      // the second page is requested. The fake's `$skiptoken` names that item (BC does not
+      // document what its token holds): following next links, the delta jumped past the rest.
+      test("an item re-edited between two pages of a delta leaves no other item stale", () =>
+        Effect.gen(function* () {
+          const engine = yield* EntitySync;
+          const target = yield* setup();
+          const seeded = fake.seedItems(200, { endAt: clock.now() - 30 * 60_000 });
+          expect(yield* engine.run({ ...target, mode: "full" })).toMatchObject({ created: 200, errors: [] });
+          for (const [i, record] of seeded.entries()) {
+            clock.advance(2_000);
+            fake.store.update("items", record.id, { unitPrice: 100 + i });
+          }
+          fake.knobs.skipTokenNames = "lastEntity";
+          const reEdited = seeded[config.pageSize - 1]!;
+          let lists = 0;
+          server.use(
+            http.get(`${baseUrl}/v2.0/:tenant/:environment/api/v2.0/:companies/items`, () => {
+              // After page 1 is served, before page 2 is answered (no answer here: the fake answers).
+              if (++lists === 2) {
+                clock.advance(1_000);
+                fake.store.update("items", reEdited.id, { unitPrice: 9_999 });
+              }
+            }),
+          );
+          const delta = yield* engine
+            .run({ ...target, mode: "delta" })
+            .pipe(Effect.ensuring(Effect.sync(() => server.resetHandlers())));
+          yield* expectMirrors(target, "items");
+          expect(lists).toBeGreaterThan(2);
+          expect(delta).toMatchObject({
+            errors: [],
+            deltaCursor: iso(fake.store.get("items", reEdited.id)!.lastModifiedAt),
+          });
+          expect((yield* storedRecord(target, reEdited.id)).data.unitPrice).toBe(9_999);
+        }));
+
       test("reconciliation soft-deletes what BC deleted, fetches what was missed, and quarantines a mass deletion", () =>
         Effect.gen(function* () {
           const engine = yield* EntitySync;

@@ -2,6 +2,7 @@ import {
   AuthExpired,
   Conflict,
   type ConnectorContext,
+  type ConnectorError,
   InvalidRecord,
   NotFound,
   type ReadOptions,
@@ -13,6 +14,7 @@ import {
 } from "@tandem/connector-sdk";
 import { Schema } from "effect";
 import type { HubSpotConfig } from "./config.ts";
+import { afterSearchPage, SearchPosition, searchRequestBody, startOfSearch } from "./deltaSearch.ts";
 import { BatchWire, CrmObjectWire, checkCrmObjectWire, ErrorWire, PageWire } from "./wire.ts";
 
 /** The context every HubSpot function receives. */
@@ -32,6 +34,11 @@ export interface CrmObjectSpec<Rec, Encoded> {
   readonly record: Schema.Schema<Rec, Encoded, never>;
   /** Wire object -> encoded normalized record (the engine decodes it with `record`). */
   readonly toRecord: (wire: CrmObjectWire) => Encoded;
+  /**
+   * A property HubSpot keeps unique, whose taken value answers 409 "... already exists. Existing
+   * ID: N" (contacts: `email`). Batch creates use it to tell which input a 409 is about.
+   */
+  readonly uniqueProperty?: string;
 }
 
 interface HubSpotResponse {
@@ -75,7 +82,7 @@ export const existingIdOf = (message: string): string | undefined => /Existing I
  * anything else unexpected -> Unavailable. The message names the status and HubSpot's category;
  * HubSpot's own message only for 400/409, where the tenant must fix the record (see ForeignResponse).
  */
-export const failureOf = (response: HubSpotResponse, externalId?: string): Error => {
+export const failureOf = (response: HubSpotResponse, externalId?: string): ConnectorError => {
   const error = errorOf(response.body);
   const category = vendorCode(error?.category);
   const detail = response.status === 400 || response.status === 409 ? vendorMessage(error?.message) : undefined;
@@ -88,7 +95,12 @@ export const failureOf = (response: HubSpotResponse, externalId?: string): Error
     case 404:
       return new NotFound({ message, externalId });
     case 409:
-      return new Conflict({ message, externalId: existingIdOf(error?.message ?? "") ?? externalId });
+      // HubSpot's 409s are unique values taken (a contact's email); it has no versioned writes.
+      return new Conflict({
+        message,
+        externalId: existingIdOf(error?.message ?? "") ?? externalId,
+        reason: "duplicate",
+      });
     default:
       return new Unavailable({ message, status: response.status });
   }
@@ -151,35 +163,27 @@ export const decodeRecord = <Rec, Encoded>(
  * Reads. The cursor the engine checkpoints is JSON describing the next request.
  * --------------------------------------------------------------------------------------------- */
 
-/** Search only ever returns the first 10,000 results of a query; `after` past that answers 400. */
+/**
+ * Search only ever returns the first 10,000 results of a query; `after` past that answers 400.
+ * The delta never pages by `after` (see `deltaSearch.ts`), so it never meets the cap.
+ */
 export const searchResultCap = 10_000;
-const searchPageSize = 200;
 
 const ReadCursor = Schema.parseJson(
   Schema.Union(
     /** Full read: list endpoint, resume at `after`. */
     Schema.Struct({ phase: Schema.Literal("list"), after: Schema.String }),
     /**
-     * Delta read, search phase: `operator value` is the current query's bound, `after` the
-     * offset inside it, `skip` ids already read at exactly `value` (before a restart), and
-     * `last`/`lastIds` the highest modification time seen so far and the ids carrying it.
+     * Delta read, search phase: the position in (modification time, id) order. A checkpoint of
+     * the earlier offset paging (`after`, `skip`, ...) decodes as its query's bound: it resumes
+     * from there, reading again what it had read (unchanged upserts), never skipping.
      */
-    Schema.Struct({
-      phase: Schema.Literal("search"),
-      since: Schema.Number,
-      operator: Schema.Literal("GT", "GTE"),
-      value: Schema.Number,
-      after: Schema.optional(Schema.String),
-      skip: Schema.Array(Schema.String),
-      last: Schema.optional(Schema.Number),
-      lastIds: Schema.Array(Schema.String),
-    }),
+    SearchPosition,
     /** Delta read, deletions: the archived listing, records archived at or after `since`. */
     Schema.Struct({ phase: Schema.Literal("archived"), since: Schema.Number, after: Schema.optional(Schema.String) }),
   ),
 );
 type ReadCursor = typeof ReadCursor.Type;
-type SearchCursor = Extract<ReadCursor, { phase: "search" }>;
 
 const encodeCursor = (cursor: ReadCursor | undefined) =>
   cursor === undefined ? undefined : Schema.encodeSync(ReadCursor)(cursor);
@@ -216,86 +220,34 @@ export const listPage = async <Rec, Encoded>(
   return decodeEnvelope(PageWire, response, `list ${spec.objectType}`);
 };
 
-const modifiedAt = (raw: unknown, property: string): number | undefined => {
-  const value = (raw as { properties?: Record<string, unknown> } | null)?.properties?.[property];
-  if (typeof value !== "string") return undefined;
-  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
-  return Number.isNaN(ms) ? undefined : ms;
-};
-
 const idOf = (raw: unknown): string | undefined => {
   const id = (raw as { id?: unknown } | null)?.id;
   return typeof id === "string" ? id : undefined;
 };
 
 /**
- * `POST /crm/v3/objects/{type}/search` — one delta page, sorted ascending by modification time.
- * Quirks: at most 200 a page; a query never pages past 10,000 results (400), so when the next
- * offset reaches the cap we restart with `GTE` the last value seen and skip the ids already read
- * at that exact value. Archived objects are not searchable, and results lag writes by seconds
- * (the engine's delta overlap covers that). `after` is an offset: an object archived mid-read
- * shifts the rest by one, and the next delta's overlap or reconciliation picks up what slipped.
+ * `POST /crm/v3/objects/{type}/search` — one delta page, a new query from `position` (keyset
+ * paging, see `deltaSearch.ts`: an offset skips a record's neighbour when the record is edited
+ * between two pages). Quirks: at most 200 a page, one sorting rule per query, 10,000 results a
+ * query (never reached: no `after`). Archived objects are not searchable, and results lag writes
+ * by seconds (the engine's delta overlap covers that).
  * See https://developers.hubspot.com/docs/api/crm/search
  */
 const searchPage = async <Rec, Encoded>(
   ctx: HubSpotContext,
   spec: CrmObjectSpec<Rec, Encoded>,
-  cursor: SearchCursor,
-): Promise<{ readonly results: ReadonlyArray<unknown>; readonly next: SearchCursor | undefined }> => {
+  position: SearchPosition,
+): Promise<{ readonly results: ReadonlyArray<unknown>; readonly next: SearchPosition | undefined }> => {
   const response = await hubSpotRequest(ctx, {
     method: "POST",
     path: `/crm/v3/objects/${spec.objectType}/search`,
-    body: {
-      filterGroups: [
-        {
-          filters: [
-            { propertyName: spec.lastModifiedProperty, operator: cursor.operator, value: String(cursor.value) },
-          ],
-        },
-      ],
-      sorts: [{ propertyName: spec.lastModifiedProperty, direction: "ASCENDING" }],
-      properties: spec.properties,
-      limit: searchPageSize,
-      ...(cursor.after !== undefined ? { after: cursor.after } : {}),
-    },
+    body: searchRequestBody(position, spec.lastModifiedProperty, spec.properties),
   });
-  if (response.status === 400 && cursor.after !== undefined && cursor.last !== undefined) {
-    // The cap arrived earlier than we counted (HubSpot's limit may change): restart as planned.
-    return { results: [], next: restartAtLast(spec, cursor) };
-  }
   if (response.status !== 200) throw failureOf(response);
   const page = decodeEnvelope(PageWire, response, `search ${spec.objectType}`);
-  const skip = new Set(cursor.skip);
-  const results = page.results.filter((raw) => !skip.has(idOf(raw) ?? ""));
-  let last = cursor.last;
-  let lastIds = [...cursor.lastIds];
-  for (const raw of results) {
-    const at = modifiedAt(raw, spec.lastModifiedProperty);
-    const id = idOf(raw);
-    if (at === undefined || id === undefined) continue;
-    if (last === undefined || at > last) {
-      last = at;
-      lastIds = [id];
-    } else if (at === last) lastIds.push(id);
-  }
-  const progressed: SearchCursor = { ...cursor, last, lastIds };
-  const after = page.paging?.next?.after;
-  if (after === undefined) return { results, next: undefined };
-  if (Number(after) >= searchResultCap) return { results, next: restartAtLast(spec, progressed) };
-  return { results, next: { ...progressed, after } };
-};
-
-/** The query after the cap: `GTE` the last value seen, skipping the ids read at that value. */
-const restartAtLast = <Rec, Encoded>(spec: CrmObjectSpec<Rec, Encoded>, cursor: SearchCursor): SearchCursor => {
-  const last = cursor.last ?? cursor.value;
-  if (last === cursor.value && cursor.operator === "GTE" && cursor.after !== undefined && cursor.skip.length > 0) {
-    // More than 10,000 objects share one modification time: no query can page past them.
-    throw new Unavailable({
-      message: `${spec.objectType}: more than ${searchResultCap} objects modified at ${new Date(last).toISOString()}; run a full read`,
-    });
-  }
-  const skip = last === cursor.value ? [...new Set([...cursor.skip, ...cursor.lastIds])] : cursor.lastIds;
-  return { ...cursor, operator: "GTE", value: last, after: undefined, skip, last, lastIds: cursor.lastIds };
+  const more = page.paging?.next?.after !== undefined;
+  const { read, next } = afterSearchPage(position, page.results, more, spec.lastModifiedProperty, spec.objectType);
+  return { results: read, next };
 };
 
 /**
@@ -309,10 +261,7 @@ export async function* readCrmObjects<Rec, Encoded>(
   options: ReadOptions,
 ): AsyncGenerator<ReadPage> {
   let cursor: ReadCursor | undefined = decodeCursor(ctx, options.cursor);
-  if (cursor === undefined && options.since !== undefined) {
-    const since = options.since.getTime();
-    cursor = { phase: "search", since, operator: "GTE", value: since, skip: [], lastIds: [] };
-  }
+  if (cursor === undefined && options.since !== undefined) cursor = startOfSearch(options.since.getTime());
   if (cursor === undefined || cursor.phase === "list") {
     let after = cursor?.after;
     do {
@@ -332,11 +281,13 @@ export async function* readCrmObjects<Rec, Encoded>(
   // reported by the next delta, whose bound the engine's overlap keeps before this one's end.) A
   // failed prefetch is simply requested again when the archived phase starts.
   const archivedFirstPage =
-    cursor?.phase === "search" ? listPage(ctx, spec, { after: undefined, archived: true }) : undefined;
+    cursor?.phase === "search" || cursor?.phase === "ties"
+      ? listPage(ctx, spec, { after: undefined, archived: true })
+      : undefined;
   archivedFirstPage?.catch(() => undefined);
-  while (cursor?.phase === "search") {
+  while (cursor?.phase === "search" || cursor?.phase === "ties") {
     ctx.signal.throwIfAborted();
-    const { results, next }: { results: ReadonlyArray<unknown>; next: SearchCursor | undefined } = await searchPage(
+    const { results, next }: { results: ReadonlyArray<unknown>; next: SearchPosition | undefined } = await searchPage(
       ctx,
       spec,
       cursor,

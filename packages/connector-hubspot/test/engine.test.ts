@@ -21,6 +21,7 @@ import {
   testEngineLayer,
 } from "@tandem/testkit";
 import { Effect, Schema, TestServices } from "effect";
+import { http } from "msw";
 import hubspot, { HubSpotConfig, hubSpotRateLimit, upsertContactsByEmail } from "../src/index.ts";
 import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 
@@ -34,7 +35,11 @@ import { hubSpotFakeWithReceiver } from "./support/fakeWithReceiver.ts";
 const baseUrl = "https://hubspot.engine.test";
 const receiverUrl = "https://tandem.test/webhooks/hubspot/engine-test";
 const clientSecret = "engine-test-client-secret";
-const { clock, fake, received } = hubSpotFakeWithReceiver({ baseUrl, receiverUrl, start: Date.UTC(2026, 4, 1) });
+const { clock, fake, received, server } = hubSpotFakeWithReceiver({
+  baseUrl,
+  receiverUrl,
+  start: Date.UTC(2026, 4, 1),
+});
 
 const config = {
   baseUrl,
@@ -114,8 +119,9 @@ for (const dialect of dialects) {
         }));
 
       // The real 10,000-result cap (not the `searchResultCap` knob): 10,300 changed contacts, 30 of
-      // them sharing the timestamp where the first query stops, so the restart with GTE at the last
-      // value seen must skip exactly the ids already read at that value.
+      // them sharing one timestamp near where a single query would stop. Each page is a new query
+      // from the last (modification time, id) read, so no query pages past the cap, and the ties
+      // kept for the next page are read exactly once.
       test(
         "delta past HubSpot's 10,000-result search cap stores every changed contact once",
         () =>
@@ -142,7 +148,7 @@ for (const dialect of dialects) {
               .requests()
               .slice(before)
               .filter((r) => r.path.endsWith("/search"));
-            // 200 a page: one query pages at most 50 times, so more than 50 means it restarted.
+            // 200 a page: more than 50 pages is past what one query could page by `after`.
             expect(searches.length).toBeGreaterThan(50);
             expect(searches.every((r) => r.status === 200)).toBe(true);
             expect(yield* store.count(target)).toBe(10_305);
@@ -150,6 +156,43 @@ for (const dialect of dialects) {
           }),
         120_000,
       );
+
+      // Issue 18: 600 contacts edited in a 20-minute backlog, one of them edited again after the
+      // delta's first search page was served. Paged by offset, that edit moved the contact to the
+      // end of the sorted results and the next page started one later: a neighbour was never read,
+      // and neither the next delta's overlap nor reconciliation (which compares ids) repaired it.
+      test("a contact re-edited between two search pages of a delta leaves no other contact stale", () =>
+        Effect.gen(function* () {
+          const engine = yield* EntitySync;
+          const target = yield* setup();
+          const seeded = fake.seedContacts(600, { endAt: clock.now() - 30 * 60_000 });
+          expect(yield* engine.run({ ...target, mode: "full" })).toMatchObject({ created: 600, errors: [] });
+          for (const [i, object] of seeded.entries()) {
+            clock.advance(2_000);
+            fake.store.update("contacts", object.id, { jobtitle: `Backlog ${i}`, phone: `+1555${i}` });
+          }
+          const reEdited = seeded[50]!;
+          let searches = 0;
+          server.use(
+            http.post(`${baseUrl}/crm/v3/objects/contacts/search`, () => {
+              // After page 1 is served, before page 2 is answered (no answer here: the fake answers).
+              if (++searches === 2) {
+                clock.advance(1_000);
+                fake.store.update("contacts", reEdited.id, { phone: "+15559999" });
+              }
+            }),
+          );
+          const delta = yield* engine
+            .run({ ...target, mode: "delta" })
+            .pipe(Effect.ensuring(Effect.sync(() => server.resetHandlers())));
+          expect(searches).toBeGreaterThan(2);
+          expect(delta).toMatchObject({
+            errors: [],
+            deltaCursor: iso(fake.store.get("contacts", reEdited.id)!.updatedAt),
+          });
+          yield* expectMirrors(target, "contacts");
+          expect((yield* storedRecord(target, reEdited.id)).data.phone).toBe("+15559999");
+        }));
 
       test("delta reads changes and soft-deletes what was archived since the cursor", () =>
         Effect.gen(function* () {

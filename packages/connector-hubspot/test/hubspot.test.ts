@@ -155,13 +155,52 @@ describe("delta read", () => {
     expect([...times].sort((a, b) => a - b)).toEqual(times);
   });
 
-  it("restarts when search refuses to page earlier than the documented cap (400)", async () => {
+  it("a record edited between two search pages moves behind the read: no neighbour is skipped", async () => {
+    const seeded = fake.seedContacts(450, { endAt: clock.now() - 100_000, spacingMs: 10 });
+    const edited = seeded[10]!;
+    let searches = 0;
+    server.use(
+      http.post(`${baseUrl}/crm/v3/objects/contacts/search`, () => {
+        // Page 1 has been served; before page 2 is answered, a record of page 1 is edited and
+        // moves to the end of the sorted results. Returning nothing lets the fake answer.
+        if (++searches === 2) {
+          clock.advance(1_000);
+          fake.store.update("contacts", edited.id, { jobtitle: "Edited between pages" });
+        }
+      }),
+    );
+    const records = decodeContacts(await readContacts({ since: new Date(0) }));
+    expect(searches).toBeGreaterThan(2);
+    const read = new Set(records.map((r) => r.id));
+    const skipped = seeded.filter((o) => !read.has(o.id)).map((o) => o.id);
+    expect(skipped).toEqual([]);
+    // The edit itself is read in the same delta (its new modification time is ahead of the read).
+    expect(records.filter((r) => r.id === edited.id).at(-1)).toMatchObject({ jobTitle: "Edited between pages" });
+  });
+
+  for (const order of ["id", "id-descending"] as const) {
+    it(`more objects share one modification time than a page holds (ties by ${order}): each read once`, async () => {
+      fake.knobs.searchTieOrder = order;
+      const start = clock.now() - 100_000;
+      const seeded = [
+        ...fake.seedContacts(50, { endAt: start, spacingMs: 10 }),
+        ...fake.seedContacts(450, { endAt: start + 1_000, spacingMs: 0 }),
+        ...fake.seedContacts(50, { endAt: start + 2_000, spacingMs: 10 }),
+      ];
+      const ids = decodeContacts(await readContacts({ since: new Date(0) })).map((r) => r.id);
+      expect(ids).toHaveLength(550);
+      expect([...ids].sort()).toEqual(seeded.map((o) => o.id).sort());
+    });
+  }
+
+  it("never meets the search cap, even one lower than documented: every page is a new query", async () => {
+    // Before keyset paging, the read paged by `after` and restarted on this 400 (one was expected).
     fake.knobs.searchResultCap = 1_000;
     fake.seedContacts(1_500, { endAt: clock.now() - 100_000, spacingMs: 5 });
     const ids = decodeContacts(await readContacts({ since: new Date(0) })).map((r) => r.id);
     expect(new Set(ids).size).toBe(1_500);
     expect(ids).toHaveLength(1_500);
-    expect(fake.requests().filter((r) => r.status === 400)).toHaveLength(1);
+    expect(fake.requests().filter((r) => r.status === 400)).toHaveLength(0);
   });
 
   it("a read checkpointed page by page ends with exactly the fake's data under 5xx and 429s", async () => {
@@ -236,7 +275,32 @@ describe("delta read", () => {
     const pages = await readContacts({ since });
     const all = decodeContacts(pages).map((r) => r.id);
     const rest = decodeContacts(await readContacts({ since, cursor: pages[1]!.cursor })).map((r) => r.id);
-    expect(rest).toEqual(all.slice(400));
+    const readBefore = pages[0]!.records.length + pages[1]!.records.length;
+    expect(readBefore).toBeGreaterThan(390);
+    expect(rest).toEqual(all.slice(readBefore));
+  });
+
+  it("a checkpoint written by the earlier offset paging resumes from its query's bound", async () => {
+    const seeded = fake.seedContacts(450, { endAt: clock.now() - 10_000, spacingMs: 1 });
+    const bound = seeded[100]!.updatedAt;
+    // What offset paging checkpointed mid-query: its bound, an offset and ids read at the bound.
+    const legacy = JSON.stringify({
+      phase: "search",
+      since: 0,
+      operator: "GTE",
+      value: bound,
+      after: "200",
+      skip: [],
+      lastIds: [seeded[299]!.id],
+      last: seeded[299]!.updatedAt,
+    });
+    const ids = decodeContacts(await readContacts({ since: new Date(0), cursor: legacy })).map((r) => r.id);
+    expect([...ids].sort()).toEqual(
+      seeded
+        .slice(100)
+        .map((o) => o.id)
+        .sort(),
+    );
   });
 });
 

@@ -2,6 +2,7 @@ import {
   AuthExpired,
   Conflict,
   type ConnectorContext,
+  type ConnectorError,
   InvalidRecord,
   NotFound,
   RateLimited,
@@ -106,7 +107,7 @@ export const salesforceRequest = async (
   return response;
 };
 
-const dataPath = (ctx: SalesforceContext, rest: string) => `/services/data/${ctx.config.apiVersion}${rest}`;
+export const dataPath = (ctx: SalesforceContext, rest: string) => `/services/data/${ctx.config.apiVersion}${rest}`;
 
 const errorsOf = (body: unknown): ErrorsWire => {
   const decoded = Schema.decodeUnknownEither(ErrorsWire)(body);
@@ -127,10 +128,10 @@ const duplicateIdOf = (duplicateResult: unknown): string | undefined => {
  * 403s (API disabled, missing permissions) -> AuthExpired; 400 DUPLICATES_DETECTED -> Conflict
  * with the matching record; other 400s (REQUIRED_FIELD_MISSING, INVALID_FIELD, MALFORMED_QUERY,
  * INVALID_EMAIL_ADDRESS...) -> InvalidRecord; 404 (NOT_FOUND, ENTITY_IS_DELETED) -> NotFound;
- * 409/412 -> Conflict; anything else -> Unavailable.
+ * 409 -> Conflict; 412 (a failed If-Unmodified-Since) -> a version Conflict; anything else -> Unavailable.
  * See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
  */
-export const failureOf = (response: SalesforceResponse, externalId?: string): Error => {
+export const failureOf = (response: SalesforceResponse, externalId?: string): ConnectorError => {
   const [first] = errorsOf(response.body);
   const code = vendorCode(first?.errorCode) ?? "UNKNOWN";
   const detail = first?.message ?? "";
@@ -142,7 +143,11 @@ export const failureOf = (response: SalesforceResponse, externalId?: string): Er
   switch (response.status) {
     case 400:
       return code === "DUPLICATES_DETECTED"
-        ? new Conflict({ message, externalId: duplicateIdOf(first?.duplicateResult) ?? externalId })
+        ? new Conflict({
+            message,
+            externalId: duplicateIdOf(first?.duplicateResult) ?? externalId,
+            reason: "duplicate",
+          })
         : new InvalidRecord({ message, externalId });
     case 403: {
       if (code !== "REQUEST_LIMIT_EXCEEDED") return new AuthExpired({ message });
@@ -158,15 +163,21 @@ export const failureOf = (response: SalesforceResponse, externalId?: string): Er
     case 404:
       return new NotFound({ message, externalId });
     case 409:
-    case 412:
       return new Conflict({ message, externalId });
+    case 412:
+      // A conditional write's precondition (If-Unmodified-Since): the record changed since.
+      return new Conflict({ message, externalId, reason: "version" });
     default:
       return new Unavailable({ message, status: response.status });
   }
 };
 
 /** Decodes a response envelope; a shape we do not recognize is Salesforce misbehaving (transient). */
-const decodeEnvelope = <A, I>(schema: Schema.Schema<A, I, never>, response: SalesforceResponse, where: string): A => {
+export const decodeEnvelope = <A, I>(
+  schema: Schema.Schema<A, I, never>,
+  response: SalesforceResponse,
+  where: string,
+): A => {
   const decoded = Schema.decodeUnknownEither(schema)(response.body);
   if (decoded._tag === "Left") {
     throw new Unavailable({
@@ -299,15 +310,18 @@ export async function* readSObjects<Rec, Encoded>(
     const bound = since === undefined ? last : Math.max(since, last ?? since);
     return query(ctx, replicationSoql(spec, bound), endpoint);
   };
-  let response: SalesforceResponse;
-  if (resumed === undefined) response = await restart();
-  else {
-    response = await queryMore(ctx, resumed.next);
-    if (isExpiredLocator(response)) {
-      ctx.log.info(`salesforce: the ${spec.sobject} query locator expired; querying again from the last row read`);
-      response = await restart();
-    }
-  }
+  /**
+   * The next page of the query. A locator that is gone (unused too long, or released for a newer
+   * cursor) is not an end: the query runs again from the last row read, in the same order, so
+   * the records after it, edited meanwhile or not, are all read.
+   */
+  const nextPage = async (next: string) => {
+    const response = await queryMore(ctx, next);
+    if (!isExpiredLocator(response)) return response;
+    ctx.log.info(`salesforce: the ${spec.sobject} query locator expired; querying again from the last row read`);
+    return restart();
+  };
+  let response = resumed === undefined ? await restart() : await nextPage(resumed.next);
   for (;;) {
     if (response.status !== 200) throw failureOf(response);
     const page = decodeEnvelope(QueryPageWire, response, `query ${spec.sobject}`);
@@ -331,7 +345,7 @@ export async function* readSObjects<Rec, Encoded>(
     if (next === undefined) return;
     // A cancelled read must fail, never end early: an early end looks like "no more records".
     ctx.signal.throwIfAborted();
-    response = await queryMore(ctx, next);
+    response = await nextPage(next);
   }
 }
 
@@ -354,7 +368,7 @@ export async function* readSObjectIds<Rec, Encoded>(
 }
 
 /** A full row, decoded (for `get` and writes); malformed -> InvalidRecord. */
-const decodeRecord = <Rec, Encoded>(spec: SObjectSpec<Rec, Encoded>, raw: unknown, externalId: string): Rec => {
+export const decodeRecord = <Rec, Encoded>(spec: SObjectSpec<Rec, Encoded>, raw: unknown, externalId: string): Rec => {
   const checked = checkSObjectRow(raw);
   if ("error" in checked)
     throw new InvalidRecord({ message: `malformed ${spec.sobject}: ${checked.error}`, externalId });
@@ -417,17 +431,36 @@ export const createSObject = async <Rec, Encoded>(
   return refetch(ctx, spec, created.id, "its creation");
 };
 
-/** `PATCH /sobjects/{Object}/{id}` -> 204; a deleted record answers 404 ENTITY_IS_DELETED (NotFound). */
+/**
+ * An `ifVersion` (LastModifiedDate, ISO-8601) as `If-Unmodified-Since`: an HTTP date, whole
+ * seconds. Salesforce then writes only if LastModifiedDate is not later, and answers 412 otherwise.
+ * Weak validation: an edit in the same second as the version goes unseen.
+ * See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_rest_conditional_requests.htm
+ */
+export const ifUnmodifiedSince = (ifVersion: string, externalId?: string): string => {
+  const at = Date.parse(ifVersion);
+  if (Number.isNaN(at)) {
+    throw new InvalidRecord({ message: `ifVersion is not a LastModifiedDate: ${ifVersion}`, externalId });
+  }
+  return new Date(at).toUTCString();
+};
+
+/**
+ * `PATCH /sobjects/{Object}/{id}` -> 204; a deleted record answers 404 ENTITY_IS_DELETED (NotFound).
+ * With `ifVersion`, conditional (`If-Unmodified-Since`): a record changed since is a version Conflict.
+ */
 export const updateSObject = async <Rec, Encoded>(
   ctx: SalesforceContext,
   spec: SObjectSpec<Rec, Encoded>,
   id: string,
   fields: Record<string, string | null>,
+  ifVersion?: string,
 ): Promise<Rec> => {
   const response = await salesforceRequest(ctx, {
     method: "PATCH",
     path: recordPath(ctx, spec.sobject, id),
     body: fields,
+    ...(ifVersion === undefined ? {} : { headers: { "if-unmodified-since": ifUnmodifiedSince(ifVersion, id) } }),
   });
   if (response.status !== 204 && response.status !== 200) throw failureOf(response, id);
   return refetch(ctx, spec, id, "an update");

@@ -115,3 +115,41 @@ export const parseSforceLimitInfo = (
   const match = /api-usage=(\d+)\/(\d+)/.exec(header ?? "");
   return match === null ? undefined : { used: Number(match[1]), limit: Number(match[2]) };
 };
+
+/**
+ * One record's result in an sObject Collections answer (create, update, delete), in the request's
+ * order. Its errors carry `statusCode` where the single-record resources say `errorCode`.
+ * See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections.htm
+ */
+export const CollectionResultsWire = Schema.Array(
+  Schema.Struct({
+    id: Schema.optional(Schema.NullOr(Schema.String)),
+    success: Schema.Boolean,
+    errors: Schema.Array(
+      Schema.Struct({
+        statusCode: Schema.String,
+        message: Schema.String,
+        fields: Schema.optional(Schema.Array(Schema.String)),
+        duplicateResult: Schema.optional(Schema.Unknown),
+      }),
+    ),
+  }),
+);
+export type CollectionResultsWire = typeof CollectionResultsWire.Type;
+
+/** `GET /composite/sobjects/{Object}?ids=&fields=`: the rows, null for ids not found (or deleted). */
+export const CollectionRowsWire = Schema.Array(Schema.Unknown);
+
+/**
+ * `POST /composite`: one result per subrequest, `body` as the subrequest's own answer would be.
+ * See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite.htm
+ */
+export const CompositeResponseWire = Schema.Struct({
+  compositeResponse: Schema.Array(
+    Schema.Struct({
+      body: Schema.optional(Schema.Unknown),
+      httpStatusCode: Schema.Number,
+      referenceId: Schema.String,
+    }),
+  ),
+});

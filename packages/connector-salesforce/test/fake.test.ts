@@ -200,3 +200,140 @@ describe("REST wire format", () => {
     ]);
   });
 });
+
+describe("conditional writes and batch resources", () => {
+  const json = (body: unknown, headers: Record<string, string> = {}) => ({
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json", ...headers },
+  });
+
+  it("If-Unmodified-Since on a PATCH: 412 and nothing written once LastModifiedDate is later; whole seconds; 400 for a bad date", async () => {
+    const [contact] = fake.seedContacts(1);
+    const since = new Date(contact!.LastModifiedDate).toUTCString();
+    clock.advance(1_500);
+    fake.store.update("Contact", contact!.Id, { Phone: "+1 555 0100" });
+    const path = `/services/data/v60.0/sobjects/Contact/${contact!.Id}`;
+    const stale = await api(path, {
+      method: "PATCH",
+      ...json({ FirstName: "Late" }, { "if-unmodified-since": since }),
+    });
+    expect(stale.status).toBe(412);
+    expect(stale.body[0]).toMatchObject({ errorCode: "PRECONDITION_FAILED" });
+    expect(fake.store.get("Contact", contact!.Id)!.fields.FirstName).toBe(contact!.fields.FirstName);
+    const current = new Date(fake.store.get("Contact", contact!.Id)!.LastModifiedDate).toUTCString();
+    const fresh = await api(path, {
+      method: "PATCH",
+      ...json({ FirstName: "Now" }, { "if-unmodified-since": current }),
+    });
+    expect(fresh.status).toBe(204);
+    const bad = await api(path, {
+      method: "PATCH",
+      ...json({ FirstName: "X" }, { "if-unmodified-since": "yesterday" }),
+    });
+    expect(bad.status).toBe(400);
+  });
+
+  it("collections: create, update and delete answer one { id, success, errors } per record in order, errors with statusCode", async () => {
+    const created = await api("/services/data/v60.0/composite/sobjects", {
+      method: "POST",
+      ...json({
+        allOrNone: false,
+        records: [
+          { attributes: { type: "Contact" }, LastName: "One" },
+          { attributes: { type: "Contact" }, FirstName: "No last name" },
+          { attributes: { type: "Account" }, Name: "Acme" },
+        ],
+      }),
+    });
+    expect(created.status).toBe(200);
+    expect(created.body.map((r: { success: boolean }) => r.success)).toEqual([true, false, true]);
+    expect(created.body[1]).toEqual({
+      success: false,
+      errors: [
+        {
+          statusCode: "REQUIRED_FIELD_MISSING",
+          message: "Required fields are missing: [LastName]",
+          fields: ["LastName"],
+        },
+      ],
+    });
+    const [one, , acme] = created.body as Array<{ id: string }>;
+    const updated = await api("/services/data/v60.0/composite/sobjects", {
+      method: "PATCH",
+      ...json({
+        allOrNone: false,
+        records: [
+          { attributes: { type: "Contact" }, id: one!.id, Email: "bad" },
+          { attributes: { type: "Account" }, id: acme!.id, Website: "https://acme.example.com" },
+        ],
+      }),
+    });
+    expect(updated.body).toEqual([
+      {
+        id: one!.id,
+        success: false,
+        errors: [
+          { statusCode: "INVALID_EMAIL_ADDRESS", message: "Email: invalid email address: bad", fields: ["Email"] },
+        ],
+      },
+      { id: acme!.id, success: true, errors: [] },
+    ]);
+    const retrieved = await api(
+      `/services/data/v60.0/composite/sobjects/Account?ids=${acme!.id},001000000000000AAA&fields=Name,Website`,
+    );
+    expect(retrieved.body).toEqual([
+      expect.objectContaining({ Id: acme!.id, Name: "Acme", Website: "https://acme.example.com" }),
+      null,
+    ]);
+    const deleted = await api(`/services/data/v60.0/composite/sobjects?ids=${one!.id},${one!.id}&allOrNone=false`, {
+      method: "DELETE",
+    });
+    expect(deleted.body.map((r: { success: boolean }) => r.success)).toEqual([true, false]);
+    expect(deleted.body[1].errors[0].statusCode).toBe("ENTITY_IS_DELETED");
+    const tooMany = await api("/services/data/v60.0/composite/sobjects", {
+      method: "POST",
+      ...json({
+        allOrNone: false,
+        records: Array.from({ length: 201 }, () => ({ attributes: { type: "Contact" }, LastName: "x" })),
+      }),
+    });
+    expect(tooMany.status).toBe(400);
+    expect(fake.requests().filter((r) => r.path.startsWith("/services/data/v60.0/composite/sobjects"))).toHaveLength(5);
+  });
+
+  it("composite: each subrequest answered as its own request, If-Unmodified-Since included, one API call for all", async () => {
+    const [a, b] = fake.seedContacts(2);
+    const versions = [a, b].map((r) => new Date(r!.LastModifiedDate).toUTCString());
+    clock.advance(2_000);
+    fake.store.update("Contact", b!.Id, { Phone: "+1 555 0199" });
+    const usage = fake.apiUsage();
+    const answer = await api("/services/data/v60.0/composite", {
+      method: "POST",
+      ...json({
+        allOrNone: false,
+        compositeRequest: [a, b].map((r, i) => ({
+          method: "PATCH",
+          url: `/services/data/v60.0/sobjects/Contact/${r!.Id}`,
+          referenceId: `r${i}`,
+          body: { FirstName: `Composite ${i}` },
+          httpHeaders: { "If-Unmodified-Since": versions[i]! },
+        })),
+      }),
+    });
+    expect(answer.status).toBe(200);
+    expect(
+      answer.body.compositeResponse.map((r: { httpStatusCode: number; referenceId: string }) => [
+        r.referenceId,
+        r.httpStatusCode,
+      ]),
+    ).toEqual([
+      ["r0", 204],
+      ["r1", 412],
+    ]);
+    expect(answer.body.compositeResponse[1].body[0].errorCode).toBe("PRECONDITION_FAILED");
+    expect(fake.store.get("Contact", a!.Id)!.fields.FirstName).toBe("Composite 0");
+    expect(fake.store.get("Contact", b!.Id)!.fields.FirstName).toBe(b!.fields.FirstName);
+    // Two subrequests, one API call (token requests are not counted).
+    expect(fake.apiUsage() - usage).toBe(1);
+  });
+});

@@ -220,6 +220,57 @@ describe("delta read", () => {
     expect(rest).toEqual(all.slice(200));
   });
 
+  /** Runs `edit` once, before the fake answers the `n`th request for a next page of a query. */
+  const beforeNextPage = (n: number, edit: () => void) => {
+    let pages = 0;
+    server.use(
+      http.get(`${instanceUrl}/services/data/v60.0/:endpoint/:locator`, () => {
+        if (++pages === n) edit();
+        // No answer: the fake answers.
+      }),
+    );
+  };
+
+  // Issue 18 (the HubSpot skip), checked for Salesforce: a record edited between two pages.
+  it("a record edited between two pages of a delta: the locator pages a snapshot, nothing is skipped, the next delta reads the edit", async () => {
+    const seeded = fake.seedContacts(450, { endAt: clock.now() - 100_000, spacingMs: 10 });
+    const [read, unread] = [seeded[10]!, seeded[300]!];
+    const unreadName = unread.fields.FirstName;
+    beforeNextPage(1, () => {
+      clock.advance(1_000);
+      fake.store.update("Contact", read.Id, { FirstName: "Edited after its page" });
+      fake.store.update("Contact", unread.Id, { FirstName: "Edited before its page" });
+    });
+    const first = decodeContacts(await readContacts({ since: new Date(0) }));
+    expect(first.map((r) => r.id).sort()).toEqual(seeded.map((r) => r.Id).sort());
+    // The result set was fixed when the query ran: both rows as they were then, each once.
+    expect(first.filter((r) => r.id === unread.Id).map((r) => r.firstName)).toEqual([unreadName]);
+    // The engine's next bound is the newest SystemModstamp read: both edits are after it.
+    const cursor = Math.max(...first.map((r) => r.updatedAt.getTime()));
+    const next = decodeContacts(await readContacts({ since: new Date(cursor) }));
+    expect(next.filter((r) => r.firstName?.startsWith("Edited")).map((r) => [r.id, r.firstName])).toEqual([
+      [read.Id, "Edited after its page"],
+      [unread.Id, "Edited before its page"],
+    ]);
+  });
+
+  it("a record edited between two pages and the query locator gone: the new query from the last row read skips nothing", async () => {
+    const seeded = fake.seedContacts(450, { endAt: clock.now() - 100_000, spacingMs: 10 });
+    const [read, unread] = [seeded[10]!, seeded[300]!];
+    beforeNextPage(2, () => {
+      clock.advance(16 * 60 * 1000); // unused for 15 minutes: INVALID_QUERY_LOCATOR
+      fake.store.update("Contact", read.Id, { FirstName: "Edited after its page" });
+      fake.store.update("Contact", unread.Id, { FirstName: "Edited before its page" });
+    });
+    const records = decodeContacts(await readContacts({ since: new Date(0) }));
+    expect(fake.requests().some((r) => r.status === 400)).toBe(true);
+    expect(new Set(records.map((r) => r.id))).toEqual(new Set(seeded.map((r) => r.Id)));
+    // Both edits moved behind the read position and were read by the new query.
+    const latest = new Map(records.map((r) => [r.id, r.firstName]));
+    expect(latest.get(read.Id)).toBe("Edited after its page");
+    expect(latest.get(unread.Id)).toBe("Edited before its page");
+  });
+
   it("a read checkpointed page by page ends with exactly the fake's data under 5xx", async () => {
     fake.seedContacts(1_000, { endAt: clock.now() - 100_000, spacingMs: 7 });
     fake.knobs.serverErrorRate = 0.3;

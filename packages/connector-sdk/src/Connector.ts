@@ -36,13 +36,40 @@ export class NotFound extends S.TaggedError<NotFound>()("NotFound", {
   externalId: S.optional(S.String),
 }) {}
 
-/** The remote rejected a write because its version moved on, or a unique key is taken. */
+/**
+ * The remote rejected a write because its version moved on, or a unique key is taken. `reason`
+ * tells the two apart where the connector knows: "version" (the record changed since the write's
+ * `ifVersion`: Business Central's 409 `Request_EntityChanged`, Salesforce's 412 on
+ * `If-Unmodified-Since`), which the engine settles as a three-way merge, and "duplicate" (another
+ * record holds a unique value: HubSpot's 409 on an existing email; `externalId` is that record).
+ */
 export class Conflict extends S.TaggedError<Conflict>()("Conflict", {
   message: S.String,
   externalId: S.optional(S.String),
+  reason: S.optional(S.Literal("version", "duplicate")),
 }) {}
 
+/** True for a `Conflict` whose reason is a moved version (checked by tag: a plugin may bundle its own SDK). */
+export const isVersionConflict = (error: unknown): boolean =>
+  typeof error === "object" &&
+  error !== null &&
+  (error as { _tag?: unknown })._tag === "Conflict" &&
+  (error as { reason?: unknown }).reason === "version";
+
 export type ConnectorError = RateLimited | Unavailable | AuthExpired | InvalidRecord | NotFound | Conflict;
+
+const connectorErrorTags = new Set([
+  "RateLimited",
+  "Unavailable",
+  "AuthExpired",
+  "InvalidRecord",
+  "NotFound",
+  "Conflict",
+]);
+
+/** Tag check rather than instanceof: a plugin may bundle its own copy of the SDK. */
+export const isConnectorError = (e: unknown): e is ConnectorError =>
+  typeof e === "object" && e !== null && connectorErrorTags.has((e as { _tag?: unknown })._tag as string);
 
 /* ------------------------------------------------------------------------------------------------
  * What the engine gives a connector.
@@ -162,10 +189,129 @@ export type MaybeEffect<A> = Promise<A> | Effect.Effect<A, ConnectorError>;
 
 export type DeletionSource = "webhook" | "reconcile" | "api";
 
+/** Options of one write. */
+export interface WriteOptions {
+  /**
+   * The vendor's version of the record the change was made against: the entity's `version` of the
+   * record's `base`. With it, an entity whose `write.conditional` is true writes only if the
+   * record is still at that version, and fails with `Conflict({ reason: "version" })` otherwise.
+   * Undefined: an unconditional write.
+   */
+  readonly ifVersion?: string | undefined;
+}
+
+/** One record to create in a batch. */
+export interface CreateInput<Rec> {
+  /** The normalized fields to create the record with (no id: the vendor assigns it). */
+  readonly record: Partial<Rec>;
+}
+
+/** One record to update in a batch. */
+export interface UpdateInput<Rec> {
+  /** The vendor's id of the record (its external id). */
+  readonly id: string;
+  /** The normalized fields to change; fields left out are not sent. */
+  readonly changes: Partial<Rec>;
+  /** See `WriteOptions.ifVersion`. */
+  readonly ifVersion?: string | undefined;
+}
+
+/** One record to delete in a batch. */
+export interface DeleteInput {
+  readonly id: string;
+  /** See `WriteOptions.ifVersion`. */
+  readonly ifVersion?: string | undefined;
+}
+
+/** One input the vendor accepted. */
+export interface WriteSucceeded<Rec> {
+  readonly ok: true;
+  /** The vendor's id of the record: for a create, the id it assigned. */
+  readonly externalId: string;
+  /**
+   * The whole record as the vendor has it after the write (decoded by the engine with the entity's
+   * schema, like what `get` returns). Undefined for deletes, and where the connector could not
+   * learn it: the engine then reads it with `get` or waits for the next pull.
+   */
+  readonly record?: Rec | undefined;
+}
+
+/** One input the vendor refused, or that was not written. */
+export interface WriteFailed {
+  readonly ok: false;
+  /**
+   * Why, as an error reason with the vendor's message: `InvalidRecord` (a refused value),
+   * `NotFound` (the record is gone), `Conflict` (`reason: "version"` when the record moved since
+   * `ifVersion`, `"duplicate"` when a unique value is taken), or a transient one (`RateLimited`,
+   * `Unavailable`, `AuthExpired`) for an input that was not sent because its request failed. The
+   * engine's retry policy decides by the tag, as for any connector error.
+   */
+  readonly error: ConnectorError;
+}
+
+/** What became of one input of a batch write. */
+export type WriteResult<Rec> = WriteSucceeded<Rec> | WriteFailed;
+
+/**
+ * Batched writes: many inputs a call, one result per input, in the inputs' order
+ * (`results[i]` answers `inputs[i]`). A call may pass any number of inputs: the connector sends
+ * them in requests of at most the vendor's maximum.
+ *
+ * Per-input outcomes are results, never a failure of the call: one refused input fails alone and
+ * the others are written. A call fails (throws, or an Effect failure) only when nothing was
+ * written; once part of a call is written, a request that fails later (429, 5xx) fails its
+ * inputs and the inputs not yet sent, as results with that error. Where a vendor refuses a whole
+ * request for one bad input, the connector splits the request and sends the rest again
+ * (`splitOnRefusal` helps), so the bad input is the only failure.
+ *
+ * @example
+ * batch: {
+ *   maxPerRequest: 100,
+ *   update: (ctx, inputs) => writeInChunks(inputs, 100, (chunk) => updateChunk(ctx, chunk)),
+ * }
+ */
+export interface EntityBatchWrite<Rec, Config> {
+  /**
+   * The most inputs the vendor takes in one request (HubSpot 100, Salesforce 200, Business
+   * Central 100): how many changes are worth gathering for one call.
+   */
+  readonly maxPerRequest: number;
+  readonly create?: (
+    ctx: ConnectorContext<Config>,
+    inputs: ReadonlyArray<CreateInput<Rec>>,
+  ) => MaybeEffect<ReadonlyArray<WriteResult<Rec>>>;
+  readonly update?: (
+    ctx: ConnectorContext<Config>,
+    inputs: ReadonlyArray<UpdateInput<Rec>>,
+  ) => MaybeEffect<ReadonlyArray<WriteResult<Rec>>>;
+  /** Successes carry no record. Deleting a record that is already gone succeeds. */
+  readonly delete?: (
+    ctx: ConnectorContext<Config>,
+    inputs: ReadonlyArray<DeleteInput>,
+  ) => MaybeEffect<ReadonlyArray<WriteResult<Rec>>>;
+}
+
 export interface EntityWrite<Rec, Config> {
+  /** Creates one record; returns it as the vendor has it (with the id it assigned). */
   readonly create?: (ctx: ConnectorContext<Config>, record: Partial<Rec>) => MaybeEffect<Rec>;
-  readonly update?: (ctx: ConnectorContext<Config>, id: string, changes: Partial<Rec>) => MaybeEffect<Rec>;
-  readonly delete?: (ctx: ConnectorContext<Config>, id: string) => MaybeEffect<void>;
+  /** Changes one record; returns the whole record as the vendor now has it. */
+  readonly update?: (
+    ctx: ConnectorContext<Config>,
+    id: string,
+    changes: Partial<Rec>,
+    options?: WriteOptions,
+  ) => MaybeEffect<Rec>;
+  /** Deletes one record; deleting a record that is already gone succeeds. */
+  readonly delete?: (ctx: ConnectorContext<Config>, id: string, options?: WriteOptions) => MaybeEffect<void>;
+  /**
+   * True when updates and deletes honour `ifVersion`: with the vendor's own conditional write
+   * (Business Central's `If-Match`, Salesforce's `If-Unmodified-Since`), or by reading the current
+   * versions and comparing just before writing where the vendor has none (one round trip of race).
+   * Default false: `ifVersion` is ignored, and the engine must compare versions itself.
+   */
+  readonly conditional?: boolean;
+  /** Batched creates, updates and deletes, where the vendor has batch endpoints (see EntityBatchWrite). */
+  readonly batch?: EntityBatchWrite<Rec, Config>;
 }
 
 export interface EntityDefinition<Rec, Config> {
@@ -174,6 +320,14 @@ export interface EntityDefinition<Rec, Config> {
   readonly primaryKey: (record: Rec) => string;
   /** Remote modification time: drives the delta cursor and conflict ordering. */
   readonly updatedAt: (record: Rec) => Date;
+  /**
+   * The vendor's version of a record, which conditional writes send back as `ifVersion`: Business
+   * Central's `@odata.etag`, Salesforce's `LastModifiedDate`. Default: `updatedAt` as ISO-8601.
+   *
+   * @example
+   * version: (item) => item.etag
+   */
+  readonly version?: (record: Rec) => string;
   readonly read: (ctx: ConnectorContext<Config>, options: ReadOptions) => PageSource<ReadPage>;
   /** Ids only, for reconciliation. */
   readonly readIds?: (ctx: ConnectorContext<Config>) => PageSource<ReadonlyArray<string>>;

@@ -1,5 +1,6 @@
 import { Clock, Context, Duration, Effect, Layer } from "effect";
 import type { RateLimitHint, RateLimitPolicy } from "./Connector.ts";
+import { makeLeasedBucket, type RateBudgetSource } from "./LeasedBucket.ts";
 
 /**
  * One connection's token bucket. Time comes from the Effect `Clock`, so tests
@@ -78,31 +79,42 @@ const unlimited: TokenBucket = {
   available: Effect.succeed(Infinity),
 };
 
+/** The connections' budgets of one process: `forConnection` hands every job of a connection the same bucket. */
+export interface RateBudgetService {
+  /** The connection's bucket, created on first use with the connector's policy. */
+  readonly forConnection: (connectionId: string, policy: RateLimitPolicy | undefined) => Effect.Effect<TokenBucket>;
+}
+
+/** One bucket per connection id, made by `makeBucket` on first use; a connection without a policy is unlimited. */
+const bucketsBy = (makeBucket: (connectionId: string, policy: RateLimitPolicy) => TokenBucket): RateBudgetService => {
+  const buckets = new Map<string, TokenBucket>();
+  return {
+    forConnection: (connectionId, policy) =>
+      Effect.sync(() => {
+        if (policy === undefined) return unlimited;
+        let bucket = buckets.get(connectionId);
+        if (bucket === undefined) {
+          bucket = makeBucket(connectionId, policy);
+          buckets.set(connectionId, bucket);
+        }
+        return bucket;
+      }),
+  };
+};
+
 /**
- * Rate budgets keyed by connection id, shared by every job of the connection in
- * this process. (Across processes each holds its own bucket; the vendor's headers,
- * which every process observes, keep them honest.)
+ * Rate budgets keyed by connection id, shared by every job of the connection in this process.
+ * `layer` keeps each budget in this process's memory (one process: the embedded database);
+ * `shared` makes it one budget per connection across every process using `source`, each
+ * process leasing shares of it (see `makeLeasedBucket`; core's source is a PostgreSQL row).
  */
-export class RateBudget extends Context.Tag("@tandem/core/RateBudget")<
-  RateBudget,
-  {
-    /** The connection's bucket, created on first use with the connector's policy. */
-    readonly forConnection: (connectionId: string, policy: RateLimitPolicy | undefined) => Effect.Effect<TokenBucket>;
-  }
->() {
-  static readonly layer = Layer.sync(RateBudget, () => {
-    const buckets = new Map<string, TokenBucket>();
-    return {
-      forConnection: (connectionId, policy) =>
-        Effect.sync(() => {
-          if (policy === undefined) return unlimited;
-          let bucket = buckets.get(connectionId);
-          if (bucket === undefined) {
-            bucket = makeTokenBucket(policy);
-            buckets.set(connectionId, bucket);
-          }
-          return bucket;
-        }),
-    };
-  });
+export class RateBudget extends Context.Tag("@tandem/core/RateBudget")<RateBudget, RateBudgetService>() {
+  /** Budgets in this process's memory: no other process shares them. */
+  static readonly inProcess = (): RateBudgetService => bucketsBy((_, policy) => makeTokenBucket(policy));
+
+  static readonly layer = Layer.sync(RateBudget, RateBudget.inProcess);
+
+  /** Budgets shared through `source` by every process that uses it. */
+  static readonly shared = (source: RateBudgetSource): RateBudgetService =>
+    bucketsBy((connectionId, policy) => makeLeasedBucket(connectionId, policy, source));
 }

@@ -6,6 +6,7 @@ import {
   type ConnectorLogger,
   type EntityDefinition,
   InvalidRecord,
+  isConnectorError,
   type MaybeEffect,
   type PageSource,
   rateLimitPolicyOf,
@@ -22,18 +23,7 @@ import { makeTokenSource, memoryRefreshState, requestGrant, type TokenSource } f
  * values / Streams) into Effects and Streams, and decodes what connectors return.
  */
 
-const connectorErrorTags = new Set([
-  "RateLimited",
-  "Unavailable",
-  "AuthExpired",
-  "InvalidRecord",
-  "NotFound",
-  "Conflict",
-]);
-
-/** Tag check rather than instanceof: a plugin may bundle its own copy of @tandem/core. */
-export const isConnectorError = (e: unknown): e is ConnectorError =>
-  typeof e === "object" && e !== null && connectorErrorTags.has((e as { _tag?: unknown })._tag as string);
+export { isConnectorError } from "./Connector.ts";
 
 /**
  * What a throw from connector code means. Our error reasons keep their tag.

@@ -4,6 +4,7 @@
  * pieces that call a connector (for the engine and the conformance suite) are
  * in `@tandem/connector-sdk/runtime`.
  */
+export * from "./BatchWrite.ts";
 export * from "./ConflictMerge.ts";
 export * from "./ConflictPolicy.ts";
 export * from "./Connector.ts";

@@ -7,8 +7,10 @@
  */
 
 export * from "./ConnectorHttp.ts";
+export * from "./callBatchWrite.ts";
 export * from "./callConnector.ts";
 export * from "./EgressPolicy.ts";
+export * from "./LeasedBucket.ts";
 export * from "./RateBudget.ts";
 export * from "./RecordCodec.ts";
 export * from "./TokenSource.ts";

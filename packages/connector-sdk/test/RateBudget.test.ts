@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest";
 import { Effect, Fiber, TestClock } from "effect";
-import { makeTokenBucket, RateBudget } from "../src/runtime.ts";
+import { leaseTerms, makeTokenBucket, RateBudget } from "../src/runtime.ts";
 
 /** Lets forked fibers run up to their next suspension. */
 const settle = Effect.yieldNow().pipe(Effect.repeatN(20));
@@ -93,4 +93,32 @@ describe("RateBudget", () => {
       for (let i = 0; i < 1_000; i++) yield* unlimited.acquire;
     }).pipe(Effect.provide(RateBudget.layer)),
   );
+});
+
+describe("lease terms of a shared budget", () => {
+  it("leave room for a window's spending: depth + rate·window is the burst, so the cluster keeps burst + rate·T", () => {
+    for (const [rate, burst] of [
+      [9, 10],
+      [10, 10],
+      [20, 20],
+      [100, 100],
+      [0.5, 2],
+    ] as const) {
+      const terms = leaseTerms(rate, burst);
+      const depth = terms.depthMs / terms.costMs;
+      expect(depth + (rate / 1000) * terms.windowMs).toBeCloseTo(burst);
+      expect(terms.maxTokens).toBe(Math.floor(depth));
+      expect(terms.maxTokens).toBeGreaterThanOrEqual(1);
+    }
+    // HubSpot's default: leases of up to 5 tokens, spendable for 556 ms.
+    expect(leaseTerms(9, 10)).toMatchObject({ maxTokens: 5 });
+    expect(leaseTerms(9, 10).windowMs).toBeCloseTo(555.6, 0);
+  });
+
+  it("keep a window of 100 ms to 2 s and a depth of at least one token", () => {
+    expect(leaseTerms(0.1, 1)).toMatchObject({ windowMs: 2_000, maxTokens: 1 });
+    const tiny = leaseTerms(1_000, 10);
+    expect(tiny.windowMs).toBe(100);
+    expect(tiny.depthMs / tiny.costMs).toBe(1);
+  });
 });

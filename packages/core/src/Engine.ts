@@ -1,8 +1,9 @@
 import type { AnyConnector } from "@tandem/connector-sdk";
-import { EgressPolicy, type EgressPolicyOptions, RateBudget } from "@tandem/connector-sdk/runtime";
+import { EgressPolicy, type EgressPolicyOptions } from "@tandem/connector-sdk/runtime";
 import { Layer, Option, type Redacted } from "effect";
 import { ConnectorCredentials } from "./connector/ConnectorCredentials.ts";
 import { ConnectorRegistry } from "./connector/ConnectorRegistry.ts";
+import { RateBudgets } from "./connector/RateBudgets.ts";
 import { Database, type DatabaseConfig, type DatabaseStartupError } from "./db/Database.ts";
 import { Alerts } from "./ops/Alerts.ts";
 import { MetricsReport } from "./ops/MetricsReport.ts";
@@ -13,6 +14,7 @@ import { Locks } from "./queue/Locks.ts";
 import { RetryPolicy, RetryPolicyConfig, type RetryPolicyOptions } from "./queue/RetryPolicy.ts";
 import { Scheduler, SchedulerConfig, type SchedulerOptions } from "./queue/Scheduler.ts";
 import { Conflicts } from "./store/Conflicts.ts";
+import { DeletionGuardConfig, type DeletionGuardLimits, DeletionQuarantine } from "./store/DeletionQuarantine.ts";
 import { PushOutbox } from "./store/PushOutbox.ts";
 import { RecordStore } from "./store/RecordStore.ts";
 import { Records } from "./store/Records.ts";
@@ -41,6 +43,8 @@ export interface EngineConfig<E = never> {
   readonly egress?: EgressPolicyOptions;
   readonly adminKey?: Option.Option<Redacted.Redacted<string>>;
   readonly schedules?: SchedulerOptions;
+  /** The mass-deletion guard's thresholds; each defaults to `DEFAULT_GUARD_LIMITS`. */
+  readonly deletionGuard?: Partial<DeletionGuardLimits>;
   /** How local changes are pushed (the push interval, batch size...); defaults in PushOptions. */
   readonly push?: PushOptions;
 }
@@ -66,7 +70,8 @@ export const Engine = {
     return Layer.mergeAll(
       CredentialCipher.layer(config.secretKey),
       ConnectorRegistry.layer(config.connectors),
-      RateBudget.layer,
+      // One budget per connection across the cluster on PostgreSQL, in memory on PGlite.
+      RateBudgets.layerNoDeps,
       RetryPolicy.layer,
       Layer.succeed(ApiKeysConfig, { adminKey: config.adminKey ?? Option.none() }),
       egress,
@@ -74,6 +79,7 @@ export const Engine = {
       Layer.provideMerge(databaseLayer(config.database)),
       Layer.provideMerge(Layer.succeed(RetryPolicyConfig, config.retry ?? {})),
       Layer.provideMerge(Layer.succeed(SchedulerConfig, config.schedules ?? {})),
+      Layer.provideMerge(Layer.succeed(DeletionGuardConfig, config.deletionGuard ?? {})),
       Layer.provideMerge(Layer.succeed(PushConfig, config.push ?? {})),
     );
   },
@@ -92,8 +98,9 @@ export const Engine = {
       RunHistory.layerNoDeps,
     );
     // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
-    // job), so the queue and the outbox sit below the engine.
-    const conflicts = Conflicts.layerNoDeps.pipe(
+    // job), so the queue and the outbox sit below the engine; so does the mass-deletion guard,
+    // whose held deletions ask for an alert evaluation (a queue job).
+    const conflicts = Layer.mergeAll(Conflicts.layerNoDeps, DeletionQuarantine.layerNoDeps).pipe(
       Layer.provideMerge(OutboundWebhooks.layerNoDeps),
       Layer.provideMerge(JobQueue.layerNoDeps),
       Layer.provideMerge(stores),

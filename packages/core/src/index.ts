@@ -15,9 +15,10 @@ export {
   makeTokenBucket,
   parseEgressAllowList,
 } from "@tandem/connector-sdk/runtime";
-// connector/: which connectors are loaded, and the credentials they are given.
+// connector/: which connectors are loaded, the credentials they are given, and their rate budgets.
 export { ConnectorCredentials } from "./connector/ConnectorCredentials.ts";
 export { ConnectorLoadError, ConnectorRegistry, type ConnectorRegistryService } from "./connector/ConnectorRegistry.ts";
+export { RateBudgets } from "./connector/RateBudgets.ts";
 // db/: the database, and what a stored value may hold.
 export {
   ConstraintViolation,
@@ -48,6 +49,7 @@ export {
   Alerts,
   type AlertView,
   registerAlertsSchedule,
+  requestAlertEvaluation,
 } from "./ops/Alerts.ts";
 export {
   MetricsReport,
@@ -67,6 +69,14 @@ export { describeFailure, isLastAttempt, RetryPolicy, RetryPolicyConfig } from "
 export { Scheduler, SchedulerConfig, type ScheduleView, SYNC_JOB_KIND } from "./queue/Scheduler.ts";
 // store/: records, the change feed, conflicts.
 export { Conflicts, type ConflictView, type ManualResolution, type SettleInput } from "./store/Conflicts.ts";
+export {
+  DEFAULT_GUARD_LIMITS,
+  DeletionGuardConfig,
+  type DeletionGuardLimits,
+  DeletionQuarantine,
+  type QuarantinedDeletionView,
+  type QuarantineListFilter,
+} from "./store/DeletionQuarantine.ts";
 export { type OutboxEntry, PushOutbox } from "./store/PushOutbox.ts";
 export { type ChangePage, type ExportFormat, RecordStore, type StoredRecord } from "./store/RecordStore.ts";
 export { type LocalChangeView, Records, type RecordView } from "./store/Records.ts";
@@ -87,6 +97,7 @@ export {
   type RecordRef,
 } from "./sync/LocalChanges.ts";
 export { PushConfig, type PushOptions } from "./sync/push/PushConfig.ts";
+export { deletionsArriveOnTheirOwn, reconcileCadenceOf } from "./sync/reconcileCadence.ts";
 export {
   defineSyncJob,
   type ExternalSource,
@@ -108,7 +119,7 @@ export {
 } from "./sync/SyncJob.ts";
 export { PUSH_DRAIN_JOB_KIND, type PushDrainPayload, SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
 export { SyncJobQueue } from "./sync/SyncJobQueue.ts";
-export { type LocalChange, SyncTriggers } from "./sync/SyncTriggers.ts";
+export { type EntitySchedules, type LocalChange, SyncTriggers } from "./sync/SyncTriggers.ts";
 // tenancy/: tenants, API keys, connections, the credential cipher.
 export { ApiKeys, type CreatedApiKey, generateApiKey, type Principal } from "./tenancy/ApiKeys.ts";
 export {

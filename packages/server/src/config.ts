@@ -26,7 +26,18 @@ export interface ServerConfig {
   /** Whether this process runs jobs and schedules, and how many jobs at once. */
   readonly worker: { readonly enabled: boolean; readonly concurrency: number };
   readonly retry: { readonly defaultMaxAttempts: number; readonly maxDelayMs: number };
-  readonly schedules: { readonly deltaCron: string; readonly reconcileCron: string; readonly alertsCron: string };
+  readonly schedules: {
+    readonly deltaCron: string;
+    readonly reconcileCron: string;
+    readonly safetyNetReconcileCron: string;
+    readonly alertsCron: string;
+  };
+  /** The mass-deletion guard's thresholds (see DeletionQuarantine in core). */
+  readonly deletionGuard: {
+    readonly maxDeletions: number;
+    readonly windowMinutes: number;
+    readonly maxDeleteShare: number;
+  };
   /** Local changes that touch no critical field are pushed within this (entities may declare their own). */
   readonly push: { readonly intervalMs: number };
   /** Inbound webhook bodies above this are refused with 413. */
@@ -85,6 +96,19 @@ const env = Config.all({
   maxBackoffMs: Config.integer("TANDEM_MAX_BACKOFF_MS").pipe(Config.withDefault(300_000)),
   deltaCron: Config.string("TANDEM_DELTA_CRON").pipe(Config.withDefault("*/15 * * * *")),
   reconcileCron: Config.string("TANDEM_RECONCILE_CRON").pipe(Config.withDefault("0 3 * * *")),
+  safetyNetReconcileCron: Config.string("TANDEM_RECONCILE_SAFETY_NET_CRON").pipe(Config.withDefault("0 3 * * 0")),
+  massDeleteMax: Config.integer("TANDEM_MASS_DELETE_MAX").pipe(
+    Config.withDefault(100),
+    Config.validate({ message: "must be at least 0", validation: (n) => n >= 0 }),
+  ),
+  massDeleteWindowMinutes: Config.integer("TANDEM_MASS_DELETE_WINDOW_MINUTES").pipe(
+    Config.withDefault(60),
+    Config.validate({ message: "must be between 1 and 10080 (a week)", validation: (n) => n >= 1 && n <= 10_080 }),
+  ),
+  massDeleteMaxShare: Config.number("TANDEM_MASS_DELETE_MAX_SHARE").pipe(
+    Config.withDefault(0.2),
+    Config.validate({ message: "must be between 0 and 1", validation: (n) => n >= 0 && n <= 1 }),
+  ),
   alertsCron: Config.string("TANDEM_ALERTS_CRON").pipe(Config.withDefault("* * * * *")),
   pushIntervalMs: Config.integer("TANDEM_PUSH_INTERVAL_MS").pipe(
     Config.withDefault(1_000),
@@ -195,7 +219,17 @@ export const loadConfig = Effect.gen(function* () {
     otlpEndpoint: Option.map(raw.otlpEndpoint, (u) => u.toString().replace(/\/$/, "")),
     worker: { enabled: raw.worker, concurrency: raw.workerConcurrency },
     retry: { defaultMaxAttempts: raw.maxAttempts, maxDelayMs: raw.maxBackoffMs },
-    schedules: { deltaCron: raw.deltaCron, reconcileCron: raw.reconcileCron, alertsCron: raw.alertsCron },
+    schedules: {
+      deltaCron: raw.deltaCron,
+      reconcileCron: raw.reconcileCron,
+      safetyNetReconcileCron: raw.safetyNetReconcileCron,
+      alertsCron: raw.alertsCron,
+    },
+    deletionGuard: {
+      maxDeletions: raw.massDeleteMax,
+      windowMinutes: raw.massDeleteWindowMinutes,
+      maxDeleteShare: raw.massDeleteMaxShare,
+    },
     push: { intervalMs: raw.pushIntervalMs },
     webhookMaxBytes: raw.webhookMaxBytes,
     api: { maxBodyBytes: raw.maxBodyBytes, maxBatchSize: raw.maxBatchSize },

@@ -26,6 +26,7 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
         egress: { allow: config.egressAllow },
         adminKey: config.adminKey,
         schedules: config.schedules,
+        deletionGuard: config.deletionGuard,
         push: config.push,
       }),
     ),

@@ -162,6 +162,50 @@ describe("search", () => {
     }
   });
 
+  it("applies one sorting rule a search, as HubSpot documents; a second is a 400", async () => {
+    fake.seedContacts(3);
+    const two = await search({
+      sorts: [
+        { propertyName: "lastmodifieddate", direction: "ASCENDING" },
+        { propertyName: "hs_object_id", direction: "ASCENDING" },
+      ],
+    });
+    expect(two.status).toBe(400);
+    expect(two.body.category).toBe("VALIDATION_ERROR");
+  });
+
+  it("`after` is an offset into the results as they are now: an edit between two pages shifts the next", async () => {
+    const seeded = fake.seedContacts(10, { spacingMs: 1_000 });
+    const query = {
+      filterGroups: [{ filters: [{ propertyName: "lastmodifieddate", operator: "GTE", value: "0" }] }],
+      sorts: [{ propertyName: "lastmodifieddate", direction: "ASCENDING" }],
+      limit: 4,
+    };
+    const first = await search(query);
+    expect(first.body.results.map((o: { id: string }) => o.id)).toEqual(seeded.slice(0, 4).map((o) => o.id));
+    clock.advance(1_000);
+    fake.store.update("contacts", seeded[1]!.id, { phone: "2" }); // moves to the end of the order
+    const second = await search({ ...query, after: first.body.paging.next.after });
+    // seeded[4] is now at offset 3, on the page already read: an offset reader never sees it.
+    expect(second.body.results.map((o: { id: string }) => o.id)).toEqual(seeded.slice(5, 9).map((o) => o.id));
+  });
+
+  it("orders objects tied on the sorted property by id, descending when the knob says so", async () => {
+    const seeded = fake.seedContacts(5, { spacingMs: 0 });
+    const query = {
+      filterGroups: [{ filters: [{ propertyName: "lastmodifieddate", operator: "GTE", value: "0" }] }],
+      sorts: [{ propertyName: "lastmodifieddate", direction: "ASCENDING" }],
+    };
+    const ids = seeded.map((o) => o.id);
+    expect((await search(query)).body.results.map((o: { id: string }) => o.id)).toEqual(ids);
+    fake.knobs.searchTieOrder = "id-descending";
+    expect((await search(query)).body.results.map((o: { id: string }) => o.id)).toEqual([...ids].reverse());
+    // Without a sort, still in creation order; a sort by id is unaffected.
+    expect((await search({})).body.results.map((o: { id: string }) => o.id)).toEqual(ids);
+    const byId = await search({ ...query, sorts: [{ propertyName: "hs_object_id", direction: "ASCENDING" }] });
+    expect(byId.body.results.map((o: { id: string }) => o.id)).toEqual(ids);
+  });
+
   it("hides objects changed within the search lag", async () => {
     fake.knobs.searchLagMs = 3_000;
     fake.seedContacts(2, { endAt: clock.now() - 10_000 });
@@ -201,19 +245,55 @@ describe("writes", () => {
     expect((await call("PATCH", "/crm/v3/objects/contacts/999", { properties: {} })).status).toBe(404);
   });
 
+  it("batch create is all or nothing: one existing email answers one 409 naming the existing id, and nothing is created", async () => {
+    const [existing] = fake.seedContacts(1);
+    const refused = await call("POST", "/crm/v3/objects/contacts/batch/create", {
+      inputs: [
+        { properties: { email: "b@example.com" } },
+        { properties: { email: existing!.properties.email!.toUpperCase() } },
+        { properties: { email: "c@example.com" } },
+      ],
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({
+      status: "error",
+      category: "CONFLICT",
+      message: `Contact already exists. Existing ID: ${existing!.id}`,
+    });
+    expect(refused.body.results).toBeUndefined();
+    expect(fake.live("contacts")).toHaveLength(1);
+    const invalid = await call("POST", "/crm/v3/objects/contacts/batch/create", {
+      inputs: [{ properties: { email: "d@example.com" } }, { properties: { email: "not an email" } }],
+    });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body).toMatchObject({ status: "error", category: "VALIDATION_ERROR" });
+    expect(fake.live("contacts")).toHaveLength(1);
+    const created = await call("POST", "/crm/v3/objects/contacts/batch/create", {
+      inputs: [{ properties: { email: "b@example.com" } }, { properties: { email: "c@example.com" } }],
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.results.map((r: { properties: { email: string } }) => r.properties.email)).toEqual([
+      "b@example.com",
+      "c@example.com",
+    ]);
+  });
+
   it("batches: 100 inputs at most, 207 with errors[] on partial failure, upsert by email, archive 204", async () => {
     const [existing] = fake.seedContacts(1);
     const tooMany = await call("POST", "/crm/v3/objects/contacts/batch/create", {
       inputs: Array.from({ length: 101 }, () => ({ properties: {} })),
     });
     expect(tooMany.status).toBe(400);
-    const partial = await call("POST", "/crm/v3/objects/contacts/batch/create", {
-      inputs: [{ properties: { email: "b@example.com" } }, { properties: { email: existing!.properties.email } }],
+    const partial = await call("POST", "/crm/v3/objects/contacts/batch/update", {
+      inputs: [
+        { id: existing!.id, properties: { firstname: "B" } },
+        { id: existing!.id === "999" ? "998" : "999", properties: { firstname: "C" } },
+      ],
     });
     expect(partial.status).toBe(207);
     expect(partial.body.results).toHaveLength(1);
     expect(partial.body.numErrors).toBe(1);
-    expect(partial.body.errors[0]).toMatchObject({ status: "error", category: "CONFLICT" });
+    expect(partial.body.errors[0]).toMatchObject({ status: "error", category: "OBJECT_NOT_FOUND" });
     const upsert = await call("POST", "/crm/v3/objects/contacts/batch/upsert", {
       inputs: [
         { id: existing!.properties.email, idProperty: "email", properties: { firstname: "Up" } },

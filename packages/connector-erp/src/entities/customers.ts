@@ -20,6 +20,8 @@ export const Customer = Schema.Struct({
   phoneNumber: Schema.NullOr(Schema.String),
   blocked: CustomerBlocked,
   updatedAt: Schema.Date,
+  /** BC's `@odata.etag`: the version conditional writes send back as `If-Match`. */
+  etag: Schema.String,
 });
 export type Customer = typeof Customer.Type;
 
@@ -40,6 +42,7 @@ const customerSpec: EntitySpec<Customer, typeof Customer.Encoded, CustomerWire> 
     phoneNumber: orNull(wire.phoneNumber),
     blocked: blockedFromWire[wire.blocked],
     updatedAt: wire.lastModifiedDateTime,
+    etag: wire["@odata.etag"],
   }),
 };
 
@@ -47,7 +50,7 @@ const customerSpec: EntitySpec<Customer, typeof Customer.Encoded, CustomerWire> 
 const toWire = (fields: Partial<Customer>): Record<string, unknown> => {
   const body: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(fields)) {
-    if (name === "id" || name === "updatedAt" || value === undefined) continue;
+    if (name === "id" || name === "updatedAt" || name === "etag" || value === undefined) continue;
     if (name === "blocked") body.blocked = blockedToWire[value as Customer["blocked"]] ?? value;
     else body[name] = value === null ? "" : value;
   }

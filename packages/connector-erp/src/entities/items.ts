@@ -22,6 +22,8 @@ export const Item = Schema.Struct({
   unitCost: Schema.Number,
   baseUnitOfMeasureCode: Schema.NullOr(Schema.String),
   updatedAt: Schema.Date,
+  /** BC's `@odata.etag`: the version conditional writes send back as `If-Match`. */
+  etag: Schema.String,
 });
 export type Item = typeof Item.Type;
 
@@ -43,18 +45,19 @@ const itemSpec: EntitySpec<Item, typeof Item.Encoded, ItemWire> = {
     unitCost: wire.unitCost,
     baseUnitOfMeasureCode: orNull(wire.baseUnitOfMeasureCode),
     updatedAt: wire.lastModifiedDateTime,
+    etag: wire["@odata.etag"],
   }),
 };
 
 /**
- * Normalized fields -> BC properties. `id` and `updatedAt` are BC's and never sent; null clears
+ * Normalized fields -> BC properties. `id`, `updatedAt` and `etag` are BC's and never sent; null clears
  * a text property (BC takes ""). `inventory` is sent as given: BC refuses it (400, read-only),
  * which fails the push as InvalidRecord instead of dropping the change silently.
  */
 const toWire = (fields: Partial<Item>): Record<string, unknown> => {
   const body: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(fields)) {
-    if (name === "id" || name === "updatedAt" || value === undefined) continue;
+    if (name === "id" || name === "updatedAt" || name === "etag" || value === undefined) continue;
     body[name] = value === null ? "" : value;
   }
   return body;

@@ -1,15 +1,8 @@
 import { defineEntity } from "@tandem/connector-sdk";
 import { Schema } from "effect";
-import {
-  archiveCrmObject,
-  type CrmObjectSpec,
-  createCrmObject,
-  getCrmObject,
-  readCrmObjectIds,
-  readCrmObjects,
-  updateCrmObject,
-} from "../client.ts";
+import { type CrmObjectSpec, getCrmObject, readCrmObjectIds, readCrmObjects } from "../client.ts";
 import type { HubSpotConfig } from "../config.ts";
+import { crmObjectWrite } from "../crmWrites.ts";
 import type { CrmObjectWire } from "../wire.ts";
 
 /**
@@ -81,11 +74,7 @@ export const companies = defineEntity<Company, HubSpotConfig>({
   read: (ctx, options) => readCrmObjects(ctx, companySpec, options),
   readIds: (ctx) => readCrmObjectIds(ctx, companySpec),
   get: (ctx, id) => getCrmObject(ctx, companySpec, id),
-  write: {
-    create: (ctx, record) => createCrmObject(ctx, companySpec, toProperties(record)),
-    update: (ctx, id, changes) => updateCrmObject(ctx, companySpec, id, toProperties(changes)),
-    delete: (ctx, id) => archiveCrmObject(ctx, companySpec, id),
-  },
+  write: crmObjectWrite(companySpec, toProperties),
   deletes: "api",
   webhooks: true,
   // HubSpot sets the id, the timestamps and `archived` (an archive is a delete).

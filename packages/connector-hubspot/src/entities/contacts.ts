@@ -1,20 +1,18 @@
 import { defineEntity, InvalidRecord } from "@tandem/connector-sdk";
 import { Schema } from "effect";
 import {
-  archiveCrmObject,
   type BatchFailure,
   batchMaxInputs,
   batchRequest,
   type CrmObjectSpec,
-  createCrmObject,
   decodeRecord,
   getCrmObject,
   type HubSpotContext,
   readCrmObjectIds,
   readCrmObjects,
-  updateCrmObject,
 } from "../client.ts";
 import type { HubSpotConfig } from "../config.ts";
+import { crmObjectWrite } from "../crmWrites.ts";
 import type { CrmObjectWire } from "../wire.ts";
 
 /**
@@ -52,6 +50,7 @@ const propertyNames = {
 const contactSpec: CrmObjectSpec<Contact, typeof Contact.Encoded> = {
   objectType: "contacts",
   lastModifiedProperty: "lastmodifieddate",
+  uniqueProperty: "email",
   properties: [...Object.values(propertyNames), "createdate", "lastmodifieddate"],
   record: Contact,
   toRecord: (wire: CrmObjectWire) => ({
@@ -83,7 +82,8 @@ const toProperties = (changes: Partial<Contact>): Record<string, string> => {
 /**
  * Contacts: `/crm/v3/objects/contacts`. Full reads list, deltas search `lastmodifieddate`
  * (restarting past the 10,000-result cap), deletions come from the archived listing and
- * `contact.deletion` webhooks. Writes: create (409 on a duplicate email -> Conflict), update, archive.
+ * `contact.deletion` webhooks. Writes: create (409 on a duplicate email -> Conflict), update, archive,
+ * one at a time or in batches of 100 (see ../crmWrites.ts).
  */
 export const contacts = defineEntity<Contact, HubSpotConfig>({
   record: Contact,
@@ -92,11 +92,7 @@ export const contacts = defineEntity<Contact, HubSpotConfig>({
   read: (ctx, options) => readCrmObjects(ctx, contactSpec, options),
   readIds: (ctx) => readCrmObjectIds(ctx, contactSpec),
   get: (ctx, id) => getCrmObject(ctx, contactSpec, id),
-  write: {
-    create: (ctx, record) => createCrmObject(ctx, contactSpec, toProperties(record)),
-    update: (ctx, id, changes) => updateCrmObject(ctx, contactSpec, id, toProperties(changes)),
-    delete: (ctx, id) => archiveCrmObject(ctx, contactSpec, id),
-  },
+  write: crmObjectWrite(contactSpec, toProperties),
   deletes: "api",
   webhooks: true,
   // HubSpot sets the id, the timestamps and `archived` (an archive is a delete).

@@ -6,7 +6,8 @@ import { afterAll, beforeAll } from "vitest";
 
 /**
  * The HubSpot fake (MSW) on a manual clock, plus a webhook receiver that records what the
- * fake's emitter POSTs, in arrival order. Registers the suite's MSW lifecycle.
+ * fake's emitter POSTs, in arrival order. Registers the suite's MSW lifecycle. `server` is the MSW
+ * server, for a test that hooks the fake's request handling (`server.use`, then `resetHandlers`).
  */
 export const hubSpotFakeWithReceiver = (options: {
   readonly baseUrl: string;
@@ -33,5 +34,5 @@ export const hubSpotFakeWithReceiver = (options: {
     fake.close();
     server.close();
   });
-  return { clock, fake, received };
+  return { clock, fake, received, server };
 };

@@ -57,6 +57,8 @@ export type NullableJson = ColumnType<unknown | null, string | null | undefined,
  *   reconcile_ids  store/ReconcileStage.ts
  *   conflicts      store/ConflictRows.ts
  *   sync_runs      ops/RunRows.ts           (queue/JobStore composes closeRunsOfEndedJobs)
+ *   rate_budgets   connector/RateBudgetRows.ts (Connections.delete calls deleteRateBudgetOf)
+ *   quarantined_deletions  store/QuarantineRows.ts
  *   push_outbox    store/PushOutboxRows.ts  (written with the record's change, in its transaction)
  */
 
@@ -334,7 +336,13 @@ export interface SyncRunsTable {
   progress_at: NullableTimestamp;
 }
 
-export type AlertKind = "sync_failures" | "error_rate" | "queue_backlog" | "staleness" | "performance";
+export type AlertKind =
+  | "sync_failures"
+  | "error_rate"
+  | "queue_backlog"
+  | "staleness"
+  | "performance"
+  | "mass_deletion";
 
 /** An alert rule of a tenant; `params` is validated per kind by Alerts.setRule. */
 export interface AlertRulesTable {
@@ -371,6 +379,47 @@ export interface AlertsTable {
   resolution: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
 }
 
+/** A connection's rate budget shared by every process (GCRA form; see connector/RateBudgetRows.ts). */
+export interface RateBudgetsTable {
+  connection_id: string;
+  /** theoretical arrival time: the budget is spent up to here; full once it is the bucket's depth in the past */
+  tat: Timestamp;
+  /** a vendor's reset or Retry-After: no process sends before it */
+  blocked_until: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** Where a deletion the guard held back was reported: reconciliation, a read's tombstones, a webhook. */
+export type QuarantineSource = "reconcile" | "delta" | "full" | "webhook";
+
+/** pending (in the review queue) -> approved (applied) | rejected (record kept) | reappeared (seen live remotely). */
+export type QuarantineStatus = "pending" | "approved" | "rejected" | "reappeared";
+
+/** A deletion the mass-deletion guard held back for review, the record left live (see DeletionQuarantine). */
+export interface QuarantinedDeletionsTable {
+  id: string;
+  /** insertion order, for keyset pagination */
+  seq: Generated<string>;
+  tenant_id: string;
+  connection_id: string;
+  entity: string;
+  external_id: string;
+  source: QuarantineSource;
+  status: Generated<QuarantineStatus>;
+  /** a rejected deletion keeps its record until the record is seen live remotely again */
+  keeps_record: Generated<boolean>;
+  /** the rule that held it and the figures behind it */
+  guard: JsonColumn;
+  detected_at: Timestamp;
+  resolved_at: NullableTimestamp;
+  /** `api-key:<id>`, `admin`, `reconciliation`, `sync option allowMassDeletion`, `remote` (reappeared) */
+  resolved_by: string | null;
+  /** why it was rejected (the operator's words) or settled otherwise */
+  reason: string | null;
+  /** the approval that settled it (its records are deleted by one statement) */
+  settlement_id: string | null;
+}
+
 export interface DB {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
@@ -391,6 +440,8 @@ export interface DB {
   sync_runs: SyncRunsTable;
   alert_rules: AlertRulesTable;
   alerts: AlertsTable;
+  rate_budgets: RateBudgetsTable;
+  quarantined_deletions: QuarantinedDeletionsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

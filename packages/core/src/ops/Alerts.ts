@@ -9,6 +9,7 @@ import * as store from "./AlertStore.ts";
 import { AlertKindSchema } from "./alertParams.ts";
 import { listAlerts } from "./alerts/alertViews.ts";
 import { evaluateAlerts } from "./alerts/evaluateAlerts.ts";
+import { ALERTS_EVALUATE_JOB_KIND } from "./alerts/evaluationJob.ts";
 import { ensureDefaultRules, setRule, tenantRules } from "./alerts/setRule.ts";
 
 export {
@@ -16,14 +17,14 @@ export {
   type AlertParams,
   DEFAULT_ALERT_RULES,
   ErrorRateParams,
+  MassDeletionParams,
   PerformanceParams,
   QueueBacklogParams,
   StalenessParams,
   SyncFailuresParams,
 } from "./alertParams.ts";
 
-/** Job kind of one alert evaluation pass (payload `{ tenantId? }`: one tenant, or all). */
-export const ALERTS_EVALUATE_JOB_KIND = "alerts.evaluate";
+export { ALERTS_EVALUATE_JOB_KIND, requestAlertEvaluation } from "./alerts/evaluationJob.ts";
 /** Name of the cluster-wide schedule that evaluates alerts (see `registerAlertsSchedule`). */
 export const ALERTS_SCHEDULE_NAME = "alerts:evaluate";
 

@@ -112,7 +112,12 @@ const succeeded = (result: SyncRunResult): Updateable<SyncRunsTable> => ({
         error_type: "business",
         error_message: `quarantined: would delete ${result.quarantine.wouldDelete} of ${result.quarantine.stored} records`,
       }
-    : {}),
+    : result.quarantined !== undefined && result.quarantined > 0
+      ? {
+          error_type: "business",
+          error_message: `quarantined: ${result.quarantined} deletions held for review by the mass-deletion guard`,
+        }
+      : {}),
 });
 
 /** A failed run's outcome, as stored. */

@@ -2,11 +2,13 @@ import { Effect } from "effect";
 import { sql } from "kysely";
 import type { DatabaseService } from "../db/Database.ts";
 import type { AlertKind } from "../db/schema.ts";
+import { pendingGroups } from "../store/QuarantineRows.ts";
 import type { AlertParams } from "./alertParams.ts";
 
 /**
- * The condition of each alert rule kind: one aggregate query over the run history
- * or the queue, answering the subjects that fire now with the figures behind them.
+ * The condition of each alert rule kind: one aggregate query over the run history,
+ * the job queue or the deletions review queue, answering the subjects that fire now
+ * with the figures behind them.
  */
 
 /** One subject a rule fires for, with the figures behind it. */
@@ -263,6 +265,30 @@ const performance = (db: DatabaseService, target: Target, p: AlertParams["perfor
     );
 };
 
+/** Connection x entity pairs with deletions held for review (see DeletionQuarantine). */
+const massDeletion = (db: DatabaseService, target: Target, p: AlertParams["mass_deletion"]) =>
+  db
+    .query((k) => pendingGroups(k, target.tenantId, target.connectionId))
+    .pipe(
+      Effect.orDie,
+      Effect.map((groups) =>
+        groups
+          .filter((g) => g.pending >= p.minPending)
+          .map((g) => ({
+            subject: `${g.connectionId}:${g.entity}`,
+            connectionId: g.connectionId,
+            entity: g.entity,
+            mode: null,
+            details: {
+              pendingDeletions: g.pending,
+              sources: g.sources,
+              firstDetectedAt: g.firstDetectedAt.toISOString(),
+              minPending: p.minPending,
+            },
+          })),
+      ),
+    );
+
 /** The subjects firing now, per rule kind. */
 export const firingSubjects: {
   readonly [K in AlertKind]: (
@@ -277,4 +303,5 @@ export const firingSubjects: {
   queue_backlog: queueBacklog,
   staleness: staleness,
   performance: performance,
+  mass_deletion: massDeletion,
 };

@@ -64,12 +64,24 @@ export const PerformanceParams = Schema.Struct({
   minDurationMs: Schema.optionalWith(Schema.NonNegativeInt, { default: () => 1_000 }),
 });
 
+/**
+ * `mass_deletion`: fires per connection x entity while the mass-deletion guard holds at least
+ * `minPending` of its deletions in the review queue (see DeletionQuarantine); resolves when the
+ * queue is empty again (approved, rejected, or the records seen live remotely). One firing per
+ * burst: deletions added while it fires join the open alert.
+ */
+export const MassDeletionParams = Schema.Struct({
+  /** Default 1: any held deletion wants an operator. */
+  minPending: Schema.optionalWith(PositiveInt, { default: () => 1 }),
+});
+
 const paramsByKind = {
   sync_failures: SyncFailuresParams,
   error_rate: ErrorRateParams,
   queue_backlog: QueueBacklogParams,
   staleness: StalenessParams,
   performance: PerformanceParams,
+  mass_deletion: MassDeletionParams,
 } as const;
 
 /** Parameters of each rule kind, with their defaults applied. */
@@ -79,6 +91,7 @@ export interface AlertParams {
   readonly queue_backlog: typeof QueueBacklogParams.Type;
   readonly staleness: typeof StalenessParams.Type;
   readonly performance: typeof PerformanceParams.Type;
+  readonly mass_deletion: typeof MassDeletionParams.Type;
 }
 
 /** The kinds of alert rules. */
@@ -88,6 +101,7 @@ export const AlertKindSchema = Schema.Literal(
   "queue_backlog",
   "staleness",
   "performance",
+  "mass_deletion",
 );
 
 /**
@@ -95,7 +109,7 @@ export const AlertKindSchema = Schema.Literal(
  * 3 failed runs of an entity in an hour; over 50% of an entity's runs failed in an hour
  * (at least 4 runs); over 1000 queued jobs or a due job waiting over 15 minutes; an
  * entity without a successful full or delta run for 2 hours; a run over 3x the median
- * of its previous 10 (at least 5, and at least 1 s).
+ * of its previous 10 (at least 5, and at least 1 s); deletions held by the mass-deletion guard.
  */
 export const DEFAULT_ALERT_RULES: ReadonlyArray<{ readonly name: string; readonly kind: AlertKind }> = [
   { name: "default: sync failures", kind: "sync_failures" },
@@ -103,6 +117,7 @@ export const DEFAULT_ALERT_RULES: ReadonlyArray<{ readonly name: string; readonl
   { name: "default: queue backlog", kind: "queue_backlog" },
   { name: "default: staleness", kind: "staleness" },
   { name: "default: performance", kind: "performance" },
+  { name: "default: mass deletion", kind: "mass_deletion" },
 ];
 
 /** Decodes a rule's params against its kind's schema, applying defaults. */

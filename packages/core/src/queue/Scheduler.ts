@@ -12,7 +12,7 @@ import { toView } from "./schedules/scheduleView.ts";
 import { ensureSyncSchedules, removeSchedule, type SyncSchedulesInput } from "./schedules/syncSchedules.ts";
 import { scheduleNamed, upsertSchedule } from "./schedules/upsertSchedule.ts";
 
-export type { SyncSchedulesInput } from "./schedules/syncSchedules.ts";
+export type { ReconcileCadence, SyncSchedulesInput } from "./schedules/syncSchedules.ts";
 
 /** The job kind of connection syncs; the sync engine registers the handler for it. */
 export const SYNC_JOB_KIND = "sync";
@@ -66,8 +66,17 @@ export interface ScheduleView {
 export interface SchedulerOptions {
   /** Default delta sync schedule of a connection's entity. Default every 15 minutes. */
   readonly deltaCron?: string;
-  /** Default reconciliation schedule. Default daily at 03:00 UTC. */
+  /**
+   * Default reconciliation schedule of an entity whose deletions are learned only by
+   * reconciliation (cadence `daily`). Default daily at 03:00 UTC.
+   */
   readonly reconcileCron?: string;
+  /**
+   * Default reconciliation schedule of an entity whose deletions arrive by delta (`deletes:
+   * "api"`) or webhook (`deletes: "webhook"` with `webhooks: true`): a safety net for what those
+   * missed (cadence `safety-net`). Default weekly, Sundays at 03:00 UTC.
+   */
+  readonly safetyNetReconcileCron?: string;
   /**
    * A tick this late is still run on its own (a slow pass, a busy process); older ones
    * count as missed in downtime, and all missed ticks together run once. Default 10 s.
@@ -95,8 +104,9 @@ export interface SchedulerService {
   readonly resumeConnection: (connectionId: string) => Effect.Effect<number>;
   /**
    * The default schedules of a connection's entity: `sync:<connection>:<entity>:delta`
-   * and `...:reconcile` (cron from the arguments, else the config). `null` removes one.
-   * Their ticks wait while a sync of the entity is queued or running.
+   * and `...:reconcile` (cron from the arguments, else the config: the reconciliation's by
+   * `reconcileCadence`). `null` removes one. Their ticks wait while a sync of the entity
+   * is queued or running.
    */
   readonly ensureSyncSchedules: (input: SyncSchedulesInput) => Effect.Effect<ReadonlyArray<ScheduleView>, InvalidInput>;
   /** One pass: turns every due tick into a job. Answers how many ticks fired. */
@@ -133,6 +143,7 @@ const makeScheduler = Effect.gen(function* () {
   const defaults = {
     deltaCron: config.deltaCron ?? "*/15 * * * *",
     reconcileCron: config.reconcileCron ?? "0 3 * * *",
+    safetyNetReconcileCron: config.safetyNetReconcileCron ?? "0 3 * * 0",
   };
   const firePass = fireDue(db, config.missedTickToleranceMs ?? 10_000, queue.nudge);
 

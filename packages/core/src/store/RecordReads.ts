@@ -1,4 +1,4 @@
-import { type Kysely, sql } from "kysely";
+import { type Kysely, type RawBuilder, sql } from "kysely";
 import type { DB } from "../db/schema.ts";
 import { asDate } from "./columnValues.ts";
 import { columns, inScope, type RawRow, toStored } from "./RecordRows.ts";
@@ -104,4 +104,34 @@ export const recordsById = async (
                 ${options.after === undefined ? sql`` : sql`and external_id > ${options.after}`}
               order by external_id limit ${options.limit}`.execute(k);
   return result.rows.map(toStored);
+};
+
+/**
+ * How many of the scope's records were deleted after `since`, counting no further than `cap`
+ * (the mass-deletion guard's window: it needs to know whether the count passed its limit, and
+ * after a large reconciliation it would otherwise count every deletion again on each webhook).
+ * The partial index of deleted records answers it without reading live ones.
+ */
+export const countDeletedSince = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  since: Date,
+  cap: number,
+): Promise<number> => {
+  const result = await sql<{ n: string }>`select count(*)::text as n from (select 1 from records
+            where ${inScope(scope)} and deleted_at is not null and deleted_at > ${since.toISOString()}::timestamptz
+            limit ${cap}) as recent`.execute(k);
+  return Number(result.rows[0]?.n ?? 0);
+};
+
+/** How many records `where` (a condition over `records`) selects. */
+export const countWhere = async (k: Kysely<DB>, where: RawBuilder<unknown>): Promise<number> => {
+  const result = await sql<{ n: string }>`select count(*)::text as n from records where ${where}`.execute(k);
+  return Number(result.rows[0]?.n ?? 0);
+};
+
+/** The external ids of the records `where` (a condition over `records`) selects. */
+export const idsWhere = async (k: Kysely<DB>, where: RawBuilder<unknown>): Promise<ReadonlyArray<string>> => {
+  const result = await sql<{ external_id: string }>`select external_id from records where ${where}`.execute(k);
+  return result.rows.map((r) => r.external_id);
 };

@@ -2,10 +2,12 @@ import { randomUUID } from "node:crypto";
 import { RateBudget } from "@tandem/connector-sdk/runtime";
 import { Clock, Context, Effect, Layer, type Stream } from "effect";
 import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
+import { RateBudgets } from "../connector/RateBudgets.ts";
 import { Database } from "../db/Database.ts";
 import type { ResourceNotFound } from "../errors/Errors.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { Conflicts } from "../store/Conflicts.ts";
+import { DeletionQuarantine } from "../store/DeletionQuarantine.ts";
 import { PushOutbox } from "../store/PushOutbox.ts";
 import { type ExportFormat, RecordStore } from "../store/RecordStore.ts";
 import { Connections } from "../tenancy/Connections.ts";
@@ -82,7 +84,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
     readonly drain: (target: SyncTarget, options: DrainOptions) => Effect.Effect<DrainResult, SyncRunError>;
   }
 >() {
-  /** Needs RecordStore, PushOutbox, Connections, Conflicts, RateBudget, RetryPolicy and Database. */
+  /** Needs RecordStore, PushOutbox, Connections, Conflicts, DeletionQuarantine, RateBudget, RetryPolicy and Database. */
   static readonly layerNoDeps = Layer.effect(
     EntitySync,
     Effect.suspend(() => makeEntitySync),
@@ -97,7 +99,8 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
         RetryPolicy.layer,
         Connections.layer,
         Conflicts.layer,
-        RateBudget.layer,
+        DeletionQuarantine.layer,
+        RateBudgets.layer,
         ConnectorCredentials.layer,
       ),
     ),
@@ -112,7 +115,8 @@ const makeEntitySync = Effect.gen(function* () {
   const connections = yield* Connections;
   const db = yield* Database;
   const conflicts = yield* Conflicts;
-  const pull = { db, store, conflicts };
+  const quarantine = yield* DeletionQuarantine;
+  const pull = { db, store, conflicts, quarantine };
   const pushDeps = { outbox: yield* PushOutbox, policy: yield* RetryPolicy, config: yield* PushConfig };
   const resolve = { connections, budget, credentials };
 

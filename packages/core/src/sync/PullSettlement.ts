@@ -4,6 +4,7 @@ import type { DecodedRecord } from "@tandem/connector-sdk/runtime";
 import { Clock, type Context, Data, Effect, Option } from "effect";
 import type { Database } from "../db/Database.ts";
 import type { Conflicts } from "../store/Conflicts.ts";
+import type { DeletionQuarantineService } from "../store/DeletionQuarantine.ts";
 import type {
   CheckpointUpdate,
   IncomingRecord,
@@ -24,6 +25,8 @@ export interface PullSettlementDeps {
   readonly db: Context.Tag.Service<Database>;
   readonly store: RecordStoreService;
   readonly conflicts: Context.Tag.Service<Conflicts>;
+  /** The mass-deletion guard every deletion a pull reports goes through. */
+  readonly quarantine: DeletionQuarantineService;
 }
 
 export interface PullSettlementResult {

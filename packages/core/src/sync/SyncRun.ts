@@ -30,9 +30,22 @@ export interface SyncRunOptions {
   readonly writeConcurrency?: number;
   /** Delta reads start this long before the stored cursor (clock skew, late commits). Default 5 minutes. */
   readonly overlapMs?: number;
-  /** Reconciliation deletes at most this share of the stored records; above it, it quarantines. Default 0.2. */
+  /**
+   * Reconciliation deletes at most this share of the stored records; above it, it queues them
+   * all for review (the mass-deletion guard). Default: the engine's `DeletionGuardConfig` (0.2).
+   */
   readonly maxDeleteShare?: number;
-  /** Deletes even above `maxDeleteShare` (an operator confirmed the quarantine). Default false. */
+  /**
+   * A delta's (or full read's) tombstones may delete at most this many records of the entity
+   * within `deletionWindowMinutes`; beyond it they are queued for review. Default: the engine's
+   * `DeletionGuardConfig` (100 in 60 minutes).
+   */
+  readonly maxDeletions?: number;
+  readonly deletionWindowMinutes?: number;
+  /**
+   * Deletes whatever the guard would hold (an operator confirmed it), and settles the queued
+   * deletions it applies as approved. Default false.
+   */
   readonly allowMassDeletion?: boolean;
   /** A read longer than this many pages is failed as runaway. Default 1,000,000. */
   readonly maxPages?: number;
@@ -75,8 +88,13 @@ export interface SyncRunResult extends SyncResult {
   readonly pages: number;
   /** The run continued from the checkpoint of an interrupted run. */
   readonly resumed: boolean;
-  /** Reconciliation stopped by the mass-deletion guard (nothing was deleted). */
+  /** Reconciliation stopped by the mass-deletion guard's share rule (nothing was deleted). */
   readonly quarantine?: Quarantine;
+  /**
+   * Deletions the remote reported that the mass-deletion guard left in the review queue, the
+   * records still live (absent when none). See DeletionQuarantine.
+   */
+  readonly quarantined?: number;
   /** Delta cursor after the run (full and delta). */
   readonly deltaCursor?: string | null;
 }
@@ -109,7 +127,8 @@ export type SyncRunError = ConnectorError | InvalidPage | EntityNotSupported | R
 
 /** What a webhook-triggered single-record sync did. */
 export interface SyncRecordResult {
-  readonly action: "created" | "updated" | "unchanged" | "deleted" | "failed";
+  /** `quarantined`: a deletion the mass-deletion guard queued for review; the record stays live. */
+  readonly action: "created" | "updated" | "unchanged" | "deleted" | "quarantined" | "failed";
   readonly externalId: string;
   readonly error?: SyncItemError;
 }

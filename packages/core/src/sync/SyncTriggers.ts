@@ -3,11 +3,12 @@ import { type AlreadyRunning, InvalidInput, PreconditionFailed, type ResourceNot
 import { JobQueue } from "../queue/JobQueue.ts";
 import { syncLockKey } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
-import { Scheduler, SYNC_JOB_KIND, type SyncJobPayload } from "../queue/Scheduler.ts";
+import { Scheduler, type ScheduleView, SYNC_JOB_KIND, type SyncJobPayload } from "../queue/Scheduler.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import type { SyncMode } from "./EntitySync.ts";
 import { LocalChanges } from "./LocalChanges.ts";
 import { localChangeIssues } from "./push/localChangeFields.ts";
+import { reconcileCadenceOf } from "./reconcileCadence.ts";
 
 /** A sync job's payload, as schedules write it, plus who asked (schedules leave it out). */
 export type TriggeredSyncPayload = SyncJobPayload & { readonly trigger?: string };
@@ -133,21 +134,60 @@ export const pushLocalChanges = (
     );
   });
 
-/** Creates the default delta and reconciliation schedules of every entity of a connection. */
-export const setupSyncSchedules = (deps: SyncTriggersDeps, tenantId: string, connectionId: string) =>
+/** A connection's own schedules of one entity: a cron, or null for none; an absent field keeps the default. */
+export interface EntitySchedules {
+  readonly deltaCron?: string | null | undefined;
+  readonly reconcileCron?: string | null | undefined;
+}
+
+/**
+ * Creates the delta and reconciliation schedules of every entity of a connection. By default a
+ * delta every 15 minutes, and a reconciliation whose cadence follows the entity's flags (see
+ * `reconcileCadenceOf`): daily, or the weekly safety net when deletions arrive by delta or
+ * webhook, none without `readIds`. `overrides` (by entity) replace the defaults for this
+ * connection: a cron of its own, or null for no such schedule.
+ */
+export const setupSyncSchedules = (
+  deps: SyncTriggersDeps,
+  tenantId: string,
+  connectionId: string,
+  overrides: Readonly<Record<string, EntitySchedules>> = {},
+) =>
   Effect.gen(function* () {
     const { connections, scheduler, policy } = deps;
     const resolved = yield* connections.resolve(tenantId, connectionId);
-    for (const entity of Object.keys(resolved.connector.entities)) {
-      yield* scheduler
+    const entities = resolved.connector.entities;
+    const unknown = Object.keys(overrides).filter((entity) => !(entity in entities));
+    if (unknown.length > 0) {
+      return yield* new InvalidInput({
+        issues: unknown.map((entity) => ({
+          path: `schedules.${entity}`,
+          message: `connector ${resolved.connector.name} has no entity "${entity}"`,
+        })),
+      });
+    }
+    const views: Array<ScheduleView> = [];
+    for (const [entity, definition] of Object.entries(entities)) {
+      const cadence = reconcileCadenceOf(definition);
+      const own = overrides[entity] ?? {};
+      const set = yield* scheduler
         .ensureSyncSchedules({
           connectionId,
           entity,
           tenantId,
+          deltaCron: own.deltaCron,
+          reconcileCron: own.reconcileCron !== undefined ? own.reconcileCron : cadence === "none" ? null : undefined,
+          reconcileCadence: cadence === "none" ? undefined : cadence,
           maxAttempts: policy.maxAttemptsFor(resolved.connector.name),
         })
-        .pipe(Effect.orDie);
+        .pipe(
+          Effect.mapError(
+            (e) => new InvalidInput({ issues: e.issues.map((i) => ({ ...i, path: `schedules.${entity}.${i.path}` })) }),
+          ),
+        );
+      views.push(...set);
     }
+    return views;
   });
 
 /**
@@ -182,8 +222,16 @@ export class SyncTriggers extends Context.Tag("@tandem/core/SyncTriggers")<
       connectionId: string,
       paused: boolean,
     ) => Effect.Effect<{ readonly paused: boolean }, ResourceNotFound>;
-    /** Creates the default delta and reconciliation schedules of every entity of a connection. */
-    readonly setupSchedules: (tenantId: string, connectionId: string) => Effect.Effect<void, ResourceNotFound>;
+    /**
+     * Creates the delta and reconciliation schedules of every entity of a connection: the
+     * defaults (the reconciliation's following the entity's `deletes`/`webhooks` flags), or the
+     * connection's own crons in `overrides` (by entity; null: no such schedule).
+     */
+    readonly setupSchedules: (
+      tenantId: string,
+      connectionId: string,
+      overrides?: Readonly<Record<string, EntitySchedules>>,
+    ) => Effect.Effect<ReadonlyArray<ScheduleView>, ResourceNotFound | InvalidInput>;
   }
 >() {
   /** Needs Connections, JobQueue, Scheduler, RetryPolicy and LocalChanges. */
@@ -209,8 +257,8 @@ export class SyncTriggers extends Context.Tag("@tandem/core/SyncTriggers")<
           if (!updated.paused) yield* deps.local.wakeDrains(tenantId, connectionId);
           return { paused: updated.paused };
         }),
-        setupSchedules: Effect.fn("SyncTriggers.setupSchedules")((tenantId, connectionId) =>
-          setupSyncSchedules(deps, tenantId, connectionId),
+        setupSchedules: Effect.fn("SyncTriggers.setupSchedules")((tenantId, connectionId, overrides) =>
+          setupSyncSchedules(deps, tenantId, connectionId, overrides),
         ),
       });
     }),

@@ -30,9 +30,11 @@ interface WrittenTotals {
   readonly updated: number;
   readonly unchanged: number;
   readonly deleted: number;
+  /** Reported deletions the mass-deletion guard held for review (the records stay live). */
+  readonly quarantined: number;
 }
 
-const nothingWritten: WrittenTotals = { created: 0, updated: 0, unchanged: 0, deleted: 0 };
+const nothingWritten: WrittenTotals = { created: 0, updated: 0, unchanged: 0, deleted: 0, quarantined: 0 };
 
 const batchOf = (fold: PageFold, checkpoint: Checkpoint | null) => {
   const cut = cutBatch(fold);
@@ -46,15 +48,33 @@ const batchOf = (fold: PageFold, checkpoint: Checkpoint | null) => {
   return { batch, fold: cut.fold };
 };
 
-/** Writes one batch: its deletions, its records (split across connections when large), its checkpoint. */
+/**
+ * Writes one batch: its deletions (through the mass-deletion guard), its records (split across
+ * connections when large), its checkpoint. `releaseSeen`: the entity has deletions in the review
+ * queue (or records kept by a rejection), and the records of each batch, seen live, release theirs.
+ */
 const writeBatch =
-  (deps: PullSettlementDeps, r: ResolvedEntity, mode: "full" | "delta", options: SyncRunOptions) =>
+  (
+    deps: PullSettlementDeps,
+    r: ResolvedEntity,
+    mode: "full" | "delta",
+    options: SyncRunOptions,
+    releaseSeen: boolean,
+  ) =>
   (batch: PageBatch, before: WrittenTotals) =>
     Effect.gen(function* () {
       const checkpoint = { mode, value: batch.checkpoint };
       // Deletions first, so the checkpoint (saved with the upsert) never passes a
-      // page whose deletions were not applied.
-      const deleted = batch.deleted.length > 0 ? (yield* deps.store.softDelete(r.scope, batch.deleted)).length : 0;
+      // page whose deletions were not applied (or queued for review).
+      const guarded =
+        batch.deleted.length > 0
+          ? yield* deps.quarantine.guardDeletes(r.scope, batch.deleted, {
+              source: mode,
+              maxDeletions: options.maxDeletions,
+              windowMinutes: options.deletionWindowMinutes,
+              allowMassDeletion: options.allowMassDeletion,
+            })
+          : { deleted: [], quarantined: 0 };
       const parts = splitForWriting(batch.records, options.writeConcurrency ?? 2);
       const results = yield* Effect.forEach(
         parts,
@@ -66,17 +86,25 @@ const writeBatch =
         { concurrency: "unbounded" },
       );
       if (parts.length > 1) yield* deps.store.upsert(r.scope, [], { checkpoint });
+      if (releaseSeen) {
+        yield* deps.quarantine.releaseSeen(
+          r.scope,
+          batch.records.map((record) => record.externalId),
+        );
+      }
       const totals: WrittenTotals = {
         created: before.created + results.reduce((n, result) => n + result.created.length, 0),
         updated: before.updated + results.reduce((n, result) => n + result.updated.length, 0),
         unchanged: before.unchanged + results.reduce((n, result) => n + result.unchanged, 0),
-        deleted: before.deleted + deleted,
+        deleted: before.deleted + guarded.deleted.length,
+        quarantined: before.quarantined + guarded.quarantined,
       };
       if (options.onProgress !== undefined) {
+        const { quarantined: _quarantined, ...counts } = totals;
         yield* options.onProgress({
           phase: batch.checkpoint === null ? "done" : "reading",
           pages: batch.pages,
-          ...totals,
+          ...counts,
           errors: batch.errors,
         });
       }
@@ -117,7 +145,8 @@ export const readFullOrDelta = (
       pages: 0,
     };
     const decode = (raw: unknown) => decodeRecord(r.entity, raw);
-    const writer = yield* startBatchWriter(nothingWritten, writeBatch(deps, r, mode, options));
+    const releaseSeen = yield* deps.quarantine.hasOpenRows(r.scope);
+    const writer = yield* startBatchWriter(nothingWritten, writeBatch(deps, r, mode, options, releaseSeen));
 
     const read = yield* sourceStream(() =>
       r.entity.read(r.ctx, {
@@ -150,7 +179,7 @@ export const readFullOrDelta = (
       Effect.onExit((exit) => (exit._tag === "Success" ? Effect.void : writer.settle)),
     );
     // The last batch and the cleared checkpoint go in one statement.
-    const written = yield* writer.finish(batchOf(read, null).batch);
+    const { quarantined, ...written } = yield* writer.finish(batchOf(read, null).batch);
     // Never "now at the end": a record changed while this run was in flight has an
     // updatedAt after what we saw (or after our start) and the next delta reads it.
     const candidate = read.checkpoint.maxUpdatedAt ?? read.checkpoint.startedAt;
@@ -162,6 +191,7 @@ export const readFullOrDelta = (
     });
     return {
       ...written,
+      ...(quarantined > 0 ? { quarantined } : {}),
       errors: itemErrorList(read.errors),
       pages: read.pagesThisRun,
       resumed: resume !== undefined,

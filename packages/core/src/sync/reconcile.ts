@@ -45,8 +45,8 @@ const fetchAndStore = (deps: PullSettlementDeps, r: ResolvedEntity, ids: Readonl
 
 /**
  * Reconciliation: streams the remote ids into a stage in Postgres, soft-deletes stored records
- * whose ids vanished (unless that is more than `maxDeleteShare`: then it quarantines), and
- * fetches the records the remote has and we lack.
+ * whose ids vanished (unless that is more than `maxDeleteShare`: then the mass-deletion guard
+ * queues them for review), and fetches the records the remote has and we lack.
  */
 export const reconcile = (deps: PullSettlementDeps, r: ResolvedEntity, options: SyncRunOptions) =>
   Effect.gen(function* () {
@@ -76,22 +76,28 @@ export const reconcile = (deps: PullSettlementDeps, r: ResolvedEntity, options: 
         ),
       );
       if (staged >= analyzeStageFrom) yield* store.analyzeStage();
+      // The remote lists them: deletions of them waiting for review leave the queue.
+      yield* deps.quarantine.releaseStaged(r.scope, runId);
       const stored = yield* store.count(r.scope);
       const vanished = yield* store.vanished(r.scope, runId);
-      const share = stored === 0 ? 0 : vanished.count / stored;
-      let deleted = 0;
+      // Vanished records are deleted, or queued for review by the mass-deletion guard (see guardVanished).
+      const guarded = yield* deps.quarantine.guardVanished(r.scope, runId, {
+        stored,
+        vanished: vanished.count,
+        maxDeleteShare: options.maxDeleteShare,
+        allowMassDeletion: options.allowMassDeletion,
+      });
+      const deleted = guarded.deleted;
       let quarantine: Quarantine | undefined;
-      if (vanished.count > 0 && share > (options.maxDeleteShare ?? 0.2) && options.allowMassDeletion !== true) {
+      if (guarded.held) {
         quarantine = {
           at: iso(startedMs),
           wouldDelete: vanished.count,
           stored,
-          share,
+          share: guarded.share,
           sample: vanished.sample,
         };
         yield* Effect.logWarning("reconciliation quarantined: it would delete too many records", quarantine);
-      } else {
-        deleted = yield* store.deleteVanished(r.scope, runId);
       }
       // Records the remote has and we lack (a missed delta, a lost webhook): fetched one by one.
       const counts = { created: 0, updated: 0, unchanged: 0 };
@@ -128,6 +134,7 @@ export const reconcile = (deps: PullSettlementDeps, r: ResolvedEntity, options: 
         pages,
         resumed: false,
         ...(quarantine !== undefined ? { quarantine } : {}),
+        ...(guarded.quarantined > 0 ? { quarantined: guarded.quarantined } : {}),
       };
     }).pipe(Effect.ensuring(store.clearStage(runId)));
   });

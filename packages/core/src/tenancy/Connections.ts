@@ -4,6 +4,7 @@ import { EgressPolicy } from "@tandem/connector-sdk/runtime";
 import { Context, Effect, Layer, Redacted, Schema } from "effect";
 import type { Kysely } from "kysely";
 import { ConnectorRegistry } from "../connector/ConnectorRegistry.ts";
+import { deleteRateBudgetOf } from "../connector/RateBudgetRows.ts";
 import { Database } from "../db/Database.ts";
 import type { ConnectionRow, DB } from "../db/schema.ts";
 import { AlreadyExists, type FieldIssue, InvalidInput, ResourceNotFound } from "../errors/Errors.ts";
@@ -313,6 +314,9 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
                 // statement (a new snapshot) therefore sees; later upserts find no connection.
                 if (deleted !== undefined) {
                   yield* db.query((k) => deleteRecordsOfConnection(k, id));
+                  // Its rate budget too (no foreign key either; a lease in flight may recreate
+                  // the row, which then only waits for nobody).
+                  yield* db.query((k) => deleteRateBudgetOf(k, id));
                 }
                 return deleted;
               }),

@@ -362,6 +362,7 @@ for (const dialect of dialects) {
         const defaults = yield* alerts.ensureDefaultRules(tenantId);
         expect(defaults.map((r) => r.name)).toEqual([
           "default: error rate",
+          "default: mass deletion",
           "default: performance",
           "default: queue backlog",
           "default: staleness",
@@ -374,7 +375,7 @@ for (const dialect of dialects) {
           minSamples: 5,
           minDurationMs: 1_000,
         });
-        expect(yield* alerts.ensureDefaultRules(tenantId)).toHaveLength(6);
+        expect(yield* alerts.ensureDefaultRules(tenantId)).toHaveLength(7);
         expect(yield* alerts.rules(other.tenantId)).toEqual([]);
         const renamed = yield* Effect.flip(
           alerts.setRule(tenantId, { id: set.id, name: "default: staleness", kind: "staleness" }),

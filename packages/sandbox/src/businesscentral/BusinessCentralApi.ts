@@ -52,7 +52,13 @@ export interface BusinessCentralApiState {
   readonly accessTokenTtlSeconds: number;
   readonly queuedFaults: Array<BusinessCentralFault>;
   readonly callTimes: Array<number>;
-  readonly requestLog: Array<{ readonly method: string; readonly url: string; readonly status: number }>;
+  /** Every request, with the number of operations of a $batch (one entry per $batch, as BC counts it one request). */
+  readonly requestLog: Array<{
+    readonly method: string;
+    readonly url: string;
+    readonly status: number;
+    readonly operations?: number;
+  }>;
   readonly subscriptions: Map<string, BusinessCentralSubscription>;
   /** Notifications waiting for the next delivery, per subscription id. */
   readonly pendingNotifications: Map<string, Array<BusinessCentralNotification>>;
@@ -271,11 +277,20 @@ const keyOf = (record: StoredBusinessCentralRecord, byModification: boolean): So
 const compareKeys = (a: SortKey, b: SortKey) =>
   a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
 
-const encodeSkipToken = (key: SortKey) => Buffer.from(JSON.stringify(key)).toString("base64url");
-const decodeSkipToken = (token: string): SortKey | undefined => {
+/**
+ * A `$skiptoken` holds the sort key of the page's last entity (by default), or, with
+ * `knobs.skipTokenNames: "lastEntity"`, only that entity's id: the next page then starts after
+ * where that entity sorts now, which moves when it is edited between the two pages. BC does not
+ * document what its token holds under `$orderby`; the knob lets a test hold a reader to both.
+ */
+type SkipToken = { readonly key: SortKey } | { readonly id: string };
+const encodeSkipToken = (token: SkipToken) =>
+  Buffer.from(JSON.stringify("id" in token ? { id: token.id } : token.key)).toString("base64url");
+const decodeSkipToken = (token: string): SkipToken | undefined => {
   try {
-    const key = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    return Array.isArray(key) && key.length === 2 ? (key as unknown as SortKey) : undefined;
+    const decoded = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (Array.isArray(decoded) && decoded.length === 2) return { key: decoded as unknown as SortKey };
+    return typeof decoded?.id === "string" ? { id: decoded.id } : undefined;
   } catch {
     return undefined;
   }
@@ -316,7 +331,9 @@ const listRecords = (
     return error(400, "BadRequest", "$top and $skip must be non-negative integers.");
   }
   const skipToken = params.get("$skiptoken");
-  const after = skipToken === null ? undefined : decodeSkipToken(skipToken);
+  const token = skipToken === null ? undefined : decodeSkipToken(skipToken);
+  const named = token !== undefined && "id" in token ? state.store.get(entitySet, token.id) : undefined;
+  const after = token === undefined ? undefined : "key" in token ? token.key : named && keyOf(named, byModification);
   if (skipToken !== null && after === undefined)
     return error(400, "BadRequest_InvalidToken", "The skip token is invalid.");
 
@@ -346,7 +363,10 @@ const listRecords = (
       .filter(
         (part) => part !== "" && !["$skip", "$skiptoken", "$top"].includes(decodeURIComponent(part.split("=")[0]!)),
       );
-    kept.push(`$skiptoken=${encodeSkipToken(page.at(-1)!.key)}`);
+    const last = page.at(-1)!;
+    kept.push(
+      `$skiptoken=${encodeSkipToken(state.knobs.skipTokenNames === "lastEntity" ? { id: last.record.id } : { key: last.key })}`,
+    );
     if (top !== undefined) kept.push(`$top=${top - page.length}`);
     body["@odata.nextLink"] = `${request.url.origin}${request.url.pathname}?${kept.join("&")}`;
   }
@@ -603,6 +623,10 @@ const route = async (state: BusinessCentralApiState, request: FakeHttpRequest): 
   if (environment !== state.environment) {
     return error(404, "NoEnvironment", `Environment '${environment}' for tenant '${tenant}' does not exist.`);
   }
+  if (rest.length === 1 && rest[0] === "$batch") {
+    if (method !== "POST") return error(405, "BadRequest_MethodNotAllowed", `'${method}' is not allowed on $batch.`);
+    return batchRoute(state, request);
+  }
   const [first, second, ...extra] = rest.map(segmentOf);
   if (first === undefined || extra.length > 0) return notFound();
   if (first[0] === "subscriptions" && second === undefined) return subscriptionRoute(state, method, first[1], request);
@@ -624,6 +648,85 @@ const route = async (state: BusinessCentralApiState, request: FakeHttpRequest): 
   return entityRoute(state, method, entitySet, key, request);
 };
 
+/* ------------------------------------------------------------------------------------------------
+ * $batch: many operations in one request (OData's JSON batch format).
+ * https://learn.microsoft.com/dynamics365/business-central/dev-itpro/developer/devenv-connect-apps-tips#batch
+ * --------------------------------------------------------------------------------------------- */
+
+/** Operations one $batch request may carry (BC's limit). */
+export const businessCentralBatchMax = 100;
+
+interface BatchOperation {
+  readonly id?: unknown;
+  readonly method?: unknown;
+  readonly url?: unknown;
+  readonly headers?: unknown;
+  readonly body?: unknown;
+  readonly atomicityGroup?: unknown;
+}
+
+/**
+ * `POST .../api/v2.0/$batch` with `{ requests: [{ id, method, url, headers?, body? }] }`: each
+ * operation is answered as the same request alone would be (its own `If-Match` included), in
+ * `{ responses: [{ id, status, headers, body? }] }`, 200 overall. URLs are relative to the API root
+ * (`companies({id})/items({id})`) or absolute. Without `Isolation: snapshot` every operation
+ * stands alone: one failing leaves the others done. The fake serves JSON batches only (not
+ * multipart), and neither `Isolation: snapshot` nor `atomicityGroup` (400 for both).
+ * (unverified) the error code BC answers past 100 operations.
+ */
+const batchRoute = async (state: BusinessCentralApiState, request: FakeHttpRequest): Promise<FakeHttpResponse> => {
+  if (!(request.headers.get("content-type") ?? "").includes("application/json")) {
+    return error(400, "BadRequest", "The fake serves JSON batches only: send Content-Type: application/json.");
+  }
+  if (request.headers.get("isolation") !== null) {
+    return error(400, "BadRequest", "The fake does not serve transactional batches (Isolation: snapshot).");
+  }
+  let requests: unknown;
+  try {
+    requests = (JSON.parse(request.body) as { requests?: unknown }).requests;
+  } catch {
+    return error(400, "BadRequest", "Invalid Request Body");
+  }
+  if (!Array.isArray(requests) || requests.length === 0) {
+    return error(400, "BadRequest", "The batch request must have a non-empty 'requests' array.");
+  }
+  if (requests.length > businessCentralBatchMax) {
+    return error(
+      400,
+      "BadRequest",
+      `The batch request has ${requests.length} operations; at most ${businessCentralBatchMax} are allowed.`,
+    );
+  }
+  if ((requests as ReadonlyArray<BatchOperation>).some((op) => op?.atomicityGroup !== undefined)) {
+    return error(400, "BadRequest", "The fake does not serve atomicity groups.");
+  }
+  const apiRoot = `${request.url.origin}/v2.0/${state.tenantId}/${state.environment}/api/v2.0/`;
+  const responses: Array<Record<string, unknown>> = [];
+  for (const op of requests as ReadonlyArray<BatchOperation>) {
+    const id = typeof op?.id === "string" ? op.id : String(op?.id ?? "");
+    if (typeof op?.method !== "string" || typeof op.url !== "string") {
+      const refused = error(400, "BadRequest", "An operation needs a method and a url.");
+      responses.push({ id, status: refused.status, headers: refused.headers, body: refused.body });
+      continue;
+    }
+    const headers = new Headers({ authorization: request.headers.get("authorization") ?? "" });
+    for (const [name, value] of Object.entries((op.headers ?? {}) as Record<string, string>)) headers.set(name, value);
+    const answer = await route(state, {
+      method: op.method,
+      url: new URL(op.url, apiRoot),
+      headers,
+      body: op.body === undefined ? "" : JSON.stringify(op.body),
+    });
+    responses.push({
+      id,
+      status: answer.status,
+      headers: answer.headers,
+      ...(answer.body !== undefined ? { body: answer.body } : {}),
+    });
+  }
+  return json(200, { responses });
+};
+
 /**
  * Answers one API request the way Business Central API v2.0 would, faults and limits included.
  * Transport-independent: the testkit's MSW handlers and the loopback server both call it.
@@ -633,10 +736,12 @@ export const handleBusinessCentralRequest = async (
   request: FakeHttpRequest,
 ): Promise<FakeHttpResponse> => {
   const answer = (response: FakeHttpResponse) => {
+    const operations = (response.body as { responses?: ReadonlyArray<unknown> } | undefined)?.responses?.length;
     state.requestLog.push({
       method: request.method.toUpperCase(),
       url: request.url.toString(),
       status: response.status,
+      ...(request.url.pathname.endsWith("/$batch") && operations !== undefined ? { operations } : {}),
     });
     return response;
   };

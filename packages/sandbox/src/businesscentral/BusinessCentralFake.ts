@@ -92,8 +92,13 @@ export interface BusinessCentralFake {
   readonly expireAccessTokens: () => void;
   /** Serves these faults to the next API calls, in order (the token endpoint is not affected). */
   readonly failNext: (...faults: ReadonlyArray<BusinessCentralFault>) => void;
-  /** Requests received so far, token requests included (method, full URL, status). */
-  readonly requests: () => ReadonlyArray<{ readonly method: string; readonly url: string; readonly status: number }>;
+  /** Requests received so far, token requests included (method, full URL, status; a $batch's operation count). */
+  readonly requests: () => ReadonlyArray<{
+    readonly method: string;
+    readonly url: string;
+    readonly status: number;
+    readonly operations?: number;
+  }>;
   readonly seedItems: (n: number, options?: BusinessCentralSeedOptions) => ReadonlyArray<StoredBusinessCentralRecord>;
   readonly seedCustomers: (
     n: number,

@@ -16,6 +16,14 @@ export interface BusinessCentralFakeKnobs {
    * Undefined disables enforcement. Default undefined.
    */
   rateLimit: { max: number; windowMs: number } | undefined;
+  /**
+   * What a next link's `$skiptoken` holds: the last entity's sort key, so the next page starts
+   * after that key whatever happened since ("sortKey", the default), or the last entity's id, so
+   * the next page starts after wherever that entity sorts now ("lastEntity": an edit of it between
+   * two pages ordered by `lastModifiedDateTime` jumps the read past everything in between). BC
+   * does not document which.
+   */
+  skipTokenNames: "sortKey" | "lastEntity";
   /** The server's page size: what a list answers without (or above) `Prefer: odata.maxpagesize`. Default 20,000. */
   maxPageSize: number;
   /**
@@ -31,6 +39,7 @@ export const defaultBusinessCentralKnobs = (): BusinessCentralFakeKnobs => ({
   serverErrorRate: 0,
   malformedIds: new Set(),
   rateLimit: undefined,
+  skipTokenNames: "sortKey",
   maxPageSize: 20_000,
   collectionThreshold: 1_000,
   handshakeMethod: "POST",

@@ -3,7 +3,12 @@ export type {
   BusinessCentralNotification,
   BusinessCentralSubscription,
 } from "./BusinessCentralApi.ts";
-export { businessCentralEtag, businessCentralScope, subscriptionLifetimeMs } from "./BusinessCentralApi.ts";
+export {
+  businessCentralBatchMax,
+  businessCentralEtag,
+  businessCentralScope,
+  subscriptionLifetimeMs,
+} from "./BusinessCentralApi.ts";
 export * from "./BusinessCentralFake.ts";
 export * from "./BusinessCentralFaults.ts";
 export * from "./BusinessCentralNotifications.ts";

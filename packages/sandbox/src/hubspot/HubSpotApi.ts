@@ -404,7 +404,10 @@ interface SearchSort {
   readonly descending: boolean;
 }
 
-/** Every object passing `matches`, ordered by `sorts` then numeric id: a scan and a sort of the store. */
+/**
+ * Every object passing `matches`, ordered by `sorts`, then by numeric id (`knobs.searchTieOrder`):
+ * a scan and a sort of the store.
+ */
 const sortedMatches = (
   state: HubSpotApiState,
   type: HubSpotObjectType,
@@ -423,12 +426,14 @@ const sortedMatches = (
         ),
       ),
     }));
+  // Without a sort, objects come in creation (id) order; the knob orders what a sort leaves tied.
+  const tieBreak = sorts.length > 0 && state.knobs.searchTieOrder === "id-descending" ? -1 : 1;
   keyed.sort((a, b) => {
     for (const [i, sort] of sorts.entries()) {
       const difference = compare(a.keys[i]!, b.keys[i]!);
       if (difference !== 0) return sort.descending ? -difference : difference;
     }
-    return Number(a.object.id) - Number(b.object.id);
+    return tieBreak * (Number(a.object.id) - Number(b.object.id));
   });
   return keyed.map((entry) => entry.object);
 };
@@ -451,6 +456,7 @@ const modificationWindow = (
   const [sort] = sorts;
   if (groups.length !== 1 || group === undefined || group.length === 0) return undefined;
   if (sorts.length !== 1 || sort?.propertyName !== lastModified || sort.descending) return undefined;
+  if (state.knobs.searchTieOrder !== "id") return undefined;
   const bounds = ["GT", "GTE", "LT", "LTE", "EQ"];
   if (!group.every((f) => f.propertyName === lastModified && bounds.includes(f.operator))) return undefined;
   if (!group.every((f) => typeof f.target === "number")) return undefined;
@@ -477,7 +483,11 @@ const modificationWindow = (
   return window;
 };
 
-/** `POST /crm/v3/objects/{type}/search`: filters, sorts, offset paging and the 10,000 cap. */
+/**
+ * `POST /crm/v3/objects/{type}/search`: filter groups (ORed, their filters ANDed), one sorting
+ * rule, and `after` as an offset into the query's results as they are now (an object edited
+ * between two pages moves, and the pages after it shift), with the 10,000 cap.
+ */
 const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request: FakeHttpRequest) => {
   const parsed = parseJsonBody(request);
   if ("error" in parsed) return parsed.error;
@@ -518,6 +528,8 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
       }),
     );
   };
+  // "Only one sorting rule can be applied to any search" (HubSpot's search guide).
+  if ((body.sorts ?? []).length > 1) return validationError("Only one sorting rule can be applied to a search");
   const sorts = (body.sorts ?? []).map((s) =>
     typeof s === "string"
       ? { propertyName: s.replace(/^-/, ""), descending: s.startsWith("-") }
@@ -557,7 +569,37 @@ interface BatchInput {
   readonly properties?: Record<string, unknown>;
 }
 
-/** Batch endpoints: up to 100 inputs; per-input failures answer 207 with `errors[]`. */
+/**
+ * `batch/create` is all or nothing: HubSpot checks every input first, and one it refuses fails
+ * the whole request with that input's error (one 409 CONFLICT "Contact already exists. Existing
+ * ID: N" for an email already taken, one 400 VALIDATION_ERROR for a bad value), creating nothing.
+ * Only inputs tagged with `objectWriteTraceId` opt into a 207 with partial results, which this
+ * fake does not serve. Two inputs sharing a new email are refused the same way (unverified: the
+ * message then names no existing id).
+ * See https://developers.hubspot.com/docs/api-reference/error-handling (multi-status errors)
+ */
+const batchCreate = (state: HubSpotApiState, type: HubSpotObjectType, inputs: ReadonlyArray<BatchInput>) => {
+  const startedAt = iso(state.clock.now());
+  const emails = new Set<string>();
+  for (const input of inputs) {
+    const properties = input.properties ?? {};
+    const refused = state.store.refusal(type, properties);
+    if (refused !== undefined) return failureResponse(refused);
+    const email = type === "contacts" && typeof properties.email === "string" ? properties.email.toLowerCase() : "";
+    if (email !== "" && emails.has(email)) {
+      return failureResponse({ category: "CONFLICT", message: "Contact already exists." });
+    }
+    emails.add(email);
+  }
+  const results = inputs.map((input) => {
+    const outcome = state.store.create(type, input.properties ?? {});
+    if ("failure" in outcome) throw new Error(`the fake accepted a create it then refused: ${outcome.failure.message}`);
+    return toWire(state, type, outcome.object, Object.keys(input.properties ?? {}), false);
+  });
+  return json(201, { status: "COMPLETE", results, startedAt, completedAt: iso(state.clock.now()) });
+};
+
+/** Batch endpoints: up to 100 inputs; per-input failures of the others answer 207 with `errors[]`. */
 const batch = (
   state: HubSpotApiState,
   type: HubSpotObjectType,
@@ -572,6 +614,7 @@ const batch = (
   if (inputs.length > batchMaxInputs) {
     return validationError(`Batch size must be at most ${batchMaxInputs}; got ${inputs.length} inputs`);
   }
+  if (operation === "create") return batchCreate(state, type, inputs);
   const startedAt = iso(state.clock.now());
   const results: Array<Record<string, unknown>> = [];
   const errors: Array<Record<string, unknown>> = [];
@@ -590,12 +633,6 @@ const batch = (
         const object = input.id === undefined ? undefined : state.store.get(type, String(input.id));
         if (object === undefined || object.archived) missing.push(String(input.id));
         else results.push(toWire(state, type, object, parseProperties(body.properties), true));
-        break;
-      }
-      case "create": {
-        const outcome = state.store.create(type, input.properties ?? {});
-        if ("failure" in outcome) fail(outcome.failure);
-        else results.push(toWire(state, type, outcome.object, Object.keys(input.properties ?? {}), false));
         break;
       }
       case "update": {
@@ -640,7 +677,7 @@ const batch = (
   if (errors.length > 0) {
     return json(207, { status: "COMPLETE", results, numErrors: errors.length, errors, startedAt, completedAt });
   }
-  return json(operation === "create" ? 201 : 200, { status: "COMPLETE", results, startedAt, completedAt });
+  return json(200, { status: "COMPLETE", results, startedAt, completedAt });
 };
 
 const route = (state: HubSpotApiState, request: FakeHttpRequest): FakeHttpResponse => {

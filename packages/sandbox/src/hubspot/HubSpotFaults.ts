@@ -35,6 +35,11 @@ export interface HubSpotFakeKnobs {
   dailyLimit: number | undefined;
   /** Search lag: objects modified less than this long ago are not yet searchable. Default 0. */
   searchLagMs: number;
+  /**
+   * How search orders objects its one sorting rule leaves tied (HubSpot does not document it):
+   * by ascending or descending numeric id. Default "id" (ascending).
+   */
+  searchTieOrder: "id" | "id-descending";
   /** Results one search query can page through before `after` answers 400. Default 10,000 (HubSpot's). */
   searchResultCap: number;
   /**
@@ -55,6 +60,7 @@ export const defaultHubSpotKnobs = (): HubSpotFakeKnobs => ({
   searchPerSecond: undefined,
   dailyLimit: undefined,
   searchLagMs: 0,
+  searchTieOrder: "id",
   searchResultCap: 10_000,
   listMaxLimit: 100,
 });

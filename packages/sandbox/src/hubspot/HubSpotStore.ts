@@ -107,6 +107,8 @@ export interface HubSpotStore {
   /** A live (not archived) contact with this email (case-insensitive). */
   readonly findByEmail: (email: string) => StoredHubSpotObject | undefined;
   readonly create: (type: HubSpotObjectType, properties: Record<string, unknown>) => StoreResult;
+  /** Why `create` would refuse these properties (a validation error, an existing email), or undefined. */
+  readonly refusal: (type: HubSpotObjectType, properties: Record<string, unknown>) => HubSpotFailure | undefined;
   readonly update: (type: HubSpotObjectType, id: string, properties: Record<string, unknown>) => StoreResult;
   /** Archives (HubSpot's delete). Archiving a missing or archived object is a no-op, as in HubSpot. */
   readonly archive: (type: HubSpotObjectType, id: string) => void;
@@ -262,8 +264,10 @@ export const createHubSpotStore = (clock: FakeClock, firstId = 1001): HubSpotSto
       )),
     get: (type, id) => objects[type].get(id),
     findByEmail,
+    refusal: (type, properties) =>
+      validate(type, properties) ?? (type === "contacts" ? emailConflict(properties) : undefined),
     create: (type, properties) => {
-      const failure = validate(type, properties) ?? (type === "contacts" ? emailConflict(properties) : undefined);
+      const failure = store.refusal(type, properties);
       if (failure !== undefined) return { failure };
       const object = insert(type, properties, clock.now());
       emit({ kind: "creation", objectType: type, objectId: object.id, occurredAt: object.createdAt });

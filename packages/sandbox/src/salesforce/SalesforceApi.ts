@@ -6,9 +6,11 @@ import {
   type SalesforceError,
   type SalesforceObjectType,
   type SalesforceStore,
+  type SalesforceWriteResult,
   type StoredSalesforceRecord,
   salesforceDateTimeFields,
   salesforceFieldsOf,
+  salesforceObjectSchemas,
   salesforceObjectTypes,
   salesforceRecordId,
 } from "./SalesforceStore.ts";
@@ -263,6 +265,32 @@ const parseBody = (request: FakeHttpRequest): { value: Record<string, unknown> }
   }
 };
 
+/**
+ * `If-Unmodified-Since` on a PATCH of sObject Rows: the write happens only if the record's
+ * LastModifiedDate is not after the date (HTTP dates have whole seconds, so the comparison is in
+ * seconds); otherwise 412 and nothing is written. An unreadable date is a 400. Salesforce honours
+ * it on sObject Rows, not on DELETE and not on the collections.
+ * See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_rest_conditional_requests.htm
+ * (unverified) the error codes of the 412 and the 400 bodies.
+ */
+const unmodifiedSinceFailure = (
+  record: StoredSalesforceRecord | undefined,
+  request: FakeHttpRequest,
+): FakeHttpResponse | undefined => {
+  const header = request.headers.get("if-unmodified-since");
+  if (header === null || record === undefined || record.IsDeleted) return undefined;
+  const since = Date.parse(header);
+  if (Number.isNaN(since)) {
+    return error(400, "INVALID_HEADER_TYPE", `If-Unmodified-Since: not an HTTP date: ${header}`);
+  }
+  if (Math.floor(record.LastModifiedDate / 1000) * 1000 <= since) return undefined;
+  return error(
+    412,
+    "PRECONDITION_FAILED",
+    `The requested record was modified after ${new Date(since).toUTCString()}: LastModifiedDate ${salesforceDateTime(record.LastModifiedDate)}`,
+  );
+};
+
 /** `/services/data/vNN.0/sobjects/...` */
 const sobjects = (
   state: SalesforceApiState,
@@ -307,6 +335,8 @@ const sobjects = (
   if (method === "PATCH") {
     const body = parseBody(request);
     if ("error" in body) return body.error;
+    const refused = unmodifiedSinceFailure(state.store.get(type, id), request);
+    if (refused !== undefined) return refused;
     const outcome = state.store.update(type, id, body.value);
     if ("errors" in outcome) return errors(outcome.status, outcome.errors);
     return { status: 204, headers: {} };
@@ -330,7 +360,207 @@ const route = (state: SalesforceApiState, request: FakeHttpRequest): FakeHttpRes
     if (rest.length === 1) return nextPage(state, version, resource, rest[0]!);
   }
   if (resource === "sobjects") return sobjects(state, request, version, rest);
+  if (resource === "composite" && rest[0] === "sobjects") return collections(state, request, version, rest.slice(1));
+  if (resource === "composite" && rest.length === 0 && method === "POST") return composite(state, request);
   return notFound();
+};
+
+/* ------------------------------------------------------------------------------------------------
+ * sObject Collections (`/composite/sobjects`) and Composite (`/composite`): many records a request,
+ * one result each, in the request's order. One API call each, however many records.
+ * --------------------------------------------------------------------------------------------- */
+
+/** Records a collection request takes (create, update, delete). */
+export const salesforceCollectionMax = 200;
+/** Subrequests a composite request takes. */
+export const salesforceCompositeMax = 25;
+
+/** A collection's per-record result; its errors carry `statusCode` (not `errorCode`). */
+const collectionResult = (id: string | undefined, outcome: SalesforceWriteResult) =>
+  "record" in outcome
+    ? { id: outcome.record.Id, success: true, errors: [] }
+    : {
+        ...(id !== undefined ? { id } : {}),
+        success: false,
+        errors: outcome.errors.map((e) => ({
+          statusCode: e.errorCode,
+          message: e.message,
+          fields: e.fields ?? [],
+          ...(e.duplicateResult !== undefined ? { duplicateResult: e.duplicateResult } : {}),
+        })),
+      };
+
+const failedWith = (errorCode: string, message: string, fields: ReadonlyArray<string> = []): SalesforceWriteResult => ({
+  status: 400,
+  errors: [{ errorCode, message, fields }],
+});
+
+/** The type a record id names, by its key prefix (003 Contact, 001 Account). */
+const typeOfId = (id: string): SalesforceObjectType | undefined =>
+  salesforceObjectTypes.find((t) => id.startsWith(salesforceObjectSchemas[t].keyPrefix));
+
+/** `{ attributes: { type }, ...fields }` -> the type and the fields to write, or why not. */
+const collectionRecord = (
+  raw: unknown,
+): { type: SalesforceObjectType; id: string | undefined; fields: Record<string, unknown> } | SalesforceWriteResult => {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return failedWith("JSON_PARSER_ERROR", "each record must be a JSON object");
+  }
+  const { attributes, id, Id, ...fields } = raw as Record<string, unknown>;
+  const type = objectTypeOf((attributes as { type?: string } | undefined)?.type);
+  if (type === undefined)
+    return failedWith("INVALID_TYPE", "Each record must name its sObject type in attributes.type");
+  const recordId = typeof id === "string" ? id : typeof Id === "string" ? Id : undefined;
+  return { type, id: recordId, fields };
+};
+
+/**
+ * `POST /composite/sobjects` (create), `PATCH` (update), `DELETE ?ids=` and `GET
+ * /composite/sobjects/{Object}?ids=&fields=` (retrieve). Bodies are `{ allOrNone, records }`; the
+ * answer is 200 with one `{ id, success, errors }` per record in order (retrieve: the records,
+ * null for ids not found). The fake serves `allOrNone: false` (each record on its own) only.
+ * See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections.htm
+ * (unverified) the error code of a request over 200 records.
+ */
+const collections = (
+  state: SalesforceApiState,
+  request: FakeHttpRequest,
+  version: string,
+  rest: ReadonlyArray<string>,
+): FakeHttpResponse => {
+  const method = request.method.toUpperCase();
+  const tooMany = (n: number, limit: number) =>
+    error(
+      400,
+      "EXCEEDED_ID_LIMIT",
+      `record limit reached. cannot submit more than ${limit} records into this call: ${n}`,
+    );
+  if (method === "GET") {
+    const type = objectTypeOf(rest[0]);
+    if (type === undefined || rest.length !== 1) return notFound();
+    const ids = (request.url.searchParams.get("ids") ?? "").split(",").filter((id) => id !== "");
+    const fields = (request.url.searchParams.get("fields") ?? "").split(",").filter((f) => f !== "");
+    if (ids.length === 0 || fields.length === 0) {
+      return error(400, "MALFORMED_QUERY", "ids and fields are required");
+    }
+    if (ids.length > 2_000) return tooMany(ids.length, 2_000);
+    const known = new Set(salesforceFieldsOf(type));
+    const unknown = fields.find((f) => !known.has(f));
+    if (unknown !== undefined)
+      return error(400, "INVALID_FIELD", `No such column '${unknown}' on sobject of type ${type}`);
+    return json(
+      200,
+      ids.map((id) => {
+        const record = state.store.get(type, id);
+        return record === undefined || record.IsDeleted
+          ? null
+          : toRow(state, version, record, ["Id", ...fields.filter((f) => f !== "Id")]);
+      }),
+    );
+  }
+  if (rest.length !== 0) return notFound();
+  if (method === "DELETE") {
+    const ids = (request.url.searchParams.get("ids") ?? "").split(",").filter((id) => id !== "");
+    if (ids.length === 0) return error(400, "MALFORMED_QUERY", "ids is required");
+    if (ids.length > salesforceCollectionMax) return tooMany(ids.length, salesforceCollectionMax);
+    if (request.url.searchParams.get("allOrNone") === "true") return allOrNoneUnsupported();
+    return json(
+      200,
+      ids.map((id) => {
+        const type = typeOfId(id);
+        const outcome =
+          type === undefined
+            ? failedWith("INVALID_CROSS_REFERENCE_KEY", `invalid cross reference id`)
+            : state.store.delete(type, id);
+        return collectionResult(id, outcome);
+      }),
+    );
+  }
+  if (method !== "POST" && method !== "PATCH") {
+    return error(405, "METHOD_NOT_ALLOWED", `HTTP Method '${method}' not allowed. Allowed are GET,POST,PATCH,DELETE`);
+  }
+  const body = parseBody(request);
+  if ("error" in body) return body.error;
+  const records = body.value.records;
+  if (!Array.isArray(records)) return error(400, "JSON_PARSER_ERROR", "records is required");
+  if (records.length > salesforceCollectionMax) return tooMany(records.length, salesforceCollectionMax);
+  if (body.value.allOrNone === true) return allOrNoneUnsupported();
+  return json(
+    200,
+    records.map((raw) => {
+      const parsed = collectionRecord(raw);
+      if (!("type" in parsed)) return collectionResult(undefined, parsed);
+      if (method === "POST") {
+        if (parsed.id !== undefined) {
+          return collectionResult(
+            undefined,
+            failedWith("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"]),
+          );
+        }
+        return collectionResult(undefined, state.store.create(parsed.type, parsed.fields));
+      }
+      if (parsed.id === undefined) {
+        return collectionResult(
+          undefined,
+          failedWith("MISSING_ARGUMENT", "Id not specified in an update call", ["Id"]),
+        );
+      }
+      return collectionResult(parsed.id, state.store.update(parsed.type, parsed.id, parsed.fields));
+    }),
+  );
+};
+
+const allOrNoneUnsupported = () =>
+  error(400, "FAKE_UNSUPPORTED", "this fake serves allOrNone: false only (each record succeeds or fails alone)");
+
+/**
+ * `POST /composite`: up to 25 subrequests `{ method, url, referenceId, body?, httpHeaders? }`,
+ * each answered as its own request would be (the headers it names included, such as
+ * `If-Unmodified-Since`), in `{ compositeResponse: [{ body, httpHeaders, httpStatusCode,
+ * referenceId }] }`. With `allOrNone: false` a failed subrequest leaves the others alone. The fake
+ * does not resolve `@{reference}` expressions.
+ * See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_composite.htm
+ */
+const composite = (state: SalesforceApiState, request: FakeHttpRequest): FakeHttpResponse => {
+  const body = parseBody(request);
+  if ("error" in body) return body.error;
+  const subrequests = body.value.compositeRequest;
+  if (!Array.isArray(subrequests) || subrequests.length === 0) {
+    return error(400, "JSON_PARSER_ERROR", "compositeRequest is required");
+  }
+  if (subrequests.length > salesforceCompositeMax) {
+    return error(400, "INVALID_INPUT", `the composite request may have at most ${salesforceCompositeMax} subrequests`);
+  }
+  if (body.value.allOrNone === true) return allOrNoneUnsupported();
+  const compositeResponse = subrequests.map((raw) => {
+    const sub = (raw ?? {}) as {
+      method?: unknown;
+      url?: unknown;
+      referenceId?: unknown;
+      body?: unknown;
+      httpHeaders?: Record<string, string>;
+    };
+    const referenceId = typeof sub.referenceId === "string" ? sub.referenceId : "";
+    if (typeof sub.method !== "string" || typeof sub.url !== "string" || !sub.url.startsWith("/services/data/")) {
+      const answer = errors(400, [{ errorCode: "INVALID_INPUT", message: "a subrequest needs a method and a url" }]);
+      return { body: answer.body, httpHeaders: {}, httpStatusCode: 400, referenceId };
+    }
+    const headers = new Headers(request.headers);
+    for (const [name, value] of Object.entries(sub.httpHeaders ?? {})) headers.set(name, value);
+    const answer = route(state, {
+      method: sub.method,
+      url: new URL(sub.url, request.url),
+      headers,
+      body: sub.body === undefined ? "" : JSON.stringify(sub.body),
+    });
+    return {
+      body: answer.body ?? null,
+      httpHeaders: Object.fromEntries(Object.entries(answer.headers).filter(([name]) => name === "location")),
+      httpStatusCode: answer.status,
+      referenceId,
+    };
+  });
+  return json(200, { compositeResponse });
 };
 
 /** `POST /services/oauth2/token` (form encoded): the refresh-token grant. */

@@ -3,6 +3,7 @@ import { alertsRouter } from "./alerts.ts";
 import { apiKeysRouter } from "./apiKeys.ts";
 import { conflictsRouter } from "./conflicts.ts";
 import { connectionsRouter } from "./connections.ts";
+import { deletionsRouter } from "./deletions.ts";
 import { health } from "./health.ts";
 import { deadLettersRouter, jobsRouter } from "./jobs.ts";
 import { recordsRouter } from "./records.ts";
@@ -20,6 +21,7 @@ export const appRouter = router({
   deadLetters: deadLettersRouter,
   records: recordsRouter,
   conflicts: conflictsRouter,
+  deletions: deletionsRouter,
   webhooks: webhooksRouter,
   alerts: alertsRouter,
 });

@@ -72,6 +72,9 @@ export const LocalId = storableText(MAX_IDENTIFIER_LENGTH)
 /** Free text filters (a job kind): bounded, storable. */
 export const ShortText = storableText(200);
 
+/** A person's note kept with a decision (why a deletion was rejected): bounded, storable. */
+export const Note = storableText(2_000);
+
 /** The largest cursor: cursors are bigint sequence numbers (PostgreSQL's int8). */
 const MAX_CURSOR = 9_223_372_036_854_775_807n;
 

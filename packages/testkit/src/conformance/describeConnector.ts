@@ -7,12 +7,15 @@ import type {
   ReadPage,
 } from "@tandem/connector-sdk";
 import {
+  callBatchWrite,
   callConnector,
   type DecodedRecord,
+  type DecodedWriteResult,
   decodeRecord,
   makeConnectorContext,
   sourceStream,
   type TokenBucket,
+  versionOf,
 } from "@tandem/connector-sdk/runtime";
 import { Chunk, Effect, Either, Schema, Stream } from "effect";
 import { setupServer } from "msw/node";
@@ -335,7 +338,7 @@ const describeWrites = (
   const write = entity.write;
   if (write === undefined) return;
   /** A write's answer and `get` afterwards both show the fields written. */
-  const expectWritten = async (raw: unknown, fields: Record<string, unknown>, id?: string) => {
+  const expectWritten = async (raw: unknown, fields: Record<string, unknown>, id?: string): Promise<DecodedRecord> => {
     const decoded = decodeRecord(entity, raw);
     if (Either.isLeft(decoded)) throw new Error(`the written record does not decode: ${decoded.left.message}`);
     if (id !== undefined) expect(decoded.right.externalId).toBe(id);
@@ -396,6 +399,170 @@ const describeWrites = (
       );
       expect(api.snapshot().has(id!)).toBe(false);
       if (entity.get !== undefined) await expectGone(context(), entity, id!);
+    });
+  }
+  describeBatchWrites(entity, context, api, seeded, expectWritten);
+  describeConditionalWrites(entity, context, api, seeded);
+};
+
+/** A record that existed and is deleted now, as a user would delete it in the vendor's UI. */
+const deletedId = (api: ConformanceEntityFake) => {
+  const id = api.create();
+  api.remove(id);
+  return id;
+};
+
+const outcomes = (results: ReadonlyArray<DecodedWriteResult>) => results.map((r) => (r.ok ? "ok" : r.error._tag));
+
+const describeBatchWrites = (
+  entity: EntityDefinition<any, any>,
+  context: () => ConnectorContext<any>,
+  api: ConformanceEntityFake,
+  seeded: () => ReadonlyMap<string, Date>,
+  expectWritten: (raw: unknown, fields: Record<string, unknown>, id?: string) => Promise<DecodedRecord>,
+) => {
+  const batch = entity.write?.batch;
+  if (batch === undefined) return;
+  it("write.batch declares the vendor's per-request maximum", () => {
+    expect(Number.isInteger(batch.maxPerRequest) && batch.maxPerRequest > 0).toBe(true);
+  });
+  if (batch.create !== undefined) {
+    it("write.batch.create creates every input, one result each, in the inputs' order", async () => {
+      expect(api.writeSamples?.create, "the fake must provide writeSamples.create").toBeDefined();
+      const before = new Set(seeded().keys());
+      const samples = [api.writeSamples!.create!(), api.writeSamples!.create!(), api.writeSamples!.create!()];
+      const results = await succeed(
+        "batch create",
+        callBatchWrite(
+          entity,
+          context(),
+          "create",
+          samples.map((record) => ({ record })),
+        ),
+      );
+      expect(outcomes(results)).toEqual(["ok", "ok", "ok"]);
+      const ids = results.map((r) => (r.ok ? r.externalId : ""));
+      expect(new Set(ids).size).toBe(3);
+      for (const [i, result] of results.entries()) {
+        if (!result.ok) continue;
+        expect(before.has(result.externalId)).toBe(false);
+        if (result.record !== undefined) expect(result.record.record).toMatchObject(samples[i]!);
+        await expectWritten(
+          result.record?.record ?? (await getRecord(entity, context, result.externalId)),
+          samples[i]!,
+          result.externalId,
+        );
+      }
+    });
+  }
+  if (batch.update !== undefined) {
+    it("write.batch.update writes each input; one whose record is gone fails alone as NotFound", async () => {
+      expect(api.writeSamples?.update, "the fake must provide writeSamples.update").toBeDefined();
+      const [first, second] = seeded().keys();
+      const gone = deletedId(api);
+      const changes = api.writeSamples!.update!();
+      const results = await succeed(
+        "batch update",
+        callBatchWrite(entity, context(), "update", [
+          { id: first!, changes },
+          { id: gone, changes },
+          { id: second!, changes },
+        ]),
+      );
+      expect(outcomes(results)).toEqual(["ok", "NotFound", "ok"]);
+      for (const [index, id] of [
+        [0, first!],
+        [2, second!],
+      ] as const) {
+        const result = results[index]!;
+        expect(result.ok && result.externalId).toBe(id);
+        if (result.ok && result.record !== undefined) expect(result.record.record).toMatchObject(changes);
+        await expectWritten(
+          result.ok ? (result.record?.record ?? (await getRecord(entity, context, id))) : undefined,
+          changes,
+          id,
+        );
+      }
+    });
+  }
+  if (batch.delete !== undefined) {
+    it("write.batch.delete removes each input; one already gone succeeds", async () => {
+      const [first, second] = seeded().keys();
+      const gone = deletedId(api);
+      const results = await succeed(
+        "batch delete",
+        callBatchWrite(entity, context(), "delete", [{ id: first! }, { id: gone }, { id: second! }]),
+      );
+      expect(outcomes(results)).toEqual(["ok", "ok", "ok"]);
+      const live = api.snapshot();
+      expect(live.has(first!) || live.has(second!)).toBe(false);
+      if (entity.get !== undefined) await expectGone(context(), entity, first!);
+    });
+  }
+};
+
+/** `get` of a record that must exist, decoded. */
+const getRecord = async (entity: EntityDefinition<any, any>, context: () => ConnectorContext<any>, id: string) => {
+  expect(entity.get, "checking a write needs get, or the written record in the write's result").toBeDefined();
+  return succeed(
+    "get",
+    callConnector(() => entity.get!(context(), id)),
+  );
+};
+
+/** The vendor's current version of a record, read with `get` as the engine would have stored it. */
+const currentVersion = async (entity: EntityDefinition<any, any>, context: () => ConnectorContext<any>, id: string) => {
+  const decoded = decodeRecord(entity, await getRecord(entity, context, id));
+  if (Either.isLeft(decoded)) throw new Error(`get's record does not decode: ${decoded.left.message}`);
+  const version = versionOf(entity, decoded.right.record);
+  expect(typeof version, "the entity's version of a record").toBe("string");
+  return version!;
+};
+
+const describeConditionalWrites = (
+  entity: EntityDefinition<any, any>,
+  context: () => ConnectorContext<any>,
+  api: ConformanceEntityFake,
+  seeded: () => ReadonlyMap<string, Date>,
+) => {
+  const write = entity.write;
+  if (write?.conditional !== true || write.update === undefined) return;
+  const update = write.update;
+  it("write.conditional: an update whose ifVersion is stale fails as a version Conflict; with the current version it writes", async () => {
+    expect(api.writeSamples?.update, "the fake must provide writeSamples.update").toBeDefined();
+    const [id] = seeded().keys();
+    const stale = await currentVersion(entity, context, id!);
+    api.update(id!);
+    const changes = api.writeSamples!.update!();
+    const refused = await attempt(callConnector(() => update(context(), id!, changes, { ifVersion: stale })));
+    expect(Either.isLeft(refused) && refused.left._tag).toBe("Conflict");
+    expect(Either.isLeft(refused) && refused.left._tag === "Conflict" && refused.left.reason).toBe("version");
+    const current = await currentVersion(entity, context, id!);
+    expect(current).not.toBe(stale);
+    await succeed(
+      "update with the current version",
+      callConnector(() => update(context(), id!, changes, { ifVersion: current })),
+    );
+  });
+  if (write.batch?.update !== undefined) {
+    it("write.conditional: in a batch update, a stale ifVersion fails its input alone as a version Conflict", async () => {
+      const [first, second] = seeded().keys();
+      const stale = await currentVersion(entity, context, first!);
+      const current = await currentVersion(entity, context, second!);
+      api.update(first!);
+      const changes = api.writeSamples!.update!();
+      const results = await succeed(
+        "batch update",
+        callBatchWrite(entity, context(), "update", [
+          { id: first!, changes, ifVersion: stale },
+          { id: second!, changes, ifVersion: current },
+        ]),
+      );
+      expect(outcomes(results)).toEqual(["Conflict", "ok"]);
+      expect(!results[0]!.ok && results[0]!.error._tag === "Conflict" && results[0]!.error.reason).toBe("version");
+      // The refused record keeps what the remote edit left: nothing of the changes was written.
+      const after = decodeRecord(entity, await getRecord(entity, context, first!));
+      expect(Either.isRight(after) && versionOf(entity, after.right.record)).not.toBe(stale);
     });
   }
 };
