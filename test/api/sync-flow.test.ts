@@ -516,6 +516,7 @@ for (const dialect of dialects) {
       const rules = await a.alerts.rules.query();
       expect(rules.map((r) => r.kind).sort()).toEqual([
         "error_rate",
+        "mass_deletion",
         "performance",
         "queue_backlog",
         "staleness",

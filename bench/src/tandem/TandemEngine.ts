@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import hubspot from "@tandem/connector-hubspot";
-import { Connections, type DatabaseConfig, Engine, Tenants } from "@tandem/core";
+import { Connections, type DatabaseConfig, Engine, type ListedId, Tenants } from "@tandem/core";
 import { loopbackEgressOptions } from "@tandem/testkit";
 import { Effect, Redacted } from "effect";
 
@@ -20,11 +20,37 @@ const benchSecretKey = createHash("sha256").update("tandem bench connection key"
  */
 export const benchRequestsPerSecond = 1_000_000;
 
-export const tandemEngineLayer = (database: DatabaseConfig) =>
+/**
+ * How the contacts' reconciliation listing is read: `ids-and-times`, the connector as it is
+ * (each id with `lastmodifieddate`, so reconciliation re-fetches what is newer remotely), or
+ * `ids`, the same listing with the times dropped before the engine sees them (the ids-only
+ * comparison an entity without times gets). Same requests to the source either way.
+ */
+export type ReconcileListing = "ids" | "ids-and-times";
+
+/** The HubSpot connector whose contacts list bare ids for reconciliation (see ReconcileListing). */
+const hubspotListingIdsOnly = {
+  ...hubspot,
+  entities: {
+    ...hubspot.entities,
+    contacts: {
+      ...hubspot.entities.contacts,
+      readIds: async function* (ctx: Parameters<NonNullable<typeof hubspot.entities.contacts.readIds>>[0]) {
+        for await (const page of hubspot.entities.contacts.readIds!(ctx) as AsyncIterable<
+          ReadonlyArray<string | ListedId>
+        >) {
+          yield page.map((entry) => (typeof entry === "string" ? entry : entry.id));
+        }
+      },
+    },
+  },
+};
+
+export const tandemEngineLayer = (database: DatabaseConfig, listing: ReconcileListing = "ids-and-times") =>
   Engine.layer({
     database,
     secretKey: Redacted.make(benchSecretKey),
-    connectors: [hubspot],
+    connectors: [listing === "ids" ? hubspotListingIdsOnly : hubspot],
     // The bench's source serves HubSpot on loopback, which the egress policy refuses by default.
     egress: loopbackEgressOptions,
   });

@@ -19,6 +19,7 @@
 import type { DatabaseConfig } from "@tandem/core";
 import type { QueueSubject } from "../queues/QueueSubject.ts";
 import type { WebhookReceiver, WebhookReceiverInput } from "../webhooks/WebhookReceiver.ts";
+import type { ReconcileListing } from "./TandemEngine.ts";
 import { tandemJobQueueSubject } from "./TandemQueueSubject.ts";
 
 /** Where Tandem syncs from and to in a sync scenario. */
@@ -36,6 +37,8 @@ export interface TandemSyncInput {
    * hooks on the same database (delta, reconcile, the full re-sync) find and reuse them.
    */
   readonly connectionName: string;
+  /** reconcile: whether the listing's modification times reach the engine (default: they do). */
+  readonly reconcileListing?: ReconcileListing;
 }
 
 export interface TandemSyncFigures {
@@ -68,14 +71,20 @@ export const runTandemDelta = async (input: TandemSyncInput): Promise<TandemSync
 export interface TandemReconcileFigures {
   /** Every external id the run soft-deleted; the harness checks it equals the ids archived at the source. */
   readonly softDeletedExternalIds: ReadonlyArray<string>;
+  /** Records the run found newer at the source than stored and re-fetched (0 for an ids-only listing). */
+  readonly drifted: number;
   /** How long `EntitySync.run` took (services and connection are set up before the clock starts). */
   readonly seconds: number;
 }
 
-/** reconcile: the reconciliation strategy for the same connection, after 1% were archived at the source. */
+/**
+ * reconcile: the reconciliation strategy for the same connection, after 1% were archived and
+ * 0.1% changed (unseen by any delta) at the source; `input.reconcileListing` says whether the
+ * listing's modification times are compared.
+ */
 export const runTandemReconcile = async (input: TandemSyncInput): Promise<TandemReconcileFigures> => {
   const sync = await import("./TandemSync.ts");
-  return sync.runSync(input, "reconcile", (_result, target) => sync.softDeletedExternalIds(target.connectionId));
+  return sync.runSync(input, "reconcile", (result, target) => sync.reconcileOutcome(result, target.connectionId));
 };
 
 /**

@@ -4,12 +4,13 @@
  */
 import { Database, type DatabaseConfig, EntitySync, type SyncMode, type SyncRunResult } from "@tandem/core";
 import { Effect, ManagedRuntime } from "effect";
-import { benchHubSpotConfig, ensureConnection, tandemEngineLayer } from "./TandemEngine.ts";
+import { benchHubSpotConfig, ensureConnection, type ReconcileListing, tandemEngineLayer } from "./TandemEngine.ts";
 import type { TandemSyncInput } from "./TandemHooks.ts";
 
 const entity = "contacts";
 
-const makeRuntime = (database: DatabaseConfig) => ManagedRuntime.make(tandemEngineLayer(database));
+const makeRuntime = (database: DatabaseConfig, listing: ReconcileListing | undefined) =>
+  ManagedRuntime.make(tandemEngineLayer(database, listing));
 type EngineRuntime = ReturnType<typeof makeRuntime>;
 
 /**
@@ -20,11 +21,11 @@ type EngineRuntime = ReturnType<typeof makeRuntime>;
  */
 const engines = new Map<string, EngineRuntime>();
 
-const engineFor = (database: DatabaseConfig): EngineRuntime => {
-  const key = JSON.stringify(database);
+const engineFor = (database: DatabaseConfig, listing: ReconcileListing | undefined): EngineRuntime => {
+  const key = JSON.stringify([database, listing]);
   let runtime = engines.get(key);
   if (runtime === undefined) {
-    runtime = makeRuntime(database);
+    runtime = makeRuntime(database, listing);
     engines.set(key, runtime);
   }
   return runtime;
@@ -71,10 +72,17 @@ export const runSync = <A>(
       );
     }
     return { ...(yield* after(result, target)), seconds };
-  }).pipe(engineFor(input.database).runPromise);
+  }).pipe(engineFor(input.database, input.reconcileListing).runPromise);
 
 /** Records the run created or updated. */
 export const recordsWritten = (result: SyncRunResult) => Effect.succeed({ records: result.created + result.updated });
+
+/**
+ * What a reconciliation did, as the harness checks it: the connection's soft-deleted contacts
+ * (against the archived ids) and how many records it found drifted and re-fetched.
+ */
+export const reconcileOutcome = (result: SyncRunResult, connectionId: string) =>
+  Effect.map(softDeletedExternalIds(connectionId), (deleted) => ({ ...deleted, drifted: result.drifted ?? 0 }));
 
 /** The connection's soft-deleted contacts, as the harness checks them against the archived ids. */
 export const softDeletedExternalIds = (connectionId: string) =>

@@ -4,6 +4,7 @@ import {
   type ConnectorContext,
   type ConnectorError,
   InvalidRecord,
+  type ListedId,
   NotFound,
   type ReadOptions,
   type ReadPage,
@@ -296,24 +297,30 @@ async function* readDelta<Rec, Encoded, Wire>(
   }
 }
 
-/** The entity `readIds`: `$select=id`, a page at a time (reconciliation). */
+/**
+ * The entity `readIds`: `$select=id,lastModifiedDateTime`, a page at a time (reconciliation):
+ * the modification time the record's `updatedAt` is, in the same listing, so reconciliation can
+ * re-fetch what a delta missed. An entity without a readable time is listed as a bare id.
+ */
 export async function* readEntityIds(
   ctx: BusinessCentralContext,
   entitySet: EntitySet,
-): AsyncGenerator<ReadonlyArray<string>> {
-  let url: string | undefined = firstLink(ctx.config, entitySet, "id");
+): AsyncGenerator<ReadonlyArray<string | ListedId>> {
+  let url: string | undefined = firstLink(ctx.config, entitySet, "id,lastModifiedDateTime");
   const decode = Schema.decodeUnknownEither(IdWire);
   while (url !== undefined) {
     ctx.signal.throwIfAborted();
     const page = await listPage(ctx, entitySet, url);
-    const ids: Array<string> = [];
+    const listed: Array<string | ListedId> = [];
     for (const raw of page.values) {
       const decoded = decode(raw);
       // An id we cannot read would look deleted; a shape we do not know is BC misbehaving.
       if (decoded._tag === "Left") throw new Unavailable({ message: `list ${entitySet} ids: an entity without an id` });
-      ids.push(decoded.right.id);
+      const { id, lastModifiedDateTime } = decoded.right;
+      const at = typeof lastModifiedDateTime === "string" ? Date.parse(lastModifiedDateTime) : Number.NaN;
+      listed.push(Number.isNaN(at) ? id : { id, updatedAt: new Date(at) });
     }
-    yield ids;
+    yield listed;
     url = page.next;
   }
 }

@@ -57,8 +57,8 @@ export const PageWire = Schema.Struct({
   "@odata.nextLink": Schema.optional(Schema.String),
 });
 
-/** `$select=id`: the id and the etag BC always adds. */
-export const IdWire = Schema.Struct({ id: Schema.String });
+/** `$select=id,lastModifiedDateTime` (reconciliation's listing); BC adds the etag. */
+export const IdWire = Schema.Struct({ id: Schema.String, lastModifiedDateTime: Schema.optional(Schema.Unknown) });
 
 /** BC's error envelope: `{ error: { code, message } }` (the message ends with a CorrelationId). */
 export const ErrorWire = Schema.Struct({

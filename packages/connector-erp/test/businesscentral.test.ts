@@ -3,6 +3,7 @@ import {
   Conflict,
   type ConnectorContext,
   InvalidRecord,
+  type ListedId,
   makeStandaloneContext,
   NotFound,
   RateLimited,
@@ -279,18 +280,21 @@ describe("delta read", () => {
 });
 
 describe("readIds and get", () => {
-  it("readIds pages $select=id and lists exactly the live ids", async () => {
+  it("readIds pages $select=id,lastModifiedDateTime and lists exactly the live ids with their times", async () => {
     const seeded = fake.seedItems(230);
     fake.store.remove("items", seeded[10]!.id);
-    const pages = await readAll<ReadonlyArray<string>>(items.readIds!(ctx));
+    const pages = await readAll<ReadonlyArray<ListedId>>(items.readIds!(ctx));
     expect(pages.map((p) => p.length)).toEqual([100, 100, 29]);
-    expect(pages.flat().sort()).toEqual(
+    const byId = (a: ListedId, b: ListedId) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    expect([...pages.flat()].sort(byId)).toEqual(
       seeded
         .filter((_, i) => i !== 10)
-        .map((s) => s.id)
-        .sort(),
+        .map((s) => ({ id: s.id, updatedAt: new Date(s.lastModifiedAt) }))
+        .sort(byId),
     );
-    expect(apiCalls().every((r) => new URL(r.url).searchParams.get("$select") === "id")).toBe(true);
+    expect(apiCalls().every((r) => new URL(r.url).searchParams.get("$select") === "id,lastModifiedDateTime")).toBe(
+      true,
+    );
   });
 
   it("get returns the record, null for a deleted one (404), and null for a key that is no GUID without asking", async () => {

@@ -4,6 +4,7 @@ import {
   type ConnectorContext,
   type ConnectorError,
   InvalidRecord,
+  type ListedId,
   NotFound,
   type ReadOptions,
   type ReadPage,
@@ -14,7 +15,7 @@ import {
 } from "@tandem/connector-sdk";
 import { Schema } from "effect";
 import type { HubSpotConfig } from "./config.ts";
-import { afterSearchPage, SearchPosition, searchRequestBody, startOfSearch } from "./deltaSearch.ts";
+import { afterSearchPage, modifiedAt, SearchPosition, searchRequestBody, startOfSearch } from "./deltaSearch.ts";
 import { BatchWire, CrmObjectWire, checkCrmObjectWire, ErrorWire, PageWire } from "./wire.ts";
 
 /** The context every HubSpot function receives. */
@@ -320,19 +321,68 @@ export async function* readCrmObjects<Rec, Encoded>(
   }
 }
 
-/** The entity `readIds`: live ids from the list endpoint, a page at a time (reconciliation). */
+/**
+ * The entity `readIds`: live ids from the list endpoint, a page at a time (reconciliation), each
+ * with its modification time: the list asks for that one property (`lastmodifieddate`, or
+ * `hs_lastmodifieddate` for companies), so a page costs what a page of bare ids costs and
+ * reconciliation can re-fetch what a delta missed (search lags writes and can drop an object).
+ * An object without a readable time is listed as a bare id (compared by id only).
+ */
 export async function* readCrmObjectIds<Rec, Encoded>(
   ctx: HubSpotContext,
   spec: CrmObjectSpec<Rec, Encoded>,
-): AsyncGenerator<ReadonlyArray<string>> {
+): AsyncGenerator<ReadonlyArray<string | ListedId>> {
   let after: string | undefined;
   do {
     ctx.signal.throwIfAborted();
-    const page = await listPage(ctx, spec, { after, archived: false, properties: ["hs_object_id"] });
+    const page = await listPage(ctx, spec, { after, archived: false, properties: [spec.lastModifiedProperty] });
     after = page.paging?.next?.after;
-    yield page.results.map(idOf).filter((id): id is string => id !== undefined);
+    const listed: Array<string | ListedId> = [];
+    for (const raw of page.results) {
+      const id = idOf(raw);
+      if (id === undefined) continue;
+      // The property HubSpot keeps as the modification time; `updatedAt` holds the same instant.
+      const at = modifiedAt(raw, spec.lastModifiedProperty) ?? topLevelUpdatedAt(raw);
+      listed.push(at === undefined ? id : { id, updatedAt: new Date(at) });
+    }
+    yield listed;
   } while (after !== undefined);
 }
+
+const topLevelUpdatedAt = (raw: unknown): number | undefined => {
+  const value = (raw as { updatedAt?: unknown } | null)?.updatedAt;
+  const ms = typeof value === "string" ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(ms) ? undefined : ms;
+};
+
+/**
+ * The entity `getMany`: `POST /crm/v3/objects/{type}/batch/read` with at most 100 ids a request.
+ * Ids that do not exist (or are archived) come back in a 207's `errors[]` and are left out.
+ * Records are returned mapped but not decoded: the engine decodes each, so one malformed
+ * object is reported alone.
+ * See https://developers.hubspot.com/docs/api/crm/contacts (batch read)
+ */
+export const getCrmObjects = async <Rec, Encoded>(
+  ctx: HubSpotContext,
+  spec: CrmObjectSpec<Rec, Encoded>,
+  ids: ReadonlyArray<string>,
+): Promise<ReadonlyArray<unknown>> => {
+  const found: Array<unknown> = [];
+  for (let start = 0; start < ids.length; start += batchMaxInputs) {
+    ctx.signal.throwIfAborted();
+    const chunk = ids.slice(start, start + batchMaxInputs);
+    const outcome = await batchRequest(ctx, spec.objectType, "read", {
+      inputs: chunk.map((id) => ({ id })),
+      properties: spec.properties,
+    });
+    const unexpected = outcome.failures.find((f) => f.category !== "OBJECT_NOT_FOUND");
+    if (unexpected !== undefined) {
+      throw new Unavailable({ message: `batch read ${spec.objectType}: ${unexpected.category ?? "error"}` });
+    }
+    found.push(...toRecords(ctx, spec, outcome.results));
+  }
+  return found;
+};
 
 /**
  * `GET /crm/v3/objects/{type}/{id}` — null when it does not exist or is archived (HubSpot 404s both).

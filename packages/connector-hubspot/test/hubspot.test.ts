@@ -3,6 +3,7 @@ import {
   Conflict,
   type ConnectorContext,
   InvalidRecord,
+  type ListedId,
   makeStandaloneContext,
   NotFound,
   RateLimited,
@@ -305,12 +306,16 @@ describe("delta read", () => {
 });
 
 describe("ids and get", () => {
-  it("readIds yields live ids for reconciliation", async () => {
+  it("readIds yields live ids for reconciliation, each with its lastmodifieddate", async () => {
     const seeded = fake.seedContacts(150);
     fake.store.archive("contacts", seeded[0]!.id);
-    const pages: Array<ReadonlyArray<string>> = [];
-    for await (const ids of contacts.readIds!(ctx) as AsyncIterable<ReadonlyArray<string>>) pages.push(ids);
-    expect(pages.flat()).toEqual(seeded.slice(1).map((o) => o.id));
+    const pages: Array<ReadonlyArray<ListedId>> = [];
+    for await (const ids of contacts.readIds!(ctx) as AsyncIterable<ReadonlyArray<ListedId>>) pages.push(ids);
+    expect(pages.flat()).toEqual(seeded.slice(1).map((o) => ({ id: o.id, updatedAt: new Date(o.updatedAt) })));
+    const lists = fake.requests().filter((r) => r.method === "GET");
+    expect(
+      lists.every((r) => new URL(`https://x${r.path}`).searchParams.get("properties") === "lastmodifieddate"),
+    ).toBe(true);
   });
 
   it("get returns the record, and null for a missing or archived id (404)", async () => {

@@ -4,6 +4,7 @@ import {
   type ConnectorContext,
   type ConnectorError,
   InvalidRecord,
+  type ListedId,
   NotFound,
   RateLimited,
   type ReadOptions,
@@ -17,6 +18,7 @@ import { Schema } from "effect";
 import { sessionInstanceUrl } from "./auth.ts";
 import type { SalesforceConfig } from "./config.ts";
 import {
+  CollectionRowsWire,
   CreateResultWire,
   checkSObjectRow,
   ErrorsWire,
@@ -349,23 +351,70 @@ export async function* readSObjects<Rec, Encoded>(
   }
 }
 
-/** The entity `readIds`: live ids (`SELECT Id FROM X`), a page at a time (reconciliation). */
+/**
+ * The entity `readIds`: live ids with their SystemModstamp (`SELECT Id, SystemModstamp FROM X`,
+ * the field the record's `updatedAt` is), a page at a time, for reconciliation: one more field
+ * in the same query lets it re-fetch what a delta missed. A row without a readable stamp is
+ * listed as a bare id (compared by id only).
+ */
 export async function* readSObjectIds<Rec, Encoded>(
   ctx: SalesforceContext,
   spec: SObjectSpec<Rec, Encoded>,
-): AsyncGenerator<ReadonlyArray<string>> {
-  let response = await query(ctx, `SELECT Id FROM ${spec.sobject}`, "query");
+): AsyncGenerator<ReadonlyArray<string | ListedId>> {
+  let response = await query(ctx, `SELECT Id, SystemModstamp FROM ${spec.sobject}`, "query");
   for (;;) {
     if (response.status !== 200) throw failureOf(response);
     const page = decodeEnvelope(QueryPageWire, response, `query ${spec.sobject} ids`);
-    yield page.records
-      .map((row) => (row as { Id?: unknown } | null)?.Id)
-      .filter((id): id is string => typeof id === "string");
+    const listed: Array<string | ListedId> = [];
+    for (const raw of page.records) {
+      const row = raw as { Id?: unknown; SystemModstamp?: unknown } | null;
+      if (typeof row?.Id !== "string") continue;
+      const at = parseSalesforceDateTime(row.SystemModstamp);
+      listed.push(at === undefined ? row.Id : { id: row.Id, updatedAt: new Date(at) });
+    }
+    yield listed;
     if (page.nextRecordsUrl === undefined) return;
     ctx.signal.throwIfAborted();
     response = await queryMore(ctx, page.nextRecordsUrl);
   }
 }
+
+/**
+ * Ids per SObject Collections retrieve: the GET carries them in its URL, and 200 ids (18
+ * characters each) keep it near 4 KB, well inside what proxies and Salesforce accept.
+ */
+export const retrieveMaxIds = 200;
+
+/**
+ * The entity `getMany`: `GET /composite/sobjects/{Object}?ids=&fields=`, `retrieveMaxIds` ids a
+ * request. The answer is an array in the order of `ids`, with null for an id that does not exist
+ * or is in the recycle bin; those are left out. Rows are mapped, not decoded: the engine decodes
+ * each, so one malformed row is reported alone.
+ * See https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_retrieve.htm
+ */
+export const getSObjects = async <Rec, Encoded>(
+  ctx: SalesforceContext,
+  spec: SObjectSpec<Rec, Encoded>,
+  ids: ReadonlyArray<string>,
+): Promise<ReadonlyArray<unknown>> => {
+  const found: Array<unknown> = [];
+  for (let start = 0; start < ids.length; start += retrieveMaxIds) {
+    ctx.signal.throwIfAborted();
+    const response = await salesforceRequest(ctx, {
+      path: dataPath(ctx, `/composite/sobjects/${spec.sobject}`),
+      query: {
+        ids: ids.slice(start, start + retrieveMaxIds).join(","),
+        fields: ["Id", ...spec.fields, "IsDeleted", "SystemModstamp"].join(","),
+      },
+    });
+    if (response.status !== 200) throw failureOf(response);
+    const rows = decodeEnvelope(CollectionRowsWire, response, `retrieve ${spec.sobject}`);
+    // A row in the recycle bin is not a live record to store (reconciliation deletes it if it is gone).
+    const live = rows.filter((row) => row !== null && (row as { IsDeleted?: unknown }).IsDeleted !== true);
+    found.push(...toRecords(ctx, spec, live));
+  }
+  return found;
+};
 
 /** A full row, decoded (for `get` and writes); malformed -> InvalidRecord. */
 export const decodeRecord = <Rec, Encoded>(spec: SObjectSpec<Rec, Encoded>, raw: unknown, externalId: string): Rec => {

@@ -180,6 +180,35 @@ describe("REST wire format", () => {
     expect((await query("SELECT Id FROM Contact", "queryAll")).body.totalSize).toBe(0);
   });
 
+  it("SObject Collections retrieve: rows in the order of ids, null for a missing or deleted one, at most 2,000", async () => {
+    const [a, b, c] = fake.seedContacts(3);
+    fake.store.delete("Contact", b!.Id);
+    const retrieve = (ids: ReadonlyArray<string>, fields?: string) =>
+      api(
+        `/services/data/v60.0/composite/sobjects/Contact?${new URLSearchParams({
+          ids: ids.join(","),
+          ...(fields === undefined ? {} : { fields }),
+        })}`,
+      );
+    const rows = await retrieve([c!.Id, b!.Id, "003000000000000AAA", a!.Id], "LastName,SystemModstamp");
+    expect(rows.status).toBe(200);
+    expect(rows.body).toHaveLength(4);
+    expect(rows.body[0]).toMatchObject({ attributes: { type: "Contact" }, Id: c!.Id, LastName: c!.fields.LastName });
+    expect(rows.body[0].SystemModstamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}\+0000$/);
+    expect(rows.body.slice(1, 3)).toEqual([null, null]);
+    expect(rows.body[3].Id).toBe(a!.Id);
+    expect((await retrieve([a!.Id], "Nickname__c")).body[0].errorCode).toBe("INVALID_FIELD");
+    expect((await retrieve([a!.Id])).status).toBe(400);
+    expect(
+      (
+        await retrieve(
+          Array.from({ length: 2_001 }, () => a!.Id),
+          "LastName",
+        )
+      ).body[0].errorCode,
+    ).toBe("EXCEEDED_ID_LIMIT");
+  });
+
   it("validates writes with Salesforce's error codes", async () => {
     const post = (body: unknown) =>
       api("/services/data/v60.0/sobjects/Contact", {

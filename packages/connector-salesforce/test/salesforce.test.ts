@@ -3,6 +3,7 @@ import {
   Conflict,
   type ConnectorContext,
   InvalidRecord,
+  type ListedId,
   makeStandaloneContext,
   NotFound,
   RateLimited,
@@ -285,14 +286,14 @@ describe("delta read", () => {
 });
 
 describe("ids and get", () => {
-  it("readIds yields live ids with SELECT Id", async () => {
+  it("readIds yields live ids with their SystemModstamp (SELECT Id, SystemModstamp)", async () => {
     const seeded = fake.seedContacts(150);
     fake.store.delete("Contact", seeded[0]!.Id);
-    const pages: Array<ReadonlyArray<string>> = [];
-    for await (const ids of contacts.readIds!(ctx) as AsyncIterable<ReadonlyArray<string>>) pages.push(ids);
+    const pages: Array<ReadonlyArray<ListedId>> = [];
+    for await (const ids of contacts.readIds!(ctx) as AsyncIterable<ReadonlyArray<ListedId>>) pages.push(ids);
     expect(pages.map((p) => p.length)).toEqual([100, 49]);
-    expect(pages.flat()).toEqual(seeded.slice(1).map((r) => r.Id));
-    expect(queries().map((r) => r.soql)).toEqual(["SELECT Id FROM Contact"]);
+    expect(pages.flat()).toEqual(seeded.slice(1).map((r) => ({ id: r.Id, updatedAt: new Date(r.SystemModstamp) })));
+    expect(queries().map((r) => r.soql)).toEqual(["SELECT Id, SystemModstamp FROM Contact"]);
   });
 
   it("get returns the record, and null for an unknown id (NOT_FOUND) or a deleted one (ENTITY_IS_DELETED)", async () => {

@@ -176,6 +176,13 @@ export interface ReadPage {
   readonly deleted?: ReadonlyArray<string> | undefined;
 }
 
+/** An id as `readIds` may list it: with the record's remote modification time (see `readIds`). */
+export interface ListedId {
+  readonly id: string;
+  /** The record's remote modification time, as the entity's `updatedAt(record)` would give it. */
+  readonly updatedAt: Date;
+}
+
 export interface ReadOptions {
   /** Lower bound on `updatedAt` for a delta read; undefined means a full read. */
   readonly since?: Date | undefined;
@@ -329,10 +336,32 @@ export interface EntityDefinition<Rec, Config> {
    */
   readonly version?: (record: Rec) => string;
   readonly read: (ctx: ConnectorContext<Config>, options: ReadOptions) => PageSource<ReadPage>;
-  /** Ids only, for reconciliation. */
-  readonly readIds?: (ctx: ConnectorContext<Config>) => PageSource<ReadonlyArray<string>>;
+  /**
+   * Every live id, a page at a time, for reconciliation (never whole records). Where the vendor
+   * lists each id's modification time as cheaply (one more field in the same listing), yield
+   * `{ id, updatedAt }` entries instead of bare ids: reconciliation then also re-fetches the
+   * records that are newer remotely than the stored copy (an update every delta missed).
+   * `updatedAt` must be the same instant the entity's `updatedAt(record)` gives for that record,
+   * or the record is re-fetched at every reconciliation. Bare ids and entries may be mixed.
+   *
+   * @example
+   * readIds: async function* (ctx) {
+   *   for await (const page of listPages(ctx, { fields: ["id", "modifiedAt"] }))
+   *     yield page.map((row) => ({ id: row.id, updatedAt: new Date(row.modifiedAt) }));
+   * }
+   */
+  readonly readIds?: (ctx: ConnectorContext<Config>) => PageSource<ReadonlyArray<string | ListedId>>;
   /** One record by id, or null when it no longer exists (webhook-triggered sync). */
   readonly get?: (ctx: ConnectorContext<Config>, id: string) => MaybeEffect<Rec | null>;
+  /**
+   * Several records by id in as few requests as the vendor allows (a batch read), for
+   * reconciliation's re-fetches. Answers the records found, as a read page carries them (each is
+   * decoded by the engine, so one malformed record is an item error, not a failed batch); ids
+   * that no longer exist are left out. The engine passes up to a batch of ids (500 by default):
+   * split them to the vendor's limit here. Without it, reconciliation calls `get` once per id
+   * (a few at a time).
+   */
+  readonly getMany?: (ctx: ConnectorContext<Config>, ids: ReadonlyArray<string>) => MaybeEffect<ReadonlyArray<unknown>>;
   readonly write?: EntityWrite<Rec, Config>;
   /**
    * How deletions are learned. Default: "reconcile".

@@ -30,6 +30,7 @@ import { CredentialCipher } from "./tenancy/CredentialCipher.ts";
 import { Tenants } from "./tenancy/Tenants.ts";
 import { InboundWebhooks } from "./webhooks/InboundWebhooks.ts";
 import { OutboundWebhooks } from "./webhooks/OutboundWebhooks.ts";
+import { RecordEvents } from "./webhooks/RecordEvents.ts";
 
 /** What the roots of the engine need: everything else is derived from the database and these. */
 export interface EngineConfig<E = never> {
@@ -115,9 +116,13 @@ export const Engine = {
       SyncStatus.layerNoDeps,
       SyncJobQueue.layerNoDeps,
     ).pipe(Layer.provideMerge(local));
-    return Layer.mergeAll(Records.layer, InboundWebhooks.layerNoDeps, Alerts.layerNoDeps, MetricsReport.layer).pipe(
-      Layer.provideMerge(syncs),
-    );
+    return Layer.mergeAll(
+      Records.layer,
+      InboundWebhooks.layerNoDeps,
+      RecordEvents.layerNoDeps,
+      Alerts.layerNoDeps,
+      MetricsReport.layer,
+    ).pipe(Layer.provideMerge(syncs));
   },
 
   /** Every core service with its roots, from `config`. */

@@ -77,6 +77,7 @@ export {
   type QuarantinedDeletionView,
   type QuarantineListFilter,
 } from "./store/DeletionQuarantine.ts";
+export { decodeFeedPosition, type FeedPosition } from "./store/FeedPosition.ts";
 export { type OutboxEntry, PushOutbox } from "./store/PushOutbox.ts";
 export { type ChangePage, type ExportFormat, RecordStore, type StoredRecord } from "./store/RecordStore.ts";
 export { type LocalChangeView, Records, type RecordView } from "./store/Records.ts";
@@ -147,4 +148,5 @@ export {
   OutboundWebhooksConfig,
   type SubscriptionView,
 } from "./webhooks/OutboundWebhooks.ts";
+export { RecordEvents } from "./webhooks/RecordEvents.ts";
 export { SIGNATURE_HEADER, signPayload, verifySignature } from "./webhooks/WebhookSignature.ts";

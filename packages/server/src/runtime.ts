@@ -3,6 +3,7 @@ import {
   type ConnectorRegistryService,
   Engine,
   JobQueue,
+  RecordEvents,
   registerAlertsSchedule,
   Scheduler,
   SyncJobHandlers,
@@ -33,9 +34,9 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
   );
 
 /**
- * The background work of a process: a queue worker for every job kind, and the
- * cron fiber. Both stop with the runtime: the worker finishes or releases its
- * jobs before the pools close (finalizers run in reverse order).
+ * The background work of a process: a queue worker for every job kind, the cron
+ * fiber and the record event dispatcher. All stop with the runtime: the worker finishes or
+ * releases its jobs before the pools close (finalizers run in reverse order).
  */
 const backgroundLayer = (config: ServerConfig) =>
   Layer.scopedDiscard(
@@ -52,7 +53,9 @@ const backgroundLayer = (config: ServerConfig) =>
       // Every process may register it: an upsert by name, and each tick fires once cluster-wide.
       yield* registerAlertsSchedule({ cron: config.schedules.alertsCron }).pipe(Effect.orDie);
       yield* (yield* Scheduler).run();
-      yield* Effect.logInfo("worker and scheduler started").pipe(
+      // Outbound `record.*` events from the change feed; each scope's cursor has one dispatcher cluster-wide.
+      yield* (yield* RecordEvents).run();
+      yield* Effect.logInfo("worker, scheduler and record event dispatcher started").pipe(
         Effect.annotateLogs({ concurrency: config.worker.concurrency }),
       );
     }),

@@ -34,8 +34,8 @@ export interface TestEngineOptions<E, R = never, E2 = never> {
 
 /**
  * Every core service (Engine.layer) on a fresh database of `dialect`, knowing `connectors`, with a
- * random secret key. The queue's worker and the scheduler's fiber are not started: a test starts
- * what it exercises.
+ * random secret key. The queue's worker, the scheduler's fiber and the record event dispatcher
+ * (`RecordEvents.run`) are not started: a test starts what it exercises.
  */
 export const testEngineLayer = <E = never, R = never, E2 = never>(options: TestEngineOptions<E, R, E2>) => {
   const engine = Engine.layer<E>({

@@ -214,6 +214,28 @@ describe("search", () => {
     clock.advance(3_001);
     expect((await search({})).body.total).toBe(3);
   });
+
+  it("never returns an object hidden from search, which list, get and batch read still serve current", async () => {
+    const [hidden, other] = fake.seedContacts(3, { endAt: clock.now() - 10_000 });
+    fake.hideFromSearch(hidden!.id);
+    fake.store.update("contacts", hidden!.id, { lifecyclestage: "customer" });
+    const ids = async () => (await search({})).body.results.map((r: { id: string }) => r.id);
+    expect(await ids()).not.toContain(hidden!.id);
+    expect(await ids()).toContain(other!.id);
+    const listed = await call("GET", "/crm/v3/objects/contacts?properties=lastmodifieddate");
+    const entry = listed.body.results.find((r: { id: string }) => r.id === hidden!.id);
+    expect(entry.properties.lastmodifieddate).toBe(new Date(hidden!.updatedAt).toISOString());
+    expect(
+      (await call("GET", `/crm/v3/objects/contacts/${hidden!.id}?properties=lifecyclestage`)).body.properties,
+    ).toMatchObject({ lifecyclestage: "customer" });
+    const read = await call("POST", "/crm/v3/objects/contacts/batch/read", {
+      inputs: [{ id: hidden!.id }],
+      properties: ["lifecyclestage"],
+    });
+    expect(read.body.results[0].properties.lifecyclestage).toBe("customer");
+    fake.showInSearch(hidden!.id);
+    expect(await ids()).toContain(hidden!.id);
+  });
 });
 
 describe("writes", () => {

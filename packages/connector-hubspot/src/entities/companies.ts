@@ -1,6 +1,6 @@
 import { defineEntity } from "@tandem/connector-sdk";
 import { Schema } from "effect";
-import { type CrmObjectSpec, getCrmObject, readCrmObjectIds, readCrmObjects } from "../client.ts";
+import { type CrmObjectSpec, getCrmObject, getCrmObjects, readCrmObjectIds, readCrmObjects } from "../client.ts";
 import type { HubSpotConfig } from "../config.ts";
 import { crmObjectWrite } from "../crmWrites.ts";
 import type { CrmObjectWire } from "../wire.ts";
@@ -74,6 +74,7 @@ export const companies = defineEntity<Company, HubSpotConfig>({
   read: (ctx, options) => readCrmObjects(ctx, companySpec, options),
   readIds: (ctx) => readCrmObjectIds(ctx, companySpec),
   get: (ctx, id) => getCrmObject(ctx, companySpec, id),
+  getMany: (ctx, ids) => getCrmObjects(ctx, companySpec, ids),
   write: crmObjectWrite(companySpec, toProperties),
   deletes: "api",
   webhooks: true,

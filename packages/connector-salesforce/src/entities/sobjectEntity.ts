@@ -3,6 +3,7 @@ import {
   createSObject,
   deleteSObject,
   getSObject,
+  getSObjects,
   readSObjectIds,
   readSObjects,
   type SObjectSpec,
@@ -44,6 +45,7 @@ export const sobjectEntity = <
     read: (ctx, options) => readSObjects(ctx, spec, options),
     readIds: (ctx) => readSObjectIds(ctx, spec),
     get: (ctx, id) => getSObject(ctx, spec, id),
+    getMany: (ctx, ids) => getSObjects(ctx, spec, ids),
     write: {
       create: (ctx, record) => createSObject(ctx, spec, toFields(record)),
       update: (ctx, id, changes, options) => updateSObject(ctx, spec, id, toFields(changes), options?.ifVersion),

@@ -30,7 +30,7 @@ const entityProblem = (connector: AnyConnector): string | undefined => {
     for (const member of ["primaryKey", "updatedAt", "read"] as const) {
       if (typeof e[member] !== "function") return `entity "${name}": ${member} must be a function`;
     }
-    for (const member of ["readIds", "get"] as const) {
+    for (const member of ["readIds", "get", "getMany"] as const) {
       if (e[member] !== undefined && typeof e[member] !== "function") {
         return `entity "${name}": ${member} must be a function when given`;
       }

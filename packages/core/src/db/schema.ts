@@ -58,6 +58,7 @@ export type NullableJson = ColumnType<unknown | null, string | null | undefined,
  *   conflicts      store/ConflictRows.ts
  *   sync_runs      ops/RunRows.ts           (queue/JobStore composes closeRunsOfEndedJobs)
  *   rate_budgets   connector/RateBudgetRows.ts (Connections.delete calls deleteRateBudgetOf)
+ *   record_event_cursors  webhooks/RecordEventCursors.ts
  *   quarantined_deletions  store/QuarantineRows.ts
  *   push_outbox    store/PushOutboxRows.ts  (written with the record's change, in its transaction)
  */
@@ -86,8 +87,12 @@ export interface RecordsTable {
   sync_error: string | null;
   last_synced_at: NullableTimestamp;
   deleted_at: NullableTimestamp;
-  /** from records_change_seq; bumped on every real change (change feed order) */
+  /** from records_change_seq; bumped on every real change (order within one transaction) */
   change_seq: ColumnType<string, string | undefined, string>;
+  /** the transaction (xid8) of the last change; the feed is ordered by (change_xid, change_seq) */
+  change_xid: ColumnType<string, string | undefined, string>;
+  /** the transaction that inserted the row (tells `record.created` from `record.updated`) */
+  created_xid: ColumnType<string, string | undefined, never>;
   /** when the store last changed the row */
   changed_at: GeneratedTimestamp;
   created_at: GeneratedTimestamp;
@@ -142,6 +147,8 @@ export interface SyncCursorsTable {
 export interface ReconcileIdsTable {
   run_id: string;
   external_id: string;
+  /** the modification time the remote listed beside the id; null when it lists bare ids */
+  remote_updated_at: NullableTimestamp;
   staged_at: GeneratedTimestamp;
 }
 
@@ -200,6 +207,20 @@ export interface WebhookSubscriptionsTable {
   disabled_reason: string | null;
 }
 
+/**
+ * Per connection x entity: the change-feed position up to which `record.*` events were dispatched
+ * (see webhooks/RecordEvents.ts).
+ */
+export interface RecordEventCursorsTable {
+  connection_id: string;
+  entity: string;
+  tenant_id: string;
+  /** xid8 and bigint as decimal strings: the position (change_xid, change_seq) of the last change dispatched */
+  after_xid: string;
+  after_seq: string;
+  updated_at: GeneratedTimestamp;
+}
+
 export interface WebhookDeliveriesTable {
   id: string;
   seq: Generated<string>;
@@ -208,6 +229,8 @@ export interface WebhookDeliveriesTable {
   event_id: string;
   event_type: string;
   payload: JsonColumn;
+  /** deliveries of one subscription with the same key are sent in `seq` order (a record's events) */
+  ordering_key: Generated<string | null>;
   status: Generated<"pending" | "delivered" | "dead">;
   attempts: Generated<number>;
   last_status: number | null;
@@ -329,6 +352,8 @@ export interface SyncRunsTable {
   unchanged: Generated<number>;
   deleted: Generated<number>;
   item_errors: Generated<number>;
+  /** reconciliation: records found newer remotely than the stored copy, and re-fetched */
+  drifted: Generated<number>;
   /** item errors and the run's own failure, counted by class */
   errors_by_type: ColumnType<Record<string, number>, string | undefined, string>;
   error_type: ErrorClass | null;
@@ -432,6 +457,7 @@ export interface DB {
   webhook_events: WebhookEventsTable;
   webhook_subscriptions: WebhookSubscriptionsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  record_event_cursors: RecordEventCursorsTable;
   jobs: JobsTable;
   job_attempts: JobAttemptsTable;
   locks: LocksTable;

@@ -49,6 +49,8 @@ export interface SyncRunView {
   readonly updated: number;
   readonly unchanged: number;
   readonly deleted: number;
+  /** Reconciliation: records found newer remotely than the stored copy, and re-fetched (see `SyncRunResult.drifted`). */
+  readonly drifted: number;
   readonly itemErrors: number;
   readonly errorsByType: Record<string, number>;
   readonly errorType: ErrorClass | null;
@@ -72,6 +74,7 @@ export const toRunView = (row: Selectable<SyncRunsTable>): SyncRunView => ({
   updated: row.updated,
   unchanged: row.unchanged,
   deleted: row.deleted,
+  drifted: row.drifted,
   itemErrors: row.item_errors,
   errorsByType: row.errors_by_type,
   errorType: row.error_type,
@@ -105,6 +108,7 @@ const succeeded = (result: SyncRunResult): Updateable<SyncRunsTable> => ({
   updated: result.updated,
   unchanged: result.unchanged,
   deleted: result.deleted,
+  drifted: result.drifted ?? 0,
   item_errors: result.errors.length,
   errors_by_type: JSON.stringify(countByClass(result.errors)),
   ...(result.quarantine

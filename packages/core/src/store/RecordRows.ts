@@ -9,8 +9,14 @@ import { checkpointCte } from "./SyncCursors.ts";
  * The owner of the `records` table: every statement that writes it is here, as a plain function
  * over Kysely (`at` is the statement's time, an ISO string), with the row shape and the
  * fragments (`columns`, `inScope`) that the store's readers compose. Every write that changes
- * what a reader sees takes a new `change_seq`, the change feed's position.
+ * what a reader sees takes a new feed position (`newChange`): see ChangeFeed.ts.
  */
+
+/**
+ * The assignments that move a row to a new change-feed position: its transaction's id and a new
+ * sequence value (an insert gets both from the column defaults).
+ */
+const newChange = sql`change_seq = nextval('records_change_seq'), change_xid = pg_current_xact_id()`;
 
 /**
  * Runs statements on the current transaction or the pool, a failure being a defect: no constraint
@@ -34,6 +40,7 @@ export interface RawRow {
   last_synced_at: unknown;
   deleted_at: unknown;
   change_seq: string | number | bigint;
+  change_xid: string;
   changed_at: unknown;
 }
 
@@ -52,13 +59,15 @@ export const toStored = (row: RawRow): StoredRecord => ({
   lastSyncedAt: asDate(row.last_synced_at),
   deletedAt: asDate(row.deleted_at),
   changeSeq: String(row.change_seq),
+  changeXid: row.change_xid,
   changedAt: asDate(row.changed_at) ?? new Date(0),
 });
 
 // `base` is stored only while it differs from `data` (see the records_write_path migration).
 export const columns = sql`external_id, local_id, external_id_provisional, data, remote_updated_at, local_updated_at,
   coalesce(base, data) as base, pending_changes,
-  version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq, changed_at`;
+  version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq,
+  change_xid::text as change_xid, changed_at`;
 
 /** The records of one entity of one connection. */
 export const inScope = (s: RecordScope) =>
@@ -143,7 +152,7 @@ export const upsertBatch = async (
                 sync_error = null,
                 last_synced_at = excluded.last_synced_at,
                 deleted_at = null,
-                change_seq = nextval('records_change_seq'),
+                ${newChange},
                 changed_at = excluded.changed_at
               where (r.data <> excluded.data or r.deleted_at is not null)
                 and r.sync_status not in ('pending', 'conflict')
@@ -175,7 +184,7 @@ export const softDelete = async (
       : sql`and (remote_updated_at is null or remote_updated_at <= ${options.notNewerThan.toISOString()}::timestamptz)`;
   const result = await sql<{ external_id: string }>`
             update records set deleted_at = ${at}::timestamptz, changed_at = ${at}::timestamptz,
-              change_seq = nextval('records_change_seq')
+              ${newChange}
             where ${inScope(scope)} and deleted_at is null
               and external_id = any(${[...externalIds]}::text[]) ${guard}
             returning external_id`.execute(k);
@@ -188,7 +197,7 @@ export const softDelete = async (
  */
 export const softDeleteWhere = async (k: Kysely<DB>, where: RawBuilder<unknown>, at: string): Promise<number> => {
   const result = await sql`update records set deleted_at = ${at}::timestamptz, changed_at = ${at}::timestamptz,
-              change_seq = nextval('records_change_seq')
+              ${newChange}
             where ${where}`.execute(k);
   return Number(result.numAffectedRows ?? 0);
 };
@@ -215,7 +224,7 @@ export const writeLocalChange = async (
                 version = version + 1,
                 sync_status = 'pending',
                 sync_error = null,
-                change_seq = nextval('records_change_seq'),
+                ${newChange},
                 changed_at = ${at}::timestamptz
               where ${inScope(scope)} and external_id = ${externalId} and version = ${version}
               returning ${columns}`.execute(k);
@@ -237,7 +246,7 @@ export const markPushed = async (
               data = ${json}::jsonb, base = null,
               remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz,
               pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
-              version = version + 1, change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
+              version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
             where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
   return Number(result.numAffectedRows ?? 0) === 1;
 };
@@ -261,7 +270,7 @@ export const applyPulledSettlement = async (
                 sync_status = ${settlement.pendingChanges === null ? "synced" : "pending"},
                 last_synced_at = ${at}::timestamptz`;
   const result = await sql`update records set ${set}, remote_updated_at = ${remoteAt}::timestamptz, sync_error = null,
-              version = version + 1, change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
+              version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
             where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
   return Number(result.numAffectedRows ?? 0) === 1;
 };
@@ -311,7 +320,7 @@ export const writeLocalDelete = async (
   const result = await sql<RawRow>`
               update records set deleted_at = ${at}::timestamptz, local_updated_at = ${at}::timestamptz,
                 base = coalesce(base, data), version = version + 1, ${settled}, sync_error = null,
-                change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
+                ${newChange}, changed_at = ${at}::timestamptz
               where ${inScope(scope)} and external_id = ${externalId} and version = ${version} and deleted_at is null
               returning ${columns}`.execute(k);
   const row = result.rows[0];
@@ -344,7 +353,7 @@ export const markCreated = async (
                 pending_changes = case when version = ${version} then null else pending_changes end,
                 sync_status = case when version = ${version} then 'synced' else sync_status end,
                 sync_error = null, last_synced_at = ${at}::timestamptz, version = version + 1,
-                change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
+                ${newChange}, changed_at = ${at}::timestamptz
               where ${inScope(scope)} and external_id = ${provisionalId} and external_id_provisional
               returning ${columns}`.execute(k);
   const row = result.rows[0];
@@ -384,7 +393,7 @@ export const revertLocalChange = async (
                 base = case when external_id_provisional then base else null end,
                 deleted_at = case when external_id_provisional then coalesce(deleted_at, ${at}::timestamptz) else ${deleted} end,
                 pending_changes = null, sync_status = 'synced', sync_error = null, version = version + 1,
-                change_seq = nextval('records_change_seq'), changed_at = ${at}::timestamptz
+                ${newChange}, changed_at = ${at}::timestamptz
               where ${inScope(scope)} and external_id = ${externalId}
               returning ${columns}`.execute(k);
   const row = result.rows[0];

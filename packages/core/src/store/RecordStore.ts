@@ -37,8 +37,13 @@ export interface StoredRecord {
   readonly syncError: string | null;
   readonly lastSyncedAt: Date | null;
   readonly deletedAt: Date | null;
-  /** Position in the change feed (a decimal string: it is a bigint). */
+  /** The change's sequence value (a decimal string: it is a bigint); orders changes of one transaction. */
   readonly changeSeq: string;
+  /**
+   * The transaction that made the change (xid8, a decimal string). The feed position is
+   * (changeXid, changeSeq): see ChangeFeed.ts.
+   */
+  readonly changeXid: string;
   /** When this store last changed the record (pull, push, local change, deletion). */
   readonly changedAt: Date;
 }
@@ -114,13 +119,17 @@ export interface SyncCursor {
 /** A page of the change feed: changes after a cursor in order, deletions included. */
 export interface ChangePage {
   readonly records: ReadonlyArray<StoredRecord>;
-  /** Pass back as `after` for the next page; equal to the input when there is nothing new. */
+  /**
+   * Pass back as `after` for the next page: `<xid>.<seq>`, the last change's position (see
+   * FeedPosition.ts); the input's position when there is nothing new.
+   */
   readonly cursor: string;
   readonly hasMore: boolean;
 }
 
 /** Filters and paging of the change feed. */
 export interface ChangesOptions {
+  /** A page's cursor (or a bare `change_seq`, as cursors were before the feed was commit-ordered). */
   readonly after?: string | undefined;
   readonly limit?: number | undefined;
   readonly modifiedAfter?: Date | undefined;
@@ -174,6 +183,9 @@ export interface RecordStoreService {
    * Records changed after `after` (a change cursor; omit to start at the beginning),
    * deletions included unless `includeDeleted: false`; `modifiedAfter` keeps records
    * the store changed after that time. `limit` defaults to 100 (at most 1,000).
+   * Commit-ordered: a change shows once no transaction that could still commit an earlier
+   * change is running, so a cursor never passes a change (see ChangeFeed.ts). A cursor that
+   * is not one is a defect: validate API input with `decodeFeedPosition` first.
    */
   readonly changes: (scope: RecordScope, options?: ChangesOptions) => Effect.Effect<ChangePage>;
   /** Counts by state, for status pages: live, deleted, pending, failed, conflict; and the last sync. */
@@ -192,8 +204,11 @@ export interface RecordStoreService {
   readonly cursor: (scope: RecordScope) => Effect.Effect<SyncCursor | undefined>;
   /** Creates or updates the scope's sync state with the fields given (absent fields are kept). */
   readonly saveCursor: (scope: RecordScope, patch: CursorPatch) => Effect.Effect<void>;
-  /** Adds remote ids of reconciliation run `runId` to the staging table (one statement per call). */
-  readonly stageIds: (runId: string, externalIds: ReadonlyArray<string>) => Effect.Effect<void>;
+  /**
+   * Adds remote ids of reconciliation run `runId` to the staging table (one statement per call),
+   * each with the modification time the remote listed beside it, when it did.
+   */
+  readonly stageIds: (runId: string, page: stage.StagedPage) => Effect.Effect<void>;
   /**
    * Refreshes the planner's statistics of the staging table and of the record store before a
    * large stage is compared with the records. Both are often freshly bulk-loaded (a first import,
@@ -211,6 +226,15 @@ export interface RecordStoreService {
   readonly deleteVanished: (scope: RecordScope, runId: string) => Effect.Effect<number>;
   /** Staged ids with no live stored record, after `after` in id order. */
   readonly missingIds: (
+    scope: RecordScope,
+    runId: string,
+    options: { readonly after?: string | undefined; readonly limit: number },
+  ) => Effect.Effect<ReadonlyArray<string>>;
+  /**
+   * Staged ids whose live stored record is older than the modification time the remote listed
+   * with the id (or has none): records every delta missed an update of. After `after` in id order.
+   */
+  readonly driftedIds: (
     scope: RecordScope,
     runId: string,
     options: { readonly after?: string | undefined; readonly limit: number },
@@ -314,6 +338,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
       vanished: untimed("RecordStore.vanished", stage.vanished),
       deleteVanished: timed("RecordStore.deleteVanished", stage.deleteVanished),
       missingIds: untimed("RecordStore.missingIds", stage.missingIds),
+      driftedIds: untimed("RecordStore.driftedIds", stage.driftedIds),
       clearStage: untimed("RecordStore.clearStage", stage.clearStage),
       clearStaleStages: untimed("RecordStore.clearStaleStages", stage.clearStaleStages),
       applyLocalChange: Effect.fn("RecordStore.applyLocalChange")(function* (scope, externalId, changes) {

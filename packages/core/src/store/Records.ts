@@ -1,8 +1,9 @@
 import { Context, Effect, Layer } from "effect";
-import type { AlreadyExists, InvalidInput, PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
+import { type AlreadyExists, InvalidInput, type PreconditionFailed, type ResourceNotFound } from "../errors/Errors.ts";
 import { type EntityRef, LocalChanges, type RecordRef } from "../sync/LocalChanges.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { Conflicts, type ConflictView, type ManualResolution } from "./Conflicts.ts";
+import { decodeFeedPosition } from "./FeedPosition.ts";
 import { RecordStore, type StoredRecord } from "./RecordStore.ts";
 import { type RecordView, toRecordView } from "./RecordView.ts";
 
@@ -34,7 +35,7 @@ export class Records extends Context.Tag("@tandem/core/Records")<
       },
     ) => Effect.Effect<
       { readonly items: ReadonlyArray<RecordView>; readonly cursor: string; readonly hasMore: boolean },
-      ResourceNotFound
+      ResourceNotFound | InvalidInput
     >;
     /** One record by its `externalId` or its `localId` (exactly one of them). */
     readonly get: (
@@ -88,6 +89,11 @@ export class Records extends Context.Tag("@tandem/core/Records")<
 
       return {
         list: Effect.fn("Records.list")(function* (tenantId, input) {
+          if (input.cursor !== undefined && decodeFeedPosition(input.cursor) === undefined) {
+            return yield* new InvalidInput({
+              issues: [{ path: "cursor", message: "must be a cursor returned by a previous page" }],
+            });
+          }
           const page = yield* store.changes(yield* scope(tenantId, input), {
             after: input.cursor,
             limit: input.limit,

@@ -6,7 +6,6 @@ import { type JobHandlerSpec, JobQueue, type RunningJob } from "../queue/JobQueu
 import { Locks } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { SYNC_JOB_KIND } from "../queue/Scheduler.ts";
-import { RecordStore } from "../store/RecordStore.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { OutboundWebhooks, WEBHOOK_DELIVERY_JOB_KIND } from "../webhooks/OutboundWebhooks.ts";
 import { runDeliveryJob } from "./deliveryJobHandler.ts";
@@ -28,7 +27,7 @@ export class SyncJobHandlers extends Context.Tag("@tandem/core/SyncJobHandlers")
   }
 >() {
   /**
-   * Needs Database, EntitySync, RunHistory, RetryPolicy, OutboundWebhooks, Locks, RecordStore,
+   * Needs Database, EntitySync, RunHistory, RetryPolicy, OutboundWebhooks, Locks,
    * ConnectorCredentials, Connections and JobQueue.
    */
   static readonly layerNoDeps = Layer.effect(
@@ -41,7 +40,6 @@ export class SyncJobHandlers extends Context.Tag("@tandem/core/SyncJobHandlers")
         policy: yield* RetryPolicy,
         outbound: yield* OutboundWebhooks,
         locks: yield* Locks,
-        store: yield* RecordStore,
       };
       const credentials = yield* ConnectorCredentials;
       const pushDeps = {
@@ -73,7 +71,6 @@ export class SyncJobHandlers extends Context.Tag("@tandem/core/SyncJobHandlers")
         RunHistory.layer,
         OutboundWebhooks.layer,
         Locks.layer,
-        RecordStore.layer,
         ConnectorCredentials.layer,
         Connections.layer,
         JobQueue.layer,

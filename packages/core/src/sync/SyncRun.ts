@@ -91,6 +91,12 @@ export interface SyncRunResult extends SyncResult {
   /** Reconciliation stopped by the mass-deletion guard's share rule (nothing was deleted). */
   readonly quarantine?: Quarantine;
   /**
+   * Reconciliation of an entity whose `readIds` lists modification times: stored records the
+   * remote listed as modified after our copy (updates every delta missed), all re-fetched; they
+   * are counted in `updated` (or `unchanged`) as well. Absent when the listing had no times.
+   */
+  readonly drifted?: number;
+  /**
    * Deletions the remote reported that the mass-deletion guard left in the review queue, the
    * records still live (absent when none). See DeletionQuarantine.
    */

@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { callConnector, type DecodedRecord, decodeRecord, sourceStream } from "@tandem/connector-sdk/runtime";
-import { Clock, Effect, Either, Stream } from "effect";
-import { itemError } from "./itemErrors.ts";
-import { type PullSettlementDeps, toIncoming, upsertPulled } from "./PullSettlement.ts";
+import { sourceStream } from "@tandem/connector-sdk/runtime";
+import { Clock, Effect, Stream } from "effect";
+import { canFetchByIds, fetchAndStore } from "./fetchByIds.ts";
+import { addItemErrors, itemErrorList, noItemErrors } from "./itemErrors.ts";
+import { readListedPage } from "./listedIds.ts";
+import type { PullSettlementDeps } from "./PullSettlement.ts";
 import { invalidPage, type ResolvedEntity, unsupported } from "./ResolvedEntity.ts";
 import type { SyncItemError } from "./SyncJob.ts";
 import type { Quarantine, SyncRunOptions } from "./SyncRun.ts";
@@ -12,41 +14,63 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** Reconciliation refreshes planner statistics before comparing a stage of this many ids or more. */
 const analyzeStageFrom = 10_000;
 
-/** Fetches records by id with `get`, decodes and upserts them in one batch. */
-const fetchAndStore = (deps: PullSettlementDeps, r: ResolvedEntity, ids: ReadonlyArray<string>, concurrency: number) =>
+/** What re-fetching a set of records did. */
+interface Refetched {
+  readonly ids: number;
+  readonly created: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly errors: ReadonlyArray<SyncItemError>;
+}
+
+/**
+ * Fetches and stores, a page at a time, every id `nextPage` answers (ids in ascending order after
+ * `after`, at most `limit`): the records the remote has and we lack, or hold an older copy of.
+ */
+const refetchPages = (
+  deps: PullSettlementDeps,
+  r: ResolvedEntity,
+  options: SyncRunOptions,
+  what: string,
+  nextPage: (page: {
+    readonly after: string | undefined;
+    readonly limit: number;
+  }) => Effect.Effect<ReadonlyArray<string>>,
+) =>
   Effect.gen(function* () {
-    const get = r.entity.get;
-    if (get === undefined) return yield* unsupported(r, "the entity has no get(id)");
+    const totals = { ids: 0, created: 0, updated: 0, unchanged: 0 };
     const errors: Array<SyncItemError> = [];
-    const found: Array<DecodedRecord> = [];
-    yield* Effect.forEach(
-      ids,
-      (id) =>
-        callConnector(() => get(r.ctx, id)).pipe(
-          Effect.flatMap((raw) =>
-            Effect.sync(() => {
-              if (raw === null || raw === undefined) return;
-              const decoded = decodeRecord(r.entity, raw);
-              if (Either.isLeft(decoded)) errors.push(itemError(decoded.left, id));
-              else found.push(decoded.right);
-            }),
-          ),
-          Effect.catchTags({
-            NotFound: () => Effect.void,
-            InvalidRecord: (e) => Effect.sync(() => errors.push(itemError(e, id))),
-          }),
-        ),
-      { concurrency, discard: true },
-    );
-    const unique = [...new Map(found.map((f) => [f.externalId, f])).values()].map(toIncoming);
-    const result = yield* upsertPulled(deps, r.scope, r.entity.conflictPolicy, unique);
-    return { result, errors };
+    const limit = Math.max(1, options.batchSize ?? 500);
+    let after: string | undefined;
+    while (true) {
+      const ids = yield* nextPage({ after, limit });
+      if (ids.length === 0) break;
+      after = ids.at(-1);
+      if (!canFetchByIds(r)) {
+        errors.push({
+          externalId: ids[0]!,
+          type: "EntityNotSupported",
+          message: `records are ${what} but the entity has no get(id) or getMany(ids) to fetch them`,
+        });
+        break;
+      }
+      const fetched = yield* fetchAndStore(deps, r, ids, options.concurrency ?? 4);
+      totals.ids += ids.length;
+      totals.created += fetched.result.created.length;
+      totals.updated += fetched.result.updated.length;
+      totals.unchanged += fetched.result.unchanged;
+      errors.push(...fetched.errors);
+      if (ids.length < limit) break;
+    }
+    return { ...totals, errors } satisfies Refetched;
   });
 
 /**
  * Reconciliation: streams the remote ids into a stage in Postgres, soft-deletes stored records
  * whose ids vanished (unless that is more than `maxDeleteShare`: then the mass-deletion guard
- * queues them for review), and fetches the records the remote has and we lack.
+ * queues them for review), re-fetches the records the remote lists as modified after the stored
+ * copy (when `readIds` lists times: updates every delta missed), and fetches the records the
+ * remote has and we lack.
  */
 export const reconcile = (deps: PullSettlementDeps, r: ResolvedEntity, options: SyncRunOptions) =>
   Effect.gen(function* () {
@@ -59,19 +83,22 @@ export const reconcile = (deps: PullSettlementDeps, r: ResolvedEntity, options: 
     return yield* Effect.gen(function* () {
       let pages = 0;
       let staged = 0;
-      // Ids only, one page at a time, straight into Postgres: never whole objects in memory.
-      // The next page is read while this one is staged.
+      let withTimes = 0;
+      // Capped like every run's item errors: a listing of a million bad times must not hold a million.
+      let errors = noItemErrors(options.maxItemErrors ?? 1_000);
+      // Ids (with their modification times, where listed) one page at a time, straight into
+      // Postgres: never whole objects in memory. The next page is read while this one is staged.
       yield* sourceStream(() => readIds(r.ctx)).pipe(
         Stream.buffer({ capacity: 1 }),
         Stream.runForEach((page) =>
           Effect.gen(function* () {
             if (!Array.isArray(page)) return yield* invalidPage(r, "readIds yielded a page that is not an array");
-            const ids = page
-              .filter((id) => (typeof id === "string" && id !== "") || typeof id === "number")
-              .map(String);
+            const listed = readListedPage(page);
             pages++;
-            staged += ids.length;
-            yield* store.stageIds(runId, ids);
+            staged += listed.staged.externalIds.length;
+            withTimes += listed.withTimes;
+            errors = addItemErrors(errors, listed.errors);
+            yield* store.stageIds(runId, listed.staged);
           }),
         ),
       );
@@ -99,30 +126,23 @@ export const reconcile = (deps: PullSettlementDeps, r: ResolvedEntity, options: 
         };
         yield* Effect.logWarning("reconciliation quarantined: it would delete too many records", quarantine);
       }
-      // Records the remote has and we lack (a missed delta, a lost webhook): fetched one by one.
-      const counts = { created: 0, updated: 0, unchanged: 0 };
-      const errors: Array<SyncItemError> = [];
-      const pageSize = Math.max(1, options.batchSize ?? 500);
-      let after: string | undefined;
-      while (true) {
-        const missing = yield* store.missingIds(r.scope, runId, { after, limit: pageSize });
-        if (missing.length === 0) break;
-        after = missing.at(-1);
-        if (r.entity.get === undefined) {
-          errors.push({
-            externalId: missing[0]!,
-            type: "EntityNotSupported",
-            message: "records are missing but the entity has no get(id) to fetch them",
-          });
-          break;
-        }
-        const fetched = yield* fetchAndStore(deps, r, missing, options.concurrency ?? 4);
-        counts.created += fetched.result.created.length;
-        counts.updated += fetched.result.updated.length;
-        counts.unchanged += fetched.result.unchanged;
-        errors.push(...fetched.errors);
-        if (missing.length < pageSize) break;
-      }
+      // Records the remote lists as modified after our copy (an update every delta missed):
+      // compared in the database, re-fetched through the pull settlement. Skipped when the
+      // listing carried no times (ids-only entities).
+      const drift =
+        withTimes === 0
+          ? undefined
+          : yield* refetchPages(deps, r, options, "newer remotely", (page) => store.driftedIds(r.scope, runId, page));
+      // Records the remote has and we lack (a missed delta, a lost webhook).
+      const missing = yield* refetchPages(deps, r, options, "missing", (page) =>
+        store.missingIds(r.scope, runId, page),
+      );
+      const counts = {
+        created: missing.created + (drift?.created ?? 0),
+        updated: missing.updated + (drift?.updated ?? 0),
+        unchanged: missing.unchanged + (drift?.unchanged ?? 0),
+      };
+      errors = addItemErrors(addItemErrors(errors, drift?.errors ?? []), missing.errors);
       yield* store.saveCursor(r.scope, {
         lastReconcileAt: new Date(startedMs),
         quarantine: quarantine ?? null,
@@ -130,7 +150,8 @@ export const reconcile = (deps: PullSettlementDeps, r: ResolvedEntity, options: 
       return {
         ...counts,
         deleted,
-        errors,
+        ...(drift !== undefined ? { drifted: drift.ids } : {}),
+        errors: itemErrorList(errors),
         pages,
         resumed: false,
         ...(quarantine !== undefined ? { quarantine } : {}),

@@ -5,9 +5,8 @@ import type { RunHistory } from "../ops/RunHistory.ts";
 import type { RunningJob } from "../queue/JobQueue.ts";
 import { type Locks, syncLockKey } from "../queue/Locks.ts";
 import { isLastAttempt, type RetryPolicy } from "../queue/RetryPolicy.ts";
-import type { RecordStore } from "../store/RecordStore.ts";
 import type { OutboundWebhooks } from "../webhooks/OutboundWebhooks.ts";
-import type { EntitySync, SyncProgress, SyncRunResult, SyncTarget } from "./EntitySync.ts";
+import type { EntitySync, SyncProgress, SyncRunResult } from "./EntitySync.ts";
 import type { TriggeredSyncPayload } from "./SyncTriggers.ts";
 
 /** Progress is written at most this often per run (each write is one UPDATE). */
@@ -32,7 +31,6 @@ export interface SyncJobHandlerDeps {
   readonly policy: Context.Tag.Service<RetryPolicy>;
   readonly outbound: Context.Tag.Service<OutboundWebhooks>;
   readonly locks: Context.Tag.Service<Locks>;
-  readonly store: Context.Tag.Service<RecordStore>;
 }
 
 /** Throttled progress writes: a run reports per batch, the database sees at most one write per interval. */
@@ -46,59 +44,18 @@ const progressWriter = (runs: SyncJobHandlerDeps["runs"], runId: string) => {
     });
 };
 
-/** Outbound `record.*` events for the entity's changes after `after` in the change feed. */
-const emitRecordEvents = ({ store, outbound }: SyncJobHandlerDeps, target: SyncTarget, after: string, runId: string) =>
-  Effect.gen(function* () {
-    let cursor = after;
-    for (;;) {
-      const page = yield* store.changes(target, { after: cursor, limit: 1_000, includeDeleted: true });
-      yield* outbound.emitMany(
-        target.tenantId,
-        page.records.map((r) => ({
-          type: r.deletedAt !== null ? "record.deleted" : r.version <= 1 ? "record.created" : "record.updated",
-          data: {
-            connectionId: target.connectionId,
-            entity: target.entity,
-            externalId: r.externalId,
-            runId,
-            ...(r.deletedAt === null ? { record: r.data } : { deletedAt: r.deletedAt.toISOString() }),
-          },
-        })),
-      );
-      cursor = page.cursor;
-      if (!page.hasMore) return;
-    }
-  });
-
 /**
  * Runs one sync job: a run row per attempt, the connection x entity lock around the engine's run,
- * then history, metrics, `record.*` events and `sync.completed` (or `sync.failed` on the last attempt).
+ * then history, metrics and `sync.completed` (or `sync.failed` on the last attempt). The run's
+ * `record.*` events come from the change feed, like every other path's (webhooks/RecordEvents.ts).
  */
 export const runSyncJob = (deps: SyncJobHandlerDeps, job: RunningJob) =>
   Effect.gen(function* () {
-    const { db, engine, runs, policy, outbound, locks } = deps;
+    const { engine, runs, policy, outbound, locks } = deps;
     const payload = job.payload as TriggeredSyncPayload;
     const tenantId = job.tenantId;
     if (tenantId === null) return yield* Effect.die(new Error(`sync job ${job.id} has no tenant`));
     const target = { tenantId, connectionId: payload.connectionId, entity: payload.entity };
-    // Record events are read from the change feed after the run: everything this entity
-    // changed past the feed's position now. Skipped when nobody subscribes to them.
-    const recordTypes = ["record.created", "record.updated", "record.deleted"] as const;
-    const feedStart = (yield* outbound.wants(tenantId, recordTypes))
-      ? yield* db
-          .query((k) =>
-            k
-              .selectFrom("records")
-              .select((eb) => eb.fn.coalesce(eb.fn.max("change_seq"), eb.val(0)).as("seq"))
-              .where("connection_id", "=", target.connectionId)
-              .where("entity", "=", target.entity)
-              .executeTakeFirstOrThrow(),
-          )
-          .pipe(
-            Effect.orDie,
-            Effect.map((r) => String(r.seq)),
-          )
-      : undefined;
     const runId = yield* runs.start({
       ...target,
       mode: payload.mode,
@@ -116,7 +73,6 @@ export const runSyncJob = (deps: SyncJobHandlerDeps, job: RunningJob) =>
     if (exit._tag === "Success") {
       const result: SyncRunResult = exit.value;
       yield* runs.succeed(runId, result);
-      if (feedStart !== undefined) yield* emitRecordEvents(deps, target, feedStart, runId);
       yield* runs.get(tenantId, runId).pipe(Effect.flatMap(recordRunMetrics));
       yield* outbound.emit(tenantId, "sync.completed", {
         runId,
@@ -129,6 +85,7 @@ export const runSyncJob = (deps: SyncJobHandlerDeps, job: RunningJob) =>
         deleted: result.deleted,
         errors: result.errors.length,
         durationMs: result.durationMs,
+        ...(result.drifted !== undefined ? { drifted: result.drifted } : {}),
         ...(result.quarantine ? { quarantine: result.quarantine } : {}),
       });
       return { runId, ...result, errors: result.errors.slice(0, 100) };

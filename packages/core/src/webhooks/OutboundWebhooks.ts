@@ -9,6 +9,8 @@ import { JobQueue } from "../queue/JobQueue.ts";
 import { CredentialCipher } from "../tenancy/CredentialCipher.ts";
 import { attemptDelivery } from "./outbound/attemptDelivery.ts";
 import { emitEvents, liveSubscriptions, scheduleAttempts } from "./outbound/emitEvents.ts";
+import * as recordCursors from "./RecordEventCursors.ts";
+import { RECORD_EVENT_TYPES } from "./RecordEventCursors.ts";
 import * as deliveries from "./WebhookDeliveryStore.ts";
 import * as subscriptions from "./WebhookSubscriptionStore.ts";
 
@@ -168,17 +170,24 @@ const makeOutboundWebhooks = Effect.gen(function* () {
       if (refusal !== undefined) return yield* new InvalidInput({ issues: [{ path: "url", message: refusal }] });
       const id = randomUUID();
       const secret = `whsec_${randomBytes(24).toString("base64url")}`;
+      const wantsRecords = input.events.some((e) => (RECORD_EVENT_TYPES as ReadonlyArray<string>).includes(e));
       const row = yield* db
-        .query((k) =>
-          subscriptions.insert(k, {
+        .query(async (k) => {
+          const row = await subscriptions.insert(k, {
             id,
             tenant_id: tenantId,
             url: input.url,
             events: JSON.stringify([...new Set(input.events)].sort()),
             secret_ciphertext: cipher.encrypt(secret, subscriptionSecretAad(id)),
-          }),
-        )
-        .pipe(Effect.orDie);
+          });
+          // The tenant's first `record.*` subscription hears of changes from now on (see RecordEvents);
+          // with others already live, the cursors are theirs and already current.
+          if (wantsRecords && !(await recordCursors.othersSubscribed(k, tenantId, id))) {
+            await recordCursors.startAtHead(k, tenantId);
+          }
+          return row;
+        })
+        .pipe(db.transaction, Effect.orDie);
       return { ...toSubscription(row), secret };
     }),
     list: Effect.fn("OutboundWebhooks.list")(function* (tenantId: string) {

@@ -17,9 +17,11 @@ export interface NewDelivery {
   readonly event_type: string;
   /** JSON text. */
   readonly payload: string;
+  /** Deliveries of one subscription with the same key are sent in insertion order (a record's events). */
+  readonly ordering_key?: string | null;
 }
 
-/** Inserts deliveries, a statement per 1,000 (6 columns per row: well under the bind-parameter limit). */
+/** Inserts deliveries, a statement per 1,000 (7 columns per row: well under the bind-parameter limit). */
 export const insertMany = async (db: Kysely<DB>, rows: ReadonlyArray<NewDelivery>): Promise<void> => {
   for (let i = 0; i < rows.length; i += 1_000) {
     await db
@@ -58,6 +60,8 @@ export const withSubscription = (db: Kysely<DB>, deliveryId: string) =>
     .innerJoin("webhook_subscriptions as s", "s.id", "d.subscription_id")
     .select([
       "d.id",
+      "d.seq",
+      "d.ordering_key",
       "d.status",
       "d.payload",
       "d.event_id",
@@ -69,6 +73,26 @@ export const withSubscription = (db: Kysely<DB>, deliveryId: string) =>
     ])
     .where("d.id", "=", deliveryId)
     .executeTakeFirst();
+
+/**
+ * The pending deliveries of the subscription with the same ordering key that were queued before
+ * `seq` (a record's earlier events), oldest first, at most `limit`, with what their attempt needs.
+ */
+export const earlierPending = (
+  db: Kysely<DB>,
+  delivery: { readonly subscriptionId: string; readonly orderingKey: string; readonly seq: string },
+  limit: number,
+) =>
+  db
+    .selectFrom("webhook_deliveries")
+    .select(["id", "seq", "payload", "event_id", "event_type"])
+    .where("subscription_id", "=", delivery.subscriptionId)
+    .where("ordering_key", "=", delivery.orderingKey)
+    .where("status", "=", "pending")
+    .where("seq", "<", delivery.seq)
+    .orderBy("seq")
+    .limit(limit)
+    .execute();
 
 /** Records one attempt's answer; a 2xx marks the delivery delivered. */
 export const recordAttempt = async (

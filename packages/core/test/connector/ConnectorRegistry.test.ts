@@ -53,6 +53,16 @@ describe("ConnectorRegistry.load", () => {
     }),
   );
 
+  it.effect("refuses an entity whose getMany is not a function", () =>
+    Effect.gen(function* () {
+      const error = yield* ConnectorRegistry.load(["./plugin-bad-get-many.ts"], [], importer).pipe(Effect.flip);
+      expect(error).toMatchObject({
+        specifier: "./plugin-bad-get-many.ts",
+        message: 'connector "bad-get-many": entity "things": getMany must be a function when given',
+      });
+    }),
+  );
+
   it.effect("names a plugin that throws while loading, with the cause", () =>
     Effect.gen(function* () {
       const error = yield* ConnectorRegistry.load(["./plugin-throws.ts"], [], importer).pipe(Effect.flip);

@@ -57,6 +57,11 @@ export interface HubSpotApiState {
   readonly requestLog: Array<{ readonly method: string; readonly path: string; readonly status: number }>;
   /** Timers of hanging calls, released when the fake closes. */
   readonly hangs: Set<() => void>;
+  /**
+   * Ids search never returns, whatever their modification time (see `HubSpotFake.hideFromSearch`):
+   * HubSpot's search index lagging, or dropping an object, while the object itself is current.
+   */
+  readonly hiddenFromSearch: Set<string>;
 }
 
 /** HubSpot's list page size default (its cap, 100, is the `listMaxLimit` knob). */
@@ -519,6 +524,7 @@ const searchObjects = (state: HubSpotApiState, type: HubSpotObjectType, request:
   // Archived objects are never searchable; groups are ORed, filters within a group ANDed.
   const matches = (object: StoredHubSpotObject) => {
     if (object.archived || (state.knobs.searchLagMs > 0 && object.updatedAt > lagBound)) return false;
+    if (state.hiddenFromSearch.size > 0 && state.hiddenFromSearch.has(object.id)) return false;
     if (groups.length === 0) return true;
     return groups.some((group) =>
       group.every((filter) => {

@@ -67,6 +67,14 @@ export interface HubSpotFake {
   readonly tokens: Set<string>;
   /** Expires every OAuth access token issued so far (the next call with one answers 401). */
   readonly expireAccessTokens: () => void;
+  /**
+   * Search stops returning this object (ids are unique across the fake's object types), as when
+   * HubSpot's search index lags a write or drops an object: deltas miss its updates, while list,
+   * get and batch read still serve it as it is. Until `showInSearch(id)` or `reset()`.
+   */
+  readonly hideFromSearch: (id: string) => void;
+  /** Undoes `hideFromSearch(id)`. */
+  readonly showInSearch: (id: string) => void;
   /** Serves these faults to the next calls, in order. */
   readonly failNext: (...faults: ReadonlyArray<HubSpotFault>) => void;
   /** Requests received so far (method, path with query, status). */
@@ -119,6 +127,7 @@ export const createHubSpotFake = (options: HubSpotFakeOptions = {}): HubSpotFake
     daily: { count: 0 },
     requestLog: [],
     hangs: new Set(),
+    hiddenFromSearch: new Set(),
   };
   const timers = new Set<ReturnType<typeof setInterval>>();
   const handle = (request: FakeHttpRequest) => handleHubSpotRequest(state, request);
@@ -161,6 +170,12 @@ export const createHubSpotFake = (options: HubSpotFakeOptions = {}): HubSpotFake
     expireAccessTokens: () => {
       for (const token of state.issuedTokens.keys()) state.issuedTokens.set(token, clock.now() - 1);
     },
+    hideFromSearch: (id) => {
+      state.hiddenFromSearch.add(id);
+    },
+    showInSearch: (id) => {
+      state.hiddenFromSearch.delete(id);
+    },
     failNext: (...faults) => {
       state.queuedFaults.push(...faults);
     },
@@ -188,6 +203,7 @@ export const createHubSpotFake = (options: HubSpotFakeOptions = {}): HubSpotFake
       state.daily.count = 0;
       state.requestLog.length = 0;
       state.issuedTokens.clear();
+      state.hiddenFromSearch.clear();
     },
     close: () => {
       for (const release of [...state.hangs]) release();

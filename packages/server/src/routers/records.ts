@@ -2,7 +2,7 @@ import { Records } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
-import { Cursor, EntityName, ExternalId, Id, input, Limit, LocalId, Timestamp } from "./schemas.ts";
+import { EntityName, ExternalId, FeedCursor, Id, input, Limit, LocalId, Timestamp } from "./schemas.ts";
 
 const Fields = Schema.Record({ key: Schema.String, value: Schema.Unknown });
 
@@ -28,7 +28,7 @@ export const recordsRouter = router({
         Schema.Struct({
           connectionId: Id,
           entity: EntityName,
-          cursor: Schema.optional(Cursor),
+          cursor: Schema.optional(FeedCursor),
           limit: Schema.optional(Limit),
           modifiedAfter: Schema.optional(Timestamp),
           includeDeleted: Schema.optional(Schema.Boolean),

@@ -1,4 +1,10 @@
-import { fieldIssuesOfParseIssue, isStorableDate, MAX_IDENTIFIER_LENGTH, textIssue } from "@tandem/core";
+import {
+  decodeFeedPosition,
+  fieldIssuesOfParseIssue,
+  isStorableDate,
+  MAX_IDENTIFIER_LENGTH,
+  textIssue,
+} from "@tandem/core";
 import { Either, ParseResult, Schema } from "effect";
 import { inputShapeIssue } from "./inputShape.ts";
 
@@ -82,6 +88,17 @@ const MAX_CURSOR = 9_223_372_036_854_775_807n;
 export const Cursor = Schema.String.pipe(
   Schema.pattern(/^\d{1,19}$/),
   Schema.filter((text) => BigInt(text) <= MAX_CURSOR),
+).annotations({
+  message: () => "must be a cursor returned by a previous page",
+});
+
+/**
+ * A change-feed cursor handed out by `records.list`: `<xid>.<seq>` (a transaction id and a
+ * sequence value, see the core's FeedPosition), or a bare sequence value as cursors were before.
+ */
+export const FeedCursor = Schema.String.pipe(
+  Schema.maxLength(41),
+  Schema.filter((text) => decodeFeedPosition(text) !== undefined),
 ).annotations({
   message: () => "must be a cursor returned by a previous page",
 });

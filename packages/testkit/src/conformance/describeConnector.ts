@@ -53,11 +53,23 @@ const readPages = (ctx: ConnectorContext<any>, entity: EntityDefinition<any, any
     Effect.map((pages) => Chunk.toReadonlyArray(pages) as ReadonlyArray<ReadPage>),
   );
 
-const readIds = (ctx: ConnectorContext<any>, entity: EntityDefinition<any, any>) =>
+/** Every entry `readIds` lists: a bare id, or an id with its modification time. */
+const readListed = (ctx: ConnectorContext<any>, entity: EntityDefinition<any, any>) =>
   sourceStream(() => entity.readIds!(ctx)).pipe(
     Stream.runCollect,
-    Effect.map((pages) => Chunk.toReadonlyArray(pages).flatMap((page) => [...page].map(String))),
+    Effect.map((pages) =>
+      Chunk.toReadonlyArray(pages).flatMap((page) =>
+        [...page].map((entry) =>
+          typeof entry === "object" && entry !== null
+            ? { id: String(entry.id), updatedAt: entry.updatedAt as unknown }
+            : { id: String(entry), updatedAt: undefined },
+        ),
+      ),
+    ),
   );
+
+const readIds = (ctx: ConnectorContext<any>, entity: EntityDefinition<any, any>) =>
+  readListed(ctx, entity).pipe(Effect.map((entries) => entries.map((e) => e.id)));
 
 /** Every record of the pages, decoded as the engine decodes them; a page or record that does not is a failure. */
 const decodePages = (entity: EntityDefinition<any, any>, pages: ReadonlyArray<ReadPage>) => {
@@ -267,6 +279,43 @@ const describeEntity = (
         if (Either.isLeft(decoded)) throw new Error(`get's record does not decode: ${decoded.left.message}`);
         expect(decoded.right.externalId).toBe(id);
         expect(decoded.right.updatedAt?.toISOString()).toBe(at.toISOString());
+      });
+    }
+
+    if (entity.readIds !== undefined) {
+      it("readIds lists every live record once; a listed modification time is the record's updatedAt", async () => {
+        const expected = seeded();
+        const listed = await succeed("readIds", readListed(context(), entity));
+        expect(sortedIds(listed.map((e) => e.id))).toEqual(sortedIds(expected.keys()));
+        // A time that is not the record's own would have reconciliation re-fetch it every run.
+        for (const { id, updatedAt } of listed) {
+          if (updatedAt === undefined) continue;
+          expect(updatedAt, `updatedAt listed for ${id}`).toBeInstanceOf(Date);
+          expect((updatedAt as Date).toISOString(), `updatedAt listed for ${id}`).toBe(expected.get(id)?.toISOString());
+        }
+      });
+    }
+
+    if (entity.getMany !== undefined) {
+      const getMany = entity.getMany;
+      it("getMany(ids) returns those records and leaves out an id that no longer exists", async () => {
+        const expected = seeded();
+        const [gone, ...rest] = [...expected.keys()];
+        const wanted = rest.slice(0, 3);
+        api.remove(gone!);
+        const raws = await succeed(
+          "getMany",
+          callConnector(() => getMany(context(), [...wanted, gone!])),
+        );
+        const records = raws.map((raw) => {
+          const decoded = decodeRecord(entity, raw);
+          if (Either.isLeft(decoded)) throw new Error(`a record of getMany does not decode: ${decoded.left.message}`);
+          return decoded.right;
+        });
+        expect(sortedIds(records.map((r) => r.externalId))).toEqual(sortedIds(wanted));
+        for (const record of records) {
+          expect(record.updatedAt?.toISOString()).toBe(expected.get(record.externalId)?.toISOString());
+        }
       });
     }
 

@@ -12,6 +12,8 @@ import * as jobsAnnouncedAfterCommit from "./2026_12_03_0010_jobs_announced_afte
 import * as reconcileIdsUnlogged from "./2026_12_03_0011_reconcile_ids_unlogged.ts";
 import * as jobsInfrastructureFaults from "./2026_12_05_0012_jobs_infrastructure_faults.ts";
 import * as connectionsRefreshState from "./2026_12_05_0013_connections_refresh_state.ts";
+import * as reconcileDrift from "./2026_12_06_0014_reconcile_drift.ts";
+import * as changeFeedCommitOrder from "./2026_12_06_0015_change_feed_commit_order.ts";
 import * as rateBudgets from "./2026_12_06_0016_rate_budgets.ts";
 import * as quarantinedDeletions from "./2026_12_06_0017_quarantined_deletions.ts";
 import * as pushOutbox from "./2026_12_06_0018_push_outbox.ts";
@@ -35,6 +37,8 @@ export const migrations: Record<string, Migration> = {
   "2026_12_03_0011_reconcile_ids_unlogged": reconcileIdsUnlogged,
   "2026_12_05_0012_jobs_infrastructure_faults": jobsInfrastructureFaults,
   "2026_12_05_0013_connections_refresh_state": connectionsRefreshState,
+  "2026_12_06_0014_reconcile_drift": reconcileDrift,
+  "2026_12_06_0015_change_feed_commit_order": changeFeedCommitOrder,
   "2026_12_06_0016_rate_budgets": rateBudgets,
   "2026_12_06_0017_quarantined_deletions": quarantinedDeletions,
   "2026_12_06_0018_push_outbox": pushOutbox,
