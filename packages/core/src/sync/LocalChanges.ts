@@ -330,18 +330,22 @@ const makeLocalChanges = Effect.gen(function* () {
     }),
     applyResolution: Effect.fn("LocalChanges.applyResolution")(function* (tenantId, input) {
       const r = yield* entityOf(tenantId, input);
-      const immediate = touchesCriticalField(r.entity, input.record);
       // The resolved record is whole (read-only fields included, as the remote has them): all of
-      // it becomes the local data, its writable fields are pushed.
-      return yield* onRecord(r, { externalId: input.externalId }, (current) =>
-        storeChange(
+      // it becomes the local data, its writable fields are pushed. It goes at once only when it
+      // changes a critical field's value (it names them all).
+      return yield* onRecord(r, { externalId: input.externalId }, (current) => {
+        const changed = Object.fromEntries(
+          Object.entries(input.record).filter(([f, v]) => JSON.stringify(current.data[f]) !== JSON.stringify(v)),
+        );
+        const immediate = touchesCriticalField(r.entity, changed);
+        return storeChange(
           r,
           immediate,
           outbox.edit(r.scope, current.externalId, input.record, timingOf(r, immediate), (field) =>
             isWritable(r.entity, field),
           ),
-        ).pipe(Effect.map(Option.map((a) => a.record))),
-      );
+        ).pipe(Effect.map(Option.map((a) => a.record)));
+      });
     }),
     find: Effect.fn("LocalChanges.find")(function* (tenantId, input) {
       yield* connections.assertOwned(tenantId, input.connectionId);
