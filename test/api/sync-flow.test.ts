@@ -51,7 +51,13 @@ for (const dialect of dialects) {
       fake.fake.seedContacts(240);
       fake.fake.seedCompanies(12);
       receiver = await startReceiver();
-      t = await startTestServer(dialect, { TANDEM_WEBHOOK_MAX_BYTES: "65536", TANDEM_ALERTS_CRON: "*/2 * * * * *" });
+      t = await startTestServer(dialect, {
+        TANDEM_WEBHOOK_MAX_BYTES: "65536",
+        TANDEM_ALERTS_CRON: "*/2 * * * * *",
+        // Local edits here wait for an explicit push (or a pull that meets them): pushes by
+        // themselves are test/api/outbox.test.ts's subject.
+        TANDEM_PUSH_INTERVAL_MS: "600000",
+      });
       const admin = t.client(t.adminKey);
       const a = await admin.tenants.create.mutate({ name: "A" });
       const b = await admin.tenants.create.mutate({ name: "B" });
@@ -164,7 +170,7 @@ for (const dialect of dialects) {
           limit: 100,
           ...(cursor ? { cursor } : {}),
         });
-        ids.push(...page.items.map((r) => r.externalId));
+        ids.push(...page.items.flatMap((r) => r.externalId ?? []));
         cursor = page.cursor;
         if (!page.hasMore) break;
       }

@@ -35,7 +35,7 @@ export const startFuzzFixture = async (env: Record<string, string> = {}): Promis
   let externalIds: Array<string> = [];
   while (Date.now() < deadline) {
     const page = await t.client(keyA).records.list.query({ connectionId: mine.id, entity: "contacts", limit: 100 });
-    externalIds = page.items.map((r) => r.externalId);
+    externalIds = page.items.flatMap((r) => r.externalId ?? []);
     if (externalIds.length >= 50) break;
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest";
-import { EntitySync, makeStandaloneContext, type StoredRecord, type SyncTarget } from "@tandem/core";
+import { EntitySync, makeStandaloneContext, RecordStore, type StoredRecord, type SyncTarget } from "@tandem/core";
 import {
   type BusinessCentralEntitySet,
   businessCentralFakeApp,
@@ -254,13 +254,14 @@ for (const dialect of dialects) {
       test("pushes local changes with If-Match; a read-only field fails the push for good", () =>
         Effect.gen(function* () {
           const engine = yield* EntitySync;
+          const store = yield* RecordStore;
           const target = yield* setup();
           const seeded = fake.seedItems(5);
           yield* engine.run({ ...target, mode: "full" });
           tick();
           const [a, b] = seeded;
-          yield* engine.applyLocalChange(target, a!.id, { unitPrice: 19.99, blocked: true });
-          yield* engine.applyLocalChange(target, b!.id, { inventory: 1_000 });
+          yield* store.applyLocalChange(target, a!.id, { unitPrice: 19.99, blocked: true });
+          yield* store.applyLocalChange(target, b!.id, { inventory: 1_000 });
           const pushed = yield* engine.run({ ...target, mode: "push" });
           expect(pushed.updated).toBe(1);
           expect(pushed.errors).toEqual([expect.objectContaining({ externalId: b!.id, type: "InvalidRecord" })]);

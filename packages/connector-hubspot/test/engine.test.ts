@@ -305,14 +305,15 @@ for (const dialect of dialects) {
       test("pushes local changes; a duplicate email (409) fails the push for good; a 207 batch upsert stores what succeeded", () =>
         Effect.gen(function* () {
           const engine = yield* EntitySync;
+          const store = yield* RecordStore;
           const target = yield* setup();
           const seeded = fake.seedContacts(10);
           yield* engine.run({ ...target, mode: "full" });
           tick();
           const [a, b, c] = seeded;
-          yield* engine.applyLocalChange(target, a!.id, { lifecycleStage: "customer" });
+          yield* store.applyLocalChange(target, a!.id, { lifecycleStage: "customer" });
           // b takes c's email: HubSpot answers 409 CONFLICT "Contact already exists. Existing ID: c".
-          yield* engine.applyLocalChange(target, b!.id, { email: c!.properties.email });
+          yield* store.applyLocalChange(target, b!.id, { email: c!.properties.email });
           const pushed = yield* engine.run({ ...target, mode: "push" });
           expect(pushed.updated).toBe(1);
           expect(pushed.errors).toEqual([expect.objectContaining({ externalId: b!.id, type: "Conflict" })]);

@@ -184,12 +184,13 @@ for (const dialect of dialects) {
       test("pushes local changes; a refused one (required field cleared) fails for good", () =>
         Effect.gen(function* () {
           const engine = yield* EntitySync;
+          const store = yield* RecordStore;
           const target = yield* setup("Account");
           const seeded = fake.seedAccounts(5);
           yield* engine.run({ ...target, mode: "full" });
           tick();
-          yield* engine.applyLocalChange(target, seeded[0]!.Id, { industry: "Banking" });
-          yield* engine.applyLocalChange(target, seeded[1]!.Id, { name: null });
+          yield* store.applyLocalChange(target, seeded[0]!.Id, { industry: "Banking" });
+          yield* store.applyLocalChange(target, seeded[1]!.Id, { name: null });
           const pushed = yield* engine.run({ ...target, mode: "push" });
           expect(pushed.updated).toBe(1);
           expect(pushed.errors).toEqual([

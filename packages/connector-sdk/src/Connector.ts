@@ -373,6 +373,20 @@ export interface EntityDefinition<Rec, Config> {
   /** Fields whose local changes are pushed at once (hybrid); others wait for the batch. */
   readonly criticalFields?: ReadonlyArray<string>;
   /**
+   * The fields a local change may set: those `write` sends to the vendor. A local change to any
+   * other field of `record` (an id, a timestamp, a flag the vendor sets) is refused when it is
+   * submitted, naming the field, as is a field `record` does not have. Default: every field of
+   * `record`.
+   * @example writableFields: ["email", "firstName", "lastName"]
+   */
+  readonly writableFields?: ReadonlyArray<string>;
+  /**
+   * How long a local change that touches no critical field may wait to be pushed together with
+   * others (one batch per connection x entity x operation). Default: the engine's push interval
+   * (1 s).
+   */
+  readonly pushIntervalMs?: number;
+  /**
    * How a pull settles remote edits that overlap unpushed local edits of the same fields
    * (non-overlapping edits always merge). Default: `{ kind: "manual" }`, a conflict row that
    * waits for `conflicts.resolve`.

@@ -15,9 +15,12 @@ import { RetryPolicy, RetryPolicyConfig, type RetryPolicyOptions } from "./queue
 import { Scheduler, SchedulerConfig, type SchedulerOptions } from "./queue/Scheduler.ts";
 import { Conflicts } from "./store/Conflicts.ts";
 import { DeletionGuardConfig, type DeletionGuardLimits, DeletionQuarantine } from "./store/DeletionQuarantine.ts";
+import { PushOutbox } from "./store/PushOutbox.ts";
 import { RecordStore } from "./store/RecordStore.ts";
 import { Records } from "./store/Records.ts";
 import { EntitySync } from "./sync/EntitySync.ts";
+import { LocalChanges } from "./sync/LocalChanges.ts";
+import { PushConfig, type PushOptions } from "./sync/push/PushConfig.ts";
 import { SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
 import { SyncJobQueue } from "./sync/SyncJobQueue.ts";
 import { SyncTriggers } from "./sync/SyncTriggers.ts";
@@ -43,6 +46,8 @@ export interface EngineConfig<E = never> {
   readonly schedules?: SchedulerOptions;
   /** The mass-deletion guard's thresholds; each defaults to `DEFAULT_GUARD_LIMITS`. */
   readonly deletionGuard?: Partial<DeletionGuardLimits>;
+  /** How local changes are pushed (the push interval, batch size...); defaults in PushOptions. */
+  readonly push?: PushOptions;
 }
 
 /** The services Engine.layer provides. */
@@ -76,6 +81,7 @@ export const Engine = {
       Layer.provideMerge(Layer.succeed(RetryPolicyConfig, config.retry ?? {})),
       Layer.provideMerge(Layer.succeed(SchedulerConfig, config.schedules ?? {})),
       Layer.provideMerge(Layer.succeed(DeletionGuardConfig, config.deletionGuard ?? {})),
+      Layer.provideMerge(Layer.succeed(PushConfig, config.push ?? {})),
     );
   },
 
@@ -89,6 +95,7 @@ export const Engine = {
       Connections.layer,
       ConnectorCredentials.layerNoDeps,
       RecordStore.layerNoDeps,
+      PushOutbox.layerNoDeps,
       RunHistory.layerNoDeps,
     );
     // Pulls record conflicts, and conflicts emit `conflict.detected` through the outbox (a queue
@@ -101,12 +108,14 @@ export const Engine = {
     );
     const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
     const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layerNoDeps).pipe(Layer.provideMerge(engine));
+    // Local changes queue push drains and take record locks; the triggers and handlers use them.
+    const local = LocalChanges.layerNoDeps.pipe(Layer.provideMerge(durable));
     const syncs = Layer.mergeAll(
       SyncTriggers.layerNoDeps,
       SyncJobHandlers.layerNoDeps,
       SyncStatus.layerNoDeps,
       SyncJobQueue.layerNoDeps,
-    ).pipe(Layer.provideMerge(durable));
+    ).pipe(Layer.provideMerge(local));
     return Layer.mergeAll(
       Records.layer,
       InboundWebhooks.layerNoDeps,

@@ -78,8 +78,9 @@ export {
   type QuarantineListFilter,
 } from "./store/DeletionQuarantine.ts";
 export { decodeFeedPosition, type FeedPosition } from "./store/FeedPosition.ts";
+export { type OutboxEntry, PushOutbox } from "./store/PushOutbox.ts";
 export { type ChangePage, type ExportFormat, RecordStore, type StoredRecord } from "./store/RecordStore.ts";
-export { Records, type RecordView } from "./store/Records.ts";
+export { type LocalChangeView, Records, type RecordView } from "./store/Records.ts";
 // sync/: entity syncs by strategy, what triggers them, the job handlers, and SyncJob.
 export {
   EntityNotSupported,
@@ -89,6 +90,14 @@ export {
   type SyncRunResult,
   type SyncTarget,
 } from "./sync/EntitySync.ts";
+export {
+  type DeadPushView,
+  type EntityRef,
+  LocalChanges,
+  type LocalEdit,
+  type RecordRef,
+} from "./sync/LocalChanges.ts";
+export { PushConfig, type PushOptions } from "./sync/push/PushConfig.ts";
 export { deletionsArriveOnTheirOwn, reconcileCadenceOf } from "./sync/reconcileCadence.ts";
 export {
   defineSyncJob,
@@ -109,7 +118,7 @@ export {
   triggerSync,
   UnknownSyncJob,
 } from "./sync/SyncJob.ts";
-export { SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
+export { PUSH_DRAIN_JOB_KIND, type PushDrainPayload, SyncJobHandlers } from "./sync/SyncJobHandlers.ts";
 export { SyncJobQueue } from "./sync/SyncJobQueue.ts";
 export { type EntitySchedules, type LocalChange, SyncTriggers } from "./sync/SyncTriggers.ts";
 // tenancy/: tenants, API keys, connections, the credential cipher.

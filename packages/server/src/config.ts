@@ -38,6 +38,8 @@ export interface ServerConfig {
     readonly windowMinutes: number;
     readonly maxDeleteShare: number;
   };
+  /** Local changes that touch no critical field are pushed within this (entities may declare their own). */
+  readonly push: { readonly intervalMs: number };
   /** Inbound webhook bodies above this are refused with 413. */
   readonly webhookMaxBytes: number;
   /** Bounds of an API request (`/trpc`): body bytes (413 beyond), calls in one batch (400 beyond). */
@@ -108,6 +110,10 @@ const env = Config.all({
     Config.validate({ message: "must be between 0 and 1", validation: (n) => n >= 0 && n <= 1 }),
   ),
   alertsCron: Config.string("TANDEM_ALERTS_CRON").pipe(Config.withDefault("* * * * *")),
+  pushIntervalMs: Config.integer("TANDEM_PUSH_INTERVAL_MS").pipe(
+    Config.withDefault(1_000),
+    Config.validate({ message: "must be 0 or more (milliseconds)", validation: (n) => n >= 0 }),
+  ),
   webhookMaxBytes: Config.integer("TANDEM_WEBHOOK_MAX_BYTES").pipe(Config.withDefault(1_048_576)),
   // The largest legitimate request is a 1,000-change `sync.push`: 353 KB with every HubSpot contact
   // field filled, 1.4 MB with a 1,000-character text field on each record. 4 MiB leaves room above
@@ -224,6 +230,7 @@ export const loadConfig = Effect.gen(function* () {
       windowMinutes: raw.massDeleteWindowMinutes,
       maxDeleteShare: raw.massDeleteMaxShare,
     },
+    push: { intervalMs: raw.pushIntervalMs },
     webhookMaxBytes: raw.webhookMaxBytes,
     api: { maxBodyBytes: raw.maxBodyBytes, maxBatchSize: raw.maxBatchSize },
     metricsToken: raw.metricsToken,

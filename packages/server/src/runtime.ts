@@ -28,6 +28,7 @@ const servicesLayer = (config: ServerConfig, registry: ConnectorRegistryService)
         adminKey: config.adminKey,
         schedules: config.schedules,
         deletionGuard: config.deletionGuard,
+        push: config.push,
       }),
     ),
   );

@@ -78,4 +78,6 @@ export const companies = defineEntity<Company, HubSpotConfig>({
   write: crmObjectWrite(companySpec, toProperties),
   deletes: "api",
   webhooks: true,
+  // HubSpot sets the id, the timestamps and `archived` (an archive is a delete).
+  writableFields: Object.keys(propertyNames),
 });

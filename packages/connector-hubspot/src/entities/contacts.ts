@@ -97,6 +97,11 @@ export const contacts = defineEntity<Contact, HubSpotConfig>({
   write: crmObjectWrite(contactSpec, toProperties),
   deletes: "api",
   webhooks: true,
+  // HubSpot sets the id, the timestamps and `archived` (an archive is a delete).
+  writableFields: Object.keys(propertyNames),
+  // Email is how HubSpot and the host recognize a person; the lifecycle stage starts workflows
+  // (sequences, lead assignment) in HubSpot: both go at once rather than with the next batch.
+  criticalFields: ["email", "lifecycleStage"],
 });
 
 /** Outcome of `upsertContactsByEmail`. */

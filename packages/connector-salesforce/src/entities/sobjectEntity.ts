@@ -18,8 +18,8 @@ import { collectionMax, createSObjects, deleteSObjects, updateSObjects } from ".
  * of the last 15 days; Outbound Messages for the type parse to `updated` events; writes create,
  * update and delete (to the recycle bin), one at a time or in batches (see ../sobjectWrites.ts).
  * A record's version is its LastModifiedDate (`lastModifiedAt`): updates with `ifVersion` send it
- * as `If-Unmodified-Since`. `writable` maps normalized fields to the sObject's fields; a change to
- * any other field is not sent.
+ * as `If-Unmodified-Since`. `writable` maps normalized fields to the sObject's fields; a local
+ * change to any other field is refused when it is submitted (`writableFields`).
  */
 export const sobjectEntity = <
   Rec extends { readonly id: string; readonly updatedAt: Date; readonly lastModifiedAt: Date },
@@ -75,5 +75,7 @@ export const sobjectEntity = <
     },
     deletes: "api",
     webhooks: true,
+    // Salesforce sets the id and the timestamps; only these fields are sent.
+    writableFields: Object.keys(writable),
   });
 };

@@ -35,6 +35,16 @@ const entityProblem = (connector: AnyConnector): string | undefined => {
         return `entity "${name}": ${member} must be a function when given`;
       }
     }
+    for (const member of ["criticalFields", "writableFields"] as const) {
+      const fields = e[member];
+      if (fields !== undefined && !(Array.isArray(fields) && fields.every((f) => typeof f === "string"))) {
+        return `entity "${name}": ${member} must be an array of field names when given`;
+      }
+    }
+    const interval = e.pushIntervalMs;
+    if (interval !== undefined && !(typeof interval === "number" && Number.isFinite(interval) && interval >= 0)) {
+      return `entity "${name}": pushIntervalMs must be a number of milliseconds when given`;
+    }
   }
   return undefined;
 };

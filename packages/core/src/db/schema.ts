@@ -60,6 +60,7 @@ export type NullableJson = ColumnType<unknown | null, string | null | undefined,
  *   rate_budgets   connector/RateBudgetRows.ts (Connections.delete calls deleteRateBudgetOf)
  *   record_event_cursors  webhooks/RecordEventCursors.ts
  *   quarantined_deletions  store/QuarantineRows.ts
+ *   push_outbox    store/PushOutboxRows.ts  (written with the record's change, in its transaction)
  */
 
 /** A synced copy of one remote record (per connection x entity x external id). */
@@ -67,7 +68,12 @@ export interface RecordsTable {
   tenant_id: string;
   connection_id: string;
   entity: string;
+  /** the vendor's id; an id of ours (`local:<uuid>`) while `external_id_provisional` */
   external_id: string;
+  /** the host application's id, unique per connection x entity where set */
+  local_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** created locally and not yet at the vendor: `external_id` is ours until the push creates it */
+  external_id_provisional: Generated<boolean>;
   /** the record in its encoded (JSON) form */
   data: Json;
   remote_updated_at: NullableTimestamp;
@@ -90,6 +96,38 @@ export interface RecordsTable {
   /** when the store last changed the row */
   changed_at: GeneratedTimestamp;
   created_at: GeneratedTimestamp;
+}
+
+/** What a push does to the vendor's record. */
+export type PushOperation = "create" | "update" | "delete";
+
+/**
+ * One record's unpushed local changes, coalesced: written in the transaction of each local
+ * change, drained by push jobs (per connection x entity x operation), removed once pushed.
+ */
+export interface PushOutboxTable {
+  id: string;
+  tenant_id: string;
+  connection_id: string;
+  entity: string;
+  /** the record's external id (provisional while the create is not pushed) */
+  external_id: string;
+  operation: PushOperation;
+  /** a change touched one of the entity's critical fields: due at once, drained with high priority */
+  critical: Generated<boolean>;
+  /** `dead`: the retry policy gave up; listed until retried or discarded */
+  status: Generated<"pending" | "dead">;
+  due_at: Timestamp;
+  /** bumped by every change coalesced into the entry */
+  revision: Generated<number>;
+  attempts: Generated<number>;
+  last_error: string | null;
+  last_attempt_at: NullableTimestamp;
+  /** the drain job writing it, until `claimed_until` */
+  claimed_by: string | null;
+  claimed_until: NullableTimestamp;
+  first_change_at: Timestamp;
+  last_change_at: Timestamp;
 }
 
 /** Per connection x entity: the delta cursor, last runs, and the checkpoint of an interrupted run. */
@@ -412,6 +450,7 @@ export interface DB {
   api_keys: ApiKeysTable;
   connections: ConnectionsTable;
   records: RecordsTable;
+  push_outbox: PushOutboxTable;
   sync_cursors: SyncCursorsTable;
   reconcile_ids: ReconcileIdsTable;
   conflicts: ConflictsTable;
@@ -438,6 +477,7 @@ export type ConnectionRow = Selectable<ConnectionsTable>;
 export type NewConnection = Insertable<ConnectionsTable>;
 export type ConnectionUpdate = Updateable<ConnectionsTable>;
 export type RecordRow = Selectable<RecordsTable>;
+export type PushOutboxRow = Selectable<PushOutboxTable>;
 export type SyncCursorRow = Selectable<SyncCursorsTable>;
 export type JobRow = Selectable<JobsTable>;
 export type JobAttemptRow = Selectable<JobAttemptsTable>;

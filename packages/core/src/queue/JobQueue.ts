@@ -1,8 +1,9 @@
-import { Context, Effect, Layer, Queue, type Scope } from "effect";
+import { Context, Duration, Effect, Layer, Queue, type Scope } from "effect";
 import { Database } from "../db/Database.ts";
 import type { JobAttemptOutcome, JobStatus, StoredJobError } from "../db/schema.ts";
 import type { AlreadyRunning, InvalidInput, ResourceNotFound } from "../errors/Errors.ts";
-import type { JobListFilter, NewJob } from "./JobStore.ts";
+import { currentDate } from "./currentDate.ts";
+import type { JobListFilter, NewJob, QueuedJobMatch } from "./JobStore.ts";
 import * as store from "./JobStore.ts";
 import { makeJobAnnouncer } from "./JobWakeups.ts";
 import { cancelJob } from "./jobs/cancelJob.ts";
@@ -15,7 +16,7 @@ import type { QueueDeps } from "./jobs/QueueDeps.ts";
 import { RetryPolicy } from "./RetryPolicy.ts";
 import { runWorker } from "./worker/runWorker.ts";
 
-export type { JobListFilter } from "./JobStore.ts";
+export type { JobListFilter, QueuedJobMatch } from "./JobStore.ts";
 export { JobPriority, type JobPriorityName, priorityValue } from "./jobs/priority.ts";
 
 /** What to enqueue. */
@@ -184,6 +185,12 @@ export interface JobQueueService {
   readonly reapExpiredLeases: Effect.Effect<number>;
   /** Deletes completed and cancelled jobs finished more than `retentionMs` ago. */
   readonly prune: (retentionMs: number) => Effect.Effect<number>;
+  /**
+   * A queued job of `match`, share-locked until the current transaction ends (see
+   * `JobStore.holdQueued`): a writer that finds one needs no other job for its rows, and that job
+   * cannot start before the rows are committed. Outside a transaction the hold ends at once.
+   */
+  readonly holdQueued: (match: QueuedJobMatch) => Effect.Effect<string | undefined>;
   /** Wakes this process's workers (they also wake on NOTIFY, and poll). */
   readonly nudge: Effect.Effect<void>;
   /**
@@ -219,15 +226,24 @@ const makeJobQueue = Effect.gen(function* () {
    * Jobs became claimable: once they are committed, wake this process's workers and announce
    * them to every other process's (NOTIFY; they also poll).
    */
-  const wake = db.afterCommit(
-    Effect.zipRight(
-      Effect.sync(() => {
-        for (const q of wakers) Queue.unsafeOffer(q, undefined);
+  const wakeLocalWorkers = Effect.sync(() => {
+    for (const q of wakers) Queue.unsafeOffer(q, undefined);
+  });
+  const wake = db.afterCommit(Effect.zipRight(wakeLocalWorkers, announce));
+  const scope = yield* Effect.scope;
+  /** Jobs due more than this far ahead are left to the workers' polling. */
+  const maxTimerMs = 60_000;
+  const wakeAt = (at: Date) =>
+    db.afterCommit(
+      Effect.flatMap(currentDate, (now) => {
+        const delayMs = at.getTime() - now.getTime();
+        if (delayMs <= 0 || delayMs > maxTimerMs) return Effect.void;
+        return Effect.asVoid(
+          Effect.forkIn(Effect.zipRight(Effect.sleep(Duration.millis(delayMs)), wakeLocalWorkers), scope),
+        );
       }),
-      announce,
-    ),
-  );
-  const deps: QueueDeps = { db, policy, wake };
+    );
+  const deps: QueueDeps = { db, policy, wake, wakeAt };
   const list = Effect.fn("JobQueue.list")(function* (filter: JobListFilter = {}) {
     return (yield* db.query((k) => store.list(k, filter)).pipe(Effect.orDie)).map(toView);
   });
@@ -254,6 +270,9 @@ const makeJobQueue = Effect.gen(function* () {
     discard: (id, tenantId) => discardDeadJob(db, id, tenantId),
     reapExpiredLeases: reapExpired,
     prune,
+    holdQueued: Effect.fn("JobQueue.holdQueued")((match: QueuedJobMatch) =>
+      db.query((k) => store.holdQueued(k, match)).pipe(Effect.orDie),
+    ),
     nudge: wake,
     worker: (options) =>
       runWorker(options, { db, policy, reapExpiredLeases: reapExpired, prune, wakers, announce }).pipe(

@@ -169,6 +169,35 @@ export const insertJobsSelecting = (s: JobsSelected): RawBuilder<unknown> => sql
                 ${s.from}
                 returning 1`;
 
+/** Which queued job `holdQueued` looks for. */
+export interface QueuedJobMatch {
+  readonly kind: string;
+  readonly connectionId: string;
+  /** The job's payload holds these keys and values (jsonb containment). */
+  readonly payload: Record<string, unknown>;
+  /** Due by then at the latest. */
+  readonly runAtOrBefore: Date;
+  /** At this priority or a higher one (a lower number). */
+  readonly priorityAtMost: number;
+}
+
+/**
+ * A queued job that will run by `runAtOrBefore`, share-locked until the caller's transaction
+ * ends: the claim's `FOR UPDATE SKIP LOCKED` passes it by until then, so the job cannot start
+ * before the rows the caller writes for it are committed, and a job being claimed right now
+ * (row-locked by its claimer) is not answered. Concurrent holders do not wait for each other.
+ */
+export const holdQueued = async (db: Kysely<DB>, m: QueuedJobMatch): Promise<string | undefined> => {
+  const { rows } = await sql<{ id: string }>`
+    select id from jobs
+    where status = 'queued' and connection_id = ${m.connectionId}::uuid and kind = ${m.kind}
+      and run_at <= ${m.runAtOrBefore.toISOString()}::timestamptz and priority <= ${m.priorityAtMost}
+      and payload @> ${json(m.payload)}::jsonb
+    order by run_at limit 1
+    for share skip locked`.execute(db);
+  return rows[0]?.id;
+};
+
 /** The live (queued or running) job holding a dedupe key, if any. */
 export const findLive = (db: Kysely<DB>, key: string): Promise<{ readonly id: string } | undefined> =>
   db

@@ -39,8 +39,9 @@ export const analyzeStage = async (k: Kysely<DB>): Promise<void> => {
 };
 
 /** Live records of the scope whose id the run did not stage: a condition over `records`. */
+// A record created locally and not yet pushed is not at the vendor yet: it has not vanished.
 export const vanishedWhere = (scope: RecordScope, runId: string) => sql`
-        ${inScope(scope)} and deleted_at is null
+        ${inScope(scope)} and deleted_at is null and not external_id_provisional
         and not exists (select 1 from reconcile_ids s where s.run_id = ${runId}::uuid and s.external_id = records.external_id)`;
 
 /** How many live records the run did not stage, and the first ten of them by id. */

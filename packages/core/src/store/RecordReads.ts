@@ -20,6 +20,30 @@ export const getRecord = async (
   return row === undefined ? undefined : toStored(row);
 };
 
+/** One record by the host application's id, deleted or not. */
+export const getRecordByLocalId = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  localId: string,
+): Promise<StoredRecord | undefined> => {
+  const result =
+    await sql<RawRow>`select ${columns} from records where ${inScope(scope)} and local_id = ${localId}`.execute(k);
+  const row = result.rows[0];
+  return row === undefined ? undefined : toStored(row);
+};
+
+/** The records of `externalIds` that exist (deleted or not), in no particular order. */
+export const recordsByExternalIds = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  externalIds: ReadonlyArray<string>,
+): Promise<ReadonlyArray<StoredRecord>> => {
+  if (externalIds.length === 0) return [];
+  const result = await sql<RawRow>`select ${columns} from records
+            where ${inScope(scope)} and external_id = any(${[...externalIds]}::text[])`.execute(k);
+  return result.rows.map(toStored);
+};
+
 /** How many live (not deleted) records the scope holds. */
 export const countLive = async (k: Kysely<DB>, scope: RecordScope): Promise<number> => {
   const result = await sql<{

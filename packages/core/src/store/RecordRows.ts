@@ -27,6 +27,8 @@ export type RunStatement = <A>(statements: (k: Kysely<DB>) => Promise<A>) => Eff
 /** A row as `columns` selects it. */
 export interface RawRow {
   external_id: string;
+  local_id: string | null;
+  external_id_provisional: boolean;
   data: unknown;
   remote_updated_at: unknown;
   local_updated_at: unknown;
@@ -44,6 +46,8 @@ export interface RawRow {
 
 export const toStored = (row: RawRow): StoredRecord => ({
   externalId: row.external_id,
+  localId: row.local_id,
+  provisional: row.external_id_provisional,
   data: asObject(row.data) ?? {},
   remoteUpdatedAt: asDate(row.remote_updated_at),
   localUpdatedAt: asDate(row.local_updated_at),
@@ -60,7 +64,7 @@ export const toStored = (row: RawRow): StoredRecord => ({
 });
 
 // `base` is stored only while it differs from `data` (see the records_write_path migration).
-export const columns = sql`external_id, data, remote_updated_at, local_updated_at,
+export const columns = sql`external_id, local_id, external_id_provisional, data, remote_updated_at, local_updated_at,
   coalesce(base, data) as base, pending_changes,
   version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq,
   change_xid::text as change_xid, changed_at`;
@@ -269,6 +273,137 @@ export const applyPulledSettlement = async (
               version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
             where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
   return Number(result.numAffectedRows ?? 0) === 1;
+};
+
+/** A record the host application creates: pending until the push creates it at the vendor. */
+export interface LocalRecord {
+  /** Ours until the vendor's answer replaces it (see `markCreated`). */
+  readonly provisionalId: string;
+  readonly localId: string | null;
+  readonly data: Record<string, unknown>;
+}
+
+/**
+ * Inserts a record created locally: a provisional external id, its fields as data and as pending
+ * changes, status pending. A taken `localId` breaks `records_local_id` (the caller's AlreadyExists).
+ */
+export const insertLocalRecord = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  record: LocalRecord,
+): Promise<StoredRecord> => {
+  const json = JSON.stringify(record.data);
+  const result = await sql<RawRow>`
+              insert into records (tenant_id, connection_id, entity, external_id, local_id, external_id_provisional,
+                data, pending_changes, local_updated_at, version, sync_status, changed_at)
+              values (${scope.tenantId}::uuid, ${scope.connectionId}::uuid, ${scope.entity}, ${record.provisionalId},
+                ${record.localId}, true, ${json}::jsonb, ${json}::jsonb, ${at}::timestamptz, 1, 'pending', ${at}::timestamptz)
+              returning ${columns}`.execute(k);
+  return toStored(result.rows[0]!);
+};
+
+/**
+ * A local delete, if the record is still at `version`: soft-deleted now. `pushed: false` when
+ * there is nothing to tell the vendor (a local create never pushed): the record is then settled
+ * (synced) at once. Answers the record, or undefined when it changed in between.
+ */
+export const writeLocalDelete = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  externalId: string,
+  version: number,
+  options: { readonly pushed: boolean },
+): Promise<StoredRecord | undefined> => {
+  const settled = options.pushed ? sql`sync_status = 'pending'` : sql`sync_status = 'synced', pending_changes = null`;
+  const result = await sql<RawRow>`
+              update records set deleted_at = ${at}::timestamptz, local_updated_at = ${at}::timestamptz,
+                base = coalesce(base, data), version = version + 1, ${settled}, sync_error = null,
+                ${newChange}, changed_at = ${at}::timestamptz
+              where ${inScope(scope)} and external_id = ${externalId} and version = ${version} and deleted_at is null
+              returning ${columns}`.execute(k);
+  const row = result.rows[0];
+  return row === undefined ? undefined : toStored(row);
+};
+
+/**
+ * The vendor created a record pushed as `provisionalId`: its id replaces ours for good (whatever
+ * happened locally since), and its answer becomes the record's data and base if the record is
+ * still at `version`; a newer local change keeps its data and stays pending, with the answer as
+ * base. A pull that stored the vendor's copy first (the webhook or delta echo of our own create)
+ * left a second row under the vendor's id: that row goes, the created record keeps the id.
+ */
+export const markCreated = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  provisionalId: string,
+  version: number,
+  remote: IncomingRecord,
+): Promise<StoredRecord | undefined> => {
+  await sql`delete from records where ${inScope(scope)} and external_id = ${remote.externalId}
+              and not external_id_provisional`.execute(k);
+  const json = JSON.stringify(remote.data);
+  const result = await sql<RawRow>`
+              update records set external_id = ${remote.externalId}, external_id_provisional = false,
+                remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz,
+                data = case when version = ${version} then ${json}::jsonb else data end,
+                base = case when version = ${version} then null else ${json}::jsonb end,
+                pending_changes = case when version = ${version} then null else pending_changes end,
+                sync_status = case when version = ${version} then 'synced' else sync_status end,
+                sync_error = null, last_synced_at = ${at}::timestamptz, version = version + 1,
+                ${newChange}, changed_at = ${at}::timestamptz
+              where ${inScope(scope)} and external_id = ${provisionalId} and external_id_provisional
+              returning ${columns}`.execute(k);
+  const row = result.rows[0];
+  return row === undefined ? undefined : toStored(row);
+};
+
+/** A pushed delete is done at the vendor: settled, if the record is still at `version` (its data did not change). */
+export const markDeletePushed = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  externalId: string,
+  version: number,
+): Promise<boolean> => {
+  const result = await sql`update records set sync_status = 'synced', sync_error = null, pending_changes = null,
+              last_synced_at = ${at}::timestamptz
+            where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
+  return Number(result.numAffectedRows ?? 0) === 1;
+};
+
+/**
+ * Abandons a record's unpushed local changes (a dead push discarded): it goes back to the last
+ * state both sides agreed on (`base`), undeleted when the change was a delete (`undelete`). A
+ * record created locally and never pushed has no such state: it is deleted locally.
+ */
+export const revertLocalChange = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  externalId: string,
+  options: { readonly undelete: boolean },
+): Promise<StoredRecord | undefined> => {
+  const deleted = options.undelete ? sql`null` : sql`deleted_at`;
+  const result = await sql<RawRow>`
+              update records set
+                data = case when external_id_provisional then data else coalesce(base, data) end,
+                base = case when external_id_provisional then base else null end,
+                deleted_at = case when external_id_provisional then coalesce(deleted_at, ${at}::timestamptz) else ${deleted} end,
+                pending_changes = null, sync_status = 'synced', sync_error = null, version = version + 1,
+                ${newChange}, changed_at = ${at}::timestamptz
+              where ${inScope(scope)} and external_id = ${externalId}
+              returning ${columns}`.execute(k);
+  const row = result.rows[0];
+  return row === undefined ? undefined : toStored(row);
+};
+
+/** A dead push sent back to the drains: the failed record is pending again (its last error kept until the outcome). */
+export const markPushRetried = async (k: Kysely<DB>, scope: RecordScope, externalId: string): Promise<void> => {
+  await sql`update records set sync_status = 'pending'
+            where ${inScope(scope)} and external_id = ${externalId} and sync_status = 'failed'`.execute(k);
 };
 
 /** Records a failed push on the record, if still at `version` (no new change-feed position: its data did not change). */

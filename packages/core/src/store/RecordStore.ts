@@ -2,11 +2,11 @@ import { Clock, Context, Effect, Layer, Option, type Stream } from "effect";
 import type { Kysely } from "kysely";
 import { Database } from "../db/Database.ts";
 import type { DB, SyncStatus } from "../db/schema.ts";
-import { applyLocalChange } from "./applyLocalChange.ts";
 import { changesAfter } from "./ChangeFeed.ts";
+import { editLocalRecord } from "./outbox/localChanges.ts";
 import * as stage from "./ReconcileStage.ts";
 import { exportRecords, type ReadPage, streamRecords } from "./RecordExport.ts";
-import { countLive, getRecord, pendingRecords, recordsById, summarize } from "./RecordReads.ts";
+import { countLive, getRecord, getRecordByLocalId, pendingRecords, recordsById, summarize } from "./RecordReads.ts";
 import type { RunStatement } from "./RecordRows.ts";
 import * as rows from "./RecordRows.ts";
 import { type CursorPatch, readCursor, saveCursor } from "./SyncCursors.ts";
@@ -21,7 +21,12 @@ export interface RecordScope {
 
 /** A record as the store holds it. `data` is the encoded (JSON) form of the entity's record. */
 export interface StoredRecord {
+  /** The vendor's id; while `provisional`, an id of ours (`local:<uuid>`) the API does not show. */
   readonly externalId: string;
+  /** The host application's id (unique per connection x entity), if it gave one. */
+  readonly localId: string | null;
+  /** Created locally and not yet at the vendor: the push's create replaces `externalId`. */
+  readonly provisional: boolean;
   readonly data: Record<string, unknown>;
   readonly remoteUpdatedAt: Date | null;
   readonly localUpdatedAt: Date | null;
@@ -170,6 +175,8 @@ export interface RecordStoreService {
     options?: { readonly notNewerThan?: Date },
   ) => Effect.Effect<ReadonlyArray<string>>;
   readonly get: (scope: RecordScope, externalId: string) => Effect.Effect<Option.Option<StoredRecord>>;
+  /** One record by the host application's id (deleted or not). */
+  readonly getByLocalId: (scope: RecordScope, localId: string) => Effect.Effect<Option.Option<StoredRecord>>;
   /** Live (not deleted) records of the scope. */
   readonly count: (scope: RecordScope) => Effect.Effect<number>;
   /**
@@ -237,8 +244,9 @@ export interface RecordStoreService {
   readonly clearStaleStages: (before: Date) => Effect.Effect<void>;
   /**
    * A local change from the host application: merged into `data`, accumulated in
-   * `pending_changes`, and marked pending until pushed. Fails with undefined when
-   * the record does not exist (or is deleted).
+   * `pending_changes`, and marked pending until pushed, with its push outbox entry (due now) in
+   * the same transaction. None when the record does not exist (or is deleted). It validates
+   * nothing and wakes no drain: the API's path is `LocalChanges`, which does both.
    */
   readonly applyLocalChange: (
     scope: RecordScope,
@@ -315,6 +323,9 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
       get: Effect.fn("RecordStore.get")(function* (scope, externalId) {
         return Option.fromNullable(yield* run((k) => getRecord(k, scope, externalId)));
       }),
+      getByLocalId: Effect.fn("RecordStore.getByLocalId")(function* (scope, localId) {
+        return Option.fromNullable(yield* run((k) => getRecordByLocalId(k, scope, localId)));
+      }),
       count: untimed("RecordStore.count", countLive),
       changes: untimed("RecordStore.changes", changesAfter),
       summary: untimed("RecordStore.summary", summarize),
@@ -331,7 +342,9 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
       clearStage: untimed("RecordStore.clearStage", stage.clearStage),
       clearStaleStages: untimed("RecordStore.clearStaleStages", stage.clearStaleStages),
       applyLocalChange: Effect.fn("RecordStore.applyLocalChange")(function* (scope, externalId, changes) {
-        return yield* applyLocalChange(run, scope, externalId, changes, yield* now);
+        const at = new Date(yield* Clock.currentTimeMillis);
+        const applied = yield* editLocalRecord(db, scope, externalId, changes, { critical: false, delayMs: 0 }, at);
+        return Option.map(applied, (a) => a.record);
       }),
       pending: untimed("RecordStore.pending", pendingRecords),
       markPushed: timed("RecordStore.markPushed", rows.markPushed),

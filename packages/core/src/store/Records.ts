@@ -1,51 +1,26 @@
 import { Context, Effect, Layer } from "effect";
-import { InvalidInput, type PreconditionFailed, ResourceNotFound } from "../errors/Errors.ts";
-import { SyncTriggers } from "../sync/SyncTriggers.ts";
+import { type AlreadyExists, InvalidInput, type PreconditionFailed, type ResourceNotFound } from "../errors/Errors.ts";
+import { type EntityRef, LocalChanges, type RecordRef } from "../sync/LocalChanges.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { Conflicts, type ConflictView, type ManualResolution } from "./Conflicts.ts";
 import { decodeFeedPosition } from "./FeedPosition.ts";
 import { RecordStore, type StoredRecord } from "./RecordStore.ts";
+import { type RecordView, toRecordView } from "./RecordView.ts";
 
-/** A stored record as the API shows it. */
-export interface RecordView {
-  readonly externalId: string;
-  readonly data: Record<string, unknown>;
-  readonly syncStatus: string;
-  readonly syncError: string | null;
-  readonly pendingChanges: Record<string, unknown> | null;
-  readonly version: number;
-  readonly remoteUpdatedAt: string | null;
-  readonly localUpdatedAt: string | null;
-  readonly lastSyncedAt: string | null;
-  readonly deletedAt: string | null;
-  readonly changedAt: string;
-}
+export { type RecordView, toRecordView } from "./RecordView.ts";
 
-const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+export type RecordScopeInput = EntityRef;
 
-export const toRecordView = (r: StoredRecord): RecordView => ({
-  externalId: r.externalId,
-  data: r.data,
-  syncStatus: r.syncStatus,
-  syncError: r.syncError,
-  pendingChanges: r.pendingChanges,
-  version: r.version,
-  remoteUpdatedAt: iso(r.remoteUpdatedAt),
-  localUpdatedAt: iso(r.localUpdatedAt),
-  lastSyncedAt: iso(r.lastSyncedAt),
-  deletedAt: iso(r.deletedAt),
-  changedAt: r.changedAt.toISOString(),
-});
-
-export interface RecordScopeInput {
-  readonly connectionId: string;
-  readonly entity: string;
+/** A local change as the API answers it: the record, and whether it goes at once. */
+export interface LocalChangeView extends RecordView {
+  /** It touched a critical field: queued to be pushed at once, with high priority. */
+  readonly pushImmediately: boolean;
 }
 
 /**
- * A tenant's synced records: the change feed (records changed after a cursor,
- * deletions included on request), one record, and local edits (pushed through
- * the connector: pending, then synced or failed).
+ * A tenant's synced records: the change feed (records changed after a cursor, deletions included
+ * on request, each with both ids), one record by either id, and local creates, edits and deletes
+ * (validated, then pushed by themselves: pending, then synced or failed; see LocalChanges).
  */
 export class Records extends Context.Tag("@tandem/core/Records")<
   Records,
@@ -62,10 +37,11 @@ export class Records extends Context.Tag("@tandem/core/Records")<
       { readonly items: ReadonlyArray<RecordView>; readonly cursor: string; readonly hasMore: boolean },
       ResourceNotFound | InvalidInput
     >;
+    /** One record by its `externalId` or its `localId` (exactly one of them). */
     readonly get: (
       tenantId: string,
-      input: RecordScopeInput & { readonly externalId: string },
-    ) => Effect.Effect<RecordView, ResourceNotFound>;
+      input: RecordScopeInput & RecordRef,
+    ) => Effect.Effect<RecordView, ResourceNotFound | InvalidInput>;
     /** Settles an open conflict and applies the chosen record as a local change (pushed like any other). */
     readonly resolveConflict: (
       tenantId: string,
@@ -76,9 +52,19 @@ export class Records extends Context.Tag("@tandem/core/Records")<
       { readonly conflict: ConflictView; readonly record: RecordView },
       ResourceNotFound | InvalidInput | PreconditionFailed
     >;
+    /** A record created locally: pending (no external id) until the push creates it at the vendor. */
+    readonly create: (
+      tenantId: string,
+      input: RecordScopeInput & { readonly localId?: string | undefined; readonly fields: Record<string, unknown> },
+    ) => Effect.Effect<LocalChangeView, ResourceNotFound | InvalidInput | PreconditionFailed | AlreadyExists>;
     readonly update: (
       tenantId: string,
-      input: RecordScopeInput & { readonly externalId: string; readonly fields: Record<string, unknown> },
+      input: RecordScopeInput & RecordRef & { readonly fields: Record<string, unknown> },
+    ) => Effect.Effect<LocalChangeView, ResourceNotFound | InvalidInput | PreconditionFailed>;
+    /** A local delete: the record is deleted now, and pending until the vendor deleted it too. */
+    readonly delete: (
+      tenantId: string,
+      input: RecordScopeInput & RecordRef,
     ) => Effect.Effect<RecordView, ResourceNotFound | InvalidInput | PreconditionFailed>;
   }
 >() {
@@ -87,21 +73,18 @@ export class Records extends Context.Tag("@tandem/core/Records")<
     Effect.gen(function* () {
       const connections = yield* Connections;
       const store = yield* RecordStore;
-      const triggers = yield* SyncTriggers;
+      const local = yield* LocalChanges;
       const conflicts = yield* Conflicts;
       // Ownership first: another tenant's connection is indistinguishable from a missing one.
       const scope = (tenantId: string, input: RecordScopeInput) =>
-        Effect.as(connections.assertOwned(tenantId, input.connectionId), { tenantId, ...input });
-
-      const get = Effect.fn("Records.get")(function* (
-        tenantId: string,
-        input: RecordScopeInput & { readonly externalId: string },
-      ) {
-        const found = yield* store.get(yield* scope(tenantId, input), input.externalId);
-        if (found._tag === "None") {
-          return yield* new ResourceNotFound({ resource: "record", id: `${input.entity}/${input.externalId}` });
-        }
-        return toRecordView(found.value);
+        Effect.as(connections.assertOwned(tenantId, input.connectionId), {
+          tenantId,
+          connectionId: input.connectionId,
+          entity: input.entity,
+        });
+      const changeView = (edit: { readonly record: StoredRecord; readonly immediate: boolean }): LocalChangeView => ({
+        ...toRecordView(edit.record),
+        pushImmediately: edit.immediate,
       });
 
       return {
@@ -119,20 +102,27 @@ export class Records extends Context.Tag("@tandem/core/Records")<
           });
           return { items: page.records.map(toRecordView), cursor: page.cursor, hasMore: page.hasMore };
         }),
-        get,
+        get: Effect.fn("Records.get")(function* (tenantId, input) {
+          return toRecordView(yield* local.find(tenantId, input));
+        }),
         resolveConflict: Effect.fn("Records.resolveConflict")(function* (tenantId, conflictId, resolution, actor) {
           const { conflict, record } = yield* conflicts.resolve(tenantId, conflictId, resolution, actor);
-          const target = { connectionId: conflict.connectionId, entity: conflict.entity };
-          yield* triggers.push(tenantId, { ...target, changes: [{ externalId: conflict.externalId, fields: record }] });
-          return { conflict, record: yield* get(tenantId, { ...target, externalId: conflict.externalId }) };
+          const applied = yield* local.applyResolution(tenantId, {
+            connectionId: conflict.connectionId,
+            entity: conflict.entity,
+            externalId: conflict.externalId,
+            record,
+          });
+          return { conflict, record: toRecordView(applied) };
+        }),
+        create: Effect.fn("Records.create")(function* (tenantId, input) {
+          return changeView(yield* local.create(tenantId, input));
         }),
         update: Effect.fn("Records.update")(function* (tenantId, input) {
-          yield* triggers.push(tenantId, {
-            connectionId: input.connectionId,
-            entity: input.entity,
-            changes: [{ externalId: input.externalId, fields: input.fields }],
-          });
-          return yield* get(tenantId, input);
+          return changeView(yield* local.update(tenantId, input));
+        }),
+        delete: Effect.fn("Records.delete")(function* (tenantId, input) {
+          return toRecordView(yield* local.delete(tenantId, input));
         }),
       };
     }),

@@ -1,25 +1,29 @@
+import { randomUUID } from "node:crypto";
 import { RateBudget } from "@tandem/connector-sdk/runtime";
 import { Clock, Context, Effect, Layer, type Stream } from "effect";
 import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import { RateBudgets } from "../connector/RateBudgets.ts";
 import { Database } from "../db/Database.ts";
 import type { ResourceNotFound } from "../errors/Errors.ts";
+import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { Conflicts } from "../store/Conflicts.ts";
 import { DeletionQuarantine } from "../store/DeletionQuarantine.ts";
+import { PushOutbox } from "../store/PushOutbox.ts";
 import { type ExportFormat, RecordStore } from "../store/RecordStore.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { checkConnection } from "./checkConnection.ts";
 import { entitySource } from "./entitySource.ts";
 import { readFullOrDelta } from "./fullDeltaRead.ts";
 import { importRecords } from "./importRecords.ts";
-import { applyLocalChange, push } from "./push.ts";
+import type { DrainOptions, DrainResult } from "./push/drainOutbox.ts";
+import { PushConfig } from "./push/PushConfig.ts";
+import { drain, push } from "./push.ts";
 import { resolveEntity } from "./ResolvedEntity.ts";
 import { reconcile } from "./reconcile.ts";
 import type {
   ConnectionCheck,
   ImportOptions,
   ImportResult,
-  LocalChangeResult,
   RecordEvent,
   SyncMode,
   SyncRecordResult,
@@ -74,18 +78,13 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
       options?: { readonly columns?: ReadonlyArray<string>; readonly includeDeleted?: boolean },
     ) => Stream.Stream<string>;
     /**
-     * A local change from the host application (hybrid): stored as pending, and
-     * pushed at once through the connector's `write.update` when it touches one of
-     * the entity's `criticalFields`; otherwise the next `push` run sends it.
+     * Drains the entity's push outbox: its due local changes (or all pending ones) written through
+     * the connector and settled (see `drainOutbox`). Push jobs call it; it queues nothing itself.
      */
-    readonly applyLocalChange: (
-      target: SyncTarget,
-      externalId: string,
-      changes: Record<string, unknown>,
-    ) => Effect.Effect<LocalChangeResult, SyncRunError>;
+    readonly drain: (target: SyncTarget, options: DrainOptions) => Effect.Effect<DrainResult, SyncRunError>;
   }
 >() {
-  /** Needs RecordStore, Connections, Conflicts, DeletionQuarantine, RateBudget and Database. */
+  /** Needs RecordStore, PushOutbox, Connections, Conflicts, DeletionQuarantine, RateBudget, RetryPolicy and Database. */
   static readonly layerNoDeps = Layer.effect(
     EntitySync,
     Effect.suspend(() => makeEntitySync),
@@ -96,6 +95,8 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
     Layer.provide(
       Layer.mergeAll(
         RecordStore.layer,
+        PushOutbox.layer,
+        RetryPolicy.layer,
         Connections.layer,
         Conflicts.layer,
         DeletionQuarantine.layer,
@@ -116,6 +117,7 @@ const makeEntitySync = Effect.gen(function* () {
   const conflicts = yield* Conflicts;
   const quarantine = yield* DeletionQuarantine;
   const pull = { db, store, conflicts, quarantine };
+  const pushDeps = { outbox: yield* PushOutbox, policy: yield* RetryPolicy, config: yield* PushConfig };
   const resolve = { connections, budget, credentials };
 
   const run = Effect.fn("EntitySync.run")(function* (
@@ -133,7 +135,7 @@ const makeEntitySync = Effect.gen(function* () {
           case "reconcile":
             return yield* reconcile(pull, r, options);
           case "push":
-            return yield* push(store, r, options);
+            return yield* push(pushDeps, r, `push-run:${randomUUID()}`);
         }
       }),
     );
@@ -156,10 +158,8 @@ const makeEntitySync = Effect.gen(function* () {
       importRecords({ db, store, connections }, target, records, options),
     ),
     export: (target, format, options) => store.export(target, format, options),
-    applyLocalChange: Effect.fn("EntitySync.applyLocalChange")((target, externalId, changes) =>
-      Effect.scoped(
-        Effect.flatMap(resolveEntity(resolve, target), (r) => applyLocalChange(store, r, externalId, changes)),
-      ),
+    drain: Effect.fn("EntitySync.drain")((target, options) =>
+      Effect.scoped(Effect.flatMap(resolveEntity(resolve, target), (r) => drain(pushDeps, r, options))),
     ),
   });
 });

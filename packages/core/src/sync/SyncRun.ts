@@ -1,7 +1,6 @@
 import type { ConnectorError } from "@tandem/connector-sdk";
 import { type Effect, Schema } from "effect";
 import type { ResourceNotFound } from "../errors/Errors.ts";
-import type { StoredRecord } from "../store/RecordStore.ts";
 import type { SyncItemError, SyncResult } from "./SyncJob.ts";
 
 /*
@@ -165,11 +164,4 @@ export interface ImportOptions {
 export interface ImportResult extends SyncResult {
   readonly committed: boolean;
   readonly batches: number;
-}
-
-/** A local change: stored, and pushed at once when it touches a critical field. */
-export interface LocalChangeResult {
-  readonly record: StoredRecord;
-  /** Whether the change was pushed now (touched a critical field) or waits for the next push batch. */
-  readonly pushedNow: boolean;
 }

@@ -1,11 +1,13 @@
 import { Context, Effect, Layer } from "effect";
 import { type AlreadyRunning, InvalidInput, PreconditionFailed, type ResourceNotFound } from "../errors/Errors.ts";
 import { JobQueue } from "../queue/JobQueue.ts";
-import { Locks, recordLockKey, syncLockKey } from "../queue/Locks.ts";
+import { syncLockKey } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { Scheduler, type ScheduleView, SYNC_JOB_KIND, type SyncJobPayload } from "../queue/Scheduler.ts";
 import { Connections } from "../tenancy/Connections.ts";
-import { EntitySync, type SyncMode } from "./EntitySync.ts";
+import type { SyncMode } from "./EntitySync.ts";
+import { LocalChanges } from "./LocalChanges.ts";
+import { localChangeIssues } from "./push/localChangeFields.ts";
 import { reconcileCadenceOf } from "./reconcileCadence.ts";
 
 /** A sync job's payload, as schedules write it, plus who asked (schedules leave it out). */
@@ -21,9 +23,8 @@ export interface SyncTriggersDeps {
   readonly connections: Context.Tag.Service<Connections>;
   readonly queue: Context.Tag.Service<JobQueue>;
   readonly scheduler: Context.Tag.Service<Scheduler>;
-  readonly engine: Context.Tag.Service<EntitySync>;
   readonly policy: Context.Tag.Service<RetryPolicy>;
-  readonly locks: Context.Tag.Service<Locks>;
+  readonly local: Context.Tag.Service<LocalChanges>;
 }
 
 /** The connection, when its connector has `entity`; a clear InvalidInput otherwise. */
@@ -48,7 +49,10 @@ const connectionWithEntity = (
     return resolved;
   });
 
-/** Queues an on-demand sync: one live sync job per connection x entity; a paused connection refuses. */
+/**
+ * Queues an on-demand sync: one live sync job per connection x entity; a paused connection
+ * refuses. A push is the outbox's drain, asked for now (pushes also run by themselves).
+ */
 export const queueSync = (
   deps: SyncTriggersDeps,
   tenantId: string,
@@ -56,6 +60,7 @@ export const queueSync = (
 ) =>
   Effect.gen(function* () {
     const { queue, policy } = deps;
+    if (input.mode === "push") return yield* deps.local.pushNow(tenantId, input);
     const resolved = yield* connectionWithEntity(deps, tenantId, input.connectionId, input.entity);
     if (resolved.row.paused) {
       return yield* new PreconditionFailed({
@@ -80,43 +85,51 @@ export const queueSync = (
     return { jobId: id, status: "queued" as const };
   });
 
-/** Applies local changes record by record, under each record's lock (a pull never interleaves). */
+/**
+ * Local changes to several records (`sync.push`): every change validated first (a refusal names
+ * `changes.<index>.fields.<field>` and stores nothing), then each stored with its outbox entry
+ * (see LocalChanges.update); pushes run by themselves.
+ */
 export const pushLocalChanges = (
   deps: SyncTriggersDeps,
   tenantId: string,
   input: { readonly connectionId: string; readonly entity: string; readonly changes: ReadonlyArray<LocalChange> },
 ) =>
   Effect.gen(function* () {
-    const { locks, engine } = deps;
-    yield* connectionWithEntity(deps, tenantId, input.connectionId, input.entity);
-    const target = { tenantId, connectionId: input.connectionId, entity: input.entity };
-    return yield* Effect.forEach(input.changes, (change) =>
-      locks
-        .withLock(recordLockKey(input.connectionId, input.entity, change.externalId), { waitMs: 5_000 }, () =>
-          engine.applyLocalChange(target, change.externalId, change.fields),
+    const { local } = deps;
+    const resolved = yield* connectionWithEntity(deps, tenantId, input.connectionId, input.entity);
+    const entity = resolved.connector.entities[input.entity]!;
+    const issues = input.changes.flatMap((change, i) =>
+      localChangeIssues(
+        {
+          connector: resolved.connector.name,
+          entityName: input.entity,
+          entity,
+          operation: "update",
+          fields: change.fields,
+        },
+        ["changes", String(i), "fields"],
+      ),
+    );
+    if (issues.length > 0) return yield* new InvalidInput({ issues: issues.slice(0, 20) });
+    return yield* Effect.forEach(input.changes, (change, i) =>
+      local
+        .update(
+          tenantId,
+          {
+            connectionId: input.connectionId,
+            entity: input.entity,
+            externalId: change.externalId,
+            fields: change.fields,
+          },
+          ["changes", String(i), "fields"],
         )
         .pipe(
-          Effect.map((r) => ({
+          Effect.map((edit) => ({
             externalId: change.externalId,
-            syncStatus: r.record.syncStatus,
-            pushedNow: r.pushedNow,
+            syncStatus: edit.record.syncStatus,
+            immediate: edit.immediate,
           })),
-          Effect.catchAll(
-            (e): Effect.Effect<never, ResourceNotFound | InvalidInput | PreconditionFailed> =>
-              e._tag === "ResourceNotFound"
-                ? Effect.fail(e)
-                : e._tag === "LockHeld" || e._tag === "LockLost"
-                  ? Effect.fail(
-                      new PreconditionFailed({
-                        message: `record ${change.externalId} is being synced; retry shortly`,
-                      }),
-                    )
-                  : Effect.fail(
-                      new InvalidInput({
-                        issues: [{ path: `changes.${change.externalId}`, message: e.message ?? String(e) }],
-                      }),
-                    ),
-          ),
         ),
     );
   });
@@ -201,7 +214,7 @@ export class SyncTriggers extends Context.Tag("@tandem/core/SyncTriggers")<
       tenantId: string,
       input: { readonly connectionId: string; readonly entity: string; readonly changes: ReadonlyArray<LocalChange> },
     ) => Effect.Effect<
-      ReadonlyArray<{ readonly externalId: string; readonly syncStatus: string; readonly pushedNow: boolean }>,
+      ReadonlyArray<{ readonly externalId: string; readonly syncStatus: string; readonly immediate: boolean }>,
       ResourceNotFound | InvalidInput | PreconditionFailed
     >;
     readonly setPaused: (
@@ -221,7 +234,7 @@ export class SyncTriggers extends Context.Tag("@tandem/core/SyncTriggers")<
     ) => Effect.Effect<ReadonlyArray<ScheduleView>, ResourceNotFound | InvalidInput>;
   }
 >() {
-  /** Needs Connections, JobQueue, Scheduler, EntitySync, RetryPolicy and Locks. */
+  /** Needs Connections, JobQueue, Scheduler, RetryPolicy and LocalChanges. */
   static readonly layerNoDeps = Layer.effect(
     SyncTriggers,
     Effect.gen(function* () {
@@ -229,9 +242,8 @@ export class SyncTriggers extends Context.Tag("@tandem/core/SyncTriggers")<
         connections: yield* Connections,
         queue: yield* JobQueue,
         scheduler: yield* Scheduler,
-        engine: yield* EntitySync,
         policy: yield* RetryPolicy,
-        locks: yield* Locks,
+        local: yield* LocalChanges,
       };
       return SyncTriggers.of({
         trigger: Effect.fn("SyncTriggers.trigger")((tenantId, input) => queueSync(deps, tenantId, input)),
@@ -241,6 +253,8 @@ export class SyncTriggers extends Context.Tag("@tandem/core/SyncTriggers")<
           const updated = yield* deps.connections
             .update(tenantId, connectionId, { paused })
             .pipe(Effect.catchTags({ InvalidInput: Effect.die, AlreadyExists: Effect.die }));
+          // Drains skip a paused connection's entries: they wait, and go once it is resumed.
+          if (!updated.paused) yield* deps.local.wakeDrains(tenantId, connectionId);
           return { paused: updated.paused };
         }),
         setupSchedules: Effect.fn("SyncTriggers.setupSchedules")((tenantId, connectionId, overrides) =>
@@ -250,8 +264,8 @@ export class SyncTriggers extends Context.Tag("@tandem/core/SyncTriggers")<
     }),
   );
 
-  /** Needs the roots (RetryPolicy and those below Connections, JobQueue and EntitySync). */
+  /** Needs the roots (RetryPolicy and those below Connections, JobQueue and LocalChanges). */
   static readonly layer = SyncTriggers.layerNoDeps.pipe(
-    Layer.provide(Layer.mergeAll(Connections.layer, JobQueue.layer, Scheduler.layer, EntitySync.layer, Locks.layer)),
+    Layer.provide(Layer.mergeAll(Connections.layer, JobQueue.layer, Scheduler.layer, LocalChanges.layer)),
   );
 }

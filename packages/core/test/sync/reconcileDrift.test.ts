@@ -1,6 +1,14 @@
 import { expect, layer } from "@effect/vitest";
 import type { ListedId } from "@tandem/connector-sdk";
-import { EntitySync, JobQueue, RunHistory, SyncJobHandlers, type SyncTarget, SyncTriggers } from "@tandem/core";
+import {
+  EntitySync,
+  JobQueue,
+  RecordStore,
+  RunHistory,
+  SyncJobHandlers,
+  type SyncTarget,
+  SyncTriggers,
+} from "@tandem/core";
 import {
   AcmeCrm,
   acmeConnector,
@@ -126,7 +134,7 @@ for (const dialect of dialects) {
           const target = yield* setup("acme-crm-stamped");
           acme.seed(5);
           yield* engine.run({ ...target, mode: "full" });
-          yield* engine.applyLocalChange(target, "c000002", { firstName: "Local" });
+          yield* (yield* RecordStore).applyLocalChange(target, "c000002", { firstName: "Local" });
           acme.update("c000002", { lifecycleStage: "customer" });
           const result = yield* engine.run({ ...target, mode: "reconcile" });
           expect(result).toMatchObject({ drifted: 1, updated: 1, errors: [] });

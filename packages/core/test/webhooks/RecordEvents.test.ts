@@ -160,8 +160,10 @@ for (const dialect of dialects) {
     testEngineLayer({
       dialect,
       connectors: [acmeManual],
-      // Deliveries retried quickly: the ordering test fails them on purpose.
-      config: { retry: { baseDelayMs: 100, maxDelayMs: 400, defaultMaxAttempts: 10 } },
+      // Deliveries retried quickly: the ordering test fails them on purpose. Local edits wait
+      // for the explicit push runs below (a push by itself, a second after each edit, would
+      // otherwise race the steps: one change more, or two folded into one event).
+      config: { retry: { baseDelayMs: 100, maxDelayMs: 400, defaultMaxAttempts: 10 }, push: { intervalMs: 600_000 } },
     }),
     { timeout: 180_000 },
   )(`record events from the change feed on ${dialect}`, (it) => {

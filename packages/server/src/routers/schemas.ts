@@ -68,6 +68,13 @@ export const ExternalId = storableText(MAX_IDENTIFIER_LENGTH)
     message: () => `must be 1 to ${MAX_IDENTIFIER_LENGTH} characters of well-formed text`,
   });
 
+/** A record's id in the host application (its `localId`): indexed like an external id, so bounded the same. */
+export const LocalId = storableText(MAX_IDENTIFIER_LENGTH)
+  .pipe(Schema.minLength(1))
+  .annotations({
+    message: () => `must be 1 to ${MAX_IDENTIFIER_LENGTH} characters of well-formed text`,
+  });
+
 /** Free text filters (a job kind): bounded, storable. */
 export const ShortText = storableText(200);
 

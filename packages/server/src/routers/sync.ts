@@ -1,13 +1,17 @@
-import { MetricsReport, SyncStatus, SyncTriggers } from "@tandem/core";
+import { LocalChanges, MetricsReport, SyncStatus, SyncTriggers } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
-import { EntityName, ExternalId, Id, input, ShortText } from "./schemas.ts";
+import { EntityName, ExternalId, Id, input, Limit, ShortText } from "./schemas.ts";
 
 const ConnectionRef = Schema.Struct({ connectionId: Id });
 
 export const syncRouter = router({
-  /** Queues a sync; a second trigger of a live one answers CONFLICT (`already_running`) with its job id. */
+  /**
+   * Queues a sync; a second trigger of a live one answers CONFLICT (`already_running`) with its
+   * job id. `push` drains every pending local change of the entity now (pushes also run by
+   * themselves, within the entity's push interval).
+   */
   trigger: authedProcedure
     .input(
       input(
@@ -25,7 +29,11 @@ export const syncRouter = router({
       ),
     ),
 
-  /** Local changes from the host application: stored as pending and pushed (critical fields at once). */
+  /**
+   * Local edits of several records: all checked against the entity first (a refusal names
+   * `changes.<i>.fields.<field>` and stores nothing), then each stored as pending and pushed by
+   * itself (critical fields at once, the rest within the push interval).
+   */
   push: authedProcedure
     .input(
       input(
@@ -65,6 +73,40 @@ export const syncRouter = router({
         Effect.flatMap(MetricsReport, (m) => m.query(ctx.tenantId, input)),
       ),
     ),
+
+  /** Pushes the retry policy gave up on: listed until retried or discarded. */
+  deadPushes: router({
+    list: authedProcedure
+      .input(
+        input(
+          Schema.Struct({
+            connectionId: Schema.optional(Id),
+            entity: Schema.optional(EntityName),
+            limit: Schema.optional(Limit),
+          }),
+        ),
+      )
+      .query(({ ctx, input }) =>
+        runProcedure(
+          ctx,
+          Effect.flatMap(LocalChanges, (l) => l.deadPushes(ctx.tenantId, input)),
+        ),
+      ),
+    /** Pushes it again now, with a fresh set of attempts. */
+    retry: authedProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>
+      runProcedure(
+        ctx,
+        Effect.flatMap(LocalChanges, (l) => l.retryDeadPush(ctx.tenantId, input.id)),
+      ),
+    ),
+    /** Drops it: the record goes back to the last state both sides agreed on (answered). */
+    discard: authedProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>
+      runProcedure(
+        ctx,
+        Effect.flatMap(LocalChanges, (l) => l.discardDeadPush(ctx.tenantId, input.id)),
+      ),
+    ),
+  }),
 
   status: authedProcedure.input(input(ConnectionRef)).query(({ ctx, input }) =>
     runProcedure(

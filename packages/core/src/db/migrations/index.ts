@@ -16,6 +16,7 @@ import * as reconcileDrift from "./2026_12_06_0014_reconcile_drift.ts";
 import * as changeFeedCommitOrder from "./2026_12_06_0015_change_feed_commit_order.ts";
 import * as rateBudgets from "./2026_12_06_0016_rate_budgets.ts";
 import * as quarantinedDeletions from "./2026_12_06_0017_quarantined_deletions.ts";
+import * as pushOutbox from "./2026_12_06_0018_push_outbox.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   "2026_12_06_0015_change_feed_commit_order": changeFeedCommitOrder,
   "2026_12_06_0016_rate_budgets": rateBudgets,
   "2026_12_06_0017_quarantined_deletions": quarantinedDeletions,
+  "2026_12_06_0018_push_outbox": pushOutbox,
 };

@@ -11,4 +11,9 @@ export interface QueueDeps {
    * them to every other process's.
    */
   readonly wake: Effect.Effect<void>;
+  /**
+   * A job comes due at a later time: once committed, wakes this process's workers then (others
+   * find it by polling), so a job delayed by a second runs a second later, not a poll later.
+   */
+  readonly wakeAt: (at: Date) => Effect.Effect<void>;
 }

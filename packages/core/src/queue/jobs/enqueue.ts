@@ -65,6 +65,7 @@ export const enqueue = Effect.fn("JobQueue.enqueue")(function* (deps: QueueDeps,
       .pipe(Effect.orDie);
     if (inserted !== undefined) {
       yield* deps.wake;
+      if (job.run_at > job.created_at) yield* deps.wakeAt(job.run_at);
       return { id: job.id };
     }
     const live = yield* deps.db.query((k) => store.findLive(k, input.dedupeKey!)).pipe(Effect.orDie);

@@ -19,8 +19,7 @@ export interface DispatchDeps {
 }
 
 /** The deliveries of one record's events share this key: they reach a subscription in feed order. */
-const orderingKey = (scope: RecordScope, externalId: string) =>
-  `record:${scope.connectionId}:${scope.entity}:${externalId}`;
+const orderingKey = (scope: RecordScope, id: string) => `record:${scope.connectionId}:${scope.entity}:${id}`;
 
 /**
  * The event of one change. A record inserted by a transaction after the cursor's was never told
@@ -40,7 +39,9 @@ const eventOf = (scope: RecordScope, entry: FeedEntry, after: FeedPosition) => {
     data: {
       connectionId: scope.connectionId,
       entity: scope.entity,
-      externalId: record.externalId,
+      // Both ids: the vendor's (null until a local create reached it) and the host's.
+      externalId: record.provisional ? null : record.externalId,
+      localId: record.localId,
       // The change's place in the feed: a record's later change has a later position.
       position: encodeFeedPosition(position),
       version: record.version,
@@ -82,7 +83,9 @@ export const dispatchScope = (deps: DispatchDeps, scope: RecordScope) =>
             event_id: eventId,
             event_type: event.type,
             payload,
-            ordering_key: orderingKey(scope, entry.record.externalId),
+            // A record created locally changes external id when the vendor creates it: its
+            // host id keeps its events in one order.
+            ordering_key: orderingKey(scope, entry.record.localId ?? entry.record.externalId),
           }),
         );
       });

@@ -1,0 +1,42 @@
+import type { EntityDefinition } from "@tandem/connector-sdk";
+import { Context } from "effect";
+
+/** How local changes are pushed; every field has a default. */
+export interface PushOptions {
+  /**
+   * How long a local change that touches no critical field may wait to be pushed together with
+   * others, for entities that declare no `pushIntervalMs`: the window in which changes to one
+   * record coalesce into one write, and changes to many records into one drain. Default 1,000 ms.
+   */
+  readonly intervalMs?: number;
+  /** Outbox entries a drain claims (and writes) at a time. Default 500. */
+  readonly batchSize?: number;
+  /** Single writes a drain has in flight at once (an entity without batch writes). Default 4. */
+  readonly concurrency?: number;
+  /** A drain's claim on its entries lapses after this if the drain dies. Default 2 minutes. */
+  readonly claimLeaseMs?: number;
+}
+
+/**
+ * The push configuration; a runtime that provides none gets the defaults. Provided once at the
+ * root of the composition (`EngineConfig.push`).
+ */
+export class PushConfig extends Context.Reference<PushConfig>()("@tandem/core/PushConfig", {
+  defaultValue: (): PushOptions => ({}),
+}) {}
+
+/** The push settings of one entity, defaults applied. */
+export interface PushSettings {
+  readonly intervalMs: number;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly claimLeaseMs: number;
+}
+
+/** The defaults: a second to batch in, 500 entries a claim, 4 writes at once, a 2-minute claim. */
+export const pushSettings = (options: PushOptions, entity?: EntityDefinition<any, any>): PushSettings => ({
+  intervalMs: entity?.pushIntervalMs ?? options.intervalMs ?? 1_000,
+  batchSize: options.batchSize ?? 500,
+  concurrency: options.concurrency ?? 4,
+  claimLeaseMs: options.claimLeaseMs ?? 120_000,
+});

@@ -1,0 +1,214 @@
+import { AuthExpired } from "@tandem/connector-sdk";
+import { decodeRecord } from "@tandem/connector-sdk/runtime";
+import { Clock, type Context, Effect, Either } from "effect";
+import type { PushOperation } from "../../db/schema.ts";
+import type { RetryPolicy } from "../../queue/RetryPolicy.ts";
+import type { ClaimedEntry, PushOutbox, PushSettlement } from "../../store/PushOutbox.ts";
+import { toIncoming } from "../PullSettlement.ts";
+import type { ResolvedEntity } from "../ResolvedEntity.ts";
+import type { SyncItemError } from "../SyncJob.ts";
+import { decodeFields } from "./localChangeFields.ts";
+import type { PushSettings } from "./PushConfig.ts";
+import type { GroupWriter, PushItem, PushOutcome } from "./pushWriter.ts";
+
+export interface DrainDeps {
+  readonly outbox: Context.Tag.Service<PushOutbox>;
+  readonly policy: Context.Tag.Service<RetryPolicy>;
+}
+
+/** Which entries a drain takes, and as whom. */
+export interface DrainOptions {
+  /** The drain job's id (a later attempt of the same job takes back what an earlier one left claimed). */
+  readonly claimer: string;
+  /** `"due"`: the entries due now (push jobs); `"all"`: every pending entry (a push asked for now). */
+  readonly which: "due" | "all";
+}
+
+/** What a drain did. */
+export interface DrainResult {
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+  /** Entries that needed no write (nothing left to push, record gone or in an open conflict). */
+  readonly unchanged: number;
+  /** Writes that failed this time (retried later, or dead: see the record's status). */
+  readonly errors: ReadonlyArray<SyncItemError>;
+  /** When the entity's next pending entry comes due (null: none pending). */
+  readonly nextDueAt: Date | null;
+}
+
+/** A drain claims at most this many times: a record edited without a pause would keep it forever. */
+const MAX_CLAIMS = 20;
+
+/** A claimed entry's write, or why it needs none. */
+type Plan =
+  | {
+      readonly _tag: "Write";
+      readonly claimed: ClaimedEntry;
+      readonly operation: PushOperation;
+      readonly item: PushItem;
+    }
+  | { readonly _tag: "Nothing"; readonly settlement: PushSettlement };
+
+/**
+ * What a claimed entry asks of the vendor, from its record as it is now (the entry says what
+ * happened; the record says what is left to do): a record still provisional is created; a
+ * deleted one deleted; otherwise its unpushed changes are sent.
+ */
+const plan = (r: ResolvedEntity, claimed: ClaimedEntry): Plan => {
+  const { entry, record } = claimed;
+  if (record === undefined || record.syncStatus === "conflict") {
+    return { _tag: "Nothing", settlement: { _tag: "Nothing", entry } };
+  }
+  if (record.provisional) {
+    // Deleted locally while its create was being written, and that create failed: nothing to do.
+    if (record.deletedAt !== null) {
+      return { _tag: "Nothing", settlement: { _tag: "Nothing", entry, settleRecord: record } };
+    }
+    const item = { externalId: record.externalId, fields: decodeFields(r.entity, record.data) };
+    return { _tag: "Write", claimed, operation: "create", item };
+  }
+  if (record.deletedAt !== null) {
+    if (record.syncStatus !== "pending") return { _tag: "Nothing", settlement: { _tag: "Nothing", entry } };
+    return { _tag: "Write", claimed, operation: "delete", item: { externalId: record.externalId, fields: {} } };
+  }
+  const changes = record.pendingChanges ?? {};
+  if (Object.keys(changes).length === 0) return { _tag: "Nothing", settlement: { _tag: "Nothing", entry } };
+  const item = { externalId: record.externalId, fields: decodeFields(r.entity, changes) };
+  return { _tag: "Write", claimed, operation: "update", item };
+};
+
+/** The settlement of one written item: its outcome, the retry policy's decision on a failure. */
+const settlementOf = (
+  deps: DrainDeps,
+  r: ResolvedEntity,
+  write: Extract<Plan, { _tag: "Write" }>,
+  outcome: PushOutcome,
+  at: number,
+): Effect.Effect<PushSettlement | "credentials refused"> =>
+  Effect.gen(function* () {
+    const { entry } = write.claimed;
+    const record = write.claimed.record!;
+    if (outcome._tag === "Written") {
+      if (write.operation === "delete") {
+        return { _tag: "Written", entry, record, operation: "delete", remote: undefined } as const;
+      }
+      const decoded = decodeRecord(r.entity, outcome.remote);
+      if (Either.isRight(decoded)) {
+        return {
+          _tag: "Written",
+          entry,
+          record,
+          operation: write.operation,
+          remote: toIncoming(decoded.right),
+        } as const;
+      }
+      // The vendor took the write but its answer cannot be read (for a create: not even its id).
+      // Writing again could duplicate the record: given up, for a person to look at.
+      const error = `the vendor's answer does not match the schema: ${decoded.left.message}`;
+      return { _tag: "Failed", entry, record, error, retryAt: undefined } as const;
+    }
+    const { error } = outcome;
+    if (error._tag === "AuthExpired") return "credentials refused" as const;
+    const message = `${error._tag}: ${error.message}`;
+    if (error._tag === "EntityNotSupported")
+      return { _tag: "Failed", entry, record, error: message, retryAt: undefined };
+    const decision = yield* deps.policy.decide({
+      failure: {
+        tag: error._tag,
+        message: error.message,
+        retryAfterMs: "retryAfterMs" in error ? error.retryAfterMs : undefined,
+      },
+      attempt: entry.attempts + 1,
+      maxAttempts: deps.policy.maxAttemptsFor(r.connector.name),
+      credentialsRefreshed: false,
+    });
+    const retryAt =
+      decision._tag === "Retry" || decision._tag === "RetryUncounted" ? new Date(at + decision.delayMs) : undefined;
+    return { _tag: "Failed", entry, record, error: message, retryAt } as const;
+  });
+
+const itemError = (s: Extract<PushSettlement, { _tag: "Failed" }>): SyncItemError => {
+  const colon = s.error.indexOf(": ");
+  return {
+    externalId: s.record.externalId,
+    type: colon > 0 ? s.error.slice(0, colon) : "InvalidRecord",
+    message: colon > 0 ? s.error.slice(colon + 2) : s.error,
+  };
+};
+
+/**
+ * Drains an entity's outbox: claims entries (critical first), plans each from its record, writes
+ * them in groups per operation through `writer`, and settles each entry with its record in one
+ * transaction: pushed (the vendor's answer becomes data and base; a create takes the vendor's
+ * id), retried later by the retry policy (`pending` with the error), or dead (`failed`). Repeats
+ * while there is something to claim; each entry is written at most once per drain (a failed one
+ * waits for its retry time), except that one changed while its write was in flight goes again.
+ * Credentials the vendor refuses fail the drain with AuthExpired, the claimed entries handed back
+ * untouched, for the job queue to refresh them and run it again.
+ */
+export const drainOutbox = (
+  deps: DrainDeps,
+  r: ResolvedEntity,
+  settings: PushSettings,
+  writer: GroupWriter,
+  options: DrainOptions,
+): Effect.Effect<DrainResult, AuthExpired> =>
+  Effect.gen(function* () {
+    const { outbox } = deps;
+    const startedAt = new Date(yield* Clock.currentTimeMillis);
+    const counts = { create: 0, update: 0, delete: 0, unchanged: 0 };
+    const errors: Array<SyncItemError> = [];
+    for (let round = 0; round < MAX_CLAIMS; round++) {
+      const claimed = yield* outbox.claim(r.scope, {
+        claimer: options.claimer,
+        limit: settings.batchSize,
+        leaseMs: settings.claimLeaseMs,
+        which: options.which,
+        drainStartedAt: startedAt,
+      });
+      if (claimed.length === 0) break;
+      const plans = claimed.map((c) => plan(r, c));
+      const settlements: Array<PushSettlement> = [];
+      const refused: Array<string> = [];
+      for (const p of plans) if (p._tag === "Nothing") settlements.push(p.settlement);
+      for (const operation of ["create", "update", "delete"] as const) {
+        const group = plans.filter(
+          (p): p is Extract<Plan, { _tag: "Write" }> => p._tag === "Write" && p.operation === operation,
+        );
+        if (group.length === 0) continue;
+        const outcomes = yield* writer(
+          r,
+          operation,
+          group.map((p) => p.item),
+        );
+        const at = yield* Clock.currentTimeMillis;
+        for (let i = 0; i < group.length; i++) {
+          const settled = yield* settlementOf(deps, r, group[i]!, outcomes[i]!, at);
+          if (settled === "credentials refused") refused.push(group[i]!.claimed.entry.id);
+          else settlements.push(settled);
+        }
+      }
+      yield* Effect.forEach(settlements, (s) => outbox.settle(r.scope, s), {
+        concurrency: settings.concurrency,
+        discard: true,
+      });
+      for (const s of settlements) {
+        if (s._tag === "Written") counts[s.operation]++;
+        else if (s._tag === "Nothing") counts.unchanged++;
+        else errors.push(itemError(s));
+      }
+      if (refused.length > 0) {
+        yield* outbox.release(refused, options.claimer);
+        return yield* new AuthExpired({ message: "the vendor refused the connection's credentials during a push" });
+      }
+    }
+    return {
+      created: counts.create,
+      updated: counts.update,
+      deleted: counts.delete,
+      unchanged: counts.unchanged,
+      errors,
+      nextDueAt: yield* outbox.nextDue(r.scope),
+    };
+  });
