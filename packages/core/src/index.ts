@@ -122,7 +122,7 @@ export { PUSH_DRAIN_JOB_KIND, type PushDrainPayload, SyncJobHandlers } from "./s
 export { SyncJobQueue } from "./sync/SyncJobQueue.ts";
 export { type EntitySchedules, type LocalChange, SyncTriggers } from "./sync/SyncTriggers.ts";
 // tenancy/: tenants, API keys, connections, the credential cipher.
-export { ApiKeys, type CreatedApiKey, generateApiKey, type Principal } from "./tenancy/ApiKeys.ts";
+export { ApiKeys, ApiKeysConfig, type CreatedApiKey, generateApiKey, type Principal } from "./tenancy/ApiKeys.ts";
 export {
   Connections,
   type ConnectionView,
