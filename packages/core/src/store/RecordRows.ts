@@ -400,13 +400,20 @@ export const revertLocalChange = async (
   return row === undefined ? undefined : toStored(row);
 };
 
-/** A dead push sent back to the drains: the failed record is pending again (its last error kept until the outcome). */
+/**
+ * A dead push sent back to the drains: the failed record is pending again (its last error kept
+ * until the outcome). Its status is what a reader sees, so it takes a new feed position.
+ */
 export const markPushRetried = async (k: Kysely<DB>, scope: RecordScope, externalId: string): Promise<void> => {
-  await sql`update records set sync_status = 'pending'
+  await sql`update records set sync_status = 'pending', ${newChange}
             where ${inScope(scope)} and external_id = ${externalId} and sync_status = 'failed'`.execute(k);
 };
 
-/** Records a failed push on the record, if still at `version` (no new change-feed position: its data did not change). */
+/**
+ * Records a failed push on the record, if still at `version`. Its data did not change (the version
+ * stays), but its status and error are what a reader sees, so it takes a new feed position: a host
+ * following the feed learns that its change did not reach the vendor.
+ */
 export const markPushFailed = async (
   k: Kysely<DB>,
   scope: RecordScope,
@@ -414,7 +421,8 @@ export const markPushFailed = async (
   version: number,
   error: { readonly permanent: boolean; readonly message: string },
 ): Promise<void> => {
-  await sql`update records set sync_status = ${error.permanent ? "failed" : "pending"}, sync_error = ${error.message}
+  await sql`update records set sync_status = ${error.permanent ? "failed" : "pending"}, sync_error = ${error.message},
+              ${newChange}
             where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
 };
 
