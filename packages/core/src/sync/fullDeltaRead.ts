@@ -4,6 +4,7 @@ import { Clock, Effect, Either, Stream } from "effect";
 import type { Checkpoint, IncomingRecord } from "../store/RecordStore.ts";
 import { itemErrorList } from "./itemErrors.ts";
 import { type PullSettlementDeps, upsertPulled } from "./PullSettlement.ts";
+import { remoteDeletesMeetEdits } from "../store/deletesAgainstEdits.ts";
 import { splitForWriting, startBatchWriter } from "./pageBatching.ts";
 import { pageOf } from "./pageContract.ts";
 import { batchLength, cutBatch, foldPage, type PageFold, startPageFold } from "./pageFold.ts";
@@ -68,7 +69,7 @@ const writeBatch =
       // page whose deletions were not applied (or queued for review).
       const guarded =
         batch.deleted.length > 0
-          ? yield* deps.quarantine.guardDeletes(r.scope, batch.deleted, {
+          ? yield* deps.quarantine.guardDeletes(r.scope, yield* remoteDeletesMeetEdits(deps.db, r.scope, r.settings.deleteAgainstEdit, batch.deleted), {
               source: mode,
               maxDeletions: options.maxDeletions,
               windowMinutes: options.deletionWindowMinutes,
@@ -82,7 +83,14 @@ const writeBatch =
         // distinct (the batch is keyed by id), so they cannot race each other, and
         // the checkpoint waits for all of them (a crash in between re-reads the page).
         (part) =>
-          upsertPulled(deps, r.scope, r.entity.conflictPolicy, part, parts.length === 1 ? checkpoint : undefined),
+          upsertPulled(
+            deps,
+            r.scope,
+            r.entity.conflictPolicy,
+            part,
+            parts.length === 1 ? checkpoint : undefined,
+            r.settings.deleteAgainstEdit,
+          ),
         { concurrency: "unbounded" },
       );
       if (parts.length > 1) yield* deps.store.upsert(r.scope, [], { checkpoint });
