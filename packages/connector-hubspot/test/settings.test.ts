@@ -46,7 +46,7 @@ const llm = http.post(`${llmUrl}/chat/completions`, ({ request }) => {
 const completion = (content: string) => HttpResponse.json({ choices: [{ message: { content } }] });
 
 const server = setupServer(...hubSpotHandlers(fake), llm);
-beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
 afterAll(() => {
   fake.close();
   server.close();

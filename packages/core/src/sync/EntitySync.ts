@@ -136,7 +136,7 @@ const makeEntitySync = Effect.gen(function* () {
         const r = yield* resolveEntity(resolve, input);
         // The connection's settings stop a direction: nothing read, or nothing pushed (local
         // changes of a disabled or pull-only entity are refused when submitted; any left wait).
-        if (input.mode === "push" ? !pushesRun(r.settings) : !pullsRun(r.settings)) return skippedRun;
+        if (input.mode === "push" ? !pushesRun(r) : !pullsRun(r.settings)) return skippedRun;
         switch (input.mode) {
           case "full":
           case "delta":
@@ -176,7 +176,7 @@ const makeEntitySync = Effect.gen(function* () {
     drain: Effect.fn("EntitySync.drain")((target, options) =>
       Effect.scoped(
         Effect.flatMap(resolveEntity(resolve, target), (r) =>
-          pushesRun(r.settings) ? drain(pushDeps, r, options) : Effect.succeed(skippedDrain),
+          pushesRun(r) ? drain(pushDeps, r, options) : Effect.succeed(skippedDrain),
         ),
       ),
     ),

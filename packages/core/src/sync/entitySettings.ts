@@ -82,5 +82,9 @@ export const localChangeRefusal = (
 
 /** Whether pulls (delta, full, reconcile, webhook syncs) run for the entity. */
 export const pullsRun = (settings: EffectiveEntitySettings) => settings.enabled && settings.direction !== "push";
-/** Whether local changes are pushed for the entity. */
-export const pushesRun = (settings: EffectiveEntitySettings) => settings.enabled && settings.direction !== "pull";
+/**
+ * Whether local changes are pushed for the entity. An entity that cannot write is not stopped
+ * here: a push of it is refused as unsupported, as without settings.
+ */
+export const pushesRun = (r: { readonly entity: EntityDefinition<any, any>; readonly settings: EffectiveEntitySettings }) =>
+  r.entity.write === undefined || (r.settings.enabled && r.settings.direction !== "pull");
