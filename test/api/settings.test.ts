@@ -75,13 +75,18 @@ describe("connections.settings through the API", () => {
       issues: [{ path: "entities.tickets" }],
     });
     const unknownField = await set({ contacts: { criticalFields: ["email", "shoeSize"] } });
-    expect(unknownField).toMatchObject({ code: "BAD_REQUEST", issues: [{ path: "entities.contacts.criticalFields.1" }] });
+    expect(unknownField).toMatchObject({
+      code: "BAD_REQUEST",
+      issues: [{ path: "entities.contacts.criticalFields.1" }],
+    });
     expect(unknownField.issues![0]!.message).toContain("shoeSize");
     expect(await set({ contacts: { matchKey: ["mail"] } })).toMatchObject({
       issues: [{ path: "entities.contacts.matchKey.0" }],
     });
     expect(
-      await set({ contacts: { conflictPolicy: { kind: "source-priority", default: "remote", fieldOwners: { nope: "local" } } } }),
+      await set({
+        contacts: { conflictPolicy: { kind: "source-priority", default: "remote", fieldOwners: { nope: "local" } } },
+      }),
     ).toMatchObject({ issues: [{ path: "entities.contacts.conflictPolicy.fieldOwners.nope" }] });
     expect(await set({ contacts: { schedules: { delta: "every tuesday" } } })).toMatchObject({
       issues: [{ path: "entities.contacts.schedules.delta" }],
@@ -122,7 +127,10 @@ describe("connections.settings through the API", () => {
     expect(again.entities.companies!.conflictPolicy).toMatchObject({ model: "m2", apiKey: "[redacted]" });
     // null: back to the defaults.
     const reset = await a.connections.settings.set.mutate({ id: connectionId, entities: { companies: null } });
-    expect(reset.entities.companies).toMatchObject({ conflictPolicy: { kind: "manual" }, sources: { conflictPolicy: "default" } });
+    expect(reset.entities.companies).toMatchObject({
+      conflictPolicy: { kind: "manual" },
+      sources: { conflictPolicy: "default" },
+    });
   });
 
   it("direction pull refuses local changes; critical fields set per connection push a change at once", async () => {
@@ -133,9 +141,13 @@ describe("connections.settings through the API", () => {
       entities: { contacts: { direction: "pull" } },
     });
     expect(set.entities.contacts).toMatchObject({ direction: "pull", sources: { direction: "set" } });
-    const refused = await refusal(a.records.create.mutate({ ...scope, localId: "pull-1", fields: { firstName: "Al" } }));
+    const refused = await refusal(
+      a.records.create.mutate({ ...scope, localId: "pull-1", fields: { firstName: "Al" } }),
+    );
     expect(refused.code).toBe("PRECONDITION_FAILED");
-    expect(await refusal(a.sync.trigger.mutate({ ...scope, mode: "push" }))).toMatchObject({ code: "PRECONDITION_FAILED" });
+    expect(await refusal(a.sync.trigger.mutate({ ...scope, mode: "push" }))).toMatchObject({
+      code: "PRECONDITION_FAILED",
+    });
 
     await a.connections.settings.set.mutate({
       id: connectionId,

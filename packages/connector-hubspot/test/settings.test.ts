@@ -37,7 +37,7 @@ const llmUrl = "https://llm.settings.test/v1";
 const fake = createHubSpotFake({ baseUrl });
 
 /** What the mocked LLM answers next, and the authorization headers it saw. */
-let llmAnswer: () => Promise<Response> = async () => HttpResponse.json({});
+const llmAnswer: () => Promise<Response> = async () => HttpResponse.json({});
 const llmAuth: Array<string | null> = [];
 const llm = http.post(`${llmUrl}/chat/completions`, ({ request }) => {
   llmAuth.push(request.headers.get("authorization"));
@@ -88,14 +88,22 @@ const conflictsOf = (target: SyncTarget, externalId: string) =>
 const schedulesOf = (target: SyncTarget) =>
   Effect.flatMap(Database, (db) =>
     db.query((k) =>
-      k.selectFrom("schedules").select("name").where("connection_id", "=", target.connectionId).orderBy("name").execute(),
+      k
+        .selectFrom("schedules")
+        .select("name")
+        .where("connection_id", "=", target.connectionId)
+        .orderBy("name")
+        .execute(),
     ),
   ).pipe(
     Effect.orDie,
     Effect.map((rows) => rows.map((r) => r.name.split(":").slice(2).join(":"))),
   );
 
-const contactWrites = () => fake.requests().filter((r) => r.path.startsWith("/crm/v3/objects/contacts") && r.method !== "GET" && !r.path.includes("search"));
+const contactWrites = () =>
+  fake
+    .requests()
+    .filter((r) => r.path.startsWith("/crm/v3/objects/contacts") && r.method !== "GET" && !r.path.includes("search"));
 
 const live = TestServices.provideLive;
 
@@ -157,11 +165,22 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot] }), { timeout
         yield* engine.run({ ...target, mode: "full" });
         yield* settle(target, { criticalFields: ["phone"], schedules: { pushIntervalMs: 600_000 } });
         yield* startWorker;
-        const slow = yield* records.update(target.tenantId, { ...target, externalId: a!.id, fields: { jobTitle: "Later" } });
+        const slow = yield* records.update(target.tenantId, {
+          ...target,
+          externalId: a!.id,
+          fields: { jobTitle: "Later" },
+        });
         expect(slow.pushImmediately).toBe(false);
-        const urgent = yield* records.update(target.tenantId, { ...target, externalId: b!.id, fields: { phone: "+1 555" } });
+        const urgent = yield* records.update(target.tenantId, {
+          ...target,
+          externalId: b!.id,
+          fields: { phone: "+1 555" },
+        });
         expect(urgent.pushImmediately).toBe(true);
-        yield* eventually("the critical change in HubSpot", () => fake.store.get("contacts", b!.id)?.properties.phone === "+1 555");
+        yield* eventually(
+          "the critical change in HubSpot",
+          () => fake.store.get("contacts", b!.id)?.properties.phone === "+1 555",
+        );
         // The other waits for its ten-minute interval: after the critical one went, it still has not.
         yield* Effect.sleep("1 second");
         expect(fake.store.get("contacts", a!.id)?.properties.jobtitle).not.toBe("Later");
@@ -178,7 +197,11 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot] }), { timeout
         yield* settle(target, {
           conflictPolicy: { kind: "source-priority", default: "remote", fieldOwners: { jobTitle: "local" } },
         });
-        yield* local.update(target.tenantId, { ...target, externalId: a!.id, fields: { jobTitle: "Local", phone: "1" } });
+        yield* local.update(target.tenantId, {
+          ...target,
+          externalId: a!.id,
+          fields: { jobTitle: "Local", phone: "1" },
+        });
         fake.store.update("contacts", a!.id, { jobtitle: "Remote", phone: "2" });
         yield* engine.run({ ...target, mode: "delta" });
         const stored = yield* storedRecord(target, a!.id);
@@ -202,7 +225,11 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot] }), { timeout
           [b!, "B"],
           [c!, "C"],
         ] as const) {
-          yield* local.update(target.tenantId, { ...target, externalId: contact.id, fields: { jobTitle: `Local ${title}` } });
+          yield* local.update(target.tenantId, {
+            ...target,
+            externalId: contact.id,
+            fields: { jobTitle: `Local ${title}` },
+          });
           fake.store.update("contacts", contact.id, { jobtitle: `Remote ${title}` });
         }
         // a: a valid answer; b: prose; c: no answer within the timeout.

@@ -151,7 +151,10 @@ export const remoteEditsMeetDeletes = (
                 );
               } else {
                 yield* db.query((k) =>
-                  insertConflict(k, auditRow(scope, record, rule, sides, "the local delete pushed over the remote edit", now)),
+                  insertConflict(
+                    k,
+                    auditRow(scope, record, rule, sides, "the local delete pushed over the remote edit", now),
+                  ),
                 );
               }
             }

@@ -18,8 +18,8 @@ import { type AppliedChange, type OutboxEntry, PushOutbox } from "../store/PushO
 import { type RecordScope, RecordStore, type StoredRecord } from "../store/RecordStore.ts";
 import { type RecordView, toRecordView } from "../store/RecordView.ts";
 import { Connections } from "../tenancy/Connections.ts";
-import { isWritable, localChangeIssues, touchesCriticalField } from "./push/localChangeFields.ts";
 import { localChangeRefusal, settledEntity } from "./entitySettings.ts";
+import { isWritable, localChangeIssues, touchesCriticalField } from "./push/localChangeFields.ts";
 import { PushConfig, pushSettings } from "./push/PushConfig.ts";
 import { ensureDrain, PUSH_DRAIN_JOB_KIND, type PushDrainPayload } from "./push/pushDrainJob.ts";
 

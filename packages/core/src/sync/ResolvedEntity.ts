@@ -62,7 +62,13 @@ export const resolveEntity = (
     const settled = settledEntity(connection, target.entity, yield* EgressPolicy);
     if (settled === undefined) return yield* noSuchEntity(connector, target.entity);
     const ctx = yield* connectorContextFor(deps, target.connectionId, connector, config);
-    return { connector, entity: settled.entity, settings: settled.settings, scope: target, ctx } satisfies ResolvedEntity;
+    return {
+      connector,
+      entity: settled.entity,
+      settings: settled.settings,
+      scope: target,
+      ctx,
+    } satisfies ResolvedEntity;
   });
 
 /** The connector has no entity of that name. */

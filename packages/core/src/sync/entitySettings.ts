@@ -86,5 +86,7 @@ export const pullsRun = (settings: EffectiveEntitySettings) => settings.enabled 
  * Whether local changes are pushed for the entity. An entity that cannot write is not stopped
  * here: a push of it is refused as unsupported, as without settings.
  */
-export const pushesRun = (r: { readonly entity: EntityDefinition<any, any>; readonly settings: EffectiveEntitySettings }) =>
-  r.entity.write === undefined || (r.settings.enabled && r.settings.direction !== "pull");
+export const pushesRun = (r: {
+  readonly entity: EntityDefinition<any, any>;
+  readonly settings: EffectiveEntitySettings;
+}) => r.entity.write === undefined || (r.settings.enabled && r.settings.direction !== "pull");

@@ -1,10 +1,10 @@
 import { Unavailable } from "@tandem/connector-sdk";
 import { decodeRecord, sourceStream } from "@tandem/connector-sdk/runtime";
 import { Clock, Effect, Either, Stream } from "effect";
+import { remoteDeletesMeetEdits } from "../store/deletesAgainstEdits.ts";
 import type { Checkpoint, IncomingRecord } from "../store/RecordStore.ts";
 import { itemErrorList } from "./itemErrors.ts";
 import { type PullSettlementDeps, upsertPulled } from "./PullSettlement.ts";
-import { remoteDeletesMeetEdits } from "../store/deletesAgainstEdits.ts";
 import { splitForWriting, startBatchWriter } from "./pageBatching.ts";
 import { pageOf } from "./pageContract.ts";
 import { batchLength, cutBatch, foldPage, type PageFold, startPageFold } from "./pageFold.ts";
@@ -69,12 +69,16 @@ const writeBatch =
       // page whose deletions were not applied (or queued for review).
       const guarded =
         batch.deleted.length > 0
-          ? yield* deps.quarantine.guardDeletes(r.scope, yield* remoteDeletesMeetEdits(deps.db, r.scope, r.settings.deleteAgainstEdit, batch.deleted), {
-              source: mode,
-              maxDeletions: options.maxDeletions,
-              windowMinutes: options.deletionWindowMinutes,
-              allowMassDeletion: options.allowMassDeletion,
-            })
+          ? yield* deps.quarantine.guardDeletes(
+              r.scope,
+              yield* remoteDeletesMeetEdits(deps.db, r.scope, r.settings.deleteAgainstEdit, batch.deleted),
+              {
+                source: mode,
+                maxDeletions: options.maxDeletions,
+                windowMinutes: options.deletionWindowMinutes,
+                allowMassDeletion: options.allowMassDeletion,
+              },
+            )
           : { deleted: [], quarantined: 0 };
       const parts = splitForWriting(batch.records, options.writeConcurrency ?? 2);
       const results = yield* Effect.forEach(

@@ -1,8 +1,8 @@
 import { callConnector, decodeRecord } from "@tandem/connector-sdk/runtime";
 import { Effect, Either } from "effect";
+import { remoteDeletesMeetEdits } from "../store/deletesAgainstEdits.ts";
 import { itemError } from "./itemErrors.ts";
 import { type PullSettlementDeps, toIncoming, upsertPulled } from "./PullSettlement.ts";
-import { remoteDeletesMeetEdits } from "../store/deletesAgainstEdits.ts";
 import { type ResolvedEntity, unsupported } from "./ResolvedEntity.ts";
 import type { RecordEvent, SyncRecordResult } from "./SyncRun.ts";
 

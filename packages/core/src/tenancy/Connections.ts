@@ -13,8 +13,8 @@ import { deleteRecordsOfConnection } from "../store/RecordRows.ts";
 import { CredentialCipher } from "./CredentialCipher.ts";
 import {
   type ConflictPolicySetting,
-  effectiveEntitySettings,
   type EntitySettings,
+  effectiveEntitySettings,
   type StoredConflictPolicy,
   type StoredEntitySettings,
   type StoredSyncSettings,
@@ -134,20 +134,9 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
      * Like `resolve`, without a tenant: for inbound webhooks, whose URL names the
      * connection and whose signature (checked with this config) authenticates them.
      */
-    readonly resolveById: (
-      id: string,
-    ) => Effect.Effect<
-      ResolvedConnection,
-      ResourceNotFound
-    >;
+    readonly resolveById: (id: string) => Effect.Effect<ResolvedConnection, ResourceNotFound>;
     /** The decoded config (secrets as Redacted) and connector, for the engine. Never for API output. */
-    readonly resolve: (
-      tenantId: string,
-      id: string,
-    ) => Effect.Effect<
-      ResolvedConnection,
-      ResourceNotFound
-    >;
+    readonly resolve: (tenantId: string, id: string) => Effect.Effect<ResolvedConnection, ResourceNotFound>;
   }
 >() {
   static readonly layer = Layer.effect(
@@ -418,11 +407,15 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
               const issues = settingsIssues(connector, entities);
               for (const [entity, own] of Object.entries(entities)) {
                 if (own?.conflictPolicy?.kind === "llm") {
-                  issues.push(...refusedUrls(own.conflictPolicy.baseUrl, ["entities", entity, "conflictPolicy", "baseUrl"]));
+                  issues.push(
+                    ...refusedUrls(own.conflictPolicy.baseUrl, ["entities", entity, "conflictPolicy", "baseUrl"]),
+                  );
                 }
               }
               if (issues.length > 0) return yield* new InvalidInput({ issues: issues.slice(0, 20) });
-              const stored: Record<string, StoredEntitySettings> = { ...((row.sync_settings ?? {}) as StoredSyncSettings) };
+              const stored: Record<string, StoredEntitySettings> = {
+                ...((row.sync_settings ?? {}) as StoredSyncSettings),
+              };
               for (const [entity, own] of Object.entries(entities)) {
                 if (own === null) {
                   delete stored[entity];

@@ -2,8 +2,8 @@ import type { AnyConnector, ConflictPolicy, EntityDefinition } from "@tandem/con
 import { type Redacted, Schema } from "effect";
 import type { FieldIssue } from "../errors/Errors.ts";
 import { parseCron } from "../queue/cronTicks.ts";
-import { recordFieldNames } from "../sync/push/localChangeFields.ts";
 import { intervalCron } from "../sync/intervalCron.ts";
+import { recordFieldNames } from "../sync/push/localChangeFields.ts";
 import { reconcileCadenceOf } from "../sync/reconcileCadence.ts";
 
 /*
@@ -249,8 +249,8 @@ export const settingsIssues = (connector: AnyConnector, input: SyncSettingsInput
         issues.push({ path, message: `entity ${name} has no field "${field}"; it has ${fields.join(", ")}` });
       }
     };
-    settings.criticalFields?.forEach((f, i) => checkField(f, `${at}.criticalFields.${i}`));
-    settings.matchKey?.forEach((f, i) => checkField(f, `${at}.matchKey.${i}`));
+    for (const [i, f] of (settings.criticalFields ?? []).entries()) checkField(f, `${at}.criticalFields.${i}`);
+    for (const [i, f] of (settings.matchKey ?? []).entries()) checkField(f, `${at}.matchKey.${i}`);
     if (settings.conflictPolicy?.kind === "source-priority") {
       for (const f of Object.keys(settings.conflictPolicy.fieldOwners ?? {})) {
         checkField(f, `${at}.conflictPolicy.fieldOwners.${f}`);
@@ -279,4 +279,3 @@ export const settingsView = (settings: EffectiveEntitySettings, redacted: string
         }
       : settings.conflictPolicy,
 });
-
