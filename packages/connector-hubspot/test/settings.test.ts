@@ -295,6 +295,28 @@ for (const dialect of dialects)
           expect((yield* storedRecord(target, recreated!.id)).deletedAt).toBeNull();
         }));
 
+      test("a record reconciliation finds gone while edited locally is recreated (edit wins), audited", () =>
+        Effect.gen(function* () {
+          const engine = yield* EntitySync;
+          const records = yield* Records;
+          const target = yield* setup();
+          const [a, b] = fake.seedContacts(40); // enough that one deletion is no mass deletion
+          yield* engine.run({ ...target, mode: "full" });
+          yield* records.update(target.tenantId, { ...target, externalId: a!.id, fields: { jobTitle: "Still here" } });
+          fake.store.archive("contacts", a!.id);
+          fake.store.archive("contacts", b!.id);
+          const run = yield* engine.run({ ...target, mode: "reconcile" });
+          // b had no local edit: deleted as before; a is kept for its create.
+          expect(run.deleted).toBe(1);
+          expect((yield* storedRecord(target, b!.id)).deletedAt).not.toBeNull();
+          const [audit] = yield* conflictsOf(target, a!.id);
+          expect(audit).toMatchObject({ policy: "delete-against-edit:edit-wins", remote: { deleted: true } });
+          yield* engine.run({ ...target, mode: "push" });
+          expect(fake.live("contacts").some((o) => o.properties.jobtitle === "Still here" && o.id !== a!.id)).toBe(
+            true,
+          );
+        }));
+
       test("remote delete against a local edit, delete wins: deleted, the edit dropped to the audit", () =>
         Effect.gen(function* () {
           const engine = yield* EntitySync;
