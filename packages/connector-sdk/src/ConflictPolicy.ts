@@ -28,13 +28,15 @@ export type CustomResolver = (
 
 /**
  * How an entity settles overlapping edits (non-overlapping ones always merge):
- * - `last-write-wins`: the side modified last wins every conflicting field;
+ * - `last-write-wins`: the side modified last wins every conflicting field; with a
+ *   `clockSkewToleranceMs`, the local side wins only when it is later by more than that (the two
+ *   clocks are not the same clock: within the tolerance, the remote wins as on a tie);
  * - `source-priority`: each field has an owner (`local` or `remote`), else `default`;
  * - `manual`: a conflict row waits for `conflicts.resolve`;
  * - `custom`: a function decides (see `llmResolver` for one over an LLM).
  */
 export type ConflictPolicy =
-  | { readonly kind: "last-write-wins" }
+  | { readonly kind: "last-write-wins"; readonly clockSkewToleranceMs?: number | undefined }
   | {
       readonly kind: "source-priority";
       readonly default: "local" | "remote";
@@ -51,7 +53,8 @@ export const decide = (policy: ConflictPolicy, input: ConflictInput): Effect.Eff
   switch (policy.kind) {
     case "last-write-wins": {
       // Ties go to the remote: it is the system of record for what it already published.
-      const winner = input.localUpdatedAt.getTime() > input.remoteUpdatedAt.getTime() ? "local" : "remote";
+      const tolerance = policy.clockSkewToleranceMs ?? 0;
+      const winner = input.localUpdatedAt.getTime() > input.remoteUpdatedAt.getTime() + tolerance ? "local" : "remote";
       return Effect.succeed({
         _tag: "Resolved",
         values: pick(input, () => winner),

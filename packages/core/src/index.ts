@@ -138,6 +138,13 @@ export {
   parseSecretKey,
 } from "./tenancy/CredentialCipher.ts";
 export { createConnection } from "./tenancy/createConnection.ts";
+export { setConnectionSettings } from "./tenancy/setConnectionSettings.ts";
+export {
+  type EffectiveEntitySettings,
+  type EntitySettingsInput,
+  effectiveEntitySettings,
+  type SettingsSource,
+} from "./tenancy/syncSettings.ts";
 export { type Tenant, Tenants } from "./tenancy/Tenants.ts";
 // webhooks/: inbound intake, outbound subscriptions and deliveries.
 export { InboundWebhooks, MalformedWebhook, WebhookRejected } from "./webhooks/InboundWebhooks.ts";

@@ -37,6 +37,8 @@ export interface ConnectionsTable {
   refresh_state_ciphertext: Generated<string | null>;
   status: Generated<"active" | "error" | "disabled">;
   paused: Generated<boolean>;
+  /** The connection's own sync settings by entity (see tenancy/syncSettings.ts); `{}`: the connector's defaults */
+  sync_settings: ColumnType<unknown, string | undefined, string>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

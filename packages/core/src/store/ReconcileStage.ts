@@ -44,6 +44,19 @@ export const vanishedWhere = (scope: RecordScope, runId: string) => sql`
         ${inScope(scope)} and deleted_at is null and not external_id_provisional
         and not exists (select 1 from reconcile_ids s where s.run_id = ${runId}::uuid and s.external_id = records.external_id)`;
 
+/** The vanished records with an unpushed local edit (the delete-against-edit rule settles them first). */
+export const vanishedWithEdits = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  runId: string,
+): Promise<ReadonlyArray<string>> => {
+  const result = await sql<{ external_id: string }>`select external_id from records
+            where ${vanishedWhere(scope, runId)} and sync_status = 'pending' and pending_changes is not null`.execute(
+    k,
+  );
+  return result.rows.map((r) => r.external_id);
+};
+
 /** How many live records the run did not stage, and the first ten of them by id. */
 export const vanished = async (
   k: Kysely<DB>,

@@ -434,3 +434,75 @@ export const markPushFailed = async (
 export const deleteRecordsOfConnection = async (k: Kysely<DB>, connectionId: string): Promise<void> => {
   await k.deleteFrom("records").where("connection_id", "=", connectionId).execute();
 };
+
+/*
+ * Deletes against edits (see store/deletesAgainstEdits.ts): the records a delete on one side
+ * meets with an unpushed change on the other, and what each rule makes of them.
+ */
+
+/**
+ * Among `externalIds`, the live records a remote deletion must not touch as is: those with an
+ * unpushed local edit (`edited`, locked until the transaction ends) and those already waiting to
+ * be (re)created at the vendor (`provisional`).
+ */
+export const liveEditsAmong = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  externalIds: ReadonlyArray<string>,
+): Promise<{ readonly edited: ReadonlyArray<StoredRecord>; readonly provisional: ReadonlyArray<string> }> => {
+  if (externalIds.length === 0) return { edited: [], provisional: [] };
+  const result = await sql<RawRow>`select ${columns} from records
+            where ${inScope(scope)} and deleted_at is null and external_id = any(${[...externalIds]}::text[])
+              and (external_id_provisional or (sync_status = 'pending' and pending_changes is not null))
+            order by external_id for update`.execute(k);
+  const rows = result.rows.map(toStored);
+  return {
+    edited: rows.filter((r) => !r.provisional),
+    provisional: rows.filter((r) => r.provisional).map((r) => r.externalId),
+  };
+};
+
+/**
+ * The vendor deleted a record edited locally, and the edit wins: the record stays, its id becomes
+ * provisional again, and the next push creates it (all its data) under the vendor's new id.
+ */
+export const markForRecreate = async (k: Kysely<DB>, at: string, scope: RecordScope, externalId: string) => {
+  await sql`update records set external_id_provisional = true, base = null, sync_status = 'pending',
+              sync_error = null, version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
+            where ${inScope(scope)} and external_id = ${externalId} and deleted_at is null`.execute(k);
+};
+
+/** The delete wins over a local edit: the edit is dropped (it is in the audit trail), the record left synced. */
+export const dropLocalEdit = async (k: Kysely<DB>, at: string, scope: RecordScope, externalId: string) => {
+  await sql`update records set pending_changes = null, base = null, sync_status = 'synced', sync_error = null,
+              version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
+            where ${inScope(scope)} and external_id = ${externalId}`.execute(k);
+};
+
+/** Among `externalIds`, the records deleted locally whose delete is not pushed yet (locked until the transaction ends). */
+export const pendingDeletesAmong = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  externalIds: ReadonlyArray<string>,
+): Promise<ReadonlyArray<StoredRecord>> => {
+  if (externalIds.length === 0) return [];
+  const result = await sql<RawRow>`select ${columns} from records
+            where ${inScope(scope)} and deleted_at is not null and sync_status = 'pending'
+              and not external_id_provisional and external_id = any(${[...externalIds]}::text[])
+            order by external_id for update`.execute(k);
+  return result.rows.map(toStored);
+};
+
+/** A remote edit wins over a local delete: the record is live again, as the vendor has it. */
+export const restoreFromRemote = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  remote: IncomingRecord,
+): Promise<void> => {
+  await sql`update records set data = ${JSON.stringify(remote.data)}::jsonb,
+              remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz,
+              deleted_at = null, pending_changes = null, base = null, sync_status = 'synced', sync_error = null,
+              last_synced_at = ${at}::timestamptz, version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
+            where ${inScope(scope)} and external_id = ${remote.externalId}`.execute(k);
+};

@@ -12,6 +12,7 @@ import { PushOutbox } from "../store/PushOutbox.ts";
 import { type ExportFormat, RecordStore } from "../store/RecordStore.ts";
 import { Connections } from "../tenancy/Connections.ts";
 import { checkConnection } from "./checkConnection.ts";
+import { pullsRun, pushesRun } from "./entitySettings.ts";
 import { entitySource } from "./entitySource.ts";
 import { readFullOrDelta } from "./fullDeltaRead.ts";
 import { importRecords } from "./importRecords.ts";
@@ -107,6 +108,11 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
   );
 }
 
+/** A run the entity's settings stop (disabled, or the other direction only). */
+const skippedRun = { created: 0, updated: 0, unchanged: 0, deleted: 0, errors: [], pages: 0, resumed: false };
+/** A drain of an entity whose settings stop pushes: its entries wait (drains are woken when settings change). */
+const skippedDrain = { created: 0, updated: 0, deleted: 0, unchanged: 0, errors: [], nextDueAt: null };
+
 /** Each operation is a function of explicit dependencies in its own module; this hands them out. */
 const makeEntitySync = Effect.gen(function* () {
   const store = yield* RecordStore;
@@ -128,6 +134,9 @@ const makeEntitySync = Effect.gen(function* () {
     const outcome = yield* Effect.scoped(
       Effect.gen(function* () {
         const r = yield* resolveEntity(resolve, input);
+        // The connection's settings stop a direction: nothing read, or nothing pushed (local
+        // changes of a disabled or pull-only entity are refused when submitted; any left wait).
+        if (input.mode === "push" ? !pushesRun(r) : !pullsRun(r.settings)) return skippedRun;
         switch (input.mode) {
           case "full":
           case "delta":
@@ -152,14 +161,24 @@ const makeEntitySync = Effect.gen(function* () {
     check: Effect.fn("EntitySync.check")((target) => checkConnection(resolve, target)),
     source: (target, options = {}) => entitySource(resolve, target, options),
     syncRecord: Effect.fn("EntitySync.syncRecord")((target, event) =>
-      Effect.scoped(Effect.flatMap(resolveEntity(resolve, target), (r) => syncRecord(pull, r, event))),
+      Effect.scoped(
+        Effect.flatMap(resolveEntity(resolve, target), (r) =>
+          pullsRun(r.settings)
+            ? syncRecord(pull, r, event)
+            : Effect.succeed({ action: "unchanged" as const, externalId: event.externalId }),
+        ),
+      ),
     ),
     importRecords: Effect.fn("EntitySync.importRecords")((target, records, options = {}) =>
       importRecords({ db, store, connections }, target, records, options),
     ),
     export: (target, format, options) => store.export(target, format, options),
     drain: Effect.fn("EntitySync.drain")((target, options) =>
-      Effect.scoped(Effect.flatMap(resolveEntity(resolve, target), (r) => drain(pushDeps, r, options))),
+      Effect.scoped(
+        Effect.flatMap(resolveEntity(resolve, target), (r) =>
+          pushesRun(r) ? drain(pushDeps, r, options) : Effect.succeed(skippedDrain),
+        ),
+      ),
     ),
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { EgressPolicy } from "@tandem/connector-sdk/runtime";
 import { Clock, Context, Effect, Layer, Option } from "effect";
 import { Database } from "../db/Database.ts";
 import type { PushOperation } from "../db/schema.ts";
@@ -17,6 +18,7 @@ import { type AppliedChange, type OutboxEntry, PushOutbox } from "../store/PushO
 import { type RecordScope, RecordStore, type StoredRecord } from "../store/RecordStore.ts";
 import { type RecordView, toRecordView } from "../store/RecordView.ts";
 import { Connections } from "../tenancy/Connections.ts";
+import { localChangeRefusal, settledEntity } from "./entitySettings.ts";
 import { isWritable, localChangeIssues, touchesCriticalField } from "./push/localChangeFields.ts";
 import { PushConfig, pushSettings } from "./push/PushConfig.ts";
 import { ensureDrain, PUSH_DRAIN_JOB_KIND, type PushDrainPayload } from "./push/pushDrainJob.ts";
@@ -166,14 +168,16 @@ const makeLocalChanges = Effect.gen(function* () {
   const locks = yield* Locks;
   const policy = yield* RetryPolicy;
   const config = yield* PushConfig;
+  const egress = yield* EgressPolicy;
   const scheduling = { queue, policy };
 
   /** The connection (the tenant's) and its connector's entity; InvalidInput naming the entity otherwise. */
   const entityOf = (tenantId: string, input: EntityRef) =>
     Effect.gen(function* () {
-      const { connector, row } = yield* connections.resolve(tenantId, input.connectionId);
-      const entity = connector.entities[input.entity];
-      if (entity === undefined) {
+      const connection = yield* connections.resolve(tenantId, input.connectionId);
+      const { connector, row } = connection;
+      const settled = settledEntity(connection, input.entity, egress);
+      if (settled === undefined) {
         return yield* new InvalidInput({
           issues: [
             {
@@ -184,7 +188,14 @@ const makeLocalChanges = Effect.gen(function* () {
         });
       }
       const scope: RecordScope = { tenantId, connectionId: input.connectionId, entity: input.entity };
-      return { connector, entity, scope, paused: row.paused };
+      return { connector, entity: settled.entity, settings: settled.settings, scope, paused: row.paused };
+    });
+
+  /** The entity, when its settings accept local changes (enabled, direction push or both). */
+  const changeableEntityOf = (tenantId: string, input: EntityRef) =>
+    Effect.flatMap(entityOf(tenantId, input), (r) => {
+      const refusal = localChangeRefusal(r.settings, input.entity);
+      return refusal === undefined ? Effect.succeed(r) : Effect.fail(refusal);
     });
   type Resolved = Effect.Effect.Success<ReturnType<typeof entityOf>>;
 
@@ -262,7 +273,7 @@ const makeLocalChanges = Effect.gen(function* () {
     input: EntityRef & RecordRef & { readonly fields: Record<string, unknown> },
     path: ReadonlyArray<string> = ["fields"],
   ) {
-    const r = yield* entityOf(tenantId, input);
+    const r = yield* changeableEntityOf(tenantId, input);
     yield* refuseIf(
       localChangeIssues(
         {
@@ -286,7 +297,7 @@ const makeLocalChanges = Effect.gen(function* () {
 
   return LocalChanges.of({
     create: Effect.fn("LocalChanges.create")(function* (tenantId, input) {
-      const r = yield* entityOf(tenantId, input);
+      const r = yield* changeableEntityOf(tenantId, input);
       yield* refuseIf(
         localChangeIssues({
           connector: r.connector.name,
@@ -313,7 +324,7 @@ const makeLocalChanges = Effect.gen(function* () {
     }),
     update,
     delete: Effect.fn("LocalChanges.delete")(function* (tenantId, input) {
-      const r = yield* entityOf(tenantId, input);
+      const r = yield* changeableEntityOf(tenantId, input);
       yield* refuseIf(
         localChangeIssues({
           connector: r.connector.name,
@@ -352,7 +363,7 @@ const makeLocalChanges = Effect.gen(function* () {
       return yield* findIn({ tenantId, connectionId: input.connectionId, entity: input.entity }, input);
     }),
     pushNow: Effect.fn("LocalChanges.pushNow")(function* (tenantId, input) {
-      const r = yield* entityOf(tenantId, input);
+      const r = yield* changeableEntityOf(tenantId, input);
       if (r.paused) {
         return yield* new PreconditionFailed({
           message: `connection ${input.connectionId} is paused; resume it first`,

@@ -5,6 +5,7 @@ import { Clock, type Context, Data, Effect, Option } from "effect";
 import type { Database } from "../db/Database.ts";
 import type { Conflicts } from "../store/Conflicts.ts";
 import type { DeletionQuarantineService } from "../store/DeletionQuarantine.ts";
+import { type DeleteAgainstEditRule, remoteEditsMeetDeletes } from "../store/deletesAgainstEdits.ts";
 import type {
   CheckpointUpdate,
   IncomingRecord,
@@ -154,7 +155,8 @@ export const toIncoming = (r: DecodedRecord): IncomingRecord => ({
 /**
  * Upserts pulled records; those that meet unpushed local edits are settled three-way
  * (see above) before the batch's checkpoint is saved, so a crash in between
- * re-reads them. Merged ones count as updated; ones left in conflict as unchanged.
+ * re-reads them. Merged ones count as updated; ones left in conflict as unchanged. Records
+ * deleted locally that the vendor edited since go by the delete-against-edit rule.
  */
 export const upsertPulled = (
   deps: PullSettlementDeps,
@@ -162,8 +164,11 @@ export const upsertPulled = (
   policy: ConflictPolicy | undefined,
   batch: ReadonlyArray<IncomingRecord>,
   checkpoint?: CheckpointUpdate,
+  deleteRule: DeleteAgainstEditRule = "edit-wins",
 ): Effect.Effect<UpsertResult> =>
   Effect.gen(function* () {
+    // A remote edit of a record deleted locally (delete not pushed): settled by the entity's rule first.
+    yield* remoteEditsMeetDeletes(deps.db, scope, deleteRule, batch);
     const result = yield* deps.store.upsert(scope, batch, checkpoint === undefined ? {} : { checkpoint });
     if (result.heldBack.length === 0) return result;
     const settled = yield* settleHeldBack(deps, scope, policy ?? { kind: "manual" }, batch, result.heldBack);

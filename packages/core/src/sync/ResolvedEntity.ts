@@ -4,18 +4,23 @@ import {
   type EntityDefinition,
   rateLimitPolicyOf,
 } from "@tandem/connector-sdk";
-import type { RateBudget } from "@tandem/connector-sdk/runtime";
+import { EgressPolicy, type RateBudget } from "@tandem/connector-sdk/runtime";
 import { type Context, Effect, type Scope } from "effect";
 import type { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import type { ResourceNotFound } from "../errors/Errors.ts";
 import type { RecordScope } from "../store/RecordStore.ts";
 import type { Connections } from "../tenancy/Connections.ts";
+import type { EffectiveEntitySettings } from "../tenancy/syncSettings.ts";
+import { settledEntity } from "./entitySettings.ts";
 import { EntityNotSupported, InvalidPage, type SyncTarget } from "./SyncRun.ts";
 
 /** One connection entity, ready to sync: its connector, definition, record scope and connector context. */
 export interface ResolvedEntity {
   readonly connector: AnyConnector;
+  /** The definition under the connection's settings (conflict policy, critical fields, push interval). */
   readonly entity: EntityDefinition<any, any>;
+  /** The connection's effective settings of the entity (see tenancy/syncSettings.ts). */
+  readonly settings: EffectiveEntitySettings;
   readonly scope: RecordScope;
   readonly ctx: ConnectorContext<any>;
 }
@@ -52,11 +57,18 @@ export const resolveEntity = (
   target: SyncTarget,
 ): Effect.Effect<ResolvedEntity, EntityNotSupported | ResourceNotFound, Scope.Scope> =>
   Effect.gen(function* () {
-    const { connector, config } = yield* deps.connections.resolve(target.tenantId, target.connectionId);
-    const entity = connector.entities[target.entity];
-    if (entity === undefined) return yield* noSuchEntity(connector, target.entity);
+    const connection = yield* deps.connections.resolve(target.tenantId, target.connectionId);
+    const { connector, config } = connection;
+    const settled = settledEntity(connection, target.entity, yield* EgressPolicy);
+    if (settled === undefined) return yield* noSuchEntity(connector, target.entity);
     const ctx = yield* connectorContextFor(deps, target.connectionId, connector, config);
-    return { connector, entity, scope: target, ctx } satisfies ResolvedEntity;
+    return {
+      connector,
+      entity: settled.entity,
+      settings: settled.settings,
+      scope: target,
+      ctx,
+    } satisfies ResolvedEntity;
   });
 
 /** The connector has no entity of that name. */

@@ -5,7 +5,9 @@ import { syncLockKey } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { Scheduler, type ScheduleView, SYNC_JOB_KIND, type SyncJobPayload } from "../queue/Scheduler.ts";
 import { Connections } from "../tenancy/Connections.ts";
+import { type EffectiveEntitySettings, effectiveEntitySettings } from "../tenancy/syncSettings.ts";
 import type { SyncMode } from "./EntitySync.ts";
+import { pullsRun } from "./entitySettings.ts";
 import { LocalChanges } from "./LocalChanges.ts";
 import { localChangeIssues } from "./push/localChangeFields.ts";
 import { reconcileCadenceOf } from "./reconcileCadence.ts";
@@ -141,6 +143,18 @@ export interface EntitySchedules {
 }
 
 /**
+ * The schedules an entity's settings ask for: none when it is disabled or push-only, else the
+ * crons the connection set (absent: the defaults).
+ */
+const schedulesOfSettings = (settings: EffectiveEntitySettings): EntitySchedules => {
+  if (!pullsRun(settings)) return { deltaCron: null, reconcileCron: null };
+  return {
+    ...(settings.sources["schedules.delta"] === "set" ? { deltaCron: settings.schedules.delta } : {}),
+    ...(settings.sources["schedules.reconcile"] === "set" ? { reconcileCron: settings.schedules.reconcile } : {}),
+  };
+};
+
+/**
  * Creates the delta and reconciliation schedules of every entity of a connection. By default a
  * delta every 15 minutes, and a reconciliation whose cadence follows the entity's flags (see
  * `reconcileCadenceOf`): daily, or the weekly safety net when deletions arrive by delta or
@@ -169,7 +183,7 @@ export const setupSyncSchedules = (
     const views: Array<ScheduleView> = [];
     for (const [entity, definition] of Object.entries(entities)) {
       const cadence = reconcileCadenceOf(definition);
-      const own = overrides[entity] ?? {};
+      const own = { ...schedulesOfSettings(effectiveEntitySettings(resolved, entity)!), ...overrides[entity] };
       const set = yield* scheduler
         .ensureSyncSchedules({
           connectionId,

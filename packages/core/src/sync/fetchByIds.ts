@@ -72,6 +72,13 @@ export const fetchAndStore = (
       else found.push(decoded.right);
     }
     const unique = [...new Map(found.map((f) => [f.externalId, f])).values()].map(toIncoming);
-    const result = yield* upsertPulled(deps, r.scope, r.entity.conflictPolicy, unique);
+    const result = yield* upsertPulled(
+      deps,
+      r.scope,
+      r.entity.conflictPolicy,
+      unique,
+      undefined,
+      r.settings.deleteAgainstEdit,
+    );
     return { result, errors };
   });

@@ -1,6 +1,7 @@
 import { Unavailable } from "@tandem/connector-sdk";
 import { decodeRecord, sourceStream } from "@tandem/connector-sdk/runtime";
 import { Clock, Effect, Either, Stream } from "effect";
+import { remoteDeletesMeetEdits } from "../store/deletesAgainstEdits.ts";
 import type { Checkpoint, IncomingRecord } from "../store/RecordStore.ts";
 import { itemErrorList } from "./itemErrors.ts";
 import { type PullSettlementDeps, upsertPulled } from "./PullSettlement.ts";
@@ -68,12 +69,16 @@ const writeBatch =
       // page whose deletions were not applied (or queued for review).
       const guarded =
         batch.deleted.length > 0
-          ? yield* deps.quarantine.guardDeletes(r.scope, batch.deleted, {
-              source: mode,
-              maxDeletions: options.maxDeletions,
-              windowMinutes: options.deletionWindowMinutes,
-              allowMassDeletion: options.allowMassDeletion,
-            })
+          ? yield* deps.quarantine.guardDeletes(
+              r.scope,
+              yield* remoteDeletesMeetEdits(deps.db, r.scope, r.settings.deleteAgainstEdit, batch.deleted),
+              {
+                source: mode,
+                maxDeletions: options.maxDeletions,
+                windowMinutes: options.deletionWindowMinutes,
+                allowMassDeletion: options.allowMassDeletion,
+              },
+            )
           : { deleted: [], quarantined: 0 };
       const parts = splitForWriting(batch.records, options.writeConcurrency ?? 2);
       const results = yield* Effect.forEach(
@@ -82,7 +87,14 @@ const writeBatch =
         // distinct (the batch is keyed by id), so they cannot race each other, and
         // the checkpoint waits for all of them (a crash in between re-reads the page).
         (part) =>
-          upsertPulled(deps, r.scope, r.entity.conflictPolicy, part, parts.length === 1 ? checkpoint : undefined),
+          upsertPulled(
+            deps,
+            r.scope,
+            r.entity.conflictPolicy,
+            part,
+            parts.length === 1 ? checkpoint : undefined,
+            r.settings.deleteAgainstEdit,
+          ),
         { concurrency: "unbounded" },
       );
       if (parts.length > 1) yield* deps.store.upsert(r.scope, [], { checkpoint });

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { sourceStream } from "@tandem/connector-sdk/runtime";
 import { Clock, Effect, Stream } from "effect";
+import { remoteDeletesMeetEdits } from "../store/deletesAgainstEdits.ts";
+import { vanishedWithEdits } from "../store/ReconcileStage.ts";
 import { canFetchByIds, fetchAndStore } from "./fetchByIds.ts";
 import { addItemErrors, itemErrorList, noItemErrors } from "./itemErrors.ts";
 import { readListedPage } from "./listedIds.ts";
@@ -105,6 +107,10 @@ export const reconcile = (deps: PullSettlementDeps, r: ResolvedEntity, options: 
       if (staged >= analyzeStageFrom) yield* store.analyzeStage();
       // The remote lists them: deletions of them waiting for review leave the queue.
       yield* deps.quarantine.releaseStaged(r.scope, runId);
+      // Vanished with an unpushed local edit: the delete-against-edit rule first (edit-wins makes
+      // them provisional, to be created again, which reconciliation then leaves alone).
+      const edited = yield* deps.db.query((k) => vanishedWithEdits(k, r.scope, runId)).pipe(Effect.orDie);
+      yield* remoteDeletesMeetEdits(deps.db, r.scope, r.settings.deleteAgainstEdit, edited);
       const stored = yield* store.count(r.scope);
       const vanished = yield* store.vanished(r.scope, runId);
       // Vanished records are deleted, or queued for review by the mass-deletion guard (see guardVanished).

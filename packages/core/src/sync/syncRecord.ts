@@ -1,5 +1,6 @@
 import { callConnector, decodeRecord } from "@tandem/connector-sdk/runtime";
 import { Effect, Either } from "effect";
+import { remoteDeletesMeetEdits } from "../store/deletesAgainstEdits.ts";
 import { itemError } from "./itemErrors.ts";
 import { type PullSettlementDeps, toIncoming, upsertPulled } from "./PullSettlement.ts";
 import { type ResolvedEntity, unsupported } from "./ResolvedEntity.ts";
@@ -8,7 +9,9 @@ import type { RecordEvent, SyncRecordResult } from "./SyncRun.ts";
 /** A webhook's deletion of one record, through the mass-deletion guard (a burst is queued for review). */
 const deleteOne = (deps: PullSettlementDeps, r: ResolvedEntity, id: string, notNewerThan?: Date) =>
   Effect.map(
-    deps.quarantine.guardDeletes(r.scope, [id], { source: "webhook", notNewerThan }),
+    Effect.flatMap(remoteDeletesMeetEdits(deps.db, r.scope, r.settings.deleteAgainstEdit, [id]), (ids) =>
+      deps.quarantine.guardDeletes(r.scope, ids, { source: "webhook", notNewerThan }),
+    ),
     (outcome): SyncRecordResult => ({
       action: outcome.deleted.length > 0 ? "deleted" : outcome.quarantined > 0 ? "quarantined" : "unchanged",
       externalId: id,
@@ -41,7 +44,14 @@ export const syncRecord = (deps: PullSettlementDeps, r: ResolvedEntity, event: R
       } satisfies SyncRecordResult;
     }
     // The upsert refuses data older than the stored remote_updated_at (a stale read or a late event).
-    const result = yield* upsertPulled(deps, r.scope, r.entity.conflictPolicy, [toIncoming(decoded.right)]);
+    const result = yield* upsertPulled(
+      deps,
+      r.scope,
+      r.entity.conflictPolicy,
+      [toIncoming(decoded.right)],
+      undefined,
+      r.settings.deleteAgainstEdit,
+    );
     // Live remotely: a deletion of it waiting for review leaves the queue.
     yield* deps.quarantine.releaseSeen(r.scope, [decoded.right.externalId]);
     const action = result.created.length > 0 ? "created" : result.updated.length > 0 ? "updated" : "unchanged";

@@ -11,6 +11,18 @@ import { AlreadyExists, type FieldIssue, InvalidInput, ResourceNotFound } from "
 import { invalidInput } from "../errors/schemaIssues.ts";
 import { deleteRecordsOfConnection } from "../store/RecordRows.ts";
 import { CredentialCipher } from "./CredentialCipher.ts";
+import {
+  type ConflictPolicySetting,
+  type EntitySettings,
+  effectiveEntitySettings,
+  type StoredConflictPolicy,
+  type StoredEntitySettings,
+  type StoredSyncSettings,
+  type SyncSettings,
+  SyncSettingsInput,
+  settingsIssues,
+  settingsView,
+} from "./syncSettings.ts";
 
 /** What the API shows of a connection. Secret config fields read "[redacted]". */
 export interface ConnectionView {
@@ -63,9 +75,27 @@ export const selectRefreshState = (k: Kysely<DB>, id: string) =>
     .where("id", "=", id)
     .executeTakeFirst();
 
+/** The associated data of an entity's LLM resolver key: valid on this connection and entity only. */
+const llmKeyAad = (row: { readonly id: string; readonly tenant_id: string }, entity: string) =>
+  `connection-llm-key:${row.tenant_id}:${row.id}:${entity}`;
+
+/** A connection's sync settings with their defaults, as the API shows them (keys redacted). */
+export interface ConnectionSettingsView {
+  readonly connectionId: string;
+  readonly entities: Readonly<Record<string, ReturnType<typeof settingsView>>>;
+}
+
 /** Stores a connection's rotated refresh state envelope (see ConnectorCredentials). */
 export const updateRefreshState = (k: Kysely<DB>, id: string, ciphertext: string) =>
   k.updateTable("connections").set({ refresh_state_ciphertext: ciphertext }).where("id", "=", id).execute();
+
+/** A connection as the engine reads it: connector, decoded config and sync settings (secrets Redacted). */
+export interface ResolvedConnection {
+  readonly connector: AnyConnector;
+  readonly config: unknown;
+  readonly row: ConnectionRow;
+  readonly settings: SyncSettings;
+}
 
 /**
  * Connections of a tenant to external systems. Config is validated against the
@@ -86,26 +116,27 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
       input: UpdateConnection,
     ) => Effect.Effect<ConnectionView, ResourceNotFound | InvalidInput | AlreadyExists>;
     readonly delete: (tenantId: string, id: string) => Effect.Effect<{ readonly id: string }, ResourceNotFound>;
+    /** Every entity's effective sync settings: the connection's own, else the connector's defaults. */
+    readonly getSettings: (tenantId: string, id: string) => Effect.Effect<ConnectionSettingsView, ResourceNotFound>;
+    /**
+     * Replaces the sync settings of the named entities (null: back to the defaults), validated
+     * against the connector's entities; an LLM key is stored encrypted, and an LLM policy given
+     * without one keeps the key stored for it. Answers the effective settings.
+     */
+    readonly setSettings: (
+      tenantId: string,
+      id: string,
+      input: unknown,
+    ) => Effect.Effect<ConnectionSettingsView, ResourceNotFound | InvalidInput>;
     /** Fails with ResourceNotFound unless the connection is the tenant's (no decryption: a cheap guard). */
     readonly assertOwned: (tenantId: string, id: string) => Effect.Effect<void, ResourceNotFound>;
     /**
      * Like `resolve`, without a tenant: for inbound webhooks, whose URL names the
      * connection and whose signature (checked with this config) authenticates them.
      */
-    readonly resolveById: (
-      id: string,
-    ) => Effect.Effect<
-      { readonly connector: AnyConnector; readonly config: unknown; readonly row: ConnectionRow },
-      ResourceNotFound
-    >;
+    readonly resolveById: (id: string) => Effect.Effect<ResolvedConnection, ResourceNotFound>;
     /** The decoded config (secrets as Redacted) and connector, for the engine. Never for API output. */
-    readonly resolve: (
-      tenantId: string,
-      id: string,
-    ) => Effect.Effect<
-      { readonly connector: AnyConnector; readonly config: unknown; readonly row: ConnectionRow },
-      ResourceNotFound
-    >;
+    readonly resolve: (tenantId: string, id: string) => Effect.Effect<ResolvedConnection, ResourceNotFound>;
   }
 >() {
   static readonly layer = Layer.effect(
@@ -208,14 +239,48 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
             ),
           );
 
-      /** The row with its connector and decoded config (secrets as Redacted). */
+      /** The stored settings with each LLM key decrypted (as Redacted). */
+      const decryptSettings = (row: ConnectionRow) =>
+        Effect.gen(function* () {
+          const stored = (row.sync_settings ?? {}) as StoredSyncSettings;
+          const out: Record<string, EntitySettings> = {};
+          for (const [entity, own] of Object.entries(stored)) {
+            const policy = own.conflictPolicy;
+            if (policy?.kind !== "llm") {
+              out[entity] = own as EntitySettings;
+              continue;
+            }
+            const { apiKeyCiphertext, ...rest } = policy;
+            const apiKey =
+              apiKeyCiphertext === undefined
+                ? undefined
+                : Redacted.make(yield* cipher.decrypt(apiKeyCiphertext, llmKeyAad(row, entity)).pipe(Effect.orDie));
+            out[entity] = { ...own, conflictPolicy: { ...rest, apiKey } satisfies ConflictPolicySetting };
+          }
+          return out as SyncSettings;
+        });
+
+      /** The row with its connector, decoded config and settings (secrets as Redacted). */
       const withConfig = (row: ConnectionRow) =>
         Effect.gen(function* () {
           const connector = registry.get(row.connector);
           if (connector === undefined)
             return yield* Effect.die(new Error(`connector "${row.connector}" is not loaded`));
           const config: unknown = yield* Schema.decodeUnknown(connector.config)(yield* decrypt(row)).pipe(Effect.orDie);
-          return { connector, config, row };
+          const settings = yield* decryptSettings(row);
+          return { connector, config, row, settings } satisfies ResolvedConnection;
+        });
+
+      const settingsOf = (row: ConnectionRow) =>
+        Effect.gen(function* () {
+          const { connector, settings } = yield* withConfig(row);
+          const entities = Object.fromEntries(
+            Object.keys(connector.entities).map((entity) => [
+              entity,
+              settingsView(effectiveEntitySettings({ connector, settings }, entity)!, REDACTED),
+            ]),
+          );
+          return { connectionId: row.id, entities } satisfies ConnectionSettingsView;
         });
 
       return {
@@ -324,6 +389,72 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
             .pipe(Effect.orDie);
           if (row === undefined) return yield* new ResourceNotFound({ resource: "connection", id });
           return { id: row.id };
+        }),
+
+        getSettings: Effect.fn("Connections.getSettings")(function* (tenantId: string, id: string) {
+          return yield* settingsOf(yield* find(tenantId, id));
+        }),
+
+        setSettings: Effect.fn("Connections.setSettings")(function* (tenantId: string, id: string, input: unknown) {
+          const entities = yield* Schema.decodeUnknown(SyncSettingsInput)(input, {
+            errors: "all",
+            onExcessProperty: "error",
+          }).pipe(Effect.mapError((e) => invalidInput(e, ["entities"])));
+          return yield* db.transaction(
+            Effect.gen(function* () {
+              const row = yield* find(tenantId, id);
+              const connector = yield* connectorNamed(row.connector);
+              const issues = settingsIssues(connector, entities);
+              for (const [entity, own] of Object.entries(entities)) {
+                if (own?.conflictPolicy?.kind === "llm") {
+                  issues.push(
+                    ...refusedUrls(own.conflictPolicy.baseUrl, ["entities", entity, "conflictPolicy", "baseUrl"]),
+                  );
+                }
+              }
+              if (issues.length > 0) return yield* new InvalidInput({ issues: issues.slice(0, 20) });
+              const stored: Record<string, StoredEntitySettings> = {
+                ...((row.sync_settings ?? {}) as StoredSyncSettings),
+              };
+              for (const [entity, own] of Object.entries(entities)) {
+                if (own === null) {
+                  delete stored[entity];
+                  continue;
+                }
+                const policy = own.conflictPolicy;
+                if (policy?.kind !== "llm") {
+                  stored[entity] = own as StoredEntitySettings;
+                  continue;
+                }
+                const { apiKey, ...rest } = policy;
+                const previous = stored[entity]?.conflictPolicy;
+                const apiKeyCiphertext =
+                  apiKey !== undefined
+                    ? cipher.encrypt(apiKey, llmKeyAad(row, entity))
+                    : previous?.kind === "llm"
+                      ? previous.apiKeyCiphertext
+                      : undefined;
+                const storedPolicy: StoredConflictPolicy = {
+                  ...rest,
+                  ...(apiKeyCiphertext !== undefined ? { apiKeyCiphertext } : {}),
+                };
+                stored[entity] = { ...own, conflictPolicy: storedPolicy };
+              }
+              const updated = yield* db
+                .query((k) =>
+                  k
+                    .updateTable("connections")
+                    .set({ sync_settings: JSON.stringify(stored), updated_at: new Date() })
+                    .where("id", "=", id)
+                    .where("tenant_id", "=", tenantId)
+                    .returningAll()
+                    .executeTakeFirst(),
+                )
+                .pipe(Effect.orDie);
+              if (updated === undefined) return yield* new ResourceNotFound({ resource: "connection", id });
+              return yield* settingsOf(updated);
+            }),
+          );
         }),
 
         assertOwned: (tenantId: string, id: string) => Effect.asVoid(find(tenantId, id)),

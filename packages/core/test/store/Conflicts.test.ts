@@ -74,6 +74,21 @@ describe("conflict policies", () => {
     }),
   );
 
+  it.effect("last-write-wins with a clock-skew tolerance: local wins only when later by more than it", () =>
+    Effect.gen(function* () {
+      // Local is a day later than remote (see input()).
+      const day = 86_400_000;
+      expect(yield* decide({ kind: "last-write-wins", clockSkewToleranceMs: day - 1 }, input())).toMatchObject({
+        values: { phone: "2" },
+        resolvedBy: "policy:last-write-wins:local",
+      });
+      expect(yield* decide({ kind: "last-write-wins", clockSkewToleranceMs: day }, input())).toMatchObject({
+        values: { phone: "3" },
+        resolvedBy: "policy:last-write-wins:remote",
+      });
+    }),
+  );
+
   it.effect("source-priority follows field owners, then the default", () =>
     Effect.gen(function* () {
       const two = input({

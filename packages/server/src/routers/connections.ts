@@ -1,4 +1,4 @@
-import { Connections, createConnection, EntitySync } from "@tandem/core";
+import { Connections, createConnection, EntitySync, setConnectionSettings } from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
@@ -57,6 +57,23 @@ export const connectionsRouter = router({
       Effect.flatMap(EntitySync, (engine) => engine.check({ tenantId: ctx.tenantId, connectionId: input.id })),
     ),
   ),
+  /**
+   * Per-connection sync settings, by entity: `get` answers every entity's effective settings (the
+   * connection's own, else the connector's defaults; `sources` says which), an LLM key as
+   * "[redacted]". `set` replaces the named entities' settings (null: back to the defaults),
+   * validated against the connector's entities and fields, and re-applies the schedules.
+   */
+  settings: router({
+    get: authedProcedure.input(input(Schema.Struct({ id: Id }))).query(({ ctx, input }) =>
+      runProcedure(
+        ctx,
+        Effect.flatMap(Connections, (c) => c.getSettings(ctx.tenantId, input.id)),
+      ),
+    ),
+    set: authedProcedure
+      .input(input(Schema.Struct({ id: Id, entities: Schema.Record({ key: Schema.String, value: Schema.Unknown }) })))
+      .mutation(({ ctx, input }) => runProcedure(ctx, setConnectionSettings(ctx.tenantId, input.id, input.entities))),
+  }),
   delete: authedProcedure.input(input(Schema.Struct({ id: Id }))).mutation(({ ctx, input }) =>
     runProcedure(
       ctx,

@@ -120,3 +120,9 @@ export const touchesCriticalField = (entity: AnyEntity, fields: Record<string, u
   const critical = entity.criticalFields ?? [];
   return Object.keys(fields).some((f) => critical.includes(f));
 };
+
+/** The names of the entity's record fields, or undefined when its record has no fixed fields. */
+export const recordFieldNames = (entity: AnyEntity): ReadonlyArray<string> | undefined => {
+  const schemas = fieldSchemas(entity);
+  return schemas === undefined ? undefined : [...schemas.keys()];
+};
