@@ -90,6 +90,10 @@ export {
   type SyncRunResult,
   type SyncTarget,
 } from "./sync/EntitySync.ts";
+export type { PlannedMatch } from "./sync/matching/initialMatch.ts";
+export { type MatchKey, matchKeyFor } from "./sync/matching/matchKey.ts";
+export type { MatchPlan, VendorRecord } from "./sync/matching/planMatches.ts";
+export { type SyncPlanView, toSyncPlanView } from "./sync/matching/planView.ts";
 export {
   type DeadPushView,
   type EntityRef,

@@ -8,6 +8,7 @@ import {
   deleteLocalRecord,
   editLocalRecord,
 } from "./outbox/localChanges.ts";
+import { holdLocalRecord, linkLocalRecord } from "./outbox/initialMatch.ts";
 import { type PushSettlement, settlePush } from "./outbox/pushSettlement.ts";
 import type { OutboxEntry } from "./PushOutboxRows.ts";
 import * as outbox from "./PushOutboxRows.ts";
@@ -61,6 +62,10 @@ export interface PushOutboxService {
     timing: ChangeTiming,
   ) => Effect.Effect<Option.Option<AppliedChange>>;
   /** Claims pending entries of the scope for a drain, critical ones first, each with its record. */
+  /** Initial matching: a record created locally takes the vendor record's id; its create becomes an update. */
+  readonly link: (scope: RecordScope, provisionalId: string, vendorId: string) => Effect.Effect<StoredRecord | undefined>;
+  /** Initial matching: an ambiguous record created locally is held (failed, its entry dead) for an operator. */
+  readonly hold: (scope: RecordScope, record: StoredRecord, error: string) => Effect.Effect<void>;
   readonly claim: (scope: RecordScope, input: ClaimInput) => Effect.Effect<ReadonlyArray<ClaimedEntry>>;
   /** Settles one claimed entry and its record (see `settlePush`). */
   readonly settle: (scope: RecordScope, settlement: PushSettlement) => Effect.Effect<void>;
@@ -135,6 +140,12 @@ const makePushOutbox = Effect.gen(function* () {
     }),
     remove: Effect.fn("PushOutbox.remove")(function* (scope, externalId, timing) {
       return yield* deleteLocalRecord(db, scope, externalId, timing, yield* now);
+    }),
+    link: Effect.fn("PushOutbox.link")(function* (scope, provisionalId, vendorId) {
+      return yield* linkLocalRecord(db, scope, provisionalId, vendorId, yield* now);
+    }),
+    hold: Effect.fn("PushOutbox.hold")(function* (scope, record, error) {
+      return yield* holdLocalRecord(db, scope, record, error, yield* now);
     }),
     claim: Effect.fn("PushOutbox.claim")(function* (scope, input) {
       const at = yield* now;

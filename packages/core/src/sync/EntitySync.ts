@@ -4,7 +4,7 @@ import { Clock, Context, Effect, Layer, type Stream } from "effect";
 import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import { RateBudgets } from "../connector/RateBudgets.ts";
 import { Database } from "../db/Database.ts";
-import type { ResourceNotFound } from "../errors/Errors.ts";
+import type { InvalidInput, ResourceNotFound } from "../errors/Errors.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { Conflicts } from "../store/Conflicts.ts";
 import { DeletionQuarantine } from "../store/DeletionQuarantine.ts";
@@ -15,6 +15,7 @@ import { checkConnection } from "./checkConnection.ts";
 import { entitySource } from "./entitySource.ts";
 import { readFullOrDelta } from "./fullDeltaRead.ts";
 import { importRecords } from "./importRecords.ts";
+import { matchBeforeFirstPush, type PlannedMatch, planInitialMatch } from "./matching/initialMatch.ts";
 import type { DrainOptions, DrainResult } from "./push/drainOutbox.ts";
 import { PushConfig } from "./push/PushConfig.ts";
 import { drain, push } from "./push.ts";
@@ -82,6 +83,15 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
      * the connector and settled (see `drainOutbox`). Push jobs call it; it queues nothing itself.
      */
     readonly drain: (target: SyncTarget, options: DrainOptions) => Effect.Effect<DrainResult, SyncRunError>;
+    /**
+     * What a first two-way sync of the entity would do: its local-only records matched by the
+     * match key (`matchKey`: field names overriding the entity's default) with every record the
+     * vendor has. A dry run: reads the store and the vendor, writes nothing.
+     */
+    readonly plan: (
+      target: SyncTarget,
+      options?: { readonly matchKey?: ReadonlyArray<string> | undefined },
+    ) => Effect.Effect<PlannedMatch, SyncRunError | InvalidInput>;
   }
 >() {
   /** Needs RecordStore, PushOutbox, Connections, Conflicts, DeletionQuarantine, RateBudget, RetryPolicy and Database. */
@@ -119,6 +129,7 @@ const makeEntitySync = Effect.gen(function* () {
   const pull = { db, store, conflicts, quarantine };
   const pushDeps = { outbox: yield* PushOutbox, policy: yield* RetryPolicy, config: yield* PushConfig };
   const resolve = { connections, budget, credentials };
+  const matchDeps = { store, outbox: pushDeps.outbox, pull };
 
   const run = Effect.fn("EntitySync.run")(function* (
     input: SyncTarget & { readonly mode: SyncMode; readonly options?: SyncRunOptions },
@@ -135,6 +146,7 @@ const makeEntitySync = Effect.gen(function* () {
           case "reconcile":
             return yield* reconcile(pull, r, options);
           case "push":
+            yield* matchBeforeFirstPush(matchDeps, r);
             return yield* push(pushDeps, r, `push-run:${randomUUID()}`);
         }
       }),
@@ -159,7 +171,15 @@ const makeEntitySync = Effect.gen(function* () {
     ),
     export: (target, format, options) => store.export(target, format, options),
     drain: Effect.fn("EntitySync.drain")((target, options) =>
-      Effect.scoped(Effect.flatMap(resolveEntity(resolve, target), (r) => drain(pushDeps, r, options))),
+      Effect.scoped(
+        Effect.flatMap(resolveEntity(resolve, target), (r) =>
+          // Records created locally are matched with the vendor's before the first is created.
+          Effect.zipRight(matchBeforeFirstPush(matchDeps, r), drain(pushDeps, r, options)),
+        ),
+      ),
+    ),
+    plan: Effect.fn("EntitySync.plan")((target, options = {}) =>
+      Effect.scoped(Effect.flatMap(resolveEntity(resolve, target), (r) => planInitialMatch(store, r, options.matchKey))),
     ),
   });
 });

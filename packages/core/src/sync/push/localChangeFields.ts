@@ -43,6 +43,12 @@ const fieldSchemas = (entity: AnyEntity) => {
   return cache.get(entity);
 };
 
+/** The field names of the entity's record (undefined when its schema is not a plain struct). */
+export const recordFieldNames = (entity: AnyEntity): ReadonlySet<string> | undefined => {
+  const fields = fieldSchemas(entity);
+  return fields === undefined ? undefined : new Set(fields.keys());
+};
+
 /** The write a local operation needs from the entity. */
 const writeOf = { create: "create", update: "update", delete: "delete" } as const;
 
