@@ -1,6 +1,7 @@
 import { Clock, Context, Effect, Layer, type Option } from "effect";
 import { Database } from "../db/Database.ts";
 import { type AlreadyExists, ResourceNotFound } from "../errors/Errors.ts";
+import { holdLocalRecord, linkLocalRecord } from "./outbox/initialMatch.ts";
 import {
   type AppliedChange,
   type ChangeTiming,
@@ -8,7 +9,6 @@ import {
   deleteLocalRecord,
   editLocalRecord,
 } from "./outbox/localChanges.ts";
-import { holdLocalRecord, linkLocalRecord } from "./outbox/initialMatch.ts";
 import { type PushSettlement, settlePush } from "./outbox/pushSettlement.ts";
 import type { OutboxEntry } from "./PushOutboxRows.ts";
 import * as outbox from "./PushOutboxRows.ts";
@@ -63,7 +63,11 @@ export interface PushOutboxService {
   ) => Effect.Effect<Option.Option<AppliedChange>>;
   /** Claims pending entries of the scope for a drain, critical ones first, each with its record. */
   /** Initial matching: a record created locally takes the vendor record's id; its create becomes an update. */
-  readonly link: (scope: RecordScope, provisionalId: string, vendorId: string) => Effect.Effect<StoredRecord | undefined>;
+  readonly link: (
+    scope: RecordScope,
+    provisionalId: string,
+    vendorId: string,
+  ) => Effect.Effect<StoredRecord | undefined>;
   /** Initial matching: an ambiguous record created locally is held (failed, its entry dead) for an operator. */
   readonly hold: (scope: RecordScope, record: StoredRecord, error: string) => Effect.Effect<void>;
   readonly claim: (scope: RecordScope, input: ClaimInput) => Effect.Effect<ReadonlyArray<ClaimedEntry>>;

@@ -4,7 +4,7 @@ import { Clock, Context, Effect, Layer, type Stream } from "effect";
 import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import { RateBudgets } from "../connector/RateBudgets.ts";
 import { Database } from "../db/Database.ts";
-import type { InvalidInput, ResourceNotFound } from "../errors/Errors.ts";
+import { InvalidInput, type ResourceNotFound } from "../errors/Errors.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { Conflicts } from "../store/Conflicts.ts";
 import { DeletionQuarantine } from "../store/DeletionQuarantine.ts";
@@ -179,7 +179,17 @@ const makeEntitySync = Effect.gen(function* () {
       ),
     ),
     plan: Effect.fn("EntitySync.plan")((target, options = {}) =>
-      Effect.scoped(Effect.flatMap(resolveEntity(resolve, target), (r) => planInitialMatch(store, r, options.matchKey))),
+      Effect.scoped(
+        Effect.flatMap(
+          resolveEntity(resolve, target).pipe(
+            // The caller named an entity the connector does not have: their input, not a fault.
+            Effect.catchTag("EntityNotSupported", (e) =>
+              Effect.fail(new InvalidInput({ issues: [{ path: "entity", message: e.message }] })),
+            ),
+          ),
+          (r) => planInitialMatch(store, r, options.matchKey),
+        ),
+      ),
     ),
   });
 });

@@ -12,7 +12,11 @@ export interface VendorRecord {
 /** What a first two-way sync of an entity does with its records (see `planMatches`). */
 export interface MatchPlan {
   /** Local-only records linked to the one vendor record with their key: not created, merged. */
-  readonly matched: ReadonlyArray<{ readonly local: StoredRecord; readonly vendor: VendorRecord; readonly key: string }>;
+  readonly matched: ReadonlyArray<{
+    readonly local: StoredRecord;
+    readonly vendor: VendorRecord;
+    readonly key: string;
+  }>;
   /** Local-only records with no vendor record of their key (or no key): created at the vendor. */
   readonly toCreateRemotely: ReadonlyArray<StoredRecord>;
   /** Vendor records Tandem does not store and no local record matches: pulled as new records. */
@@ -73,6 +77,8 @@ export const planMatches = (input: MatchInput, key: MatchKey): MatchPlan => {
     else matched.push({ local, vendor: found[0]!, key: k });
   }
   const matchedIds = new Set(matched.map((m) => m.vendor.externalId));
-  const toCreateLocally = input.vendor.filter((v) => !input.storedIds.has(v.externalId) && !matchedIds.has(v.externalId));
+  const toCreateLocally = input.vendor.filter(
+    (v) => !input.storedIds.has(v.externalId) && !matchedIds.has(v.externalId),
+  );
   return { matched, toCreateRemotely, toCreateLocally, ambiguous };
 };
