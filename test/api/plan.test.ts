@@ -105,6 +105,11 @@ describe("sync.plan: what a first two-way sync would do, written nowhere", () =>
     expect(await trpcCode(a.sync.plan.query({ ...scope(), matchKey: ["shoeSize"] }))).toBe("BAD_REQUEST");
     expect(await trpcCode(a.sync.plan.query({ connectionId, entity: "unicorns" }))).toBe("BAD_REQUEST");
 
+    // HubSpot refusing the credentials: the plan cannot be made, said so, not a server fault.
+    fake.fake.tokens.delete(hubSpotFakeToken);
+    expect(await trpcCode(a.sync.plan.query(scope()))).toBe("PRECONDITION_FAILED");
+    fake.fake.tokens.add(hubSpotFakeToken);
+
     // Resumed: the push matches as planned. Ann keeps HubSpot's id; the others are created.
     await a.sync.resume.mutate({ connectionId });
     await expect

@@ -1,4 +1,12 @@
-import { EntitySync, LocalChanges, MetricsReport, SyncStatus, SyncTriggers, toSyncPlanView } from "@tandem/core";
+import {
+  EntitySync,
+  LocalChanges,
+  MetricsReport,
+  PreconditionFailed,
+  SyncStatus,
+  SyncTriggers,
+  toSyncPlanView,
+} from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
@@ -80,11 +88,19 @@ export const syncRouter = router({
     .query(({ ctx, input }) =>
       runProcedure(
         ctx,
-        Effect.map(
-          Effect.flatMap(EntitySync, (e) =>
-            e.plan({ tenantId: ctx.tenantId, connectionId: input.connectionId, entity: input.entity }, input),
+        Effect.flatMap(EntitySync, (e) =>
+          e.plan({ tenantId: ctx.tenantId, connectionId: input.connectionId, entity: input.entity }, input),
+        ).pipe(
+          Effect.map((planned) => toSyncPlanView(input.entity, planned)),
+          // The vendor could not be read (down, credentials refused, a broken page): the plan
+          // cannot be made now, which is not a fault of ours. A 429 keeps its own code.
+          Effect.catchIf(
+            (e) => e._tag !== "InvalidInput" && e._tag !== "ResourceNotFound" && e._tag !== "RateLimited",
+            (e) =>
+              Effect.fail(
+                new PreconditionFailed({ message: `the vendor could not be read for the plan: ${e.message}` }),
+              ),
           ),
-          (planned) => toSyncPlanView(input.entity, planned),
         ),
       ),
     ),
