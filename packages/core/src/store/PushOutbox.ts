@@ -62,6 +62,8 @@ export interface PushOutboxService {
     timing: ChangeTiming,
   ) => Effect.Effect<Option.Option<AppliedChange>>;
   /** Claims pending entries of the scope for a drain, critical ones first, each with its record. */
+  /** Whether the scope has a pending create (a local record not yet at the vendor). */
+  readonly hasPendingCreate: (scope: RecordScope) => Effect.Effect<boolean>;
   /** Initial matching: a record created locally takes the vendor record's id; its create becomes an update. */
   readonly link: (
     scope: RecordScope,
@@ -145,6 +147,9 @@ const makePushOutbox = Effect.gen(function* () {
     remove: Effect.fn("PushOutbox.remove")(function* (scope, externalId, timing) {
       return yield* deleteLocalRecord(db, scope, externalId, timing, yield* now);
     }),
+    hasPendingCreate: Effect.fn("PushOutbox.hasPendingCreate")((scope) =>
+      run((k) => outbox.hasPendingCreate(k, scope)),
+    ),
     link: Effect.fn("PushOutbox.link")(function* (scope, provisionalId, vendorId) {
       return yield* linkLocalRecord(db, scope, provisionalId, vendorId, yield* now);
     }),

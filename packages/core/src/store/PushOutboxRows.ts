@@ -224,6 +224,13 @@ export const retargetCreate = async (
             where ${inScope(scope)} and external_id = ${provisionalId}`.execute(k);
 };
 
+/** Whether the scope has a pending create (the outbox holds only unpushed changes: a small read). */
+export const hasPendingCreate = async (k: Kysely<DB>, scope: RecordScope): Promise<boolean> => {
+  const result = await sql<{ one: number }>`select 1 as one from push_outbox
+            where ${inScope(scope)} and status = 'pending' and operation = 'create' limit 1`.execute(k);
+  return result.rows.length > 0;
+};
+
 /** A failed attempt the retry policy gives up on: dead, listed until retried or discarded. */
 export const markDead = async (
   k: Kysely<DB>,

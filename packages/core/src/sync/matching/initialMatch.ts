@@ -74,9 +74,9 @@ export const matchBeforeFirstPush = (
   Effect.gen(function* () {
     const cursor = yield* deps.store.cursor(r.scope);
     if (cursor !== undefined && cursor.initialMatchedAt !== null) return undefined;
-    const state = yield* deps.store.matchingState(r.scope);
-    // Nothing created locally yet: the first local create is what a match waits for.
-    if (state.localOnly.length === 0) return undefined;
+    // Nothing created locally yet: the first local create is what a match waits for. Asked of
+    // the outbox (pending changes only), not the records, so that drains of edits stay cheap.
+    if (!(yield* deps.outbox.hasPendingCreate(r.scope))) return undefined;
     const { plan } = yield* planInitialMatch(deps.store, r, matchKey).pipe(
       // A key the caller gave that names no field is refused before a drain ever runs.
       Effect.catchTag("InvalidInput", (e) => Effect.die(e)),
