@@ -5,6 +5,7 @@ import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import { RateBudgets } from "../connector/RateBudgets.ts";
 import { Database } from "../db/Database.ts";
 import { InvalidInput, type ResourceNotFound } from "../errors/Errors.ts";
+import { Locks } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { Conflicts } from "../store/Conflicts.ts";
 import { DeletionQuarantine } from "../store/DeletionQuarantine.ts";
@@ -94,7 +95,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
     ) => Effect.Effect<PlannedMatch, SyncRunError | InvalidInput>;
   }
 >() {
-  /** Needs RecordStore, PushOutbox, Connections, Conflicts, DeletionQuarantine, RateBudget, RetryPolicy and Database. */
+  /** Needs RecordStore, PushOutbox, Connections, Conflicts, DeletionQuarantine, RateBudget, RetryPolicy, Locks and Database. */
   static readonly layerNoDeps = Layer.effect(
     EntitySync,
     Effect.suspend(() => makeEntitySync),
@@ -107,6 +108,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
         RecordStore.layer,
         PushOutbox.layer,
         RetryPolicy.layer,
+        Locks.layer,
         Connections.layer,
         Conflicts.layer,
         DeletionQuarantine.layer,
@@ -129,7 +131,7 @@ const makeEntitySync = Effect.gen(function* () {
   const pull = { db, store, conflicts, quarantine };
   const pushDeps = { outbox: yield* PushOutbox, policy: yield* RetryPolicy, config: yield* PushConfig };
   const resolve = { connections, budget, credentials };
-  const matchDeps = { store, outbox: pushDeps.outbox, pull };
+  const matchDeps = { store, outbox: pushDeps.outbox, pull, locks: yield* Locks };
 
   const run = Effect.fn("EntitySync.run")(function* (
     input: SyncTarget & { readonly mode: SyncMode; readonly options?: SyncRunOptions },

@@ -1,5 +1,7 @@
+import { Unavailable } from "@tandem/connector-sdk";
 import { Clock, type Context, Effect } from "effect";
 import { InvalidInput } from "../../errors/Errors.ts";
+import type { LocksService } from "../../queue/Locks.ts";
 import type { PushOutbox } from "../../store/PushOutbox.ts";
 import type { RecordStoreService } from "../../store/RecordStore.ts";
 import { type PullSettlementDeps, upsertPulled } from "../PullSettlement.ts";
@@ -15,7 +17,11 @@ export interface InitialMatchDeps {
   readonly outbox: Context.Tag.Service<PushOutbox>;
   /** The pull's settlement: a linked record meets the vendor's version as a pull would. */
   readonly pull: PullSettlementDeps;
+  readonly locks: LocksService;
 }
+
+/** Held while an entity's records are matched: drains of it (which may run side by side) wait. */
+export const initialMatchLockKey = (connectionId: string, entity: string) => `initial-match:${connectionId}:${entity}`;
 
 /** What a first two-way sync of the entity would do (the plan, written nowhere), with the key used. */
 export interface PlannedMatch {
@@ -77,6 +83,27 @@ export const matchBeforeFirstPush = (
     // Nothing created locally yet: the first local create is what a match waits for. Asked of
     // the outbox (pending changes only), not the records, so that drains of edits stay cheap.
     if (!(yield* deps.outbox.hasPendingCreate(r.scope))) return undefined;
+    // Drains of one entity may run side by side: one matches while the others wait here, then
+    // find it done, so none creates a record that is being matched.
+    const key = initialMatchLockKey(r.scope.connectionId, r.scope.entity);
+    return yield* deps.locks
+      .withLock(key, { waitMs: 60_000, ttlMs: 60_000 }, () => matchUnderLock(deps, r, matchKey))
+      .pipe(
+        Effect.catchTags({
+          LockHeld: (e) => Effect.fail(new Unavailable({ message: `initial matching is running: ${e.message}` })),
+          LockLost: () => Effect.fail(new Unavailable({ message: "initial matching lost its lock; it runs again" })),
+        }),
+      );
+  });
+
+const matchUnderLock = (
+  deps: InitialMatchDeps,
+  r: ResolvedEntity,
+  matchKey: ReadonlyArray<string> | undefined,
+): Effect.Effect<MatchPlan | undefined, SyncRunError> =>
+  Effect.gen(function* () {
+    const again = yield* deps.store.cursor(r.scope);
+    if (again !== undefined && again.initialMatchedAt !== null) return undefined;
     const { plan } = yield* planInitialMatch(deps.store, r, matchKey).pipe(
       // A key the caller gave that names no field is refused before a drain ever runs.
       Effect.catchTag("InvalidInput", (e) => Effect.die(e)),
