@@ -12,6 +12,8 @@ export interface TestServer {
   readonly server: RunningServer;
   readonly adminKey: string;
   readonly secretKey: string;
+  /** The server's database on PostgreSQL (undefined on PGlite), for tests that read it directly. */
+  readonly databaseUrl: string | undefined;
   /** A typed client; pass an API key, or nothing for an anonymous one. */
   readonly client: (key?: string) => ReturnType<typeof createTRPCClient<AppRouter>>;
   readonly close: () => Promise<void>;
@@ -51,6 +53,7 @@ export const startTestServer = async (dialect: Dialect, env: Record<string, stri
     server,
     adminKey,
     secretKey,
+    databaseUrl: database.kind === "postgres" ? database.url : undefined,
     client: (key) => {
       const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` };
       return createTRPCClient<AppRouter>({

@@ -106,8 +106,10 @@ export const Engine = {
       Layer.provideMerge(JobQueue.layerNoDeps),
       Layer.provideMerge(stores),
     );
-    const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(conflicts));
-    const durable = Layer.mergeAll(Scheduler.layerNoDeps, Locks.layerNoDeps).pipe(Layer.provideMerge(engine));
+    // The engine's initial matching takes a lock (drains of one entity wait for it).
+    const locks = Locks.layerNoDeps.pipe(Layer.provideMerge(conflicts));
+    const engine = EntitySync.layerNoDeps.pipe(Layer.provideMerge(locks));
+    const durable = Scheduler.layerNoDeps.pipe(Layer.provideMerge(engine));
     // Local changes queue push drains and take record locks; the triggers and handlers use them.
     const local = LocalChanges.layerNoDeps.pipe(Layer.provideMerge(durable));
     const syncs = Layer.mergeAll(

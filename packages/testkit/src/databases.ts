@@ -25,6 +25,25 @@ const withAdmin = async <A>(f: (client: pg.Client) => Promise<A>): Promise<A> =>
 };
 
 /**
+ * The rows of each query, in order, read on a connection of its own to the database at `url`
+ * (a test's look at what a server it started wrote, e.g. to check that a dry run wrote nothing).
+ */
+export const queryRows = async (
+  url: string,
+  queries: ReadonlyArray<string>,
+): Promise<ReadonlyArray<ReadonlyArray<Record<string, unknown>>>> => {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const results: Array<ReadonlyArray<Record<string, unknown>>> = [];
+    for (const query of queries) results.push((await client.query(query)).rows);
+    return results;
+  } finally {
+    await client.end();
+  }
+};
+
+/**
  * A fresh, empty database for one suite: a new PostgreSQL database (dropped
  * afterwards), or an in-memory PGlite. Runs never collide.
  */

@@ -142,6 +142,8 @@ export interface SyncCursorsTable {
   last_reconcile_at: NullableTimestamp;
   checkpoint: NullableJson;
   quarantine: NullableJson;
+  /** When the entity's local-only records were matched with the vendor's (sync/matching/). */
+  initial_matched_at: NullableTimestamp;
   updated_at: GeneratedTimestamp;
 }
 

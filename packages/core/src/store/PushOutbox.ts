@@ -1,6 +1,7 @@
 import { Clock, Context, Effect, Layer, type Option } from "effect";
 import { Database } from "../db/Database.ts";
 import { type AlreadyExists, ResourceNotFound } from "../errors/Errors.ts";
+import { holdLocalRecord, linkLocalRecord } from "./outbox/initialMatch.ts";
 import {
   type AppliedChange,
   type ChangeTiming,
@@ -61,6 +62,16 @@ export interface PushOutboxService {
     timing: ChangeTiming,
   ) => Effect.Effect<Option.Option<AppliedChange>>;
   /** Claims pending entries of the scope for a drain, critical ones first, each with its record. */
+  /** Whether the scope has a pending create (a local record not yet at the vendor). */
+  readonly hasPendingCreate: (scope: RecordScope) => Effect.Effect<boolean>;
+  /** Initial matching: a record created locally takes the vendor record's id; its create becomes an update. */
+  readonly link: (
+    scope: RecordScope,
+    provisionalId: string,
+    vendorId: string,
+  ) => Effect.Effect<StoredRecord | undefined>;
+  /** Initial matching: an ambiguous record created locally is held (failed, its entry dead) for an operator. */
+  readonly hold: (scope: RecordScope, record: StoredRecord, error: string) => Effect.Effect<void>;
   readonly claim: (scope: RecordScope, input: ClaimInput) => Effect.Effect<ReadonlyArray<ClaimedEntry>>;
   /** Settles one claimed entry and its record (see `settlePush`). */
   readonly settle: (scope: RecordScope, settlement: PushSettlement) => Effect.Effect<void>;
@@ -135,6 +146,15 @@ const makePushOutbox = Effect.gen(function* () {
     }),
     remove: Effect.fn("PushOutbox.remove")(function* (scope, externalId, timing) {
       return yield* deleteLocalRecord(db, scope, externalId, timing, yield* now);
+    }),
+    hasPendingCreate: Effect.fn("PushOutbox.hasPendingCreate")((scope) =>
+      run((k) => outbox.hasPendingCreate(k, scope)),
+    ),
+    link: Effect.fn("PushOutbox.link")(function* (scope, provisionalId, vendorId) {
+      return yield* linkLocalRecord(db, scope, provisionalId, vendorId, yield* now);
+    }),
+    hold: Effect.fn("PushOutbox.hold")(function* (scope, record, error) {
+      return yield* holdLocalRecord(db, scope, record, error, yield* now);
     }),
     claim: Effect.fn("PushOutbox.claim")(function* (scope, input) {
       const at = yield* now;

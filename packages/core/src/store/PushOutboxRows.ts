@@ -210,6 +210,27 @@ export const scheduleRetry = async (
             where id = ${id}::uuid`.execute(k);
 };
 
+/**
+ * The record of a pending create was linked to an existing vendor record (initial matching): its
+ * entry follows it to the vendor's id and becomes an update (of what the merge leaves to push).
+ */
+export const retargetCreate = async (
+  k: Kysely<DB>,
+  scope: RecordScope,
+  provisionalId: string,
+  vendorId: string,
+): Promise<void> => {
+  await sql`update push_outbox set external_id = ${vendorId}, operation = 'update', ${unclaimed}
+            where ${inScope(scope)} and external_id = ${provisionalId}`.execute(k);
+};
+
+/** Whether the scope has a pending create (the outbox holds only unpushed changes: a small read). */
+export const hasPendingCreate = async (k: Kysely<DB>, scope: RecordScope): Promise<boolean> => {
+  const result = await sql<{ one: number }>`select 1 as one from push_outbox
+            where ${inScope(scope)} and status = 'pending' and operation = 'create' limit 1`.execute(k);
+  return result.rows.length > 0;
+};
+
 /** A failed attempt the retry policy gives up on: dead, listed until retried or discarded. */
 export const markDead = async (
   k: Kysely<DB>,

@@ -93,6 +93,30 @@ export const pendingRecords = async (
   return result.rows.map(toStored);
 };
 
+/** What initial matching starts from (see sync/matching/). */
+export interface MatchingState {
+  /** Records created locally and not yet at the vendor (provisional id), pending, not deleted. */
+  readonly localOnly: ReadonlyArray<StoredRecord>;
+  /** Vendor ids the scope has stored (pulled, or created by us). */
+  readonly storedIds: ReadonlySet<string>;
+  /** Of those, the ones a host id is attached to already: never a candidate for another. */
+  readonly linkedIds: ReadonlySet<string>;
+}
+
+export const matchingState = async (k: Kysely<DB>, scope: RecordScope): Promise<MatchingState> => {
+  const local = await sql<RawRow>`select ${columns} from records
+            where ${inScope(scope)} and external_id_provisional and sync_status = 'pending' and deleted_at is null
+            order by local_updated_at, external_id`.execute(k);
+  const stored = await sql<{ external_id: string; linked: boolean }>`
+            select external_id, local_id is not null as linked from records
+            where ${inScope(scope)} and not external_id_provisional`.execute(k);
+  return {
+    localOnly: local.rows.map(toStored),
+    storedIds: new Set(stored.rows.map((r) => r.external_id)),
+    linkedIds: new Set(stored.rows.filter((r) => r.linked).map((r) => r.external_id)),
+  };
+};
+
 /** Up to `limit` records of the scope after `after` in external id order (a page of `RecordExport`). */
 export const recordsById = async (
   k: Kysely<DB>,

@@ -360,6 +360,34 @@ export const markCreated = async (
   return row === undefined ? undefined : toStored(row);
 };
 
+/**
+ * Initial matching linked a record created locally (`provisionalId`) to the vendor's record
+ * `vendorId`: the vendor's id replaces ours, and since both sides never agreed on anything the
+ * base becomes empty, so that settling the vendor's version against it (a pull meeting the
+ * record's pending changes) merges the two three-way through the entity's conflict policy. A
+ * copy pulled earlier under the vendor's id (with no host id attached) goes: the linked record
+ * is that record now. Answers the record, or undefined when it is no longer local-only.
+ */
+export const linkToVendor = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  provisionalId: string,
+  vendorId: string,
+): Promise<StoredRecord | undefined> => {
+  await sql`delete from records where ${inScope(scope)} and external_id = ${vendorId}
+              and not external_id_provisional and local_id is null`.execute(k);
+  const result = await sql<RawRow>`
+              update records set external_id = ${vendorId}, external_id_provisional = false, base = '{}'::jsonb,
+                pending_changes = data, sync_status = 'pending', sync_error = null, version = version + 1,
+                ${newChange}, changed_at = ${at}::timestamptz
+              where ${inScope(scope)} and external_id = ${provisionalId} and external_id_provisional
+                and deleted_at is null
+              returning ${columns}`.execute(k);
+  const row = result.rows[0];
+  return row === undefined ? undefined : toStored(row);
+};
+
 /** A pushed delete is done at the vendor: settled, if the record is still at `version` (its data did not change). */
 export const markDeletePushed = async (
   k: Kysely<DB>,

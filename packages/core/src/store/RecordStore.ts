@@ -6,7 +6,16 @@ import { changesAfter } from "./ChangeFeed.ts";
 import { editLocalRecord } from "./outbox/localChanges.ts";
 import * as stage from "./ReconcileStage.ts";
 import { exportRecords, type ReadPage, streamRecords } from "./RecordExport.ts";
-import { countLive, getRecord, getRecordByLocalId, pendingRecords, recordsById, summarize } from "./RecordReads.ts";
+import {
+  countLive,
+  getRecord,
+  getRecordByLocalId,
+  type MatchingState,
+  matchingState,
+  pendingRecords,
+  recordsById,
+  summarize,
+} from "./RecordReads.ts";
 import type { RunStatement } from "./RecordRows.ts";
 import * as rows from "./RecordRows.ts";
 import { type CursorPatch, readCursor, saveCursor } from "./SyncCursors.ts";
@@ -106,6 +115,8 @@ export interface CheckpointUpdate {
 }
 
 /** The sync state of one connection x entity. */
+export type { MatchingState } from "./RecordReads.ts";
+
 export interface SyncCursor {
   readonly deltaCursor: Date | null;
   readonly lastFullAt: Date | null;
@@ -114,6 +125,8 @@ export interface SyncCursor {
   /** Where an interrupted run of each mode resumes (absent when the last run of that mode finished). */
   readonly checkpoints: { readonly full?: Checkpoint; readonly delta?: Checkpoint };
   readonly quarantine: unknown;
+  /** When the entity's local-only records were matched with the vendor's before their first push. */
+  readonly initialMatchedAt: Date | null;
 }
 
 /** A page of the change feed: changes after a cursor in order, deletions included. */
@@ -202,6 +215,8 @@ export interface RecordStoreService {
     options?: { readonly columns?: ReadonlyArray<string>; readonly includeDeleted?: boolean },
   ) => Stream.Stream<string>;
   readonly cursor: (scope: RecordScope) => Effect.Effect<SyncCursor | undefined>;
+  /** The scope's local-only records and the vendor ids it stores, for initial matching. */
+  readonly matchingState: (scope: RecordScope) => Effect.Effect<MatchingState>;
   /** Creates or updates the scope's sync state with the fields given (absent fields are kept). */
   readonly saveCursor: (scope: RecordScope, patch: CursorPatch) => Effect.Effect<void>;
   /**
@@ -332,6 +347,7 @@ export class RecordStore extends Context.Tag("@tandem/core/RecordStore")<RecordS
       stream: (scope, options) => streamRecords(readPage(scope), options),
       export: (scope, format, options) => exportRecords(readPage(scope), format, options),
       cursor: untimed("RecordStore.cursor", readCursor),
+      matchingState: untimed("RecordStore.matchingState", matchingState),
       saveCursor: timed("RecordStore.saveCursor", saveCursor),
       stageIds: timed("RecordStore.stageIds", stage.stageIds),
       analyzeStage: untimed("RecordStore.analyzeStage", stage.analyzeStage),

@@ -56,6 +56,7 @@ export const readCursor = async (k: Kysely<DB>, scope: RecordScope): Promise<Syn
     lastReconcileAt: row.last_reconcile_at,
     checkpoints: (asObject(row.checkpoint) ?? {}) as SyncCursor["checkpoints"],
     quarantine: row.quarantine === null ? null : asObject(row.quarantine),
+    initialMatchedAt: row.initial_matched_at,
   };
 };
 
@@ -66,6 +67,7 @@ export interface CursorPatch {
   readonly lastDeltaAt?: Date;
   readonly lastReconcileAt?: Date;
   readonly quarantine?: unknown;
+  readonly initialMatchedAt?: Date;
 }
 
 /** Creates or updates the sync state of one connection x entity with the fields of `patch`. */
@@ -78,6 +80,7 @@ export const saveCursor = async (k: Kysely<DB>, at: string, scope: RecordScope, 
     ...(patch.quarantine !== undefined
       ? { quarantine: patch.quarantine === null ? null : JSON.stringify(patch.quarantine) }
       : {}),
+    ...(patch.initialMatchedAt !== undefined ? { initial_matched_at: patch.initialMatchedAt } : {}),
     updated_at: at,
   };
   await k

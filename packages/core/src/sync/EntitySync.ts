@@ -4,7 +4,8 @@ import { Clock, Context, Effect, Layer, type Stream } from "effect";
 import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import { RateBudgets } from "../connector/RateBudgets.ts";
 import { Database } from "../db/Database.ts";
-import type { ResourceNotFound } from "../errors/Errors.ts";
+import { InvalidInput, type ResourceNotFound } from "../errors/Errors.ts";
+import { Locks } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
 import { Conflicts } from "../store/Conflicts.ts";
 import { DeletionQuarantine } from "../store/DeletionQuarantine.ts";
@@ -16,6 +17,7 @@ import { pullsRun, pushesRun } from "./entitySettings.ts";
 import { entitySource } from "./entitySource.ts";
 import { readFullOrDelta } from "./fullDeltaRead.ts";
 import { importRecords } from "./importRecords.ts";
+import { matchBeforeFirstPush, type PlannedMatch, planInitialMatch } from "./matching/initialMatch.ts";
 import type { DrainOptions, DrainResult } from "./push/drainOutbox.ts";
 import { PushConfig } from "./push/PushConfig.ts";
 import { drain, push } from "./push.ts";
@@ -83,9 +85,18 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
      * the connector and settled (see `drainOutbox`). Push jobs call it; it queues nothing itself.
      */
     readonly drain: (target: SyncTarget, options: DrainOptions) => Effect.Effect<DrainResult, SyncRunError>;
+    /**
+     * What a first two-way sync of the entity would do: its local-only records matched by the
+     * match key (`matchKey`: field names overriding the entity's default) with every record the
+     * vendor has. A dry run: reads the store and the vendor, writes nothing.
+     */
+    readonly plan: (
+      target: SyncTarget,
+      options?: { readonly matchKey?: ReadonlyArray<string> | undefined },
+    ) => Effect.Effect<PlannedMatch, SyncRunError | InvalidInput>;
   }
 >() {
-  /** Needs RecordStore, PushOutbox, Connections, Conflicts, DeletionQuarantine, RateBudget, RetryPolicy and Database. */
+  /** Needs RecordStore, PushOutbox, Connections, Conflicts, DeletionQuarantine, RateBudget, RetryPolicy, Locks and Database. */
   static readonly layerNoDeps = Layer.effect(
     EntitySync,
     Effect.suspend(() => makeEntitySync),
@@ -98,6 +109,7 @@ export class EntitySync extends Context.Tag("@tandem/core/EntitySync")<
         RecordStore.layer,
         PushOutbox.layer,
         RetryPolicy.layer,
+        Locks.layer,
         Connections.layer,
         Conflicts.layer,
         DeletionQuarantine.layer,
@@ -125,6 +137,7 @@ const makeEntitySync = Effect.gen(function* () {
   const pull = { db, store, conflicts, quarantine };
   const pushDeps = { outbox: yield* PushOutbox, policy: yield* RetryPolicy, config: yield* PushConfig };
   const resolve = { connections, budget, credentials };
+  const matchDeps = { store, outbox: pushDeps.outbox, pull, locks: yield* Locks };
 
   const run = Effect.fn("EntitySync.run")(function* (
     input: SyncTarget & { readonly mode: SyncMode; readonly options?: SyncRunOptions },
@@ -144,6 +157,7 @@ const makeEntitySync = Effect.gen(function* () {
           case "reconcile":
             return yield* reconcile(pull, r, options);
           case "push":
+            yield* matchBeforeFirstPush(matchDeps, r);
             return yield* push(pushDeps, r, `push-run:${randomUUID()}`);
         }
       }),
@@ -176,7 +190,23 @@ const makeEntitySync = Effect.gen(function* () {
     drain: Effect.fn("EntitySync.drain")((target, options) =>
       Effect.scoped(
         Effect.flatMap(resolveEntity(resolve, target), (r) =>
-          pushesRun(r) ? drain(pushDeps, r, options) : Effect.succeed(skippedDrain),
+          // Records created locally are matched with the vendor's before the first is created.
+          pushesRun(r)
+            ? Effect.zipRight(matchBeforeFirstPush(matchDeps, r), drain(pushDeps, r, options))
+            : Effect.succeed(skippedDrain),
+        ),
+      ),
+    ),
+    plan: Effect.fn("EntitySync.plan")((target, options = {}) =>
+      Effect.scoped(
+        Effect.flatMap(
+          resolveEntity(resolve, target).pipe(
+            // The caller named an entity the connector does not have: their input, not a fault.
+            Effect.catchTag("EntityNotSupported", (e) =>
+              Effect.fail(new InvalidInput({ issues: [{ path: "entity", message: e.message }] })),
+            ),
+          ),
+          (r) => planInitialMatch(store, r, options.matchKey),
         ),
       ),
     ),

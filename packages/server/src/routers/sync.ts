@@ -1,10 +1,23 @@
-import { LocalChanges, MetricsReport, SyncStatus, SyncTriggers } from "@tandem/core";
+import {
+  EntitySync,
+  LocalChanges,
+  MetricsReport,
+  PreconditionFailed,
+  SyncStatus,
+  SyncTriggers,
+  toSyncPlanView,
+} from "@tandem/core";
 import { Effect, Schema } from "effect";
 import { runProcedure } from "../errors.ts";
 import { authedProcedure, router } from "../trpc.ts";
 import { EntityName, ExternalId, Id, input, Limit, ShortText } from "./schemas.ts";
 
 const ConnectionRef = Schema.Struct({ connectionId: Id });
+
+/** A record field's name (whether the entity has it is checked against its schema). */
+const FieldName = Schema.String.pipe(Schema.maxLength(100), Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/)).annotations({
+  message: () => "must be a field name",
+});
 
 export const syncRouter = router({
   /**
@@ -53,6 +66,42 @@ export const syncRouter = router({
       runProcedure(
         ctx,
         Effect.flatMap(SyncTriggers, (s) => s.push(ctx.tenantId, input)),
+      ),
+    ),
+
+  /**
+   * A dry run of the entity's first two-way sync: the records created locally matched by the
+   * match key (`matchKey`: field names overriding the entity's default, e.g. contacts by email)
+   * with every record the vendor has: matched, to create remotely, to create locally, ambiguous
+   * (with the candidates). Reads the vendor in full; writes nothing, here or there.
+   */
+  plan: authedProcedure
+    .input(
+      input(
+        Schema.Struct({
+          connectionId: Id,
+          entity: EntityName,
+          matchKey: Schema.optional(Schema.Array(FieldName).pipe(Schema.minItems(1), Schema.maxItems(10))),
+        }),
+      ),
+    )
+    .query(({ ctx, input }) =>
+      runProcedure(
+        ctx,
+        Effect.flatMap(EntitySync, (e) =>
+          e.plan({ tenantId: ctx.tenantId, connectionId: input.connectionId, entity: input.entity }, input),
+        ).pipe(
+          Effect.map((planned) => toSyncPlanView(input.entity, planned)),
+          // The vendor could not be read (down, credentials refused, a broken page): the plan
+          // cannot be made now, which is not a fault of ours. A 429 keeps its own code.
+          Effect.catchIf(
+            (e) => e._tag !== "InvalidInput" && e._tag !== "ResourceNotFound" && e._tag !== "RateLimited",
+            (e) =>
+              Effect.fail(
+                new PreconditionFailed({ message: `the vendor could not be read for the plan: ${e.message}` }),
+              ),
+          ),
+        ),
       ),
     ),
 

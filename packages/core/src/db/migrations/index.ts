@@ -18,6 +18,7 @@ import * as rateBudgets from "./2026_12_06_0016_rate_budgets.ts";
 import * as quarantinedDeletions from "./2026_12_06_0017_quarantined_deletions.ts";
 import * as pushOutbox from "./2026_12_06_0018_push_outbox.ts";
 import * as connectionSyncSettings from "./2026_12_06_0020_connection_sync_settings.ts";
+import * as initialMatching from "./2026_12_06_0021_initial_matching.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -44,4 +45,5 @@ export const migrations: Record<string, Migration> = {
   "2026_12_06_0017_quarantined_deletions": quarantinedDeletions,
   "2026_12_06_0018_push_outbox": pushOutbox,
   "2026_12_06_0020_connection_sync_settings": connectionSyncSettings,
+  "2026_12_06_0021_initial_matching": initialMatching,
 };
