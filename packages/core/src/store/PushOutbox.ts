@@ -53,6 +53,8 @@ export interface PushOutboxService {
     changes: Record<string, unknown>,
     timing: ChangeTiming,
     pushes?: (field: string) => boolean,
+    /** The vendor's record the change was made against, where it is not the stored base (see `editLocalRecord`). */
+    base?: Record<string, unknown>,
   ) => Effect.Effect<Option.Option<AppliedChange>>;
   /** A local delete with its entry; none when the record does not exist or is already deleted. */
   readonly remove: (
@@ -130,8 +132,8 @@ const makePushOutbox = Effect.gen(function* () {
     create: Effect.fn("PushOutbox.create")(function* (scope, input, timing) {
       return yield* createLocalRecord(db, scope, input, timing, yield* now);
     }),
-    edit: Effect.fn("PushOutbox.edit")(function* (scope, externalId, changes, timing, pushes) {
-      return yield* editLocalRecord(db, scope, externalId, changes, timing, yield* now, pushes);
+    edit: Effect.fn("PushOutbox.edit")(function* (scope, externalId, changes, timing, pushes, base) {
+      return yield* editLocalRecord(db, scope, externalId, changes, timing, yield* now, pushes, base);
     }),
     remove: Effect.fn("PushOutbox.remove")(function* (scope, externalId, timing) {
       return yield* deleteLocalRecord(db, scope, externalId, timing, yield* now);

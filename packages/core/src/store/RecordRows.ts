@@ -211,14 +211,20 @@ export const writeLocalChange = async (
   scope: RecordScope,
   externalId: string,
   version: number,
-  change: { readonly data: Record<string, unknown>; readonly pendingChanges: Record<string, unknown> },
+  change: {
+    readonly data: Record<string, unknown>;
+    readonly pendingChanges: Record<string, unknown>;
+    /** The vendor's record the change was made against, when it is not the stored base (a conflict's resolution). */
+    readonly base?: Record<string, unknown> | undefined;
+  },
   at: string,
 ): Promise<StoredRecord | undefined> => {
+  const base = change.base === undefined ? null : JSON.stringify(change.base);
   const result = await sql<RawRow>`
               update records set
                 data = ${JSON.stringify(change.data)}::jsonb,
                 -- The data both sides agreed on, kept once the record diverges from it.
-                base = coalesce(base, data),
+                base = coalesce(${base}::jsonb, base, data),
                 pending_changes = ${JSON.stringify(change.pendingChanges)}::jsonb,
                 local_updated_at = ${at}::timestamptz,
                 version = version + 1,

@@ -117,7 +117,7 @@ const makeEntitySync = Effect.gen(function* () {
   const conflicts = yield* Conflicts;
   const quarantine = yield* DeletionQuarantine;
   const pull = { db, store, conflicts, quarantine };
-  const pushDeps = { outbox: yield* PushOutbox, policy: yield* RetryPolicy, config: yield* PushConfig };
+  const pushDeps = { outbox: yield* PushOutbox, policy: yield* RetryPolicy, config: yield* PushConfig, pull };
   const resolve = { connections, budget, credentials };
 
   const run = Effect.fn("EntitySync.run")(function* (
