@@ -8,7 +8,7 @@ import {
   deleteLocalRecord,
   editLocalRecord,
 } from "./outbox/localChanges.ts";
-import { type PushSettlement, settlePush } from "./outbox/pushSettlement.ts";
+import { type PushSettlement, settlePush, settlePushes } from "./outbox/pushSettlement.ts";
 import type { OutboxEntry } from "./PushOutboxRows.ts";
 import * as outbox from "./PushOutboxRows.ts";
 import { recordsByExternalIds } from "./RecordReads.ts";
@@ -66,6 +66,12 @@ export interface PushOutboxService {
   readonly claim: (scope: RecordScope, input: ClaimInput) => Effect.Effect<ReadonlyArray<ClaimedEntry>>;
   /** Settles one claimed entry and its record (see `settlePush`). */
   readonly settle: (scope: RecordScope, settlement: PushSettlement) => Effect.Effect<void>;
+  /** Settles many claimed entries (see `settlePushes`), `concurrency` of the single settlements at a time. */
+  readonly settleMany: (
+    scope: RecordScope,
+    settlements: ReadonlyArray<PushSettlement>,
+    concurrency: number,
+  ) => Effect.Effect<void>;
   /** Hands claimed entries back untouched. */
   readonly release: (ids: ReadonlyArray<string>, claimer: string) => Effect.Effect<void>;
   /** When the scope's next pending entry comes due; none when there is none. */
@@ -162,6 +168,9 @@ const makePushOutbox = Effect.gen(function* () {
     }),
     settle: Effect.fn("PushOutbox.settle")(function* (scope, settlement) {
       return yield* settlePush(db, scope, settlement, yield* now);
+    }),
+    settleMany: Effect.fn("PushOutbox.settleMany")(function* (scope, settlements, concurrency) {
+      return yield* settlePushes(db, scope, settlements, yield* now, concurrency);
     }),
     release: Effect.fn("PushOutbox.release")((ids, claimer) => run((k) => outbox.releaseClaims(k, ids, claimer))),
     nextDue: Effect.fn("PushOutbox.nextDue")(function* (scope) {

@@ -257,6 +257,33 @@ export const markPushed = async (
   return Number(result.numAffectedRows ?? 0) === 1;
 };
 
+/**
+ * `markPushed` for many records in one statement (a batch's answers): each stored as data and
+ * base if it is still at its `version`; one changed meanwhile keeps its data and stays pending.
+ */
+export const markPushedMany = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  pushed: ReadonlyArray<{ readonly externalId: string; readonly version: number; readonly remote: IncomingRecord }>,
+): Promise<void> => {
+  if (pushed.length === 0) return;
+  const rows = JSON.stringify(
+    pushed.map((p) => ({
+      eid: p.externalId,
+      ver: p.version,
+      pushed_data: p.remote.data,
+      pushed_at: p.remote.remoteUpdatedAt?.toISOString() ?? null,
+    })),
+  );
+  await sql`update records set
+              data = v.pushed_data, base = null, remote_updated_at = v.pushed_at,
+              pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
+              version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
+            from jsonb_to_recordset(${rows}::jsonb) as v(eid text, ver integer, pushed_data jsonb, pushed_at timestamptz)
+            where ${inScope(scope)} and external_id = v.eid and version = v.ver`.execute(k);
+};
+
 /** Settles a held-back record (see `RecordStoreService.applyPulledSettlement`), if still at `version`. */
 export const applyPulledSettlement = async (
   k: Kysely<DB>,

@@ -252,10 +252,7 @@ export const drainOutbox = (
           else settlements.push(settled);
         }
       }
-      yield* Effect.forEach(settlements, (s) => outbox.settle(r.scope, s), {
-        concurrency: settings.concurrency,
-        discard: true,
-      });
+      yield* outbox.settleMany(r.scope, settlements, settings.concurrency);
       for (const s of settlements) {
         if (s._tag === "Written") counts[s.operation]++;
         else if (s._tag === "Nothing") counts.unchanged++;
