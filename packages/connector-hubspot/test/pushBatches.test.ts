@@ -112,6 +112,41 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot, remoteWins, p
         expect(yield* storedRecord(target, edited[7]!.id)).toMatchObject({ syncStatus: "failed" });
       }));
 
+    test("local creates go in batch/create; one with a taken email fails alone, the others take HubSpot's ids", () =>
+      Effect.gen(function* () {
+        const engine = yield* EntitySync;
+        const records = yield* Records;
+        const target = yield* setup();
+        const [existing] = fake.seedContacts(1);
+        yield* engine.run({ ...target, mode: "full" });
+        const emails = ["new-1@example.com", existing!.properties.email!, "new-3@example.com"];
+        for (const [i, email] of emails.entries()) {
+          yield* records.create(target.tenantId, { ...target, localId: `host-${i}`, fields: { email } });
+        }
+        const from = fake.requests().length;
+        const pushed = yield* engine.run({ ...target, mode: "push" });
+        expect(pushed.created).toBe(2);
+        expect(pushed.errors).toEqual([expect.objectContaining({ type: "Conflict" })]);
+        expect(pushed.errors[0]!.message).toContain(`Existing ID: ${existing!.id}`);
+        const creates = fake
+          .requests()
+          .slice(from)
+          .filter((r) => r.method === "POST" && r.path.split("?")[0] === "/crm/v3/objects/contacts");
+        expect(creates).toHaveLength(0);
+        expect(requestsSince(from, "POST", "/batch/create").length).toBeGreaterThanOrEqual(1);
+        for (const [i, email] of emails.entries()) {
+          if (i === 1) continue;
+          const created = fake.live("contacts").find((c) => c.properties.email === email);
+          expect(created, email).toBeDefined();
+          expect(yield* storedRecord(target, created!.id)).toMatchObject({
+            localId: `host-${i}`,
+            provisional: false,
+            syncStatus: "synced",
+          });
+        }
+        expect(fake.live("contacts")).toHaveLength(3);
+      }));
+
     test("a remote edit made between pull and push is merged: the other field pushed, the same field by the policy", () =>
       Effect.gen(function* () {
         const engine = yield* EntitySync;
