@@ -197,26 +197,34 @@ const compareVersions = (
     if (get === undefined && getMany === undefined) return decided;
     const checked = items.flatMap((item, i) => (item.ifVersion === undefined ? [] : [{ i, item }]));
     if (checked.length === 0) return decided;
-    const raws: ReadonlyArray<unknown> | undefined =
-      getMany !== undefined
-        ? yield* callConnector(() =>
-            getMany(
-              r.ctx,
-              checked.map((c) => c.item.externalId),
-            ),
-          ).pipe(Effect.orElseSucceed(() => undefined))
-        : yield* Effect.forEach(checked, (c) =>
-            callConnector(() => get!(r.ctx, c.item.externalId)).pipe(Effect.orElseSucceed(() => undefined)),
-          );
+    // A version that cannot be read is not compared away: the item fails with the read's error
+    // (and is retried), never written blind. A record that is gone fails at its write (NotFound).
     const current = new Map<string, string | undefined>();
-    for (const raw of raws ?? []) {
-      if (raw === undefined || raw === null) continue;
+    const unread = new Map<string, ConnectorError>();
+    const remember = (raw: unknown) => {
+      if (raw === undefined || raw === null) return;
       const decoded = decodeRecord(r.entity, raw);
       if (Either.isRight(decoded)) current.set(decoded.right.externalId, versionOf(r.entity, decoded.right.record));
+    };
+    if (getMany !== undefined) {
+      const ids = checked.map((c) => c.item.externalId);
+      const read = yield* Effect.either(callConnector(() => getMany(r.ctx, ids)));
+      if (Either.isLeft(read)) for (const id of ids) unread.set(id, read.left);
+      else for (const raw of Array.isArray(read.right) ? read.right : []) remember(raw);
+    } else {
+      for (const c of checked) {
+        const read = yield* Effect.either(callConnector(() => get!(r.ctx, c.item.externalId)));
+        if (Either.isRight(read)) remember(read.right);
+        else if (read.left._tag !== "NotFound") unread.set(c.item.externalId, read.left);
+      }
+    }
+    for (const { i, item } of checked) {
+      const error = unread.get(item.externalId);
+      if (error !== undefined) decided.set(i, failed(error));
     }
     for (const { i, item } of checked) {
       const now = current.get(item.externalId);
-      if (now !== undefined && now !== item.ifVersion) {
+      if (!decided.has(i) && now !== undefined && now !== item.ifVersion) {
         decided.set(
           i,
           failed(
