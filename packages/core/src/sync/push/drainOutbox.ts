@@ -152,7 +152,9 @@ const settlementOf = (
       return { _tag: "Failed", entry, record, error: message, retryAt: undefined };
     const decision = yield* deps.policy.decide({
       failure: {
-        tag: error._tag,
+        // A moved version whose vendor record could not be read for the merge (yet): retried
+        // like an unavailable vendor, the merge tried again then, never given up as a refusal.
+        tag: isVersionConflict(error) ? "Unavailable" : error._tag,
         message: error.message,
         retryAfterMs: "retryAfterMs" in error ? error.retryAfterMs : undefined,
       },
