@@ -182,7 +182,10 @@ for (const dialect of dialects) {
         yield* eventually("the record synced", () =>
           Effect.map(statusOf(target, { externalId: a!.id }), (s) => s === "synced"),
         );
-        expect(writesTo(`/${a!.id}`, "PATCH")).toHaveLength(1);
+        // Conditional (HubSpot has no conditional write: a batch/read version check, then
+        // batch/update): the one contact edited, so one update request is one write to it.
+        expect(writesTo("/batch/update", "POST")).toHaveLength(1);
+        expect(writesTo(`/${a!.id}`, "PATCH")).toHaveLength(0);
         expect(fake.store.get("contacts", a!.id)!.properties.phone).toBe("+1 555 0100");
       }));
 
@@ -245,7 +248,9 @@ for (const dialect of dialects) {
         const [dead] = yield* local.deadPushes(target.tenantId, { connectionId: target.connectionId });
         expect(dead).toMatchObject({ externalId: a!.id, operation: "update", attempts: 3 });
         expect(dead!.error).toContain("Unavailable");
-        expect(writesTo(`/${a!.id}`, "PATCH").map((r) => r.status)).toEqual([503, 503, 503]);
+        // Each attempt's first request (the version check before the conditional update) got the 503.
+        expect(writesTo("/batch/read", "POST").map((r) => r.status)).toEqual([503, 503, 503]);
+        expect(writesTo("/batch/update", "POST")).toHaveLength(0);
         const failed = yield* local.find(target.tenantId, { ...target, externalId: a!.id });
         expect(failed).toMatchObject({ syncStatus: "failed", data: { jobTitle: "Stubborn" } });
         expect(failed.syncError).toContain("Unavailable");
@@ -284,7 +289,8 @@ for (const dialect of dialects) {
         const dead = (yield* local.deadPushes(target.tenantId, { connectionId: target.connectionId }))[0]!;
         expect(dead).toMatchObject({ attempts: 1, operation: "update" });
         expect(dead.error).toContain("Conflict");
-        expect(writesTo(`/${b!.id}`, "PATCH")).toHaveLength(1);
+        // Written once (a conditional update: HubSpot's batch/update with b alone), never retried.
+        expect(writesTo("/batch/update", "POST")).toHaveLength(1);
 
         const discarded = yield* local.discardDeadPush(target.tenantId, dead.id);
         expect(discarded.record).toMatchObject({

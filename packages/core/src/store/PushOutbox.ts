@@ -9,7 +9,7 @@ import {
   deleteLocalRecord,
   editLocalRecord,
 } from "./outbox/localChanges.ts";
-import { type PushSettlement, settlePush } from "./outbox/pushSettlement.ts";
+import { type PushSettlement, settlePush, settlePushes } from "./outbox/pushSettlement.ts";
 import type { OutboxEntry } from "./PushOutboxRows.ts";
 import * as outbox from "./PushOutboxRows.ts";
 import { recordsByExternalIds } from "./RecordReads.ts";
@@ -54,6 +54,8 @@ export interface PushOutboxService {
     changes: Record<string, unknown>,
     timing: ChangeTiming,
     pushes?: (field: string) => boolean,
+    /** The vendor's record the change was made against, where it is not the stored base (see `editLocalRecord`). */
+    base?: Record<string, unknown>,
   ) => Effect.Effect<Option.Option<AppliedChange>>;
   /** A local delete with its entry; none when the record does not exist or is already deleted. */
   readonly remove: (
@@ -75,6 +77,12 @@ export interface PushOutboxService {
   readonly claim: (scope: RecordScope, input: ClaimInput) => Effect.Effect<ReadonlyArray<ClaimedEntry>>;
   /** Settles one claimed entry and its record (see `settlePush`). */
   readonly settle: (scope: RecordScope, settlement: PushSettlement) => Effect.Effect<void>;
+  /** Settles many claimed entries (see `settlePushes`), `concurrency` of the single settlements at a time. */
+  readonly settleMany: (
+    scope: RecordScope,
+    settlements: ReadonlyArray<PushSettlement>,
+    concurrency: number,
+  ) => Effect.Effect<void>;
   /** Hands claimed entries back untouched. */
   readonly release: (ids: ReadonlyArray<string>, claimer: string) => Effect.Effect<void>;
   /** When the scope's next pending entry comes due; none when there is none. */
@@ -141,8 +149,8 @@ const makePushOutbox = Effect.gen(function* () {
     create: Effect.fn("PushOutbox.create")(function* (scope, input, timing) {
       return yield* createLocalRecord(db, scope, input, timing, yield* now);
     }),
-    edit: Effect.fn("PushOutbox.edit")(function* (scope, externalId, changes, timing, pushes) {
-      return yield* editLocalRecord(db, scope, externalId, changes, timing, yield* now, pushes);
+    edit: Effect.fn("PushOutbox.edit")(function* (scope, externalId, changes, timing, pushes, base) {
+      return yield* editLocalRecord(db, scope, externalId, changes, timing, yield* now, pushes, base);
     }),
     remove: Effect.fn("PushOutbox.remove")(function* (scope, externalId, timing) {
       return yield* deleteLocalRecord(db, scope, externalId, timing, yield* now);
@@ -180,6 +188,9 @@ const makePushOutbox = Effect.gen(function* () {
     }),
     settle: Effect.fn("PushOutbox.settle")(function* (scope, settlement) {
       return yield* settlePush(db, scope, settlement, yield* now);
+    }),
+    settleMany: Effect.fn("PushOutbox.settleMany")(function* (scope, settlements, concurrency) {
+      return yield* settlePushes(db, scope, settlements, yield* now, concurrency);
     }),
     release: Effect.fn("PushOutbox.release")((ids, claimer) => run((k) => outbox.releaseClaims(k, ids, claimer))),
     nextDue: Effect.fn("PushOutbox.nextDue")(function* (scope) {

@@ -211,14 +211,20 @@ export const writeLocalChange = async (
   scope: RecordScope,
   externalId: string,
   version: number,
-  change: { readonly data: Record<string, unknown>; readonly pendingChanges: Record<string, unknown> },
+  change: {
+    readonly data: Record<string, unknown>;
+    readonly pendingChanges: Record<string, unknown>;
+    /** The vendor's record the change was made against, when it is not the stored base (a conflict's resolution). */
+    readonly base?: Record<string, unknown> | undefined;
+  },
   at: string,
 ): Promise<StoredRecord | undefined> => {
+  const base = change.base === undefined ? null : JSON.stringify(change.base);
   const result = await sql<RawRow>`
               update records set
                 data = ${JSON.stringify(change.data)}::jsonb,
                 -- The data both sides agreed on, kept once the record diverges from it.
-                base = coalesce(base, data),
+                base = coalesce(${base}::jsonb, base, data),
                 pending_changes = ${JSON.stringify(change.pendingChanges)}::jsonb,
                 local_updated_at = ${at}::timestamptz,
                 version = version + 1,
@@ -249,6 +255,33 @@ export const markPushed = async (
               version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
             where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
   return Number(result.numAffectedRows ?? 0) === 1;
+};
+
+/**
+ * `markPushed` for many records in one statement (a batch's answers): each stored as data and
+ * base if it is still at its `version`; one changed meanwhile keeps its data and stays pending.
+ */
+export const markPushedMany = async (
+  k: Kysely<DB>,
+  at: string,
+  scope: RecordScope,
+  pushed: ReadonlyArray<{ readonly externalId: string; readonly version: number; readonly remote: IncomingRecord }>,
+): Promise<void> => {
+  if (pushed.length === 0) return;
+  const rows = JSON.stringify(
+    pushed.map((p) => ({
+      eid: p.externalId,
+      ver: p.version,
+      pushed_data: p.remote.data,
+      pushed_at: p.remote.remoteUpdatedAt?.toISOString() ?? null,
+    })),
+  );
+  await sql`update records set
+              data = v.pushed_data, base = null, remote_updated_at = v.pushed_at,
+              pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
+              version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
+            from jsonb_to_recordset(${rows}::jsonb) as v(eid text, ver integer, pushed_data jsonb, pushed_at timestamptz)
+            where ${inScope(scope)} and external_id = v.eid and version = v.ver`.execute(k);
 };
 
 /** Settles a held-back record (see `RecordStoreService.applyPulledSettlement`), if still at `version`. */

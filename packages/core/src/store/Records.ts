@@ -112,6 +112,7 @@ export class Records extends Context.Tag("@tandem/core/Records")<
             entity: conflict.entity,
             externalId: conflict.externalId,
             record,
+            remote: conflict.remote,
           });
           return { conflict, record: toRecordView(applied) };
         }),

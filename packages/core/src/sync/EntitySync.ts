@@ -135,7 +135,7 @@ const makeEntitySync = Effect.gen(function* () {
   const conflicts = yield* Conflicts;
   const quarantine = yield* DeletionQuarantine;
   const pull = { db, store, conflicts, quarantine };
-  const pushDeps = { outbox: yield* PushOutbox, policy: yield* RetryPolicy, config: yield* PushConfig };
+  const pushDeps = { outbox: yield* PushOutbox, policy: yield* RetryPolicy, config: yield* PushConfig, pull };
   const resolve = { connections, budget, credentials };
   const matchDeps = { store, outbox: pushDeps.outbox, pull, locks: yield* Locks };
 

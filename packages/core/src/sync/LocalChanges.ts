@@ -80,7 +80,12 @@ export interface LocalChangesService {
   /** A conflict's resolution applied as a local change (the resolved record, pushed like any other). */
   readonly applyResolution: (
     tenantId: string,
-    input: EntityRef & { readonly externalId: string; readonly record: Record<string, unknown> },
+    input: EntityRef & {
+      readonly externalId: string;
+      readonly record: Record<string, unknown>;
+      /** The conflict's remote version, which the resolution was made against: the push's `ifVersion` comes from it. */
+      readonly remote?: Record<string, unknown> | undefined;
+    },
   ) => Effect.Effect<StoredRecord, LocalChangeError>;
   /** One record by either id (deleted or not). */
   readonly find: (
@@ -352,8 +357,13 @@ const makeLocalChanges = Effect.gen(function* () {
         return storeChange(
           r,
           immediate,
-          outbox.edit(r.scope, current.externalId, input.record, timingOf(r, immediate), (field) =>
-            isWritable(r.entity, field),
+          outbox.edit(
+            r.scope,
+            current.externalId,
+            input.record,
+            timingOf(r, immediate),
+            (field) => isWritable(r.entity, field),
+            input.remote,
           ),
         ).pipe(Effect.map(Option.map((a) => a.record)));
       });

@@ -2,15 +2,17 @@ import type { AuthExpired } from "@tandem/connector-sdk";
 import { type Context, Effect } from "effect";
 import type { RetryPolicy } from "../queue/RetryPolicy.ts";
 import type { PushOutbox } from "../store/PushOutbox.ts";
+import type { PullSettlementDeps } from "./PullSettlement.ts";
 import { type DrainOptions, type DrainResult, drainOutbox } from "./push/drainOutbox.ts";
 import { type PushOptions, pushSettings } from "./push/PushConfig.ts";
-import { singleWrites } from "./push/pushWriter.ts";
+import { groupWrites } from "./push/pushWriter.ts";
 import { type ResolvedEntity, unsupported } from "./ResolvedEntity.ts";
 
 export interface PushDeps {
   readonly outbox: Context.Tag.Service<PushOutbox>;
   readonly policy: Context.Tag.Service<RetryPolicy>;
   readonly config: PushOptions;
+  readonly pull: PullSettlementDeps;
 }
 
 /**
@@ -24,7 +26,7 @@ export const drain = (
   options: DrainOptions,
 ): Effect.Effect<DrainResult, AuthExpired> => {
   const settings = pushSettings(deps.config, r.entity);
-  return drainOutbox(deps, r, settings, singleWrites(settings.concurrency), options);
+  return drainOutbox(deps, r, settings, groupWrites(settings.concurrency), options);
 };
 
 /** The `push` mode of a run: every pending local change of the entity, written now. */

@@ -114,6 +114,12 @@ export const editLocalRecord = (
   at: Date,
   /** Which changed fields the push sends (all unless told): a conflict's resolution also brings the remote's read-only ones. */
   pushes: (field: string) => boolean = () => true,
+  /**
+   * The vendor's record the change was made against, where it is not the stored base: a
+   * conflict's resolution is made against the conflict's remote version, and its push is
+   * conditional on that version.
+   */
+  base?: Record<string, unknown>,
 ): Effect.Effect<Option.Option<AppliedChange>> =>
   db.transaction(
     Effect.gen(function* () {
@@ -126,6 +132,7 @@ export const editLocalRecord = (
             ...current.pendingChanges,
             ...Object.fromEntries(Object.entries(changes).filter(([field]) => pushes(field))),
           },
+          base,
         };
         const written = yield* db
           .query((k) => rows.writeLocalChange(k, scope, externalId, current.version, change, at.toISOString()))

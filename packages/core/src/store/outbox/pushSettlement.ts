@@ -35,6 +35,49 @@ export type PushSettlement =
     };
 
 /**
+ * Settles many entries: the updates the vendor took (the bulk of a batch push) in two statements
+ * and one transaction, the rest one by one (`settlePush`). Same outcome as settling each alone.
+ */
+export const settlePushes = (
+  db: DatabaseService,
+  scope: RecordScope,
+  settlements: ReadonlyArray<PushSettlement>,
+  at: Date,
+  concurrency: number,
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    type Updated = Extract<PushSettlement, { _tag: "Written" }> & { readonly remote: IncomingRecord };
+    const updated = settlements.filter(
+      (s): s is Updated => s._tag === "Written" && s.operation === "update" && s.remote !== undefined,
+    );
+    const rest = settlements.filter((s) => !updated.includes(s as Updated));
+    if (updated.length > 0) {
+      const iso = at.toISOString();
+      yield* db
+        .transaction(
+          Effect.gen(function* () {
+            yield* db.query((k) =>
+              rows.markPushedMany(
+                k,
+                iso,
+                scope,
+                updated.map((s) => ({ externalId: s.record.externalId, version: s.record.version, remote: s.remote })),
+              ),
+            );
+            yield* db.query((k) =>
+              outbox.settlePushedMany(
+                k,
+                updated.map((s) => ({ id: s.entry.id, revision: s.entry.revision })),
+              ),
+            );
+          }),
+        )
+        .pipe(Effect.orDie);
+    }
+    yield* Effect.forEach(rest, (s) => settlePush(db, scope, s, at), { concurrency, discard: true });
+  });
+
+/**
  * Settles one pushed entry and its record in one transaction. Record statements check the version
  * the push was read at: a local change made meanwhile keeps its data and stays pending, and its
  * newer revision keeps the entry (unclaimed) for the next write.

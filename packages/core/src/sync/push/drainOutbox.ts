@@ -1,10 +1,12 @@
-import { AuthExpired } from "@tandem/connector-sdk";
-import { decodeRecord } from "@tandem/connector-sdk/runtime";
-import { Clock, type Context, Effect, Either } from "effect";
+import { AuthExpired, isVersionConflict } from "@tandem/connector-sdk";
+import { versionOf } from "@tandem/connector-sdk/runtime";
+import { Clock, type Context, Effect } from "effect";
 import type { PushOperation } from "../../db/schema.ts";
 import type { RetryPolicy } from "../../queue/RetryPolicy.ts";
 import type { ClaimedEntry, PushOutbox, PushSettlement } from "../../store/PushOutbox.ts";
-import { toIncoming } from "../PullSettlement.ts";
+import type { StoredRecord } from "../../store/RecordStore.ts";
+import { fetchAndStore } from "../fetchByIds.ts";
+import { type PullSettlementDeps, toIncoming } from "../PullSettlement.ts";
 import type { ResolvedEntity } from "../ResolvedEntity.ts";
 import type { SyncItemError } from "../SyncJob.ts";
 import { decodeFields } from "./localChangeFields.ts";
@@ -14,6 +16,8 @@ import type { GroupWriter, PushItem, PushOutcome } from "./pushWriter.ts";
 export interface DrainDeps {
   readonly outbox: Context.Tag.Service<PushOutbox>;
   readonly policy: Context.Tag.Service<RetryPolicy>;
+  /** The pull's settlement: a push the vendor refused for a moved version merges the remote record through it. */
+  readonly pull: PullSettlementDeps;
 }
 
 /** Which entries a drain takes, and as whom. */
@@ -51,6 +55,20 @@ type Plan =
   | { readonly _tag: "Nothing"; readonly settlement: PushSettlement };
 
 /**
+ * The vendor's version of the record the local changes were made against: its `base` (the last
+ * state both sides agreed on; null while that is `data` itself). Updates are written only if the
+ * vendor's record is still at it.
+ */
+const baseVersion = (r: ResolvedEntity, record: StoredRecord): string | undefined => {
+  try {
+    return versionOf(r.entity, decodeFields(r.entity, record.base ?? record.data));
+  } catch {
+    // A base the entity cannot read a version from: the write cannot be conditional.
+    return undefined;
+  }
+};
+
+/**
  * What a claimed entry asks of the vendor, from its record as it is now (the entry says what
  * happened; the record says what is left to do): a record still provisional is created; a
  * deleted one deleted; otherwise its unpushed changes are sent.
@@ -74,7 +92,11 @@ const plan = (r: ResolvedEntity, claimed: ClaimedEntry): Plan => {
   }
   const changes = record.pendingChanges ?? {};
   if (Object.keys(changes).length === 0) return { _tag: "Nothing", settlement: { _tag: "Nothing", entry } };
-  const item = { externalId: record.externalId, fields: decodeFields(r.entity, changes) };
+  const item = {
+    externalId: record.externalId,
+    fields: decodeFields(r.entity, changes),
+    ifVersion: baseVersion(r, record),
+  };
   return { _tag: "Write", claimed, operation: "update", item };
 };
 
@@ -85,6 +107,7 @@ const settlementOf = (
   write: Extract<Plan, { _tag: "Write" }>,
   outcome: PushOutcome,
   at: number,
+  merged: ReadonlySet<string>,
 ): Effect.Effect<PushSettlement | "credentials refused"> =>
   Effect.gen(function* () {
     const { entry } = write.claimed;
@@ -93,29 +116,45 @@ const settlementOf = (
       if (write.operation === "delete") {
         return { _tag: "Written", entry, record, operation: "delete", remote: undefined } as const;
       }
-      const decoded = decodeRecord(r.entity, outcome.remote);
-      if (Either.isRight(decoded)) {
-        return {
-          _tag: "Written",
-          entry,
-          record,
-          operation: write.operation,
-          remote: toIncoming(decoded.right),
-        } as const;
+      if (outcome.remote !== undefined) {
+        const remote = toIncoming(outcome.remote);
+        return { _tag: "Written", entry, record, operation: write.operation, remote } as const;
       }
-      // The vendor took the write but its answer cannot be read (for a create: not even its id).
-      // Writing again could duplicate the record: given up, for a person to look at.
-      const error = `the vendor's answer does not match the schema: ${decoded.left.message}`;
-      return { _tag: "Failed", entry, record, error, retryAt: undefined } as const;
+      if (outcome.recordError !== undefined) {
+        // The vendor took the write but its answer cannot be read. Writing again could duplicate
+        // the record: given up, for a person to look at.
+        const error = `the vendor's answer does not match the schema: ${outcome.recordError}`;
+        return { _tag: "Failed", entry, record, error, retryAt: undefined } as const;
+      }
+      if (write.operation === "create" && outcome.externalId !== undefined) {
+        // Created, its record neither answered nor read back: it takes the vendor's id with the
+        // data it was created with, and the next pull brings the vendor's copy.
+        const remote = { externalId: outcome.externalId, data: record.data, remoteUpdatedAt: null };
+        return { _tag: "Written", entry, record, operation: "create", remote } as const;
+      }
+      if (write.operation === "create") {
+        const error = "the vendor took the create but answered no id";
+        return { _tag: "Failed", entry, record, error, retryAt: undefined } as const;
+      }
+      return { _tag: "Written", entry, record, operation: write.operation, remote: undefined } as const;
     }
     const { error } = outcome;
     if (error._tag === "AuthExpired") return "credentials refused" as const;
     const message = `${error._tag}: ${error.message}`;
+    if (merged.has(write.item.externalId)) {
+      // The vendor's record moved since the change's base: it was read and merged three-way with
+      // the local changes (the pull's settlement, the entity's conflict policy, audited in the
+      // conflicts table). What is left to push goes again now, against the new base.
+      const error = `${message} (merged with the vendor's record; the merge is pushed next)`;
+      return { _tag: "Failed", entry, record, error, retryAt: new Date(at) } as const;
+    }
     if (error._tag === "EntityNotSupported")
       return { _tag: "Failed", entry, record, error: message, retryAt: undefined };
     const decision = yield* deps.policy.decide({
       failure: {
-        tag: error._tag,
+        // A moved version whose vendor record could not be read for the merge (yet): retried
+        // like an unavailable vendor, the merge tried again then, never given up as a refusal.
+        tag: isVersionConflict(error) ? "Unavailable" : error._tag,
         message: error.message,
         retryAfterMs: "retryAfterMs" in error ? error.retryAfterMs : undefined,
       },
@@ -126,6 +165,31 @@ const settlementOf = (
     const retryAt =
       decision._tag === "Retry" || decision._tag === "RetryUncounted" ? new Date(at + decision.delayMs) : undefined;
     return { _tag: "Failed", entry, record, error: message, retryAt } as const;
+  });
+
+/**
+ * The items the vendor refused for a moved version (its own conditional write, or the engine's
+ * comparison): their vendor records are read and settled against the local changes as a pull
+ * would (three-way against the base; overlapping fields through the entity's conflict policy,
+ * recorded in the conflicts table), never overwritten. Answers the ids merged.
+ */
+const mergeMoved = (
+  deps: DrainDeps,
+  r: ResolvedEntity,
+  settings: PushSettings,
+  group: ReadonlyArray<Extract<Plan, { _tag: "Write" }>>,
+  outcomes: ReadonlyArray<PushOutcome>,
+): Effect.Effect<ReadonlySet<string>> =>
+  Effect.gen(function* () {
+    const moved = group.flatMap((p, i) => {
+      const o = outcomes[i]!;
+      return o._tag === "Failed" && isVersionConflict(o.error) ? [p.item.externalId] : [];
+    });
+    if (moved.length === 0) return new Set<string>();
+    const fetched = yield* fetchAndStore(deps.pull, r, moved, settings.concurrency).pipe(Effect.either);
+    if (fetched._tag === "Left") return new Set<string>();
+    const failed = new Set(fetched.right.errors.map((e) => e.externalId));
+    return new Set(moved.filter((id) => !failed.has(id)));
   });
 
 const itemError = (s: Extract<PushSettlement, { _tag: "Failed" }>): SyncItemError => {
@@ -182,17 +246,15 @@ export const drainOutbox = (
           operation,
           group.map((p) => p.item),
         );
+        const merged = yield* mergeMoved(deps, r, settings, group, outcomes);
         const at = yield* Clock.currentTimeMillis;
         for (let i = 0; i < group.length; i++) {
-          const settled = yield* settlementOf(deps, r, group[i]!, outcomes[i]!, at);
+          const settled = yield* settlementOf(deps, r, group[i]!, outcomes[i]!, at, merged);
           if (settled === "credentials refused") refused.push(group[i]!.claimed.entry.id);
           else settlements.push(settled);
         }
       }
-      yield* Effect.forEach(settlements, (s) => outbox.settle(r.scope, s), {
-        concurrency: settings.concurrency,
-        discard: true,
-      });
+      yield* outbox.settleMany(r.scope, settlements, settings.concurrency);
       for (const s of settlements) {
         if (s._tag === "Written") counts[s.operation]++;
         else if (s._tag === "Nothing") counts.unchanged++;
