@@ -117,8 +117,17 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot, remoteWins, p
         const engine = yield* EntitySync;
         const records = yield* Records;
         const target = yield* setup();
-        const [existing] = fake.seedContacts(1);
         yield* engine.run({ ...target, mode: "full" });
+        // Initial matching (once per connection x entity, at the first push with a local create)
+        // would link a local record to the vendor's contact of the same email. It is done before
+        // the duplicate appears at HubSpot, so this create meets HubSpot's refusal instead.
+        yield* records.create(target.tenantId, {
+          ...target,
+          localId: "host-first",
+          fields: { email: "first@example.com" },
+        });
+        expect((yield* engine.run({ ...target, mode: "push" })).created).toBe(1);
+        const [existing] = fake.seedContacts(1);
         const emails = ["new-1@example.com", existing!.properties.email!, "new-3@example.com"];
         for (const [i, email] of emails.entries()) {
           yield* records.create(target.tenantId, { ...target, localId: `host-${i}`, fields: { email } });
@@ -144,7 +153,7 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot, remoteWins, p
             syncStatus: "synced",
           });
         }
-        expect(fake.live("contacts")).toHaveLength(3);
+        expect(fake.live("contacts")).toHaveLength(4);
       }));
 
     test("a remote edit made between pull and push is merged: the other field pushed, the same field by the policy", () =>

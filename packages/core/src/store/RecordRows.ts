@@ -134,8 +134,9 @@ export const upsertBatch = async (
               -- caller decides which are held back (see below). Found through the index of unsynced
               -- records by id, not by joining the input: a second reader of the input would make the
               -- database keep all of it aside (on disk, for a large batch).
+              -- A local delete not pushed yet is one too: the delete-against-edit rule settles it.
               select r.external_id, coalesce(r.base, r.data) as base, r.remote_updated_at from records r
-              where ${inScope(scope)} and r.sync_status in ('pending', 'conflict') and r.deleted_at is null
+              where ${inScope(scope)} and r.sync_status in ('pending', 'conflict')
                 and r.external_id = any(${ids}::text[])
             ), upserted as (
               insert into records as r (tenant_id, connection_id, entity, external_id, data,

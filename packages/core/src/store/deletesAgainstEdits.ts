@@ -115,9 +115,9 @@ export const remoteEditsMeetDeletes = (
   scope: RecordScope,
   rule: DeleteAgainstEditRule,
   incoming: ReadonlyArray<IncomingRecord>,
-): Effect.Effect<void> =>
+): Effect.Effect<ReadonlySet<string>> =>
   incoming.length === 0
-    ? Effect.void
+    ? Effect.succeed(new Set<string>())
     : db
         .transaction(
           Effect.gen(function* () {
@@ -128,7 +128,7 @@ export const remoteEditsMeetDeletes = (
                 incoming.map((r) => r.externalId),
               ),
             );
-            if (deleted.length === 0) return;
+            if (deleted.length === 0) return new Set<string>();
             const byId = new Map(incoming.map((r) => [r.externalId, r]));
             const now = new Date(yield* Clock.currentTimeMillis);
             for (const record of deleted) {
@@ -158,6 +158,7 @@ export const remoteEditsMeetDeletes = (
                 );
               }
             }
+            return new Set(deleted.map((r) => r.externalId));
           }),
         )
         .pipe(Effect.orDie);

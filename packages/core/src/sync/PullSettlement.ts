@@ -167,11 +167,23 @@ export const upsertPulled = (
   deleteRule: DeleteAgainstEditRule = "edit-wins",
 ): Effect.Effect<UpsertResult> =>
   Effect.gen(function* () {
-    // A remote edit of a record deleted locally (delete not pushed): settled by the entity's rule first.
-    yield* remoteEditsMeetDeletes(deps.db, scope, deleteRule, batch);
     const result = yield* deps.store.upsert(scope, batch, checkpoint === undefined ? {} : { checkpoint });
     if (result.heldBack.length === 0) return result;
-    const settled = yield* settleHeldBack(deps, scope, policy ?? { kind: "manual" }, batch, result.heldBack);
+    // Held back: records with unpushed local changes that the vendor changed too. Those deleted
+    // locally (delete not pushed) go by the entity's delete-against-edit rule; the rest merge
+    // three-way. Checked only here, so a batch that meets no local change costs no statement.
+    const heldBack = new Set(result.heldBack);
+    const deletes = yield* remoteEditsMeetDeletes(
+      deps.db,
+      scope,
+      deleteRule,
+      batch.filter((r) => heldBack.has(r.externalId)),
+    );
+    const toMerge = result.heldBack.filter((id) => !deletes.has(id));
+    const settled =
+      toMerge.length === 0
+        ? { updated: [], conflicts: 0, unchanged: 0 }
+        : yield* settleHeldBack(deps, scope, policy ?? { kind: "manual" }, batch, toMerge);
     if (checkpoint !== undefined) yield* deps.store.upsert(scope, [], { checkpoint });
     return {
       ...result,
