@@ -169,40 +169,49 @@ export const createEntities = <Rec extends { readonly id: string }, Encoded, Wir
     );
   });
 
+/**
+ * One `$batch` of operations on existing entities, answered in the chunk's order. A key that is no
+ * GUID cannot exist (BC would answer 400 for the whole operation): it is not sent, and `absent`
+ * says what it becomes; every other input is settled from its operation's answer.
+ */
+const sendToExisting = async <Input extends { readonly id: string }, Result>(
+  ctx: BusinessCentralContext,
+  chunk: ReadonlyArray<Input>,
+  operationOf: (input: Input) => Operation,
+  absent: (input: Input) => Result,
+  settle: (input: Input, answer: OperationAnswer | undefined) => Result,
+): Promise<ReadonlyArray<Result>> => {
+  const sent = chunk.filter((input) => isGuid(input.id));
+  const answers = sent.length === 0 ? [] : await sendBatch(ctx, sent.map(operationOf));
+  let next = 0;
+  return chunk.map((input) => (isGuid(input.id) ? settle(input, answers[next++]) : absent(input)));
+};
+
 /** Updates entities, 100 operations a `$batch`, each with `If-Match` its `ifVersion` (or `*`). */
 export const updateEntities = <Rec extends { readonly id: string }, Encoded, Wire>(
   ctx: BusinessCentralContext,
   spec: EntitySpec<Rec, Encoded, Wire>,
   inputs: ReadonlyArray<EntityUpdate>,
 ): Promise<ReadonlyArray<WriteResult<Rec>>> =>
-  writeInChunks(inputs, batchMax, async (chunk) => {
-    // A key that is no GUID cannot exist (BC would answer 400): NotFound, as `get` sees it.
-    const sent = chunk.filter((input) => isGuid(input.id));
-    const answers =
-      sent.length === 0
-        ? []
-        : await sendBatch(
-            ctx,
-            sent.map((input) => ({
-              method: "PATCH",
-              url: `${entitySetPath(ctx, spec)}(${input.id})`,
-              ifMatch: input.ifVersion ?? "*",
-              body: input.body,
-            })),
-          );
-    let next = 0;
-    return chunk.map((input): WriteResult<Rec> => {
-      if (!isGuid(input.id)) {
-        return writeFailed(
-          new NotFound({ message: `${spec.entitySet} ${input.id} does not exist`, externalId: input.id }),
-        );
-      }
-      const answer = answers[next++];
-      return answer?.status === 200
-        ? writtenEntity(spec, input.id, answer.body)
-        : writeFailed(operationFailure(answer, input.id));
-    });
-  });
+  writeInChunks(inputs, batchMax, (chunk) =>
+    sendToExisting(
+      ctx,
+      chunk,
+      (input) => ({
+        method: "PATCH",
+        url: `${entitySetPath(ctx, spec)}(${input.id})`,
+        ifMatch: input.ifVersion ?? "*",
+        body: input.body,
+      }),
+      // An entity that cannot exist is not found, as `get` sees it.
+      (input): WriteResult<Rec> =>
+        writeFailed(new NotFound({ message: `${spec.entitySet} ${input.id} does not exist`, externalId: input.id })),
+      (input, answer): WriteResult<Rec> =>
+        answer?.status === 200
+          ? writtenEntity(spec, input.id, answer.body)
+          : writeFailed(operationFailure(answer, input.id)),
+    ),
+  );
 
 /**
  * Deletes entities, 100 operations a `$batch`, each with `If-Match` its `ifVersion` (or `*`). An
@@ -213,25 +222,20 @@ export const deleteEntities = <Rec, Encoded, Wire>(
   spec: EntitySpec<Rec, Encoded, Wire>,
   inputs: ReadonlyArray<EntityDelete>,
 ): Promise<ReadonlyArray<WriteResult<Rec>>> =>
-  writeInChunks(inputs, batchMax, async (chunk) => {
-    const sent = chunk.filter((input) => isGuid(input.id));
-    const answers =
-      sent.length === 0
-        ? []
-        : await sendBatch(
-            ctx,
-            sent.map((input) => ({
-              method: "DELETE",
-              url: `${entitySetPath(ctx, spec)}(${input.id})`,
-              ifMatch: input.ifVersion ?? "*",
-            })),
-          );
-    let next = 0;
-    return chunk.map((input): WriteResult<Rec> => {
-      if (!isGuid(input.id)) return written(input.id);
-      const answer = answers[next++];
-      return answer !== undefined && (answer.status === 204 || answer.status === 200 || answer.status === 404)
-        ? written(input.id)
-        : writeFailed(operationFailure(answer, input.id));
-    });
-  });
+  writeInChunks(inputs, batchMax, (chunk) =>
+    sendToExisting(
+      ctx,
+      chunk,
+      (input) => ({
+        method: "DELETE",
+        url: `${entitySetPath(ctx, spec)}(${input.id})`,
+        ifMatch: input.ifVersion ?? "*",
+      }),
+      // An entity that cannot exist is already gone.
+      (input): WriteResult<Rec> => written(input.id),
+      (input, answer): WriteResult<Rec> =>
+        answer !== undefined && (answer.status === 204 || answer.status === 200 || answer.status === 404)
+          ? written(input.id)
+          : writeFailed(operationFailure(answer, input.id)),
+    ),
+  );
