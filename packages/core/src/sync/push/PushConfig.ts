@@ -15,6 +15,11 @@ export interface PushOptions {
   readonly concurrency?: number;
   /** A drain's claim on its entries lapses after this if the drain dies. Default 2 minutes. */
   readonly claimLeaseMs?: number;
+  /**
+   * Claimed batches a drain has in flight at once (one claimed while another is written, one
+   * settled while the next is written). Default 2.
+   */
+  readonly batchesInFlight?: number;
 }
 
 /**
@@ -31,12 +36,14 @@ export interface PushSettings {
   readonly batchSize: number;
   readonly concurrency: number;
   readonly claimLeaseMs: number;
+  readonly batchesInFlight: number;
 }
 
-/** The defaults: a second to batch in, 500 entries a claim, 4 writes at once, a 2-minute claim. */
+/** The defaults: a second to batch in, 500 entries a claim, 4 writes at once, a 2-minute claim, 2 batches in flight. */
 export const pushSettings = (options: PushOptions, entity?: EntityDefinition<any, any>): PushSettings => ({
   intervalMs: entity?.pushIntervalMs ?? options.intervalMs ?? 1_000,
   batchSize: options.batchSize ?? 500,
   concurrency: options.concurrency ?? 4,
   claimLeaseMs: options.claimLeaseMs ?? 120_000,
+  batchesInFlight: options.batchesInFlight ?? 2,
 });
