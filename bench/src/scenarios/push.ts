@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { EntitySync, JobQueue, RecordStore, Records, SyncJobHandlers } from "@tandem/core";
+import { defaultPushIntervalMs, EntitySync, JobQueue, RecordStore, Records, SyncJobHandlers } from "@tandem/core";
 import { hubSpotFakeToken } from "@tandem/testkit";
 import { Effect, Exit, ManagedRuntime, Scope } from "effect";
 import { summarizeLatencies } from "../measure/Percentiles.ts";
@@ -186,7 +186,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         `tandem wrote ${edits} edits in ${batch.batchUpdateRequests} batch/update requests (and ${batch.batchReadRequests} batch/read version checks: HubSpot has no conditional write), no single PATCH`,
         `naive wrote the first ${naiveRecords} records one PATCH at a time (${naiveRecordsWithLatency} with the vendor latency), with no database work at all; its rate is per record`,
         `the vendor-latency runs add ${vendorLatencyMs} ms to every request the fake answers, on both sides (a real vendor's round trip is longer)`,
-        `latency: ${latency.count} edits through records.update at ${trickleRate}/s, default push interval (1 s) and worker settings; each edit timed from the records.update call to the fake's write`,
+        `latency: ${latency.count} edits through records.update at ${trickleRate}/s, default push interval (${defaultPushIntervalMs} ms) and worker settings; each edit timed from the records.update call to the fake's write`,
       ],
     };
   } finally {
