@@ -593,6 +593,18 @@ export const pendingDeletesAmong = async (
   return result.rows.map(toStored);
 };
 
+/**
+ * A local delete wins over a remote edit: the delete stays pending, now made against the remote
+ * version it was weighed against (its base), so its push is conditional on that version (a later
+ * remote edit is caught and weighed again) and a pull reading the same version again does not
+ * meet the delete a second time.
+ */
+export const rebaseLocalDelete = async (k: Kysely<DB>, scope: RecordScope, remote: IncomingRecord): Promise<void> => {
+  await sql`update records set base = ${JSON.stringify(remote.data)}::jsonb,
+              remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz, version = version + 1
+            where ${inScope(scope)} and external_id = ${remote.externalId} and deleted_at is not null`.execute(k);
+};
+
 /** A remote edit wins over a local delete: the record is live again, as the vendor has it. */
 export const restoreFromRemote = async (
   k: Kysely<DB>,
