@@ -34,10 +34,23 @@ afterAll(() => {
   server.close();
 });
 
-const setup = (deleteAgainstEdit?: "edit-wins" | "delete-wins") =>
+/** HubSpot contacts with neither batch nor conditional writes: the engine reads and compares versions itself. */
+const plainWrites = {
+  ...hubspot,
+  name: "hubspot-plain-writes",
+  entities: {
+    ...hubspot.entities,
+    contacts: {
+      ...hubspot.entities.contacts,
+      write: { ...hubspot.entities.contacts.write!, conditional: false, batch: undefined },
+    },
+  },
+};
+
+const setup = (deleteAgainstEdit?: "edit-wins" | "delete-wins", connector = "hubspot") =>
   Effect.gen(function* () {
     fake.reset();
-    const ids = yield* createTestConnection("hubspot", { baseUrl, accessToken: hubSpotFakeToken });
+    const ids = yield* createTestConnection(connector, { baseUrl, accessToken: hubSpotFakeToken });
     const target = { ...ids, entity: "contacts" } satisfies SyncTarget;
     if (deleteAgainstEdit !== undefined) {
       yield* setConnectionSettings(target.tenantId, target.connectionId, { contacts: { deleteAgainstEdit } });
@@ -55,7 +68,7 @@ const auditOf = (target: SyncTarget, externalId: string) =>
 
 const live = TestServices.provideLive;
 
-layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot] }), { timeout: 180_000 })(
+layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot, plainWrites] }), { timeout: 180_000 })(
   "pushes to HubSpot are conditional, deletes included",
   (it) => {
     const test = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
@@ -123,6 +136,31 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot] }), { timeout
             local: { deleted: true },
             remote: expect.objectContaining({ jobTitle: "Edited remotely" }),
           }),
+        ]);
+      }));
+
+    test("an entity without conditional writes: the engine's own version check stops the delete (edit wins)", () =>
+      Effect.gen(function* () {
+        const engine = yield* EntitySync;
+        const records = yield* Records;
+        const target = yield* setup(undefined, "hubspot-plain-writes");
+        const [a] = fake.seedContacts(1);
+        yield* engine.run({ ...target, mode: "full" });
+        tick();
+        yield* records.delete(target.tenantId, { ...target, externalId: a!.id });
+        tick();
+        fake.store.update("contacts", a!.id, { jobtitle: "Edited remotely" });
+        tick();
+        yield* engine.run({ ...target, mode: "push" });
+        yield* engine.run({ ...target, mode: "push" });
+        expect(fake.store.get("contacts", a!.id)).toMatchObject({ archived: false });
+        expect(yield* storedRecord(target, a!.id)).toMatchObject({
+          deletedAt: null,
+          syncStatus: "synced",
+          data: { jobTitle: "Edited remotely" },
+        });
+        expect(yield* auditOf(target, a!.id)).toEqual([
+          expect.objectContaining({ policy: "delete-against-edit:edit-wins", local: { deleted: true } }),
         ]);
       }));
 
