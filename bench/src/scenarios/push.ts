@@ -1,9 +1,10 @@
 import { performance } from "node:perf_hooks";
-import { EntitySync, JobQueue, RecordStore, Records, SyncJobHandlers } from "@tandem/core";
-import { hubSpotFakeToken, serveHubSpotFake } from "@tandem/testkit";
+import { defaultPushIntervalMs, EntitySync, JobQueue, RecordStore, Records, SyncJobHandlers } from "@tandem/core";
+import { hubSpotFakeToken } from "@tandem/testkit";
 import { Effect, Exit, ManagedRuntime, Scope } from "effect";
 import { summarizeLatencies } from "../measure/Percentiles.ts";
 import { atLeast, atMost, ratio, type Scenario, type ScenarioContext, type ScenarioResult } from "../Scenario.ts";
+import { startHubSpotPushTarget } from "../source/HubSpotPushTarget.ts";
 import { benchHubSpotConfig, ensureConnection, tandemEngineLayer } from "../tandem/TandemEngine.ts";
 
 /** Local edits pushed in the throughput run (issue 17: 10,000). */
@@ -33,27 +34,23 @@ const path = (id: string) => `/crm/v3/objects/contacts/${id}`;
  *   over the same loopback, for the first 1,000 records. Edits per second.
  * - **latency**: the queue worker running as a server runs it, edits arriving through
  *   `records.update` at a steady 20 a second for 10 s, default push settings; each edit's latency
- *   is from the `records.update` call to the moment the fake holds the new value (polled every
- *   5 ms, so figures are up to 5 ms late).
+ *   is from the `records.update` call to the moment the fake stores the new value (the fake's
+ *   process notes the time of the write; both processes read the same wall clock).
  *
- * All in one process (the fake, the engine and the harness share one event loop): the fake's
- * serving time counts against Tandem and the baseline alike.
+ * The fake runs in its own process (`source/hubSpotPushTargetMain.ts`), as every scenario's
+ * source: its serving time is not spent on the event loop of the engine or of the baseline.
  */
 const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
-  const served = await serveHubSpotFake({
-    port: 0,
-    knobs: { rateLimit: { max: 1_000_000, intervalMs: 1_000 }, listMaxLimit: 10_000 },
-  });
-  const fake = served.fake;
+  ctx.log(`starting the HubSpot fake in its own process, seeded with ${edits} contacts`);
+  const vendor = await startHubSpotPushTarget({ records: edits });
   const runtime = ManagedRuntime.make(tandemEngineLayer({ kind: "postgres", url: await ctx.database("tandem") }));
   try {
-    ctx.log(`seeding ${edits} contacts and importing them`);
-    fake.seedContacts(edits);
-    const config = benchHubSpotConfig({ sourceUrl: served.url, accessToken: hubSpotFakeToken, pageSize: 100 });
+    ctx.log(`importing ${edits} contacts`);
+    const config = benchHubSpotConfig({ sourceUrl: vendor.url, accessToken: hubSpotFakeToken, pageSize: 100 });
     const ids = await runtime.runPromise(ensureConnection("bench-push", config));
     const target = { ...ids, entity: "contacts" };
     await runtime.runPromise(Effect.flatMap(EntitySync, (e) => e.run({ ...target, mode: "full" })));
-    const contacts = fake.live("contacts").map((c) => c.id);
+    const contacts = vendor.ids;
 
     // Tandem: every contact edited locally, then one push drain writes them all.
     const tandemPush = async (label: string) => {
@@ -66,17 +63,15 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
           }),
         ),
       );
-      const requestsBefore = fake.requests().length;
+      const before = await vendor.requestCounts();
       const started = performance.now();
       const pushed = await runtime.runPromise(Effect.flatMap(EntitySync, (e) => e.run({ ...target, mode: "push" })));
       const seconds = (performance.now() - started) / 1000;
-      const requests = fake.requests().slice(requestsBefore);
-      const batchUpdates = requests.filter((r) => r.path.startsWith("/crm/v3/objects/contacts/batch/update")).length;
-      const batchReads = requests.filter((r) => r.path.startsWith("/crm/v3/objects/contacts/batch/read")).length;
-      const singlePatches = requests.filter((r) => r.method === "PATCH").length;
-      const landed = contacts.filter(
-        (id) => fake.store.get("contacts", id)?.properties.jobtitle === `${label} ${id}`,
-      ).length;
+      const after = await vendor.requestCounts();
+      const batchUpdates = after.batchUpdates - before.batchUpdates;
+      const batchReads = after.batchReads - before.batchReads;
+      const singlePatches = after.singlePatches - before.singlePatches;
+      const landed = await vendor.countWithJobTitle(contacts, label);
       if (pushed.updated !== edits || landed !== edits || singlePatches !== 0) {
         throw new Error(
           `push: ${pushed.updated} updated, ${landed} at the fake, ${singlePatches} single PATCHes (errors: ${JSON.stringify(pushed.errors.slice(0, 3))})`,
@@ -96,7 +91,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       ctx.log(`naive (${label}): ${records} PATCHes, one per record`);
       const started = performance.now();
       for (const id of contacts.slice(0, records)) {
-        const response = await fetch(`${served.url}${path(id)}`, {
+        const response = await fetch(`${vendor.url}${path(id)}`, {
           method: "PATCH",
           headers: { authorization: `Bearer ${hubSpotFakeToken}`, "content-type": "application/json" },
           body: JSON.stringify({ properties: { jobtitle: `Naive ${label} ${id}` } }),
@@ -111,10 +106,10 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
     // The baselines go last: their writes move the vendor's records past the versions Tandem
     // stored, and Tandem's next (conditional) push of those records would rightly merge them.
     const batch = await tandemPush("loopback");
-    fake.knobs.latencyMs = vendorLatencyMs;
+    await vendor.setLatency(vendorLatencyMs);
     const batchWithLatency = await tandemPush(`latency ${vendorLatencyMs} ms`);
     const naiveWithLatency = await naivePush(`latency ${vendorLatencyMs} ms`, naiveRecordsWithLatency);
-    fake.knobs.latencyMs = 0;
+    await vendor.setLatency(0);
     const naive = await naivePush("loopback", naiveRecords);
 
     // Latency under a steady trickle, the worker running with default settings.
@@ -128,39 +123,34 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
           return yield* (yield* JobQueue).worker({ handlers });
         }).pipe(Scope.extend(workerScope)),
       );
-      const waiting = new Map<string, { readonly value: string; readonly at: number }>();
-      const poll = setInterval(() => {
-        const now = performance.now();
-        for (const [id, w] of waiting) {
-          if (fake.store.get("contacts", id)?.properties.jobtitle === w.value) {
-            latencies.push(now - w.at);
-            waiting.delete(id);
-          }
-        }
-      }, 5);
-      try {
-        const total = trickleRate * trickleSeconds;
-        const t0 = performance.now();
-        for (let i = 0; i < total; i++) {
-          const due = t0 + (i * 1000) / trickleRate;
-          const wait = due - performance.now();
-          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-          // A record not edited by the earlier runs' leftovers: the trickle's own.
-          const id = contacts[naiveRecords + i]!;
-          const value = `Trickle ${i}`;
-          waiting.set(id, { value, at: performance.now() });
-          await runtime.runPromise(
-            Effect.flatMap(Records, (r) =>
-              r.update(target.tenantId, { ...target, externalId: id, fields: { jobTitle: value } }),
-            ),
-          );
-        }
-        const deadline = performance.now() + 60_000;
-        while (waiting.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-        if (waiting.size > 0) throw new Error(`latency: ${waiting.size} edits never reached the fake within 60 s`);
-      } finally {
-        clearInterval(poll);
+      const total = trickleRate * trickleSeconds;
+      const editedAt = new Map<string, number>();
+      const t0 = performance.now();
+      for (let i = 0; i < total; i++) {
+        const due = t0 + (i * 1000) / trickleRate;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        // A record not edited by the earlier runs' leftovers: the trickle's own.
+        const id = contacts[naiveRecords + i]!;
+        const value = `Trickle ${i}`;
+        await vendor.await(id, value);
+        editedAt.set(id, performance.timeOrigin + performance.now());
+        await runtime.runPromise(
+          Effect.flatMap(Records, (r) =>
+            r.update(target.tenantId, { ...target, externalId: id, fields: { jobTitle: value } }),
+          ),
+        );
       }
+      const deadline = performance.now() + 60_000;
+      let written = await vendor.written();
+      while (written.stillAwaited > 0 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        written = await vendor.written();
+      }
+      if (written.stillAwaited > 0) {
+        throw new Error(`latency: ${written.stillAwaited} edits never reached the fake within 60 s`);
+      }
+      for (const [id, at] of editedAt) latencies.push(written.at[id]! - at);
     } finally {
       await Effect.runPromise(Scope.close(workerScope, Exit.void));
     }
@@ -192,16 +182,16 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         atMost("edit-to-vendor latency p99 ≤ 2,000 ms (default settings)", latency.p99, 2_000),
       ],
       notes: [
-        "the fake (node:http on loopback), the engine and the harness share one process and event loop",
+        "the fake (node:http on loopback) runs in its own process; the engine, the baseline and the harness share this one",
         `tandem wrote ${edits} edits in ${batch.batchUpdateRequests} batch/update requests (and ${batch.batchReadRequests} batch/read version checks: HubSpot has no conditional write), no single PATCH`,
         `naive wrote the first ${naiveRecords} records one PATCH at a time (${naiveRecordsWithLatency} with the vendor latency), with no database work at all; its rate is per record`,
         `the vendor-latency runs add ${vendorLatencyMs} ms to every request the fake answers, on both sides (a real vendor's round trip is longer)`,
-        `latency: ${latency.count} edits through records.update at ${trickleRate}/s, default push interval (1 s) and worker settings; polled every 5 ms`,
+        `latency: ${latency.count} edits through records.update at ${trickleRate}/s, default push interval (${defaultPushIntervalMs} ms) and worker settings; each edit timed from the records.update call to the fake's write`,
       ],
     };
   } finally {
     await runtime.dispose();
-    await served.close();
+    await vendor.close();
   }
 };
 

@@ -88,8 +88,13 @@ for (const dialect of dialects) {
     testEngineLayer({
       dialect,
       connectors: [hubspot, slowHubspot],
-      // Quick retries, and a dead push after the third failed attempt.
-      config: { retry: { baseDelayMs: 50, maxDelayMs: 200, defaultMaxAttempts: 3 } },
+      // Quick retries, and a dead push after the third failed attempt. A push interval of 1 s (the
+      // default is 500 ms): the coalescing test's edits, one after the other, fit inside it on a
+      // loaded machine too.
+      config: {
+        retry: { baseDelayMs: 50, maxDelayMs: 200, defaultMaxAttempts: 3 },
+        push: { intervalMs: 1_000 },
+      },
     }),
     { timeout: 120_000 },
   )(`local changes reach HubSpot by themselves on ${dialect}`, (it) => {
@@ -170,7 +175,7 @@ for (const dialect of dialects) {
         const [a] = fake.seedContacts(2);
         yield* engine.run({ ...target, mode: "full" });
         yield* startWorker;
-        // Within the interval (1 s by default): submitted one after the other, well inside it.
+        // Within the interval (1 s here): submitted one after the other, well inside it.
         for (const title of ["First", "Second", "Third"]) {
           yield* local.update(target.tenantId, { ...target, externalId: a!.id, fields: { jobTitle: title } });
         }

@@ -307,3 +307,43 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [hubspot, remoteWins, p
       }));
   },
 );
+
+layer(
+  testEngineLayer({
+    dialect: "postgres",
+    connectors: [hubspot],
+    // Small claims, several in flight at once: a drain of 60 edits is 9 claimed batches.
+    config: { push: { batchSize: 7, batchesInFlight: 3 } },
+  }),
+  { timeout: 180_000 },
+)("pushes to HubSpot with several claimed batches in flight", (it) => {
+  it.effect("every edit is written exactly once, one batch/update per claimed batch", () =>
+    live(
+      Effect.gen(function* () {
+        const engine = yield* EntitySync;
+        const store = yield* RecordStore;
+        const target = yield* setup();
+        const seeded = fake.seedContacts(60);
+        yield* engine.run({ ...target, mode: "full" });
+        tick();
+        for (const [i, contact] of seeded.entries()) {
+          yield* store.applyLocalChange(target, contact.id, { jobTitle: `In flight ${i}` });
+        }
+        const from = fake.requests().length;
+        const pushed = yield* engine.run({ ...target, mode: "push" });
+        expect(pushed).toMatchObject({ updated: 60, errors: [] });
+        // A claim never takes an entry of a batch still in flight: 9 claims of at most 7, each
+        // one batch/update (and its batch/read version check), nothing written twice.
+        expect(requestsSince(from, "POST", "/batch/update")).toHaveLength(9);
+        expect(requestsSince(from, "POST", "/batch/read")).toHaveLength(9);
+        expect(singleWritesSince(from)).toHaveLength(0);
+        for (const [i, contact] of seeded.entries()) {
+          expect(fake.store.get("contacts", contact.id)!.properties.jobtitle).toBe(`In flight ${i}`);
+          expect(yield* storedRecord(target, contact.id)).toMatchObject({ syncStatus: "synced", pendingChanges: null });
+        }
+        const again = yield* engine.run({ ...target, mode: "push" });
+        expect(again).toMatchObject({ updated: 0, unchanged: 0, errors: [] });
+      }),
+    ),
+  );
+});

@@ -286,6 +286,11 @@ export const decodeRecord = (
   // walk. Anything it does not accept (invalid, or in Type form) takes Effect Schema's path.
   const fast = codec.fast?.(raw);
   if (fast !== undefined) return accept(entity, fast.type, fast);
+  // A compiled codec mirrors Effect Schema on every node it compiles: what it does not accept,
+  // Effect's decode refuses too, so a record in its decoded form (what `get` and writes answer)
+  // is recognised first, without building the refusal (a ParseError, stack trace and all, for
+  // every record of a batch write's answer).
+  if (codec.fast !== undefined && codec.is(raw)) return accept(entity, raw);
   const decoded = codec.decode(raw, { errors: "all" });
   if (Either.isLeft(decoded) && codec.is(raw)) return accept(entity, raw);
   if (Either.isLeft(decoded)) {

@@ -101,7 +101,7 @@ export type { PlannedMatch } from "./sync/matching/initialMatch.ts";
 export { type MatchKey, matchKeyFor } from "./sync/matching/matchKey.ts";
 export type { MatchPlan, VendorRecord } from "./sync/matching/planMatches.ts";
 export { type SyncPlanView, toSyncPlanView } from "./sync/matching/planView.ts";
-export { PushConfig, type PushOptions } from "./sync/push/PushConfig.ts";
+export { defaultPushIntervalMs, PushConfig, type PushOptions } from "./sync/push/PushConfig.ts";
 export { deletionsArriveOnTheirOwn, reconcileCadenceOf } from "./sync/reconcileCadence.ts";
 export {
   defineSyncJob,

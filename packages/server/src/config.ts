@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join, resolve } from "node:path";
 import {
   type DatabaseConfig,
+  defaultPushIntervalMs,
   type EgressAllowList,
   generateSecretKey,
   parseEgressAllowList,
@@ -111,7 +112,7 @@ const env = Config.all({
   ),
   alertsCron: Config.string("TANDEM_ALERTS_CRON").pipe(Config.withDefault("* * * * *")),
   pushIntervalMs: Config.integer("TANDEM_PUSH_INTERVAL_MS").pipe(
-    Config.withDefault(1_000),
+    Config.withDefault(defaultPushIntervalMs),
     Config.validate({ message: "must be 0 or more (milliseconds)", validation: (n) => n >= 0 }),
   ),
   webhookMaxBytes: Config.integer("TANDEM_WEBHOOK_MAX_BYTES").pipe(Config.withDefault(1_048_576)),

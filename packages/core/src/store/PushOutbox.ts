@@ -31,6 +31,8 @@ export interface ClaimInput {
   readonly which: "due" | "all";
   /** When this drain started: entries it already attempted are left for the next one. */
   readonly drainStartedAt: Date;
+  /** Entries this drain is writing already (claimed earlier, in flight): not claimed again. */
+  readonly excluding?: ReadonlyArray<string>;
 }
 
 /** A claimed entry with its record as it is now (undefined: the record is gone). */
@@ -174,6 +176,7 @@ const makePushOutbox = Effect.gen(function* () {
           limit: input.limit,
           dueBy: input.which === "all" ? "all" : at,
           notAttemptedSince: input.drainStartedAt,
+          excluding: input.excluding,
         }),
       );
       const records = yield* run((k) =>

@@ -149,6 +149,8 @@ export interface ClaimOptions {
   readonly dueBy: Date | "all";
   /** Entries attempted since then are left for a later drain: one drain writes each entry at most once. */
   readonly notAttemptedSince: Date;
+  /** Entries the claiming drain is writing already (its earlier claims, still in flight): not taken again. */
+  readonly excluding?: ReadonlyArray<string>;
 }
 
 /**
@@ -161,12 +163,14 @@ export const claimDue = async (
   o: ClaimOptions,
 ): Promise<ReadonlyArray<OutboxEntry>> => {
   const due = o.dueBy === "all" ? sql`` : sql`and due_at <= ${ts(o.dueBy)}`;
+  const excluding =
+    o.excluding === undefined || o.excluding.length === 0 ? sql`` : sql`and id <> all(${[...o.excluding]}::uuid[])`;
   const result = await sql<RawEntry>`
             with chosen as (
               select id from push_outbox
               where ${inScope(scope)} and status = 'pending' ${due}
                 and (claimed_until is null or claimed_until < ${ts(o.now)} or claimed_by = ${o.claimer})
-                and (last_attempt_at is null or last_attempt_at < ${ts(o.notAttemptedSince)})
+                and (last_attempt_at is null or last_attempt_at < ${ts(o.notAttemptedSince)}) ${excluding}
               order by critical desc, due_at, id
               limit ${o.limit}
               for update skip locked

@@ -110,7 +110,7 @@ export interface EffectiveEntitySettings {
     /** A cron, or null for none. */
     readonly delta: string | null;
     readonly reconcile: string | null;
-    /** Null: the engine's push interval (`TANDEM_PUSH_INTERVAL_MS`, default 1 s). */
+    /** Null: the engine's push interval (`TANDEM_PUSH_INTERVAL_MS`, default 500 ms). */
     readonly pushIntervalMs: number | null;
   };
   readonly conflictPolicy: ConflictPolicySetting;

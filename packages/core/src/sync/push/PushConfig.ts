@@ -6,7 +6,11 @@ export interface PushOptions {
   /**
    * How long a local change that touches no critical field may wait to be pushed together with
    * others, for entities that declare no `pushIntervalMs`: the window in which changes to one
-   * record coalesce into one write, and changes to many records into one drain. Default 1,000 ms.
+   * record coalesce into one write, and changes to many records into one drain. Default 500 ms:
+   * an edit reaches the vendor within the window plus a drain, and under load a drain's tail
+   * takes up to about a second, so the default leaves that room inside the 2 s a local edit may
+   * take (issue 17). Batching does not need a longer window: a drain takes every entry due, and
+   * entries pile up while one is being written.
    */
   readonly intervalMs?: number;
   /** Outbox entries a drain claims (and writes) at a time. Default 500. */
@@ -15,6 +19,11 @@ export interface PushOptions {
   readonly concurrency?: number;
   /** A drain's claim on its entries lapses after this if the drain dies. Default 2 minutes. */
   readonly claimLeaseMs?: number;
+  /**
+   * Claimed batches a drain has in flight at once (one claimed while another is written, one
+   * settled while the next is written). Default 2.
+   */
+  readonly batchesInFlight?: number;
 }
 
 /**
@@ -25,18 +34,23 @@ export class PushConfig extends Context.Reference<PushConfig>()("@tandem/core/Pu
   defaultValue: (): PushOptions => ({}),
 }) {}
 
+/** The push interval of entities that declare none, when the engine is given none. */
+export const defaultPushIntervalMs = 500;
+
 /** The push settings of one entity, defaults applied. */
 export interface PushSettings {
   readonly intervalMs: number;
   readonly batchSize: number;
   readonly concurrency: number;
   readonly claimLeaseMs: number;
+  readonly batchesInFlight: number;
 }
 
-/** The defaults: a second to batch in, 500 entries a claim, 4 writes at once, a 2-minute claim. */
+/** The defaults: half a second to batch in, 500 entries a claim, 4 writes at once, a 2-minute claim, 2 batches in flight. */
 export const pushSettings = (options: PushOptions, entity?: EntityDefinition<any, any>): PushSettings => ({
-  intervalMs: entity?.pushIntervalMs ?? options.intervalMs ?? 1_000,
+  intervalMs: entity?.pushIntervalMs ?? options.intervalMs ?? defaultPushIntervalMs,
   batchSize: options.batchSize ?? 500,
   concurrency: options.concurrency ?? 4,
   claimLeaseMs: options.claimLeaseMs ?? 120_000,
+  batchesInFlight: options.batchesInFlight ?? 2,
 });

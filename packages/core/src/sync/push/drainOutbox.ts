@@ -1,6 +1,6 @@
 import { AuthExpired, isVersionConflict } from "@tandem/connector-sdk";
 import { versionOf } from "@tandem/connector-sdk/runtime";
-import { Clock, type Context, Effect } from "effect";
+import { Clock, type Context, Effect, Fiber } from "effect";
 import type { PushOperation } from "../../db/schema.ts";
 import type { RetryPolicy } from "../../queue/RetryPolicy.ts";
 import type { ClaimedEntry, PushOutbox, PushSettlement } from "../../store/PushOutbox.ts";
@@ -210,13 +210,76 @@ const itemError = (s: Extract<PushSettlement, { _tag: "Failed" }>): SyncItemErro
   };
 };
 
+/** What one claimed batch came to: tallied into the drain's result. */
+interface BatchTally {
+  readonly counts: Record<"create" | "update" | "delete" | "unchanged", number>;
+  readonly errors: Array<SyncItemError>;
+  /** The vendor refused the credentials: these entries were handed back. */
+  refused: boolean;
+}
+
+/**
+ * One claimed batch: planned from its records, written in groups per operation, settled. Entries
+ * whose write met refused credentials are handed back untouched (`tally.refused`).
+ */
+const writeClaimed = (
+  deps: DrainDeps,
+  r: ResolvedEntity,
+  settings: PushSettings,
+  writer: GroupWriter,
+  claimer: string,
+  claimed: ReadonlyArray<ClaimedEntry>,
+  tally: BatchTally,
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const plans = claimed.map((c) => plan(r, c));
+    const settlements: Array<PushSettlement> = [];
+    const refused: Array<string> = [];
+    for (const p of plans) if (p._tag === "Nothing") settlements.push(p.settlement);
+    for (const operation of ["create", "update", "delete"] as const) {
+      const group = plans.filter(
+        (p): p is Extract<Plan, { _tag: "Write" }> => p._tag === "Write" && p.operation === operation,
+      );
+      if (group.length === 0) continue;
+      const outcomes = yield* writer(
+        r,
+        operation,
+        group.map((p) => p.item),
+      );
+      const merged = yield* mergeMoved(deps, r, settings, group, outcomes);
+      const at = yield* Clock.currentTimeMillis;
+      for (let i = 0; i < group.length; i++) {
+        const settled = yield* settlementOf(deps, r, group[i]!, outcomes[i]!, at, merged);
+        if (settled === "credentials refused") refused.push(group[i]!.claimed.entry.id);
+        else settlements.push(settled);
+      }
+    }
+    yield* deps.outbox.settleMany(r.scope, settlements, settings.concurrency);
+    for (const s of settlements) {
+      if (s._tag === "Written") tally.counts[s.operation]++;
+      else if (s._tag === "Nothing") tally.counts.unchanged++;
+      else tally.errors.push(itemError(s));
+    }
+    if (refused.length > 0) {
+      yield* deps.outbox.release(refused, claimer);
+      tally.refused = true;
+    }
+  });
+
 /**
  * Drains an entity's outbox: claims entries (critical first), plans each from its record, writes
- * them in groups per operation through `writer`, and settles each entry with its record in one
- * transaction: pushed (the vendor's answer becomes data and base; a create takes the vendor's
- * id), retried later by the retry policy (`pending` with the error), or dead (`failed`). Repeats
- * while there is something to claim; each entry is written at most once per drain (a failed one
- * waits for its retry time), except that one changed while its write was in flight goes again.
+ * them in groups per operation through `writer`, and settles each entry with its record: pushed
+ * (the vendor's answer becomes data and base; a create takes the vendor's id), retried later by
+ * the retry policy (`pending` with the error), or dead (`failed`). Repeats while there is
+ * something to claim; each entry is written at most once per drain (a failed one waits for its
+ * retry time), except that one changed while its write was in flight goes again.
+ *
+ * Up to `batchesInFlight` claimed batches are in flight at once, each claimed, written and
+ * settled on its own: the next batch is claimed while one is written, and one settles while the
+ * next is written, so the database's round trips overlap the vendor's. A claim never takes an
+ * entry of a batch still in flight. The vendor's rate budget still paces every request (the
+ * connection's HTTP client).
+ *
  * Credentials the vendor refuses fail the drain with AuthExpired, the claimed entries handed back
  * untouched, for the job queue to refresh them and run it again.
  */
@@ -230,56 +293,57 @@ export const drainOutbox = (
   Effect.gen(function* () {
     const { outbox } = deps;
     const startedAt = new Date(yield* Clock.currentTimeMillis);
-    const counts = { create: 0, update: 0, delete: 0, unchanged: 0 };
-    const errors: Array<SyncItemError> = [];
-    for (let round = 0; round < MAX_CLAIMS; round++) {
+    const tally: BatchTally = { counts: { create: 0, update: 0, delete: 0, unchanged: 0 }, errors: [], refused: false };
+    const lanes = Math.max(1, settings.batchesInFlight);
+    const free = yield* Effect.makeSemaphore(lanes);
+    const inFlight = new Set<string>();
+    const batches: Array<Fiber.RuntimeFiber<void>> = [];
+    /** Waits until no batch is in flight. */
+    const settled = free.withPermits(lanes)(Effect.void);
+    let claims = 0;
+    while (claims < MAX_CLAIMS && !tally.refused) {
+      yield* free.take(1);
       const claimed = yield* outbox.claim(r.scope, {
         claimer: options.claimer,
         limit: settings.batchSize,
         leaseMs: settings.claimLeaseMs,
         which: options.which,
         drainStartedAt: startedAt,
+        excluding: [...inFlight],
       });
-      if (claimed.length === 0) break;
-      const plans = claimed.map((c) => plan(r, c));
-      const settlements: Array<PushSettlement> = [];
-      const refused: Array<string> = [];
-      for (const p of plans) if (p._tag === "Nothing") settlements.push(p.settlement);
-      for (const operation of ["create", "update", "delete"] as const) {
-        const group = plans.filter(
-          (p): p is Extract<Plan, { _tag: "Write" }> => p._tag === "Write" && p.operation === operation,
-        );
-        if (group.length === 0) continue;
-        const outcomes = yield* writer(
-          r,
-          operation,
-          group.map((p) => p.item),
-        );
-        const merged = yield* mergeMoved(deps, r, settings, group, outcomes);
-        const at = yield* Clock.currentTimeMillis;
-        for (let i = 0; i < group.length; i++) {
-          const settled = yield* settlementOf(deps, r, group[i]!, outcomes[i]!, at, merged);
-          if (settled === "credentials refused") refused.push(group[i]!.claimed.entry.id);
-          else settlements.push(settled);
-        }
+      if (claimed.length === 0) {
+        yield* free.release(1);
+        if (inFlight.size === 0) break;
+        // What is in flight may hand entries back (changed while they were written): claim again
+        // once it has settled; nothing then means the drain is done.
+        yield* settled;
+        continue;
       }
-      yield* outbox.settleMany(r.scope, settlements, settings.concurrency);
-      for (const s of settlements) {
-        if (s._tag === "Written") counts[s.operation]++;
-        else if (s._tag === "Nothing") counts.unchanged++;
-        else errors.push(itemError(s));
-      }
-      if (refused.length > 0) {
-        yield* outbox.release(refused, options.claimer);
-        return yield* new AuthExpired({ message: "the vendor refused the connection's credentials during a push" });
-      }
+      claims++;
+      const ids = claimed.map((c) => c.entry.id);
+      for (const id of ids) inFlight.add(id);
+      const batch = writeClaimed(deps, r, settings, writer, options.claimer, claimed, tally).pipe(
+        Effect.ensuring(
+          Effect.zipRight(
+            Effect.sync(() => {
+              for (const id of ids) inFlight.delete(id);
+            }),
+            free.release(1),
+          ),
+        ),
+      );
+      batches.push(yield* Effect.fork(batch));
+    }
+    yield* Fiber.joinAll(batches);
+    if (tally.refused) {
+      return yield* new AuthExpired({ message: "the vendor refused the connection's credentials during a push" });
     }
     return {
-      created: counts.create,
-      updated: counts.update,
-      deleted: counts.delete,
-      unchanged: counts.unchanged,
-      errors,
+      created: tally.counts.create,
+      updated: tally.counts.update,
+      deleted: tally.counts.delete,
+      unchanged: tally.counts.unchanged,
+      errors: tally.errors,
       nextDueAt: yield* outbox.nextDue(r.scope),
     };
   });

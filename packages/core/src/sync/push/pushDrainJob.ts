@@ -25,7 +25,8 @@ export interface DrainSchedulingDeps {
  * Makes sure a drain of the entity runs by `dueAt`, in the caller's transaction (the one that
  * wrote the outbox entries it is for): a queued drain due by then (and of the priority needed)
  * is share-locked until the transaction commits, so it cannot start before the entries are
- * visible to it; otherwise a new drain is queued for `dueAt`. A drain that is already running
+ * visible to it, and the workers are woken once it commits; otherwise a new drain is queued for
+ * `dueAt`. A drain that is already running
  * does not count: it may have claimed before these entries existed, and it only schedules a
  * follow-up for what is left when it finishes (see `runPushDrainJob`). Critical changes get a
  * drain of webhook priority (claimed before everything else), the rest on-demand.
@@ -46,7 +47,13 @@ export const ensureDrain = (
       runAtOrBefore: dueAt,
       priorityAtMost: priority,
     });
-    if (held !== undefined) return;
+    if (held !== undefined) {
+      // A worker that tried to claim the held drain meanwhile skipped it (its row was locked) and
+      // went back to sleep: without a wake once the hold ends, a drain already due would wait for
+      // the workers' next poll (2 s), the tail of a local edit's latency.
+      yield* deps.queue.nudge;
+      return;
+    }
     const payload: PushDrainPayload = { connectionId: target.connectionId, entity: target.entity };
     yield* deps.queue
       .enqueue({
