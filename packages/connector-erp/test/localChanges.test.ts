@@ -8,6 +8,7 @@ import {
   createManualClock,
   createTestConnection,
   storedRecord,
+  storedRecords,
   testEngineLayer,
 } from "@tandem/testkit";
 import { Effect, TestServices } from "effect";
@@ -19,7 +20,8 @@ import erp from "../src/index.ts";
  * Local changes to Business Central items and customers are checked against what BC lets an API
  * client write: its ids, etags, modification times and computed inventory are refused when
  * submitted, naming the field, and a resolved conflict (a whole record, read-only fields
- * included) pushes only the writable ones. PostgreSQL, the BC fake through MSW.
+ * included) and an item created again at BC (its remote delete met a local edit) push only the
+ * writable ones. PostgreSQL, the BC fake through MSW.
  */
 
 const baseUrl = "https://bc.local-changes.test";
@@ -122,6 +124,33 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [erp] }), { timeout: 12
         expect(pushed.errors).toEqual([]);
         expect(fake.store.get("items", item!.id)!.fields).toMatchObject({ displayName: "Local", inventory: 42 });
         expect(yield* storedRecord(target, item!.id)).toMatchObject({ syncStatus: "synced", pendingChanges: null });
+      }));
+
+    test("an item deleted in BC while a local edit waited is created again with its writable fields (edit wins)", () =>
+      Effect.gen(function* () {
+        const engine = yield* EntitySync;
+        const local = yield* LocalChanges;
+        const target = yield* setup("items");
+        const [item] = fake.seedItems(1);
+        const number = item!.fields.number;
+        yield* engine.run({ ...target, mode: "full" });
+        tick();
+        yield* local.update(target.tenantId, { ...target, externalId: item!.id, fields: { displayName: "Kept edit" } });
+        tick();
+        fake.store.remove("items", item!.id);
+        tick();
+        yield* engine.run({ ...target, mode: "reconcile" });
+        const pushed = yield* engine.run({ ...target, mode: "push" });
+        expect(pushed.errors).toEqual([]);
+        const [recreated, ...others] = fake.records("items");
+        expect(others).toEqual([]);
+        expect(recreated!.id).not.toBe(item!.id);
+        // BC computes the new item's inventory (0): the old one's is not sent.
+        expect(recreated!.fields).toMatchObject({ number, displayName: "Kept edit", inventory: 0 });
+        const stored = [...(yield* storedRecords(target)).values()];
+        expect(stored).toEqual([
+          expect.objectContaining({ externalId: recreated!.id, syncStatus: "synced", pendingChanges: null }),
+        ]);
       }));
   },
 );
