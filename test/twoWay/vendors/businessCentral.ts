@@ -20,8 +20,8 @@ import type { TwoWayVendor, VendorFields, VendorSession, VendorTransport, Vendor
  */
 
 const clientState = "two-way-matrix-client-state";
-const mswBaseUrl = "https://bc.twoway.test";
-const mswAuthorityUrl = "https://login.twoway.test";
+/** Sessions run side by side over MSW: each answers on origins of its own. */
+let sessions = 0;
 /** BC sends no event id; the subscription's id is part of the connector's derived one. */
 const subscriptionId = "5e0a2f7d9c2b4c1a8e3f6a7b9c0d1e2f";
 
@@ -127,7 +127,12 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
   let handlers: VendorSession["handlers"] = [];
   let close: () => Promise<void>;
   if (transport === "msw") {
-    fake = createBusinessCentralFake({ baseUrl: mswBaseUrl, authorityUrl: mswAuthorityUrl, clock });
+    const n = ++sessions;
+    fake = createBusinessCentralFake({
+      baseUrl: `https://bc-${n}.twoway.test`,
+      authorityUrl: `https://login-${n}.twoway.test`,
+      clock,
+    });
     handlers = businessCentralHandlers(withWriteLog(fake, writes));
     close = async () => {};
   } else {
