@@ -409,6 +409,17 @@ const scenarios: Record<string, Scenario> = {
     expect(w.v.read(x!)).toMatchObject({ [w.a]: "Local value", [w.b]: "Remote b meanwhile" });
     expect((await w.l.get(byId(x!))).syncStatus).toBe("synced");
   },
+  "same field, manual: the host deletes the record instead of resolving: deleted at the vendor, the conflict closed":
+    async (w) => {
+      const [x] = await w.seed(2);
+      await bothChangeA(w, x!);
+      await auditSays(w, x!, { status: "open", fields: [w.a] });
+      await w.l.remove(byId(x!));
+      await w.l.quiet();
+      expect(w.v.read(x!)).toBeUndefined();
+      expect(await w.l.get(byId(x!))).toMatchObject({ syncStatus: "synced", deletedAt: expect.any(String) });
+      await auditSays(w, x!, { status: "resolved", resolvedBy: "superseded:local-delete" });
+    },
   "same field, the LLM resolver's valid answer: its merge on both sides": async (w) => {
     const [x] = await w.seed(1);
     const model = await llmPolicy(w, "valid");
