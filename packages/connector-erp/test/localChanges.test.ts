@@ -152,5 +152,36 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [erp] }), { timeout: 12
           expect.objectContaining({ externalId: recreated!.id, syncStatus: "synced", pendingChanges: null }),
         ]);
       }));
+
+    test("an item in conflict deleted by the host instead of resolving is deleted in BC, against the version in conflict", () =>
+      Effect.gen(function* () {
+        const engine = yield* EntitySync;
+        const local = yield* LocalChanges;
+        const target = yield* setup("items");
+        const [item, other] = fake.seedItems(2);
+        yield* engine.run({ ...target, mode: "full" });
+        tick();
+        yield* local.update(target.tenantId, { ...target, externalId: item!.id, fields: { displayName: "Local" } });
+        tick();
+        fake.store.update("items", item!.id, { displayName: "Remote" });
+        tick();
+        yield* engine.run({ ...target, mode: "delta" });
+        expect((yield* storedRecord(target, item!.id)).syncStatus).toBe("conflict");
+
+        yield* (yield* Records).delete(target.tenantId, { ...target, externalId: item!.id });
+        const from = fake.requests().length;
+        // The first push may meet the etag pulled before the conflict (409); the next goes against
+        // the version in conflict.
+        yield* engine.run({ ...target, mode: "push" });
+        yield* engine.run({ ...target, mode: "push" });
+        expect(fake.store.get("items", item!.id)).toBeUndefined();
+        expect(fake.records("items").map((r) => r.id)).toEqual([other!.id]);
+        const writes = fake
+          .requests()
+          .slice(from)
+          .filter((r) => r.method === "DELETE" || r.url.endsWith("/$batch"));
+        expect(writes.length).toBeLessThanOrEqual(2);
+        expect(yield* storedRecord(target, item!.id)).toMatchObject({ syncStatus: "synced" });
+      }));
   },
 );

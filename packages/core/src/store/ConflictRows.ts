@@ -80,6 +80,7 @@ export const supersedeOpen = (
     .where("entity", "=", record.entity)
     .where("external_id", "=", record.externalId)
     .where("status", "=", "open")
+    .returning(["remote", "remote_updated_at"])
     .execute();
 
 /** One conflict of the tenant. */
