@@ -1,4 +1,4 @@
-import { hubSpotFakeToken, type ServedHubSpotFake, serveHubSpotFake } from "@tandem/testkit";
+import { hubSpotFakeToken, queryRows, type ServedHubSpotFake, serveHubSpotFake } from "@tandem/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../support/server.ts";
 
@@ -59,7 +59,8 @@ describe("connections.settings through the API", () => {
       criticalFields: ["email", "lifecycleStage"],
       matchKey: null,
       deleteAgainstEdit: "edit-wins",
-      schedules: { delta: "*/15 * * * *", pushIntervalMs: null },
+      // The test server's own default crons (startTestServer sets TANDEM_*_CRON), not the built-in ones.
+      schedules: { delta: "0 0 1 1 *", reconcile: "0 0 1 1 *", pushIntervalMs: null },
     });
     expect(Object.values(contacts.sources).every((s) => s === "default")).toBe(true);
     expect(await refusal(t.client(otherKey).connections.settings.get.query({ id: connectionId }))).toMatchObject({
@@ -161,4 +162,43 @@ describe("connections.settings through the API", () => {
     const mailed = await a.records.update.mutate({ ...scope, localId: "crit-1", fields: { email: "al@example.com" } });
     expect(mailed.pushImmediately).toBe(false);
   });
+});
+
+describe("connections.settings shows the schedules the server runs", () => {
+  it("a server started with its own default crons shows them as the defaults, the crons its Scheduler set", async () => {
+    const fake = await serveHubSpotFake({ port: 0 });
+    const t = await startTestServer("postgres", {
+      TANDEM_DELTA_CRON: "*/7 * * * *",
+      // HubSpot's entities report deletions by delta: their default reconciliation is the safety net.
+      TANDEM_RECONCILE_SAFETY_NET_CRON: "45 4 * * 6",
+    });
+    try {
+      const admin = t.client(t.adminKey);
+      const tenant = await admin.tenants.create.mutate({ name: "crons" });
+      const key = (await admin.apiKeys.create.mutate({ tenantId: tenant.id, name: "k" })).key;
+      const { id } = await t.client(key).connections.create.mutate({
+        connector: "hubspot",
+        name: "crm",
+        config: { baseUrl: fake.url, accessToken: hubSpotFakeToken },
+      });
+      const settings = await t.client(key).connections.settings.get.query({ id });
+      for (const entity of ["contacts", "companies"]) {
+        expect(settings.entities[entity]).toMatchObject({
+          schedules: { delta: "*/7 * * * *", reconcile: "45 4 * * 6" },
+          sources: { "schedules.delta": "default", "schedules.reconcile": "default" },
+        });
+      }
+      // What the settings show is what runs: the schedules the Scheduler stored for the connection.
+      const [rows] = await queryRows(t.databaseUrl!, [
+        `select name, cron from schedules where name like 'sync:${id}:contacts:%' order by name`,
+      ]);
+      expect(rows).toEqual([
+        { name: `sync:${id}:contacts:delta`, cron: "*/7 * * * *" },
+        { name: `sync:${id}:contacts:reconcile`, cron: "45 4 * * 6" },
+      ]);
+    } finally {
+      await t.close();
+      await fake.close();
+    }
+  }, 120_000);
 });

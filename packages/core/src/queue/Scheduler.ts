@@ -9,7 +9,12 @@ import { fireDue } from "./schedules/fireDue.ts";
 import { setConnectionPaused, setSchedulePaused } from "./schedules/pauseSchedules.ts";
 import { runScheduler } from "./schedules/runScheduler.ts";
 import { toView } from "./schedules/scheduleView.ts";
-import { ensureSyncSchedules, removeSchedule, type SyncSchedulesInput } from "./schedules/syncSchedules.ts";
+import {
+  ensureSyncSchedules,
+  removeSchedule,
+  type SyncSchedulesInput,
+  syncScheduleDefaults,
+} from "./schedules/syncSchedules.ts";
 import { scheduleNamed, upsertSchedule } from "./schedules/upsertSchedule.ts";
 
 export type { ReconcileCadence, SyncSchedulesInput } from "./schedules/syncSchedules.ts";
@@ -140,11 +145,7 @@ const makeScheduler = Effect.gen(function* () {
   const db = yield* Database;
   const queue = yield* JobQueue;
   const config = yield* SchedulerConfig;
-  const defaults = {
-    deltaCron: config.deltaCron ?? "*/15 * * * *",
-    reconcileCron: config.reconcileCron ?? "0 3 * * *",
-    safetyNetReconcileCron: config.safetyNetReconcileCron ?? "0 3 * * 0",
-  };
+  const defaults = syncScheduleDefaults(config);
   const firePass = fireDue(db, config.missedTickToleranceMs ?? 10_000, queue.nudge);
 
   return {

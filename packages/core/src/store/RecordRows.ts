@@ -239,7 +239,49 @@ export const writeLocalChange = async (
   return row === undefined ? undefined : toStored(row);
 };
 
-/** Stores what the remote answered to a push as data and base, if the record is still at `version`. */
+/** A push the vendor took: the record it was read at (`version`), and the vendor's answer. */
+export interface PushedRecord {
+  readonly externalId: string;
+  readonly version: number;
+  readonly remote: IncomingRecord;
+}
+
+/** `pushed` as rows `v(eid, ver, pushed_data, pushed_at)`, one parameter for the whole batch. */
+const pushedRows = (pushed: ReadonlyArray<PushedRecord>) => {
+  const rows = pushed.map((p) => ({
+    eid: p.externalId,
+    ver: p.version,
+    pushed_data: p.remote.data,
+    pushed_at: p.remote.remoteUpdatedAt?.toISOString() ?? null,
+  }));
+  return sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(eid text, ver integer, pushed_data jsonb, pushed_at timestamptz)`;
+};
+
+/**
+ * The records among `pushed` changed locally while their write was in flight (their version moved
+ * past the one the push was read at, and they are pending again): rebased on the vendor's answer.
+ * The answer becomes the record's `base`, and its data with the unpushed changes laid over it
+ * (they win: they are the newer local change), so the next push is conditional on the version we
+ * just wrote and a pull merges against what the vendor holds since our write. Left on the older
+ * base, our own write would look like a remote edit: the next conditional write would be refused,
+ * and the merge would meet the local change with our pushed value as a conflict, where a policy
+ * such as last-write-wins could drop the local change. A record a pull has since settled against
+ * a newer remote version keeps that one. The version moves, so a settlement computed against the
+ * older base no longer applies.
+ */
+const rebaseMoved = async (k: Kysely<DB>, at: string, scope: RecordScope, pushed: ReadonlyArray<PushedRecord>) => {
+  await sql`update records set data = v.pushed_data || coalesce(pending_changes, '{}'::jsonb), base = v.pushed_data,
+              remote_updated_at = v.pushed_at, version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
+            from ${pushedRows(pushed)}
+            where ${inScope(scope)} and external_id = v.eid and version <> v.ver and sync_status = 'pending'
+              and (remote_updated_at is null or v.pushed_at is null or remote_updated_at <= v.pushed_at)`.execute(k);
+};
+
+/**
+ * Stores what the remote answered to a push as data and base, if the record is still at `version`
+ * (true); a record changed locally meanwhile keeps its change, rebased on the answer (see
+ * `rebaseMoved`; false).
+ */
 export const markPushed = async (
   k: Kysely<DB>,
   at: string,
@@ -255,33 +297,29 @@ export const markPushed = async (
               pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
               version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
             where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
-  return Number(result.numAffectedRows ?? 0) === 1;
+  if (Number(result.numAffectedRows ?? 0) === 1) return true;
+  await rebaseMoved(k, at, scope, [{ externalId, version, remote }]);
+  return false;
 };
 
 /**
- * `markPushed` for many records in one statement (a batch's answers): each stored as data and
- * base if it is still at its `version`; one changed meanwhile keeps its data and stays pending.
+ * `markPushed` for many records (a batch's answers): each stored as data and base if it is still
+ * at its `version`; one changed meanwhile keeps its change, rebased on the answer (`rebaseMoved`,
+ * first: its version then no longer matches).
  */
 export const markPushedMany = async (
   k: Kysely<DB>,
   at: string,
   scope: RecordScope,
-  pushed: ReadonlyArray<{ readonly externalId: string; readonly version: number; readonly remote: IncomingRecord }>,
+  pushed: ReadonlyArray<PushedRecord>,
 ): Promise<void> => {
   if (pushed.length === 0) return;
-  const rows = JSON.stringify(
-    pushed.map((p) => ({
-      eid: p.externalId,
-      ver: p.version,
-      pushed_data: p.remote.data,
-      pushed_at: p.remote.remoteUpdatedAt?.toISOString() ?? null,
-    })),
-  );
+  await rebaseMoved(k, at, scope, pushed);
   await sql`update records set
               data = v.pushed_data, base = null, remote_updated_at = v.pushed_at,
               pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
               version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
-            from jsonb_to_recordset(${rows}::jsonb) as v(eid text, ver integer, pushed_data jsonb, pushed_at timestamptz)
+            from ${pushedRows(pushed)}
             where ${inScope(scope)} and external_id = v.eid and version = v.ver`.execute(k);
 };
 
@@ -553,6 +591,18 @@ export const pendingDeletesAmong = async (
               and not external_id_provisional and external_id = any(${[...externalIds]}::text[])
             order by external_id for update`.execute(k);
   return result.rows.map(toStored);
+};
+
+/**
+ * A local delete wins over a remote edit: the delete stays pending, now made against the remote
+ * version it was weighed against (its base), so its push is conditional on that version (a later
+ * remote edit is caught and weighed again) and a pull reading the same version again does not
+ * meet the delete a second time.
+ */
+export const rebaseLocalDelete = async (k: Kysely<DB>, scope: RecordScope, remote: IncomingRecord): Promise<void> => {
+  await sql`update records set base = ${JSON.stringify(remote.data)}::jsonb,
+              remote_updated_at = ${remote.remoteUpdatedAt?.toISOString() ?? null}::timestamptz, version = version + 1
+            where ${inScope(scope)} and external_id = ${remote.externalId} and deleted_at is not null`.execute(k);
 };
 
 /** A remote edit wins over a local delete: the record is live again, as the vendor has it. */

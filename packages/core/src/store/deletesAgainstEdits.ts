@@ -9,6 +9,7 @@ import {
   liveEditsAmong,
   markForRecreate,
   pendingDeletesAmong,
+  rebaseLocalDelete,
   restoreFromRemote,
 } from "./RecordRows.ts";
 import type { IncomingRecord, RecordScope, StoredRecord } from "./RecordStore.ts";
@@ -21,7 +22,12 @@ import type { IncomingRecord, RecordScope, StoredRecord } from "./RecordStore.ts
  *   next push creates again at the vendor (under a new id); a local delete meeting a remote edit
  *   is cancelled, and the record restored as the vendor has it.
  * - `delete-wins`: the remote delete applies and the local edit is dropped; the local delete is
- *   pushed over the remote edit.
+ *   pushed over the remote edit (conditional on the remote version it was weighed against).
+ *
+ * A local delete meets a remote edit either in a pull (the vendor's newer version arrives while
+ * the delete waits in the outbox) or in its own push: the delete is written conditional on the
+ * version the record was deleted against, and a vendor that refuses it (version conflict) has its
+ * record read and settled here, as a pull would.
  *
  * Nothing is silently discarded: each case is a resolved row in the conflicts table (the audit
  * trail), with both versions (`local`, `remote`; a deleted side reads `{"deleted": true}`), the
@@ -108,7 +114,8 @@ export const remoteDeletesMeetEdits = (
  * Before pulled records are upserted: those deleted locally, with the delete not pushed yet, that
  * the vendor edited since (the pulled version differs from ours) are settled by the rule
  * (edit-wins: the local delete cancelled and the record restored from the vendor; delete-wins:
- * the delete stays pending, to be pushed), each with an audit row (one per remote version).
+ * the delete stays pending, to be pushed conditional on the remote version), each with an audit
+ * row (one per remote version).
  */
 export const remoteEditsMeetDeletes = (
   db: DatabaseService,
@@ -150,6 +157,7 @@ export const remoteEditsMeetDeletes = (
                   ),
                 );
               } else {
+                yield* db.query((k) => rebaseLocalDelete(k, scope, remote));
                 yield* db.query((k) =>
                   insertConflict(
                     k,

@@ -9,6 +9,8 @@ import { Database } from "../db/Database.ts";
 import type { ConnectionRow, DB } from "../db/schema.ts";
 import { AlreadyExists, type FieldIssue, InvalidInput, ResourceNotFound } from "../errors/Errors.ts";
 import { invalidInput } from "../errors/schemaIssues.ts";
+import { SchedulerConfig } from "../queue/Scheduler.ts";
+import { type SyncScheduleDefaults, syncScheduleDefaults } from "../queue/schedules/syncSchedules.ts";
 import { deleteRecordsOfConnection } from "../store/RecordRows.ts";
 import { CredentialCipher } from "./CredentialCipher.ts";
 import {
@@ -95,6 +97,8 @@ export interface ResolvedConnection {
   readonly config: unknown;
   readonly row: ConnectionRow;
   readonly settings: SyncSettings;
+  /** The running engine's default crons, which the settings' schedules fall back to. */
+  readonly scheduleDefaults: SyncScheduleDefaults;
 }
 
 /**
@@ -146,6 +150,8 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
       const cipher = yield* CredentialCipher;
       const registry = yield* ConnectorRegistry;
       const egress = yield* EgressPolicy;
+      // The crons the Scheduler uses where a connection sets none: the settings show these.
+      const scheduleDefaults = syncScheduleDefaults(yield* SchedulerConfig);
 
       const connectorNamed = (name: string) => {
         const connector = registry.get(name);
@@ -268,16 +274,16 @@ export class Connections extends Context.Tag("@tandem/core/Connections")<
             return yield* Effect.die(new Error(`connector "${row.connector}" is not loaded`));
           const config: unknown = yield* Schema.decodeUnknown(connector.config)(yield* decrypt(row)).pipe(Effect.orDie);
           const settings = yield* decryptSettings(row);
-          return { connector, config, row, settings } satisfies ResolvedConnection;
+          return { connector, config, row, settings, scheduleDefaults } satisfies ResolvedConnection;
         });
 
       const settingsOf = (row: ConnectionRow) =>
         Effect.gen(function* () {
-          const { connector, settings } = yield* withConfig(row);
+          const resolved = yield* withConfig(row);
           const entities = Object.fromEntries(
-            Object.keys(connector.entities).map((entity) => [
+            Object.keys(resolved.connector.entities).map((entity) => [
               entity,
-              settingsView(effectiveEntitySettings({ connector, settings }, entity)!, REDACTED),
+              settingsView(effectiveEntitySettings(resolved, entity)!, REDACTED),
             ]),
           );
           return { connectionId: row.id, entities } satisfies ConnectionSettingsView;

@@ -2,6 +2,7 @@ import type { AnyConnector, ConflictPolicy, EntityDefinition } from "@tandem/con
 import { type Redacted, Schema } from "effect";
 import type { FieldIssue } from "../errors/Errors.ts";
 import { parseCron } from "../queue/cronTicks.ts";
+import type { SyncScheduleDefaults } from "../queue/schedules/syncSchedules.ts";
 import { intervalCron } from "../sync/intervalCron.ts";
 import { recordFieldNames } from "../sync/push/localChangeFields.ts";
 import { reconcileCadenceOf } from "../sync/reconcileCadence.ts";
@@ -131,23 +132,12 @@ export type SettingName =
   | "matchKey"
   | "deleteAgainstEdit";
 
-/** The engine's default crons (the Scheduler's defaults, see SchedulerOptions). */
-export interface ScheduleDefaults {
-  readonly delta: string;
-  readonly reconcile: string;
-  readonly safetyNetReconcile: string;
-}
-
-const schedulerDefaults: ScheduleDefaults = {
-  delta: "*/15 * * * *",
-  reconcile: "0 3 * * *",
-  safetyNetReconcile: "0 3 * * 0",
-};
-
 /** The connection an entity's settings are read from: its connector and its own settings. */
 export interface SettingsSource {
   readonly connector: AnyConnector;
   readonly settings: SyncSettings;
+  /** The running engine's default crons (`syncScheduleDefaults`), where neither the connection nor the connector sets one. */
+  readonly scheduleDefaults: SyncScheduleDefaults;
 }
 
 const codePolicy = (policy: ConflictPolicy | undefined): ConflictPolicySetting => {
@@ -169,13 +159,13 @@ export const scheduleCron = (value: string | number | null): string | null =>
 export const effectiveEntitySettings = (
   connection: SettingsSource,
   entity: string,
-  defaults: ScheduleDefaults = schedulerDefaults,
 ): EffectiveEntitySettings | undefined => {
   const definition: EntityDefinition<any, any> | undefined = connection.connector.entities[entity];
   if (definition === undefined) return undefined;
   const cadence = reconcileCadenceOf(definition);
+  const defaults = connection.scheduleDefaults;
   const defaultReconcile =
-    cadence === "none" ? null : cadence === "daily" ? defaults.reconcile : defaults.safetyNetReconcile;
+    cadence === "none" ? null : cadence === "daily" ? defaults.reconcileCron : defaults.safetyNetReconcileCron;
   const own = connection.settings[entity] ?? {};
   const source = (set: boolean) => (set ? ("set" as const) : ("default" as const));
   const matchKeyDefault = (definition as { readonly matchKey?: ReadonlyArray<string> }).matchKey;
@@ -183,7 +173,7 @@ export const effectiveEntitySettings = (
     enabled: own.enabled ?? true,
     direction: own.direction ?? (definition.write === undefined ? "pull" : "both"),
     schedules: {
-      delta: own.schedules?.delta !== undefined ? scheduleCron(own.schedules.delta) : defaults.delta,
+      delta: own.schedules?.delta !== undefined ? scheduleCron(own.schedules.delta) : defaults.deltaCron,
       reconcile: own.schedules?.reconcile !== undefined ? scheduleCron(own.schedules.reconcile) : defaultReconcile,
       pushIntervalMs: own.schedules?.pushIntervalMs ?? definition.pushIntervalMs ?? null,
     },

@@ -288,7 +288,18 @@ for (const dialect of dialects) {
           // A push acknowledged for an older version does not clear a newer local change.
           yield* store.applyLocalChange(scope, "1", { name: "newer" });
           expect(yield* store.markPushed(scope, "1", 2, rec("1", "local", "2026-01-03T00:00:00Z"))).toBe(false);
-          expect(yield* store.markPushed(scope, "1", 3, rec("1", "newer", "2026-01-03T00:00:00Z"))).toBe(true);
+          // The newer change stays, rebased on what the push wrote (its next push is conditional on that).
+          const rebased = Option.getOrThrow(yield* store.get(scope, "1"));
+          expect(rebased).toMatchObject({
+            syncStatus: "pending",
+            data: { id: "1", name: "newer" },
+            base: { id: "1", name: "local" },
+            pendingChanges: { name: "newer" },
+            remoteUpdatedAt: new Date("2026-01-03T00:00:00Z"),
+          });
+          expect(yield* store.markPushed(scope, "1", rebased.version, rec("1", "newer", "2026-01-04T00:00:00Z"))).toBe(
+            true,
+          );
           expect(Option.getOrThrow(yield* store.get(scope, "1"))).toMatchObject({
             syncStatus: "synced",
             pendingChanges: null,

@@ -12,7 +12,7 @@ const ConfigObject = Schema.Record({ key: Schema.String, value: Schema.Unknown }
 export const connectionsRouter = router({
   /**
    * `config` is validated against the connector's schema; secret fields are never returned.
-   * Each entity gets the default schedules: delta every 15 min, reconciliation daily.
+   * Each entity gets the server's default schedules: a delta (`TANDEM_DELTA_CRON`), a reconciliation by its flags.
    */
   create: authedProcedure
     .input(input(Schema.Struct({ connector: ConnectorName, name: Name, config: ConfigObject })))
@@ -59,7 +59,7 @@ export const connectionsRouter = router({
   ),
   /**
    * Per-connection sync settings, by entity: `get` answers every entity's effective settings (the
-   * connection's own, else the connector's defaults; `sources` says which), an LLM key as
+   * connection's own, else the connector's or the server's defaults; `sources` says which), an LLM key as
    * "[redacted]". `set` replaces the named entities' settings (null: back to the defaults),
    * validated against the connector's entities and fields, and re-applies the schedules.
    */

@@ -31,6 +31,17 @@ export type SyncScheduleDefaults = Required<
   Pick<SchedulerOptions, "deltaCron" | "reconcileCron" | "safetyNetReconcileCron">
 >;
 
+/**
+ * The default crons of the running engine: its configuration's (`SchedulerConfig`, from
+ * `TANDEM_DELTA_CRON` and the like on the server), else the built-in ones. The one place those are
+ * written, so the schedules the Scheduler sets and the settings the API shows cannot disagree.
+ */
+export const syncScheduleDefaults = (options: SchedulerOptions): SyncScheduleDefaults => ({
+  deltaCron: options.deltaCron ?? "*/15 * * * *",
+  reconcileCron: options.reconcileCron ?? "0 3 * * *",
+  safetyNetReconcileCron: options.safetyNetReconcileCron ?? "0 3 * * 0",
+});
+
 /** Deletes the named schedule; ResourceNotFound when there is none. */
 export const removeSchedule = Effect.fn("Scheduler.remove")(function* (db: DatabaseService, name: string) {
   yield* scheduleNamed(db, name);

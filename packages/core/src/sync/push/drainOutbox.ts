@@ -56,8 +56,9 @@ type Plan =
 
 /**
  * The vendor's version of the record the local changes were made against: its `base` (the last
- * state both sides agreed on; null while that is `data` itself). Updates are written only if the
- * vendor's record is still at it.
+ * state both sides agreed on; null while that is `data` itself). Updates and deletes are written
+ * only if the vendor's record is still at it: a delete must not take a remote edit it never saw
+ * with it (a refused one goes by the delete-against-edit rule, see `mergeMoved`).
  */
 const baseVersion = (r: ResolvedEntity, record: StoredRecord): string | undefined => {
   try {
@@ -88,7 +89,8 @@ const plan = (r: ResolvedEntity, claimed: ClaimedEntry): Plan => {
   }
   if (record.deletedAt !== null) {
     if (record.syncStatus !== "pending") return { _tag: "Nothing", settlement: { _tag: "Nothing", entry } };
-    return { _tag: "Write", claimed, operation: "delete", item: { externalId: record.externalId, fields: {} } };
+    const item = { externalId: record.externalId, fields: {}, ifVersion: baseVersion(r, record) };
+    return { _tag: "Write", claimed, operation: "delete", item };
   }
   const changes = record.pendingChanges ?? {};
   if (Object.keys(changes).length === 0) return { _tag: "Nothing", settlement: { _tag: "Nothing", entry } };
@@ -144,8 +146,13 @@ const settlementOf = (
     if (merged.has(write.item.externalId)) {
       // The vendor's record moved since the change's base: it was read and merged three-way with
       // the local changes (the pull's settlement, the entity's conflict policy, audited in the
-      // conflicts table). What is left to push goes again now, against the new base.
-      const error = `${message} (merged with the vendor's record; the merge is pushed next)`;
+      // conflicts table), or for a delete settled by the delete-against-edit rule (audited too).
+      // What is left to push goes again now, against the new base.
+      const settled =
+        write.operation === "delete"
+          ? "settled by the delete-against-edit rule"
+          : "merged with the vendor's record; the merge is pushed next";
+      const error = `${message} (${settled})`;
       return { _tag: "Failed", entry, record, error, retryAt: new Date(at) } as const;
     }
     if (error._tag === "EntityNotSupported")
@@ -171,7 +178,9 @@ const settlementOf = (
  * The items the vendor refused for a moved version (its own conditional write, or the engine's
  * comparison): their vendor records are read and settled against the local changes as a pull
  * would (three-way against the base; overlapping fields through the entity's conflict policy,
- * recorded in the conflicts table), never overwritten. Answers the ids merged.
+ * recorded in the conflicts table; a local delete by the delete-against-edit rule: edit-wins
+ * restores the record as the vendor has it, delete-wins pushes the delete again against the
+ * version it was weighed against), never overwritten. Answers the ids merged.
  */
 const mergeMoved = (
   deps: DrainDeps,

@@ -21,8 +21,8 @@ export interface PushItem {
   /** In the record's type: all its fields for a create, its unpushed changes for an update, none for a delete. */
   readonly fields: Record<string, unknown>;
   /**
-   * The vendor's version of the record the change was made against (its `base`), for an update:
-   * the write happens only if the vendor's record is still at it. Undefined: unconditional.
+   * The vendor's version of the record the change was made against (its `base`), for an update or
+   * a delete: the write happens only if the vendor's record is still at it. Undefined: unconditional.
    */
   readonly ifVersion?: string | undefined;
 }
@@ -180,10 +180,18 @@ const readBack = (r: ResolvedEntity, outcomes: Array<PushOutcome>) =>
 
 /**
  * Where the entity is not `conditional` (its writes ignore `ifVersion`), the engine compares the
- * versions itself just before writing: the records are read by id, and one whose version moved
- * past the item's `ifVersion` fails with a version Conflict instead of being written (the drain
- * then merges it). There is a round trip of race between the read and the write, which only a
- * vendor's own conditional write closes. Answers the outcomes decided already (by index).
+ * versions itself just before writing an update or a delete: the records are read by id, and one
+ * whose version moved past the item's `ifVersion` fails with a version Conflict instead of being
+ * written (the drain then merges it, or settles a delete by the delete-against-edit rule).
+ *
+ * No lock is held from this read to the write, by design. A record lock is ours alone: it cannot
+ * stop a remote edit landing between the read and the write (a round trip of race at the vendor,
+ * which only a vendor's own conditional write closes), and holding it over vendor round trips
+ * would stall, then refuse, the host's edits for as long as the vendor takes. What it would
+ * protect, a local change made while the write is in flight, the settlement protects instead:
+ * it applies only if the record is still at the version the push was read at, and otherwise keeps
+ * the newer change, rebased on the vendor's answer, for the next conditional write (see
+ * `rebaseMoved` in store/RecordRows.ts). Answers the outcomes decided already (by index).
  */
 const compareVersions = (
   r: ResolvedEntity,
@@ -193,7 +201,7 @@ const compareVersions = (
   Effect.gen(function* () {
     const decided = new Map<number, PushOutcome>();
     const { get, getMany } = r.entity;
-    if (operation !== "update" || r.entity.write?.conditional === true) return decided;
+    if (operation === "create" || r.entity.write?.conditional === true) return decided;
     if (get === undefined && getMany === undefined) return decided;
     const checked = items.flatMap((item, i) => (item.ifVersion === undefined ? [] : [{ i, item }]));
     if (checked.length === 0) return decided;
@@ -246,7 +254,7 @@ const compareVersions = (
  * group goes in chunks of the vendor's `maxPerRequest`, `concurrency` chunks at a time, each
  * result mapped to its item's outcome; otherwise each item goes through the entity's single
  * write, `concurrency` at a time. One item's failure is its own outcome, never the group's.
- * Updates carry their `ifVersion` (see `compareVersions` for entities that ignore it).
+ * Updates and deletes carry their `ifVersion` (see `compareVersions` for entities that ignore it).
  */
 export const groupWrites =
   (concurrency: number): GroupWriter =>
