@@ -23,6 +23,8 @@ export const ItemWire = Schema.Struct({
   ...entityFields,
   number: Schema.String,
   displayName: Schema.String,
+  /** "Description 2"; environments older than its introduction in v2.0 leave it out. */
+  displayName2: Schema.optional(Schema.String),
   type: Schema.Literal("Inventory", "Service", "Non-Inventory"),
   blocked: Schema.Boolean,
   gtin: Schema.String,

@@ -17,7 +17,10 @@ import type { BusinessCentralConfig } from "../config.ts";
  * come from reconciliation (BC keeps no tombstones) and `deleted` notifications; writes create,
  * update and delete with `If-Match`, one at a time or in `$batch` requests (see ../batchWrites.ts).
  * A record's version is its etag: a write with `ifVersion` sends it as `If-Match`, so an entity
- * changed since is a version Conflict. `toWire` turns normalized fields into the set's properties.
+ * changed since is a version Conflict. `toWire` turns normalized fields into the set's properties;
+ * `writable` names the fields BC lets an API client set: a local change to any other (the id, the
+ * etag, the modification time, a computed property) is refused when it is submitted, and a
+ * resolved conflict's whole record pushes only these.
  */
 export const companyEntity = <
   Rec extends { readonly id: string; readonly updatedAt: Date; readonly etag: string },
@@ -26,6 +29,7 @@ export const companyEntity = <
 >(
   spec: EntitySpec<Rec, Encoded, Wire>,
   toWire: (fields: Partial<Rec>) => Record<string, unknown>,
+  writable: ReadonlyArray<keyof Rec & string>,
 ) =>
   defineEntity<Rec, BusinessCentralConfig>({
     record: spec.record,
@@ -59,4 +63,5 @@ export const companyEntity = <
     },
     deletes: "reconcile",
     webhooks: true,
+    writableFields: writable,
   });

@@ -58,4 +58,10 @@ const toWire = (fields: Partial<Customer>): Record<string, unknown> => {
 };
 
 /** Customers: `companies({id})/customers` (see ./companyEntity.ts). */
-export const customers = companyEntity(customerSpec, toWire);
+export const customers = companyEntity(customerSpec, toWire, [
+  "number",
+  "displayName",
+  "email",
+  "phoneNumber",
+  "blocked",
+]);

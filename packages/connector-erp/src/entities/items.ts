@@ -13,6 +13,8 @@ export const Item = Schema.Struct({
   /** The item number ("No."), e.g. "1896-S". */
   number: Schema.String,
   displayName: Schema.String,
+  /** A second description line ("Description 2"). */
+  displayName2: Schema.NullOr(Schema.String),
   type: Schema.Literal("Inventory", "Service", "Non-Inventory"),
   blocked: Schema.Boolean,
   gtin: Schema.NullOr(Schema.String),
@@ -37,6 +39,7 @@ const itemSpec: EntitySpec<Item, typeof Item.Encoded, ItemWire> = {
     id: wire.id,
     number: wire.number,
     displayName: wire.displayName,
+    displayName2: orNull(wire.displayName2 ?? ""),
     type: wire.type,
     blocked: wire.blocked,
     gtin: orNull(wire.gtin),
@@ -51,7 +54,8 @@ const itemSpec: EntitySpec<Item, typeof Item.Encoded, ItemWire> = {
 
 /**
  * Normalized fields -> BC properties. `id`, `updatedAt` and `etag` are BC's and never sent; null clears
- * a text property (BC takes ""). `inventory` is sent as given: BC refuses it (400, read-only),
+ * a text property (BC takes ""). A local change to `inventory` is refused when submitted (not
+ * writable); one that reaches here anyway is sent as given and BC refuses it (400, read-only),
  * which fails the push as InvalidRecord instead of dropping the change silently.
  */
 const toWire = (fields: Partial<Item>): Record<string, unknown> => {
@@ -63,5 +67,15 @@ const toWire = (fields: Partial<Item>): Record<string, unknown> => {
   return body;
 };
 
-/** Items: `companies({id})/items` (see ./companyEntity.ts). */
-export const items = companyEntity(itemSpec, toWire);
+/** Items: `companies({id})/items` (see ./companyEntity.ts). BC computes `inventory` from item ledger entries. */
+export const items = companyEntity(itemSpec, toWire, [
+  "number",
+  "displayName",
+  "displayName2",
+  "type",
+  "blocked",
+  "gtin",
+  "unitPrice",
+  "unitCost",
+  "baseUnitOfMeasureCode",
+]);

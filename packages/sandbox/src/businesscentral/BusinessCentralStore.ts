@@ -70,6 +70,7 @@ export const businessCentralSchemas: Record<BusinessCentralEntitySet, EntitySetS
     writable: {
       number: { kind: "string", maxLength: 20 },
       displayName: { kind: "string", maxLength: 100 },
+      displayName2: { kind: "string", maxLength: 50 },
       type: { kind: "enum", values: ["Inventory", "Service", "Non-Inventory"] },
       blocked: { kind: "boolean" },
       gtin: { kind: "string", maxLength: 14 },
@@ -80,6 +81,7 @@ export const businessCentralSchemas: Record<BusinessCentralEntitySet, EntitySetS
     readOnly: ["id", "inventory", "lastModifiedDateTime"],
     defaults: {
       displayName: "",
+      displayName2: "",
       type: "Inventory",
       blocked: false,
       gtin: "",

@@ -3,6 +3,7 @@ import { Effect, Option } from "effect";
 import type { DatabaseService } from "../../db/Database.ts";
 import type { PushOperation } from "../../db/schema.ts";
 import { AlreadyExists } from "../../errors/Errors.ts";
+import { supersedeOpen } from "../ConflictRows.ts";
 import * as outbox from "../PushOutboxRows.ts";
 import { getRecord } from "../RecordReads.ts";
 import * as rows from "../RecordRows.ts";
@@ -171,6 +172,27 @@ export const deleteLocalRecord = (
           .pipe(Effect.orDie);
         if (written === undefined) continue;
         yield* writeEntry(db, scope, externalId, coalesced.write);
+        // The host deleted a record that waited on a person: the delete settles the conflict, which
+        // would otherwise stay open for a record that is gone.
+        if (current.syncStatus === "conflict") {
+          const superseded = yield* db
+            .query((k) => supersedeOpen(k, { ...scope, externalId }, "local-delete", at))
+            .pipe(Effect.orDie);
+          // The host deleted it seeing the vendor's version in conflict: the delete is pushed against
+          // that version, not the older base a conditional write would have refused again and again.
+          const remote = superseded.at(-1);
+          if (remote !== undefined) {
+            yield* db
+              .query((k) =>
+                rows.rebaseLocalDelete(k, scope, {
+                  externalId,
+                  data: remote.remote as Record<string, unknown>,
+                  remoteUpdatedAt: new Date(remote.remote_updated_at as unknown as string),
+                }),
+              )
+              .pipe(Effect.orDie);
+          }
+        }
         return Option.some({ record: written, wakeAt: coalesced.wakeAt });
       }
       return yield* Effect.dieMessage(`record ${externalId} kept changing while it was deleted`);

@@ -9,7 +9,7 @@ import { fetchAndStore } from "../fetchByIds.ts";
 import { type PullSettlementDeps, toIncoming } from "../PullSettlement.ts";
 import type { ResolvedEntity } from "../ResolvedEntity.ts";
 import type { SyncItemError } from "../SyncJob.ts";
-import { decodeFields } from "./localChangeFields.ts";
+import { decodeFields, writableOnly } from "./localChangeFields.ts";
 import type { PushSettings } from "./PushConfig.ts";
 import type { GroupWriter, PushItem, PushOutcome } from "./pushWriter.ts";
 
@@ -84,7 +84,7 @@ const plan = (r: ResolvedEntity, claimed: ClaimedEntry): Plan => {
     if (record.deletedAt !== null) {
       return { _tag: "Nothing", settlement: { _tag: "Nothing", entry, settleRecord: record } };
     }
-    const item = { externalId: record.externalId, fields: decodeFields(r.entity, record.data) };
+    const item = { externalId: record.externalId, fields: writableOnly(r.entity, decodeFields(r.entity, record.data)) };
     return { _tag: "Write", claimed, operation: "create", item };
   }
   if (record.deletedAt !== null) {

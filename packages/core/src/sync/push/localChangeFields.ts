@@ -115,6 +115,15 @@ export const decodeFields = (entity: AnyEntity, fields: Record<string, unknown>)
 export const isWritable = (entity: AnyEntity, field: string): boolean =>
   entity.writableFields === undefined || entity.writableFields.includes(field);
 
+/**
+ * Of a record's fields, those a create sends: a record created again at the vendor (its remote
+ * delete met a local edit) holds what the vendor set too (its id, its timestamps, computed values).
+ */
+export const writableOnly = (entity: AnyEntity, fields: Record<string, unknown>): Record<string, unknown> =>
+  entity.writableFields === undefined
+    ? fields
+    : Object.fromEntries(Object.entries(fields).filter(([field]) => isWritable(entity, field)));
+
 /** Whether any of the changed fields is one of the entity's critical fields. */
 export const touchesCriticalField = (entity: AnyEntity, fields: Record<string, unknown>): boolean => {
   const critical = entity.criticalFields ?? [];

@@ -1,0 +1,4 @@
+import { describeTwoWayMatrix } from "./matrix.ts";
+import { businessCentralVendor } from "./vendors/businessCentral.ts";
+
+describeTwoWayMatrix(businessCentralVendor);
