@@ -1,0 +1,228 @@
+import {
+  createSalesforceFake,
+  type FakeClock,
+  type FakeHttpRequest,
+  type FakeHttpResponse,
+  type LoopbackServer,
+  outboundMessageXml,
+  outboundNotificationId,
+  type SalesforceFake,
+  type StoredSalesforceRecord,
+  salesforceFakeOAuthApp,
+  salesforceHandlers,
+  serveOnLoopback,
+} from "@tandem/testkit";
+import type { TwoWayVendor, VendorFields, VendorSession, VendorTransport, VendorWrite } from "../TwoWayVendor.ts";
+
+/*
+ * The Salesforce connector's `contacts` (sObject Contact) for the two-way scenario matrix, over
+ * the sandbox's stateful Salesforce fake.
+ *
+ * Timing. Salesforce compares `If-Unmodified-Since` in whole seconds (HTTP dates have no
+ * milliseconds), so a user's edit in the same second as the version the engine last read would
+ * pass the connector's conditional write unseen: Salesforce itself cannot tell them apart. The
+ * fake's clock is the wall clock, except that a user's mutation moves it to the next whole second
+ * when the last change in the org was in the current one (see `secondAfterLastChange`): every
+ * mutation moves the record's modification time past every earlier one, at Salesforce's grain,
+ * and the clock is never ahead of the wall clock by more than a second.
+ */
+
+/** Normalized field -> Contact field (the connector's `contacts` mapping, its writable fields). */
+const contactFields = {
+  firstName: "FirstName",
+  lastName: "LastName",
+  email: "Email",
+  phone: "Phone",
+  accountId: "AccountId",
+} as const;
+
+const toSalesforce = (fields: VendorFields): Record<string, unknown> => {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    const wire = contactFields[name as keyof typeof contactFields];
+    if (wire === undefined) throw new Error(`salesforce adapter: contacts have no writable field ${name}`);
+    out[wire] = value;
+  }
+  return out;
+};
+
+const toNormalized = (record: StoredSalesforceRecord): VendorFields =>
+  Object.fromEntries(Object.entries(contactFields).map(([name, wire]) => [name, record.fields[wire] ?? null]));
+
+/** The wall clock, held at `floor` while the wall clock is behind it. */
+const floorClock = (): FakeClock & { raiseTo: (ms: number) => void } => {
+  let floor = 0;
+  return {
+    now: () => Math.max(Date.now(), floor),
+    raiseTo: (ms) => {
+      floor = Math.max(floor, ms);
+    },
+  };
+};
+
+const second = (ms: number) => Math.floor(ms / 1000);
+
+/** Write requests as the matrix counts them, from a request to the fake and its answer. */
+const writesOf = (request: FakeHttpRequest, response: FakeHttpResponse): ReadonlyArray<VendorWrite> => {
+  const method = request.method.toUpperCase();
+  const path = request.url.pathname.replace(/^\/services\/data\/v\d+\.\d\//, "");
+  if (path === request.url.pathname || response.status >= 300 || method === "GET") return [];
+  const body = response.body;
+  const successes = (results: unknown) =>
+    Array.isArray(results)
+      ? results.flatMap((r: { id?: unknown; success?: unknown }) =>
+          r?.success === true && typeof r.id === "string" ? [r.id] : [],
+        )
+      : [];
+  // sObject Collections: one request, many records.
+  if (path === "composite/sobjects") {
+    const kind =
+      method === "POST" ? "create" : method === "PATCH" ? "update" : method === "DELETE" ? "delete" : undefined;
+    return kind === undefined ? [] : [{ kind, ids: successes(body) }];
+  }
+  // Composite: the connector's conditional updates, each a PATCH of sObject Rows.
+  if (path === "composite" && method === "POST") {
+    const sent =
+      (JSON.parse(request.body) as { compositeRequest?: Array<{ method: string; url: string; referenceId: string }> })
+        .compositeRequest ?? [];
+    const answers =
+      (body as { compositeResponse?: Array<{ referenceId: string; httpStatusCode: number }> }).compositeResponse ?? [];
+    const byKind = new Map<VendorWrite["kind"], Array<string>>();
+    for (const sub of sent) {
+      const answer = answers.find((a) => a.referenceId === sub.referenceId);
+      const kind =
+        sub.method === "PATCH"
+          ? "update"
+          : sub.method === "DELETE"
+            ? "delete"
+            : sub.method === "POST"
+              ? "create"
+              : undefined;
+      if (kind === undefined || answer === undefined || answer.httpStatusCode >= 300) continue;
+      const id = decodeURIComponent(sub.url.split("?")[0]!.split("/").at(-1)!);
+      byKind.set(kind, [...(byKind.get(kind) ?? []), id]);
+    }
+    return [...byKind].map(([kind, ids]) => ({ kind, ids }));
+  }
+  // sObject Rows: one record.
+  const single = /^sobjects\/Contact(?:\/([^/]+))?$/.exec(path);
+  if (single === null) return [];
+  if (method === "POST" && single[1] === undefined) return [{ kind: "create", ids: [(body as { id: string }).id] }];
+  if (method === "PATCH" && single[1] !== undefined) return [{ kind: "update", ids: [single[1]] }];
+  if (method === "DELETE" && single[1] !== undefined) return [{ kind: "delete", ids: [single[1]] }];
+  return [];
+};
+
+let sessions = 0;
+
+const start = async (transport: VendorTransport): Promise<VendorSession> => {
+  const clock = floorClock();
+  const log: Array<VendorWrite> = [];
+  let fake!: SalesforceFake;
+  const recording = async (request: FakeHttpRequest) => {
+    const response = await fake.handle(request);
+    log.push(...writesOf(request, response));
+    return response;
+  };
+  const make = (instanceUrl: string) => {
+    fake = createSalesforceFake({ instanceUrl, clock });
+    return recording;
+  };
+  let served: LoopbackServer | undefined;
+  if (transport === "loopback") served = await serveOnLoopback(make);
+  else make(`https://twoway-${++sessions}.my.salesforce.test`);
+  const { store } = fake;
+
+  /** Before a user's change: the next whole second when the org last changed in this one. */
+  const secondAfterLastChange = () => {
+    const last = Math.max(0, ...store.all("Contact").map((r) => r.SystemModstamp));
+    if (second(clock.now()) <= second(last)) clock.raiseTo((second(last) + 1) * 1000);
+  };
+  const outcome = (what: string, result: ReturnType<typeof store.create>) => {
+    if ("errors" in result) throw new Error(`salesforce adapter: ${what}: ${JSON.stringify(result.errors)}`);
+    return result.record;
+  };
+
+  return {
+    config: {
+      instanceUrl: fake.instanceUrl,
+      clientId: salesforceFakeOAuthApp.clientId,
+      clientSecret: salesforceFakeOAuthApp.clientSecret,
+      refreshToken: salesforceFakeOAuthApp.refreshToken,
+      outboundMessageOrgId: fake.organizationId,
+    },
+    handlers: transport === "msw" ? salesforceHandlers({ ...fake, handle: recording }) : [],
+    reset: () => {
+      fake.reset();
+      log.length = 0;
+    },
+    close: async () => {
+      fake.close();
+      await served?.close();
+    },
+    create: (fields) => {
+      secondAfterLastChange();
+      return outcome("create", store.create("Contact", toSalesforce(fields))).Id;
+    },
+    edit: (id, fields) => {
+      secondAfterLastChange();
+      outcome(`edit ${id}`, store.update("Contact", id, toSalesforce(fields)));
+    },
+    remove: (id) => {
+      secondAfterLastChange();
+      outcome(`remove ${id}`, store.delete("Contact", id));
+    },
+    read: (id) => {
+      const record = store.get("Contact", id);
+      return record === undefined || record.IsDeleted ? undefined : toNormalized(record);
+    },
+    liveIds: () => fake.live("Contact").map((r) => r.Id),
+    writes: () => [...log],
+    /*
+     * Outbound Messages fire on create and update, never on delete (a workflow rule or a flow
+     * sends them; neither runs on a deletion). What does reach a listener after a deletion is
+     * a notification of the record's last change, delivered late (Salesforce retries for 24
+     * hours): the connector then reads the record, finds it in the recycle bin, and deletes it.
+     * So "delete" is that notification: the record as its last edit left it.
+     */
+    notification: (id, kind, endpointUrl) => {
+      const stored = store.get("Contact", id);
+      if (stored === undefined) throw new Error(`salesforce adapter: no Contact ${id}`);
+      const record =
+        kind === "delete"
+          ? { ...stored, fields: { ...stored.fields }, IsDeleted: false, SystemModstamp: stored.LastModifiedDate }
+          : { ...stored, fields: { ...stored.fields } };
+      void endpointUrl; // Outbound Messages name no endpoint: the definition holds it.
+      return {
+        method: "POST",
+        headers: { "content-type": "text/xml; charset=utf-8", soapaction: '""' },
+        body: outboundMessageXml({
+          organizationId: fake.organizationId,
+          instanceUrl: fake.instanceUrl,
+          notifications: [{ id: outboundNotificationId(), record }],
+        }),
+      };
+    },
+  };
+};
+
+let refused = 0;
+
+export const salesforceVendor: TwoWayVendor = {
+  label: "Salesforce",
+  connector: "salesforce",
+  entity: "contacts",
+  fields: { a: "firstName", b: "phone", matchKey: "email" },
+  sample: (n) => ({
+    firstName: `First${n}`,
+    lastName: `Last${n}`,
+    email: `person${n}@twoway.example.com`,
+    phone: `+1 555 ${String(n).padStart(7, "0")}`,
+  }),
+  // Tandem's schema takes any string as an email; Salesforce refuses a malformed one, per record.
+  refusedCreate: () => ({
+    fields: { firstName: "Refused", lastName: `Refused${++refused}`, email: `refused${refused}@nowhere` },
+    message: /INVALID_EMAIL_ADDRESS|invalid email address/,
+  }),
+  start,
+};
