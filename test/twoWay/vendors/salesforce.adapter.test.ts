@@ -126,7 +126,7 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [salesforce], config: {
     );
   }
 
-  it.effect("a user's edit lands a whole second after the last change, so a conditional write sees it", () =>
+  it.effect("a user's edit lands a whole second after the record's last change, so a conditional write sees it", () =>
     live(
       Effect.gen(function* () {
         const session = yield* Effect.promise(() => salesforceVendor.start("msw"));

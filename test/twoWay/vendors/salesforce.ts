@@ -1,6 +1,5 @@
 import {
   createSalesforceFake,
-  type FakeClock,
   type FakeHttpRequest,
   type FakeHttpResponse,
   type LoopbackServer,
@@ -20,11 +19,12 @@ import type { TwoWayVendor, VendorFields, VendorSession, VendorTransport, Vendor
  *
  * Timing. Salesforce compares `If-Unmodified-Since` in whole seconds (HTTP dates have no
  * milliseconds), so a user's edit in the same second as the version the engine last read would
- * pass the connector's conditional write unseen: Salesforce itself cannot tell them apart. The
- * fake's clock is the wall clock, except that a user's mutation moves it to the next whole second
- * when the last change in the org was in the current one (see `secondAfterLastChange`): every
- * mutation moves the record's modification time past every earlier one, at Salesforce's grain,
- * and the clock is never ahead of the wall clock by more than a second.
+ * pass the connector's conditional write unseen: Salesforce itself cannot tell them apart. So a
+ * user's edit or deletion waits, when it must, for the wall clock's next second after the record's
+ * last change (`nextSecondAfter`): every mutation moves the record's modification time past every
+ * earlier one at Salesforce's grain. The fake stays on the wall clock, which the engine's own
+ * times (last write wins) are compared with: a clock run ahead instead would make a local edit
+ * made just after a remote one look older.
  */
 
 /** Normalized field -> Contact field (the connector's `contacts` mapping, its writable fields). */
@@ -49,15 +49,10 @@ const toSalesforce = (fields: VendorFields): Record<string, unknown> => {
 const toNormalized = (record: StoredSalesforceRecord): VendorFields =>
   Object.fromEntries(Object.entries(contactFields).map(([name, wire]) => [name, record.fields[wire] ?? null]));
 
-/** The wall clock, held at `floor` while the wall clock is behind it. */
-const floorClock = (): FakeClock & { raiseTo: (ms: number) => void } => {
-  let floor = 0;
-  return {
-    now: () => Math.max(Date.now(), floor),
-    raiseTo: (ms) => {
-      floor = Math.max(floor, ms);
-    },
-  };
+/** Blocks until the wall clock reaches `ms` (the adapter's user actions are synchronous). */
+const blockUntil = (ms: number) => {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  for (let left = ms - Date.now(); left > 0; left = ms - Date.now()) Atomics.wait(cell, 0, 0, left);
 };
 
 const second = (ms: number) => Math.floor(ms / 1000);
@@ -116,7 +111,6 @@ const writesOf = (request: FakeHttpRequest, response: FakeHttpResponse): Readonl
 let sessions = 0;
 
 const start = async (transport: VendorTransport): Promise<VendorSession> => {
-  const clock = floorClock();
   const log: Array<VendorWrite> = [];
   let fake!: SalesforceFake;
   const recording = async (request: FakeHttpRequest) => {
@@ -125,7 +119,7 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
     return response;
   };
   const make = (instanceUrl: string) => {
-    fake = createSalesforceFake({ instanceUrl, clock });
+    fake = createSalesforceFake({ instanceUrl });
     return recording;
   };
   let served: LoopbackServer | undefined;
@@ -133,10 +127,11 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
   else make(`https://twoway-${++sessions}.my.salesforce.test`);
   const { store } = fake;
 
-  /** Before a user's change: the next whole second when the org last changed in this one. */
-  const secondAfterLastChange = () => {
-    const last = Math.max(0, ...store.all("Contact").map((r) => r.SystemModstamp));
-    if (second(clock.now()) <= second(last)) clock.raiseTo((second(last) + 1) * 1000);
+  /** Before a user's change of `id`: the next whole second after the record's last change. */
+  const nextSecondAfter = (id: string) => {
+    const record = store.get("Contact", id);
+    if (record === undefined) return;
+    blockUntil((second(Math.max(record.LastModifiedDate, record.SystemModstamp)) + 1) * 1000);
   };
   const outcome = (what: string, result: ReturnType<typeof store.create>) => {
     if ("errors" in result) throw new Error(`salesforce adapter: ${what}: ${JSON.stringify(result.errors)}`);
@@ -161,15 +156,14 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
       await served?.close();
     },
     create: (fields) => {
-      secondAfterLastChange();
       return outcome("create", store.create("Contact", toSalesforce(fields))).Id;
     },
     edit: (id, fields) => {
-      secondAfterLastChange();
+      nextSecondAfter(id);
       outcome(`edit ${id}`, store.update("Contact", id, toSalesforce(fields)));
     },
     remove: (id) => {
-      secondAfterLastChange();
+      nextSecondAfter(id);
       outcome(`remove ${id}`, store.delete("Contact", id));
     },
     read: (id) => {
