@@ -75,6 +75,9 @@ export interface TwoWayVendor {
    * batch (a taken unique value, say), and the vendor's message as a pattern.
    */
   readonly refusedCreate: (session: VendorSession) => { readonly fields: VendorFields; readonly message: RegExp };
-  /** Starts a fresh fake. */
+  /**
+   * Starts a fresh fake. The matrix starts one per scenario and runs scenarios side by side: with
+   * transport "msw", each session's handlers must answer on an origin of its own.
+   */
   readonly start: (transport: VendorTransport) => Promise<VendorSession>;
 }

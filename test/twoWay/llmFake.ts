@@ -3,61 +3,52 @@ import { llmHost } from "./localSide.ts";
 
 /*
  * An OpenAI-style chat completions endpoint for the engine's LLM conflict resolver, served through
- * MSW in the test's process (the API server runs in it too). What it answers is set per scenario.
+ * MSW in the test's process (the API server runs in it too). Scenarios run side by side, so how it
+ * answers is chosen by the model a connection names (`llmModel(behaviour)`), and calls are counted
+ * by model.
  */
 
 export const llmBaseUrl = `https://${llmHost}/v1`;
-export const llmModel = "matrix-merge-1";
 
 /**
- * - `valid`: every conflicting field as "<local> / <remote>";
+ * - `valid`: every conflicting field as `llmMerge(local, remote)`;
  * - `invalid`: prose, not the JSON object asked for;
- * - `timeout`: no answer before the resolver gives up (it waits `timeoutMs`).
+ * - `timeout`: no answer before the resolver gives up (it waits its `timeoutMs`).
  */
 export type LlmBehaviour = "valid" | "invalid" | "timeout";
-
-export interface LlmFake {
-  readonly handlers: ReturnType<typeof http.post>[];
-  behave: LlmBehaviour;
-  /** Requests received since the last reset. */
-  readonly calls: () => number;
-  readonly reset: () => void;
-}
 
 /** The value the valid answer gives a field both sides changed. */
 export const llmMerge = (local: unknown, remote: unknown) => `${String(local)} / ${String(remote)}`;
 
-export const createLlmFake = (): LlmFake => {
-  let calls = 0;
-  const fake: LlmFake = {
-    behave: "valid",
-    calls: () => calls,
-    reset: () => {
-      calls = 0;
-      fake.behave = "valid";
-    },
-    handlers: [
-      http.post(`${llmBaseUrl}/chat/completions`, async ({ request }) => {
-        calls++;
-        const body = (await request.json()) as { messages: Array<{ role: string; content: string }> };
-        const prompt = JSON.parse(body.messages.at(-1)!.content) as {
-          conflicts: Array<{ field: string; local: unknown; remote: unknown }>;
-        };
-        const completion = (content: string) =>
-          HttpResponse.json({ choices: [{ message: { role: "assistant", content } }] });
-        switch (fake.behave) {
-          case "valid":
-            return completion(
-              JSON.stringify(Object.fromEntries(prompt.conflicts.map((c) => [c.field, llmMerge(c.local, c.remote)]))),
-            );
-          case "invalid":
-            return completion("Both values look plausible; I would keep the newer one.");
-          case "timeout":
-            await delay(10_000);
-            return completion("{}");
-        }
-      }),
-    ],
-  };
-  return fake;
-};
+let models = 0;
+/** A model name of its own for one scenario, answering as `behaviour` says. */
+export const llmModel = (behaviour: LlmBehaviour) => `${behaviour}-${++models}`;
+
+const behaviourOf = (model: string): LlmBehaviour => model.split("-")[0] as LlmBehaviour;
+
+const calls = new Map<string, number>();
+/** Requests received for this model. */
+export const llmCalls = (model: string) => calls.get(model) ?? 0;
+
+export const llmHandlers = [
+  http.post(`${llmBaseUrl}/chat/completions`, async ({ request }) => {
+    const body = (await request.json()) as { model: string; messages: Array<{ role: string; content: string }> };
+    calls.set(body.model, llmCalls(body.model) + 1);
+    const prompt = JSON.parse(body.messages.at(-1)!.content) as {
+      conflicts: Array<{ field: string; local: unknown; remote: unknown }>;
+    };
+    const completion = (content: string) =>
+      HttpResponse.json({ choices: [{ message: { role: "assistant", content } }] });
+    switch (behaviourOf(body.model)) {
+      case "valid":
+        return completion(
+          JSON.stringify(Object.fromEntries(prompt.conflicts.map((c) => [c.field, llmMerge(c.local, c.remote)]))),
+        );
+      case "invalid":
+        return completion("Both values look plausible; I would keep the newer one.");
+      case "timeout":
+        await delay(10_000);
+        return completion("{}");
+    }
+  }),
+];

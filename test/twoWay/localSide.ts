@@ -89,7 +89,7 @@ const pushIntervalMs = 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Polls until `check` holds twice in a row 50 ms apart (a queue that just emptied may be about to
+ * Polls until `check` holds twice in a row 100 ms apart (a queue that just emptied may be about to
  * take the next job), 30 s at most.
  */
 const until = async (what: string, check: () => Promise<boolean>) => {
@@ -98,7 +98,7 @@ const until = async (what: string, check: () => Promise<boolean>) => {
   while (streak < 2) {
     if (Date.now() > deadline) throw new Error(`not within 30 s: ${what}`);
     streak = (await check()) ? streak + 1 : 0;
-    await sleep(50);
+    await sleep(100);
   }
 };
 

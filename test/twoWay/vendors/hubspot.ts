@@ -16,7 +16,8 @@ import type { TwoWayVendor, VendorFields, VendorSession, VendorTransport, Vendor
  */
 
 const clientSecret = "two-way-matrix-client-secret";
-const mswBaseUrl = "https://hubspot.twoway.test";
+/** Sessions run side by side over MSW: each answers on an origin of its own. */
+let sessions = 0;
 
 /** Normalized field -> HubSpot property, for the fields the matrix reads and writes. */
 const properties = {
@@ -105,8 +106,8 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
   let handlers: VendorSession["handlers"] = [];
   let close: () => Promise<void>;
   if (transport === "msw") {
-    fake = createHubSpotFake({ baseUrl: mswBaseUrl, clock });
-    baseUrl = mswBaseUrl;
+    baseUrl = `https://hubspot-${++sessions}.twoway.test`;
+    fake = createHubSpotFake({ baseUrl, clock });
     handlers = hubSpotHandlers(withWriteLog(fake, writes));
     close = async () => fake.close();
   } else {
