@@ -149,6 +149,11 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [salesforce], config: {
         yield* engine.run({ ...target, mode: "push" });
         // Merged, not overwritten: the remote phone stays, the local first name goes.
         expect(session.read(id)).toMatchObject({ phone: "+1 555 0009999", firstName: "Local" });
+        // The refused conditional write is a write request received, with no record written.
+        expect(session.writes()).toEqual([
+          { kind: "update", ids: [] },
+          { kind: "update", ids: [id] },
+        ]);
       }),
     ).pipe(Effect.scoped),
   );

@@ -61,55 +61,54 @@ const blockUntil = (ms: number) => {
 
 const second = (ms: number) => Math.floor(ms / 1000);
 
-/** Write requests as the matrix counts them, from a request to the fake and its answer. */
+const kindOf = (method: string): VendorWrite["kind"] | undefined =>
+  method === "POST" ? "create" : method === "PATCH" ? "update" : method === "DELETE" ? "delete" : undefined;
+
+/**
+ * The write requests among a request to the fake and its answer, as the matrix counts them: every
+ * one received, refused ones included (with no ids); the ids are those of the records written.
+ */
 const writesOf = (request: FakeHttpRequest, response: FakeHttpResponse): ReadonlyArray<VendorWrite> => {
   const method = request.method.toUpperCase();
   const path = request.url.pathname.replace(/^\/services\/data\/v\d+\.\d\//, "");
-  if (path === request.url.pathname || response.status >= 300 || method === "GET") return [];
+  if (path === request.url.pathname) return [];
+  const ok = response.status < 300;
   const body = response.body;
-  const successes = (results: unknown) =>
-    Array.isArray(results)
-      ? results.flatMap((r: { id?: unknown; success?: unknown }) =>
-          r?.success === true && typeof r.id === "string" ? [r.id] : [],
-        )
-      : [];
-  // sObject Collections: one request, many records.
+  // sObject Collections: one request, many records, each succeeding or failing alone.
   if (path === "composite/sobjects") {
-    const kind =
-      method === "POST" ? "create" : method === "PATCH" ? "update" : method === "DELETE" ? "delete" : undefined;
-    return kind === undefined ? [] : [{ kind, ids: successes(body) }];
+    const kind = kindOf(method);
+    const results = ok && Array.isArray(body) ? (body as Array<{ id?: unknown; success?: unknown }>) : [];
+    const ids = results.flatMap((r) => (r?.success === true && typeof r.id === "string" ? [r.id] : []));
+    return kind === undefined ? [] : [{ kind, ids }];
   }
-  // Composite: the connector's conditional updates, each a PATCH of sObject Rows.
+  // Composite: the connector's conditional updates, each a PATCH of sObject Rows, one request.
   if (path === "composite" && method === "POST") {
     const sent =
       (JSON.parse(request.body) as { compositeRequest?: Array<{ method: string; url: string; referenceId: string }> })
         .compositeRequest ?? [];
-    const answers =
-      (body as { compositeResponse?: Array<{ referenceId: string; httpStatusCode: number }> }).compositeResponse ?? [];
+    const answers = ok
+      ? ((body as { compositeResponse?: Array<{ referenceId: string; httpStatusCode: number }> }).compositeResponse ??
+        [])
+      : [];
     const byKind = new Map<VendorWrite["kind"], Array<string>>();
     for (const sub of sent) {
+      const kind = kindOf(sub.method.toUpperCase());
+      if (kind === undefined) continue;
+      const ids = byKind.get(kind) ?? [];
+      byKind.set(kind, ids);
       const answer = answers.find((a) => a.referenceId === sub.referenceId);
-      const kind =
-        sub.method === "PATCH"
-          ? "update"
-          : sub.method === "DELETE"
-            ? "delete"
-            : sub.method === "POST"
-              ? "create"
-              : undefined;
-      if (kind === undefined || answer === undefined || answer.httpStatusCode >= 300) continue;
-      const id = decodeURIComponent(sub.url.split("?")[0]!.split("/").at(-1)!);
-      byKind.set(kind, [...(byKind.get(kind) ?? []), id]);
+      if (answer !== undefined && answer.httpStatusCode < 300) {
+        ids.push(decodeURIComponent(sub.url.split("?")[0]!.split("/").at(-1)!));
+      }
     }
     return [...byKind].map(([kind, ids]) => ({ kind, ids }));
   }
   // sObject Rows: one record.
   const single = /^sobjects\/Contact(?:\/([^/]+))?$/.exec(path);
-  if (single === null) return [];
-  if (method === "POST" && single[1] === undefined) return [{ kind: "create", ids: [(body as { id: string }).id] }];
-  if (method === "PATCH" && single[1] !== undefined) return [{ kind: "update", ids: [single[1]] }];
-  if (method === "DELETE" && single[1] !== undefined) return [{ kind: "delete", ids: [single[1]] }];
-  return [];
+  const kind = kindOf(method);
+  if (single === null || kind === undefined || (kind === "create") !== (single[1] === undefined)) return [];
+  const id = kind === "create" ? (body as { id?: string } | undefined)?.id : single[1];
+  return [{ kind, ids: ok && id !== undefined ? [id] : [] }];
 };
 
 let sessions = 0;
