@@ -173,6 +173,14 @@ const scenarios: Record<string, Scenario> = {
     expect(stored).toMatchObject({ syncStatus: "synced", syncError: null });
     expect(w.v.read(stored.externalId!)).toMatchObject(fields);
     expect(w.v.writes()).toEqual([{ kind: "create", ids: [stored.externalId] }]);
+    // The vendor's later edit comes back to the same record, the host's id kept.
+    await later();
+    w.v.edit(stored.externalId!, { [w.a]: "Edited there" });
+    await w.l.pull("delta");
+    expect(await w.l.get({ localId: "host-create" })).toMatchObject({
+      externalId: stored.externalId,
+      data: { [w.a]: "Edited there" },
+    });
     await noAudit(w);
   },
   "a local edit reaches the vendor": async (w) => {
@@ -192,6 +200,38 @@ const scenarios: Record<string, Scenario> = {
     expect(w.v.read(x!)).toBeUndefined();
     expect(w.v.liveIds()).toEqual([y]);
     expect((await w.l.get(byId(x!))).syncStatus).toBe("synced");
+    await noAudit(w);
+  },
+
+  "a local create edited before its push: one create, with the latest values": async (w) => {
+    await w.seed(1);
+    const fields = freshSample(w.vendor);
+    await whilePaused(w, async () => {
+      await w.l.create("host-edited", fields);
+      await w.l.update({ localId: "host-edited" }, { [w.a]: "Edited before the push" });
+    });
+    const stored = await w.l.get({ localId: "host-edited" });
+    expect(stored.syncStatus).toBe("synced");
+    expect(w.v.read(stored.externalId!)).toMatchObject({ ...fields, [w.a]: "Edited before the push" });
+    expect(w.v.writes()).toEqual([{ kind: "create", ids: [stored.externalId] }]);
+  },
+  "a local create deleted before its push: nothing reaches the vendor": async (w) => {
+    await w.seed(1);
+    await whilePaused(w, async () => {
+      await w.l.create("host-gone", freshSample(w.vendor));
+      await w.l.remove({ localId: "host-gone" });
+    });
+    expect((await w.l.get({ localId: "host-gone" })).deletedAt).not.toBeNull();
+    expect(w.v.writes()).toEqual([]);
+  },
+  "a local edit then delete before the push: one delete": async (w) => {
+    const [x] = await w.seed(2);
+    await whilePaused(w, async () => {
+      await w.l.update(byId(x!), { [w.a]: "Soon gone" });
+      await w.l.remove(byId(x!));
+    });
+    expect(w.v.read(x!)).toBeUndefined();
+    expect(w.v.writes()).toEqual([{ kind: "delete", ids: [x] }]);
     await noAudit(w);
   },
 
@@ -333,6 +373,42 @@ const scenarios: Record<string, Scenario> = {
     expect(await valueOfA(w, x!)).toBe("Local value");
     await auditSays(w, x!, { status: "resolved", resolution: { [w.a]: "Local value" } });
   },
+  "same field, manual, the vendor moving again while open: one open conflict, resolved against the newest": async (
+    w,
+  ) => {
+    const [x] = await w.seed(1);
+    await bothChangeA(w, x!);
+    const first = await auditSays(w, x!, { status: "open", fields: [w.a] });
+    await later();
+    w.v.edit(x!, { [w.b]: "Remote b meanwhile" });
+    await deliver(w, x!, "change");
+    await w.l.quiet();
+    // The newer detection replaces the open one: a person decides against what the vendor has now.
+    const rows = await audit(w, x!);
+    expect(rows.map((r) => [r.id, r.status])).toEqual([
+      [first.id, "resolved"],
+      [expect.any(String), "open"],
+    ]);
+    expect(rows[0]!.resolvedBy).toBe(`superseded:${rows[1]!.id}`);
+    expect(rows[1]!.remote).toMatchObject({ [w.a]: "Remote value", [w.b]: "Remote b meanwhile" });
+    await w.l.resolve(rows[1]!.id, { choose: "local" });
+    await w.l.quiet();
+    expect(w.v.read(x!)).toMatchObject({ [w.a]: "Local value", [w.b]: "Remote b meanwhile" });
+    expect((await w.l.get(byId(x!))).syncStatus).toBe("synced");
+  },
+  "same field, manual: resolved while the vendor moved again (not pulled): the resolution merged with it": async (
+    w,
+  ) => {
+    const [x] = await w.seed(1);
+    await bothChangeA(w, x!);
+    const row = await auditSays(w, x!, { status: "open", fields: [w.a] });
+    await later();
+    w.v.edit(x!, { [w.b]: "Remote b meanwhile" });
+    await w.l.resolve(row.id, { choose: "local" });
+    await w.l.quiet();
+    expect(w.v.read(x!)).toMatchObject({ [w.a]: "Local value", [w.b]: "Remote b meanwhile" });
+    expect((await w.l.get(byId(x!))).syncStatus).toBe("synced");
+  },
   "same field, the LLM resolver's valid answer: its merge on both sides": async (w) => {
     const [x] = await w.seed(1);
     const model = await llmPolicy(w, "valid");
@@ -358,20 +434,31 @@ const scenarios: Record<string, Scenario> = {
 
   // A delete on one side against an edit on the other.
   "remote delete against an unpushed local edit, edit wins (default): recreated at the vendor": async (w) => {
-    const [x] = await w.seed(2);
-    const matchValue = w.v.read(x!)![w.vendor.fields.matchKey];
+    await w.seed(1);
+    await w.l.create("host-kept", freshSample(w.vendor));
+    await w.l.quiet();
+    const x = (await w.l.get({ localId: "host-kept" })).externalId!;
     await whilePaused(w, async () => {
-      await w.l.update(byId(x!), { [w.a]: "Kept edit" });
-      w.v.remove(x!);
-      await deliver(w, x!, "delete");
+      await w.l.update({ localId: "host-kept" }, { [w.a]: "Kept edit" });
+      w.v.remove(x);
+      await deliver(w, x, "delete");
     });
-    expect(w.v.read(x!)).toBeUndefined();
-    const recreated = w.v.liveIds().filter((id) => w.v.read(id)![w.vendor.fields.matchKey] === matchValue);
-    expect(recreated).toHaveLength(1);
-    expect(w.v.read(recreated[0]!)![w.a]).toBe("Kept edit");
-    const row = (await audit(w)).at(-1)!;
+    expect(w.v.read(x)).toBeUndefined();
+    // Created again under a new id, which the host's id now names.
+    const recreated = await w.l.get({ localId: "host-kept" });
+    expect(recreated).toMatchObject({ syncStatus: "synced", deletedAt: null });
+    expect(recreated.externalId).not.toBe(x);
+    expect(w.v.read(recreated.externalId!)).toMatchObject({ [w.a]: "Kept edit" });
+    const row = (await audit(w, x)).at(-1)!;
     expect(row).toMatchObject({ status: "resolved", policy: "delete-against-edit:edit-wins" });
     expect(row.remote).toEqual({ deleted: true });
+    expect(row.local).toMatchObject({ [w.a]: "Kept edit" });
+    // A late notification for the old id changes nothing, and writes nothing.
+    const writes = w.v.writes().length;
+    await deliver(w, x, "change");
+    await w.l.quiet();
+    expect(w.v.writes()).toHaveLength(writes);
+    expect((await w.l.get({ localId: "host-kept" })).externalId).toBe(recreated.externalId);
   },
   "remote delete against an unpushed local edit, delete wins: the edit dropped, in the audit": async (w) => {
     const [x] = await w.seed(2);
@@ -401,6 +488,10 @@ const scenarios: Record<string, Scenario> = {
     const row = await auditSays(w, x!, { status: "resolved", policy: "delete-against-edit:edit-wins" });
     expect(row.local).toEqual({ deleted: true });
     expect(w.v.writes().filter((wr) => wr.kind === "delete")).toEqual([]);
+    // The restored record syncs as any other.
+    await w.l.update(byId(x!), { [w.b]: "After the restore" });
+    await w.l.quiet();
+    expect(w.v.read(x!)![w.b]).toBe("After the restore");
   },
   "local delete against a remote edit, delete wins: deleted at the vendor, the edit in the audit": async (w) => {
     const [x] = await w.seed(2);
@@ -436,19 +527,22 @@ const scenarios: Record<string, Scenario> = {
     expect(w.v.writes()).toEqual([]);
   },
   "the echo loop: a push, then its webhook and the delta, is exactly one remote write": async (w) => {
-    const [x] = await w.seed(1);
+    const [x, y] = await w.seed(2);
     await w.l.update(byId(x!), { [w.a]: "Echo" });
     await w.l.create("host-echo", freshSample(w.vendor));
+    await w.l.remove(byId(y!));
     await w.l.quiet();
     const created = (await w.l.get({ localId: "host-echo" })).externalId!;
     for (const id of [x!, created]) await deliver(w, id, "change");
+    await deliver(w, y!, "delete");
     await w.l.quiet();
     await w.l.pull("delta");
     await w.l.quiet();
     const writes = w.v.writes();
     expect(writes.filter((wr) => wr.ids.includes(x!))).toEqual([{ kind: "update", ids: [x] }]);
     expect(writes.filter((wr) => wr.kind === "create")).toEqual([{ kind: "create", ids: [created] }]);
-    expect(writes).toHaveLength(2);
+    expect(writes.filter((wr) => wr.kind === "delete")).toEqual([{ kind: "delete", ids: [y] }]);
+    expect(writes).toHaveLength(3);
     expect(await w.l.get({ localId: "host-echo" })).toMatchObject({ externalId: created, syncStatus: "synced" });
     await noAudit(w);
   },

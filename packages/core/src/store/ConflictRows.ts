@@ -55,6 +55,33 @@ export const insertConflict = async (k: Kysely<DB>, c: NewConflict): Promise<voi
     .execute();
 };
 
+/**
+ * Closes a record's open conflicts that a newer one replaces (resolved, with no values, by
+ * `superseded:<newer id>`): the vendor's record moved again while they waited for a person, and
+ * a resolution made against the older remote version would be merged and pushed against a version
+ * the vendor no longer has. Only the newest stays open for a person.
+ */
+export const supersedeOpen = (
+  k: Kysely<DB>,
+  record: {
+    readonly tenantId: string;
+    readonly connectionId: string;
+    readonly entity: string;
+    readonly externalId: string;
+  },
+  by: string,
+  at: Date,
+) =>
+  k
+    .updateTable("conflicts")
+    .set({ status: "resolved", resolved_by: `superseded:${by}`, resolved_at: at })
+    .where("tenant_id", "=", record.tenantId)
+    .where("connection_id", "=", record.connectionId)
+    .where("entity", "=", record.entity)
+    .where("external_id", "=", record.externalId)
+    .where("status", "=", "open")
+    .execute();
+
 /** One conflict of the tenant. */
 export const findConflict = (k: Kysely<DB>, tenantId: string, id: string): Promise<ConflictRow | undefined> =>
   k.selectFrom("conflicts").selectAll().where("tenant_id", "=", tenantId).where("id", "=", id).executeTakeFirst();

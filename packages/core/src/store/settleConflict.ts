@@ -3,7 +3,7 @@ import { type ConflictInput, type ConflictPolicy, decide, threeWayMerge } from "
 import { type Context, Effect } from "effect";
 import type { Database } from "../db/Database.ts";
 import type { OutboundWebhooks } from "../webhooks/OutboundWebhooks.ts";
-import { insertConflict } from "./ConflictRows.ts";
+import { insertConflict, supersedeOpen } from "./ConflictRows.ts";
 import type { SettleInput, Settlement } from "./Conflicts.ts";
 
 export interface SettleConflictDeps {
@@ -30,10 +30,13 @@ export const settleConflict = (
     const decision = yield* decide(policy, conflictInput);
     const id = randomUUID();
     const resolved = decision._tag === "Resolved";
-    // The record of the conflict and its `conflict.detected` event commit together.
+    // The record of the conflict and its `conflict.detected` event commit together; it replaces
+    // the record's conflicts still open (decided against an older remote version).
+    const at = new Date();
     const record = deps.db
-      .query((k) =>
-        insertConflict(k, {
+      .query(async (k) => {
+        await supersedeOpen(k, input, id, at);
+        await insertConflict(k, {
           id,
           tenantId: input.tenantId,
           connectionId: input.connectionId,
@@ -48,10 +51,10 @@ export const settleConflict = (
           remoteUpdatedAt: input.remoteUpdatedAt,
           policy: policyName(policy),
           outcome: resolved
-            ? { resolved: true, values: decision.values, resolvedBy: decision.resolvedBy, at: new Date() }
+            ? { resolved: true, values: decision.values, resolvedBy: decision.resolvedBy, at }
             : { resolved: false, reason: decision.reason },
-        }),
-      )
+        });
+      })
       .pipe(Effect.orDie);
     const detected = deps.outbound.emit(input.tenantId, "conflict.detected", {
       conflictId: id,
