@@ -158,9 +158,7 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
       fake.close();
       await served?.close();
     },
-    create: (fields) => {
-      return outcome("create", store.create("Contact", toSalesforce(fields))).Id;
-    },
+    create: (fields) => outcome("create", store.create("Contact", toSalesforce(fields))).Id,
     edit: (id, fields) => {
       nextSecondAfter(id);
       outcome(`edit ${id}`, store.update("Contact", id, toSalesforce(fields)));
@@ -182,14 +180,14 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
      * hours): the connector then reads the record, finds it in the recycle bin, and deletes it.
      * So "delete" is that notification: the record as its last edit left it.
      */
-    notification: (id, kind, endpointUrl) => {
+    // Outbound Messages name no endpoint (their definition holds it) and carry no signature.
+    notification: (id, kind, _endpointUrl) => {
       const stored = store.get("Contact", id);
       if (stored === undefined) throw new Error(`salesforce adapter: no Contact ${id}`);
       const record =
         kind === "delete"
           ? { ...stored, fields: { ...stored.fields }, IsDeleted: false, SystemModstamp: stored.LastModifiedDate }
           : { ...stored, fields: { ...stored.fields } };
-      void endpointUrl; // Outbound Messages name no endpoint: the definition holds it.
       return {
         method: "POST",
         headers: { "content-type": "text/xml; charset=utf-8", soapaction: '""' },
