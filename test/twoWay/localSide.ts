@@ -112,14 +112,14 @@ export const apiSide = async (): Promise<LocalSide> => {
     TANDEM_MAX_ATTEMPTS: "3",
     TANDEM_MAX_BACKOFF_MS: "200",
   });
+  // One tenant: each scenario's connection is its own, and every read below is by connection.
   const admin = t.client(t.adminKey);
+  const tenant = await admin.tenants.create.mutate({ name: "matrix" });
+  const c = t.client((await admin.apiKeys.create.mutate({ tenantId: tenant.id, name: "k" })).key);
   return {
     mode: "api",
     close: () => t.close(),
     connect: async (connector, entity, config) => {
-      const tenant = await admin.tenants.create.mutate({ name: `matrix-${Math.random().toString(36).slice(2, 8)}` });
-      const key = (await admin.apiKeys.create.mutate({ tenantId: tenant.id, name: "k" })).key;
-      const c = t.client(key);
       const { id: connectionId } = await c.connections.create.mutate({
         connector,
         name: "matrix",
