@@ -116,13 +116,15 @@ export const apiSide = async (): Promise<LocalSide> => {
   const admin = t.client(t.adminKey);
   const tenant = await admin.tenants.create.mutate({ name: "matrix" });
   const c = t.client((await admin.apiKeys.create.mutate({ tenantId: tenant.id, name: "k" })).key);
+  // Connection names are unique per tenant.
+  let connections = 0;
   return {
     mode: "api",
     close: () => t.close(),
     connect: async (connector, entity, config) => {
       const { id: connectionId } = await c.connections.create.mutate({
         connector,
-        name: "matrix",
+        name: `matrix-${++connections}`,
         config: config as Record<string, unknown>,
       });
       const scope = { connectionId, entity };
