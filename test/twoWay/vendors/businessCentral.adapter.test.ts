@@ -5,8 +5,8 @@ import { makeLoopbackEgressPolicy } from "@tandem/testkit";
 import { Schema } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { VendorSession, VendorTransport } from "./TwoWayVendor.ts";
-import { businessCentralVendor as vendor } from "./vendors/businessCentral.ts";
+import type { VendorSession, VendorTransport } from "../TwoWayVendor.ts";
+import { businessCentralVendor as vendor } from "./businessCentral.ts";
 
 /*
  * The Business Central matrix adapter against the ERP connector itself: what a user does through
