@@ -238,8 +238,13 @@ const makeJobQueue = Effect.gen(function* () {
       Effect.flatMap(currentDate, (now) => {
         const delayMs = at.getTime() - now.getTime();
         if (delayMs <= 0 || delayMs > maxTimerMs) return Effect.void;
+        // Interruptible: the commit hook runs uninterruptibly and a fork inherits that, so the
+        // timer would otherwise hold the queue's scope (a server's shutdown) open until it fires.
         return Effect.asVoid(
-          Effect.forkIn(Effect.zipRight(Effect.sleep(Duration.millis(delayMs)), wakeLocalWorkers), scope),
+          Effect.forkIn(
+            Effect.interruptible(Effect.zipRight(Effect.sleep(Duration.millis(delayMs)), wakeLocalWorkers)),
+            scope,
+          ),
         );
       }),
     );

@@ -690,3 +690,24 @@ describe("RetryPolicy", () => {
     }),
   );
 });
+
+describe("JobQueue shutdown", () => {
+  for (const dialect of dialects) {
+    it(`a job due in half a minute does not hold the queue's shutdown for its wake-up on ${dialect}`, async () => {
+      const closing = Effect.gen(function* () {
+        const scope = yield* Scope.make();
+        const context = yield* Layer.buildWithScope(queueLayer(dialect), scope);
+        const queue = Context.get(context, JobQueue);
+        // Due within the queue's wake-up horizon: the enqueue arms a timer that wakes this process's
+        // workers then, once its transaction commits (as a local change's push drain is queued).
+        const db = Context.get(context, Database);
+        yield* db.transaction(queue.enqueue({ kind: "later", runAt: new Date(Date.now() + 30_000) }));
+        const started = performance.now();
+        yield* Scope.close(scope, Exit.void);
+        return performance.now() - started;
+      });
+      // Closing drops the test database; before the timer was interruptible it waited the 30 s.
+      expect(await Effect.runPromise(closing)).toBeLessThan(15_000);
+    }, 60_000);
+  }
+});
