@@ -37,6 +37,8 @@ import { slowCommitsLayer } from "../fixtures/slowCommits.ts";
  */
 const iterations = Number(process.env.TANDEM_FEED_STRESS_ITERATIONS ?? 1);
 const writeMs = Number(process.env.TANDEM_FEED_STRESS_MS ?? 2_000);
+/** Rounds every writer runs at the least, however long they take. */
+const minWrites = 6;
 
 const acme = new AcmeCrm();
 let server: ReturnType<typeof startAcmeServer>;
@@ -75,20 +77,22 @@ const round = Effect.gen(function* () {
   yield* engine.run({ ...target, mode: "full" });
 
   const deadline = (yield* Clock.currentTimeMillis) + writeMs;
-  const writing = Effect.map(Clock.currentTimeMillis, (now) => now < deadline);
+  // Each writer runs a few rounds even when a loaded machine lets the window pass first, so the
+  // round always writes from every side (checked at the end).
+  const writing = (i: number) => Effect.map(Clock.currentTimeMillis, (now) => i < minWrites || now < deadline);
   const remoteIds = () => [...acme.contacts.keys()];
 
   // The sync job of the entity: the queue runs one at a time (delta, full, push alike).
   const syncJob = Effect.gen(function* () {
     const modes = ["delta", "full", "push"] as const;
-    for (let i = 0; yield* writing; i++) {
+    for (let i = 0; yield* writing(i); i++) {
       for (let n = 0; n < 3; n++) acme.update(yield* pick(remoteIds()), { lastName: `sync-${i}-${n}` });
       yield* engine.run({ ...target, mode: modes[i % modes.length]!, options: { batchSize: 10 } });
     }
   });
   // Webhook jobs: the vendor changed, created or deleted a record and says so; each job gets it.
   const webhookJobs = Effect.gen(function* () {
-    for (let i = 0; yield* writing; i++) {
+    for (let i = 0; yield* writing(i); i++) {
       let id: string;
       if (i % 5 === 3) id = acme.create({}).id;
       else if (i % 5 === 0 && acme.contacts.size > 20) {
@@ -107,7 +111,7 @@ const round = Effect.gen(function* () {
   });
   // Local edits from the host application; an email change is critical, so it is pushed at once.
   const localEdits = Effect.gen(function* () {
-    for (let i = 0; yield* writing; i++) {
+    for (let i = 0; yield* writing(i); i++) {
       const id = yield* pick(remoteIds());
       const fields = i % 3 === 0 ? { email: `edit-${i}@acme.test` } : { lifecycleStage: `stage-${i}` };
       yield* triggers
@@ -126,7 +130,7 @@ const round = Effect.gen(function* () {
     return page;
   });
   const consumer = Effect.gen(function* () {
-    while (yield* writing) {
+    while (yield* writing(minWrites)) {
       yield* readPage;
       yield* randomPause(3);
     }
