@@ -17,7 +17,7 @@ import {
 } from "@tandem/core";
 import { builtinConnectors } from "@tandem/server";
 import { createTestConnection, testEngineLayer } from "@tandem/testkit";
-import { type Effect as E, Effect, Either, Exit, ManagedRuntime, Scope } from "effect";
+import { type Effect as E, Effect, Either, Exit, Layer, Logger, LogLevel, ManagedRuntime, Scope } from "effect";
 import { startTestServer, type TestServer } from "../support/server.ts";
 import type { VendorFields, VendorNotification } from "./TwoWayVendor.ts";
 
@@ -205,7 +205,10 @@ export const engineSide = async (): Promise<LocalSide> => {
         push: { intervalMs: pushIntervalMs },
         retry: { baseDelayMs: 50, maxDelayMs: 200, defaultMaxAttempts: 3 },
       },
-    }),
+    }).pipe(
+      // Warnings and errors only, as the API side's server logs (each job's completion is logged at info).
+      Layer.provideMerge(Logger.minimumLogLevel(LogLevel.Warning)),
+    ),
   );
   const run = <A, Err>(effect: E.Effect<A, Err, any>): Promise<A> => runtime.runPromise(effect as E.Effect<A, Err>);
   const workerScope = await Effect.runPromise(Scope.make());
