@@ -1,4 +1,4 @@
-import { DatabaseRejectedValue, type FieldIssue } from "@tandem/core";
+import { ConstraintViolation, DatabaseRejectedValue, type FieldIssue } from "@tandem/core";
 import { TRPCError } from "@trpc/server";
 import { Cause, Chunk, Effect, Exit, Option } from "effect";
 import type { AppRuntime, AppServices } from "./runtime.ts";
@@ -17,6 +17,15 @@ const codeByTag: Record<string, TRPCCode> = {
 
 /** A failure as the API shows it: a code, a message, and field issues when there are some. */
 export const toTRPCError = (cause: Cause.Cause<unknown>): TRPCError => {
+  if (referenceDeletedMeanwhile(cause)) {
+    // A row the request writes refers to one deleted since the request looked it up (a
+    // connection deleted by another request while a record of it was being changed): the
+    // answer a moment later would have been "not found", and nothing of the request was kept.
+    return new TRPCError({
+      code: "NOT_FOUND",
+      message: "something this request refers to (its connection or tenant) was deleted while it ran",
+    });
+  }
   const failure = Cause.failureOption(cause);
   if (Option.isSome(failure)) {
     const error = failure.value as { readonly _tag?: string; readonly message?: string };
@@ -34,6 +43,12 @@ export const toTRPCError = (cause: Cause.Cause<unknown>): TRPCError => {
   // Defects and interruptions are not the caller's business: a generic message, details in the log.
   return new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "internal error" });
 };
+
+/** Whether the request broke a foreign key: what it refers to was deleted while it ran. */
+const referenceDeletedMeanwhile = (cause: Cause.Cause<unknown>): boolean =>
+  [...Cause.failures(cause), ...Cause.defects(cause)].some(
+    (e) => e instanceof ConstraintViolation && e.kind === "foreign_key",
+  );
 
 /** The value the database refused, when that is what the effect died of. */
 const refusedValueOf = (cause: Cause.Cause<unknown>): DatabaseRejectedValue | undefined =>
@@ -87,8 +102,11 @@ export const runProcedure = async <A, E>(
     ),
   );
   if (Exit.isSuccess(exit)) return exit.value;
-  if (!Cause.isFailType(exit.cause) && Option.isNone(Cause.failureOption(exit.cause))) {
-    const refused = refusedValueOf(exit.cause);
+  const error = toTRPCError(exit.cause);
+  // A value the database refused is the caller's to fix; any other internal error (a defect, an
+  // interruption, or a failure no code maps to) is ours, and its cause goes to the log.
+  const refused = Option.isNone(Cause.failureOption(exit.cause)) ? refusedValueOf(exit.cause) : undefined;
+  if (refused !== undefined || error.code === "INTERNAL_SERVER_ERROR") {
     await runtime.runPromise(
       (refused !== undefined
         ? Effect.logWarning(`procedure input refused by the database (SQLSTATE ${refused.code}): ${refused.message}`)
@@ -96,5 +114,5 @@ export const runProcedure = async <A, E>(
       ).pipe(Effect.annotateLogs({ procedure: ctx.path })),
     );
   }
-  throw toTRPCError(exit.cause);
+  throw error;
 };
