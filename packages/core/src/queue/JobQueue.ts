@@ -1,11 +1,10 @@
-import { Context, Duration, Effect, Layer, Queue, type Scope } from "effect";
+import { Context, Effect, Layer, Queue, type Scope } from "effect";
 import { Database } from "../db/Database.ts";
 import type { JobAttemptOutcome, JobStatus, StoredJobError } from "../db/schema.ts";
 import type { AlreadyRunning, InvalidInput, ResourceNotFound } from "../errors/Errors.ts";
-import { currentDate } from "./currentDate.ts";
 import type { JobListFilter, NewJob, QueuedJobMatch } from "./JobStore.ts";
 import * as store from "./JobStore.ts";
-import { makeJobAnnouncer } from "./JobWakeups.ts";
+import { makeDueAnnouncer, makeJobAnnouncer, wakeWhenDue } from "./JobWakeups.ts";
 import { cancelJob } from "./jobs/cancelJob.ts";
 import { discardDeadJob, replayDeadJob } from "./jobs/deadLetters.ts";
 import { enqueue, enqueueMany, prepare } from "./jobs/enqueue.ts";
@@ -231,23 +230,10 @@ const makeJobQueue = Effect.gen(function* () {
   });
   const wake = db.afterCommit(Effect.zipRight(wakeLocalWorkers, announce));
   const scope = yield* Effect.scope;
-  /** Jobs due more than this far ahead are left to the workers' polling. */
-  const maxTimerMs = 60_000;
+  const announceDue = makeDueAnnouncer(db);
+  /** A job comes due at `at`: once it is committed, this process's workers and every other's wake then. */
   const wakeAt = (at: Date) =>
-    db.afterCommit(
-      Effect.flatMap(currentDate, (now) => {
-        const delayMs = at.getTime() - now.getTime();
-        if (delayMs <= 0 || delayMs > maxTimerMs) return Effect.void;
-        // Interruptible: the commit hook runs uninterruptibly and a fork inherits that, so the
-        // timer would otherwise hold the queue's scope (a server's shutdown) open until it fires.
-        return Effect.asVoid(
-          Effect.forkIn(
-            Effect.interruptible(Effect.zipRight(Effect.sleep(Duration.millis(delayMs)), wakeLocalWorkers)),
-            scope,
-          ),
-        );
-      }),
-    );
+    db.afterCommit(Effect.zipRight(wakeWhenDue(at, wakeLocalWorkers, scope), announceDue(at)));
   const deps: QueueDeps = { db, policy, wake, wakeAt };
   const list = Effect.fn("JobQueue.list")(function* (filter: JobListFilter = {}) {
     return (yield* db.query((k) => store.list(k, filter)).pipe(Effect.orDie)).map(toView);

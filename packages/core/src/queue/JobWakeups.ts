@@ -2,6 +2,7 @@ import { Duration, Effect, Schedule, type Scope } from "effect";
 import { sql } from "kysely";
 import pg from "pg";
 import type { DatabaseService } from "../db/Database.ts";
+import { currentDate } from "./currentDate.ts";
 import { onWallClock } from "./WallClock.ts";
 
 /** The channel notified when jobs become claimable (see `makeJobAnnouncer`). */
@@ -53,13 +54,56 @@ export const makeJobAnnouncer = (db: DatabaseService): Effect.Effect<Effect.Effe
     });
   });
 
+/** Jobs due more than this far ahead are left to the workers' polling, not to a timer. */
+const maxTimerMs = 60_000;
+
+/**
+ * Runs `wake` when `at` comes, on a timer forked in `scope` (none when `at` is past, or more than
+ * a minute ahead: polling finds those).
+ */
+export const wakeWhenDue = (at: Date, wake: Effect.Effect<void>, scope: Scope.Scope): Effect.Effect<void> =>
+  Effect.flatMap(currentDate, (now) => {
+    const delayMs = at.getTime() - now.getTime();
+    if (delayMs <= 0 || delayMs > maxTimerMs) return Effect.void;
+    // Interruptible: a commit hook runs uninterruptibly and a fork inherits that, so the timer
+    // would otherwise hold the scope (a server's shutdown) open until it fires.
+    return Effect.asVoid(
+      Effect.forkIn(Effect.interruptible(Effect.zipRight(Effect.sleep(Duration.millis(delayMs)), wake)), scope),
+    );
+  });
+
+/**
+ * Tells every process's workers that a job comes due at `at` (a push drain waiting out its
+ * window): a NOTIFY carrying the time, for each listener to wake its workers then. Without it, a
+ * worker in another process than the enqueuer's (API and workers split) would find the job only
+ * at its next poll. Sent once the rows are committed, as `makeJobAnnouncer`'s; never fails.
+ */
+export const makeDueAnnouncer = (db: DatabaseService): ((at: Date) => Effect.Effect<void>) =>
+  db.dialect !== "postgres"
+    ? () => Effect.void
+    : (at) =>
+        Effect.tryPromise(() => sql`select pg_notify(${jobsChannel}, ${at.toISOString()})`.execute(db.kysely)).pipe(
+          Effect.catchAllCause((cause) => Effect.logDebug("job due-time announcement failed; workers poll", cause)),
+        );
+
+/** The due time a notification carries (see `makeDueAnnouncer`); undefined for "claimable now". */
+const dueTimeOf = (payload: string | undefined): Date | undefined => {
+  if (payload === undefined || payload === "") return undefined;
+  const at = new Date(payload);
+  return Number.isNaN(at.getTime()) ? undefined : at;
+};
+
 /**
  * Holds one dedicated connection LISTENing on the jobs channel and calls `wake` on
- * every notification. A pooled connection cannot be used: LISTEN belongs to one
+ * every notification, or `wakeAt` with the due time one carries. A pooled connection cannot be used: LISTEN belongs to one
  * session. When the connection drops (server restart), it reconnects with backoff
  * and wakes once, since notifications sent meanwhile are lost; polling covers the gap.
  */
-export const listenForJobs = (url: string, wake: Effect.Effect<void>): Effect.Effect<never> => {
+export const listenForJobs = (
+  url: string,
+  wake: Effect.Effect<void>,
+  wakeAt: (at: Date) => Effect.Effect<void>,
+): Effect.Effect<never> => {
   const session = Effect.acquireUseRelease(
     Effect.tryPromise(async () => {
       const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
@@ -71,7 +115,10 @@ export const listenForJobs = (url: string, wake: Effect.Effect<void>): Effect.Ef
     (client) =>
       Effect.gen(function* () {
         const closed = Effect.async<void>((resume) => {
-          client.on("notification", () => Effect.runFork(wake));
+          client.on("notification", (message) => {
+            const at = dueTimeOf(message.payload);
+            Effect.runFork(at === undefined ? wake : wakeAt(at));
+          });
           client.on("error", () => resume(Effect.void));
           client.on("end", () => resume(Effect.void));
         });

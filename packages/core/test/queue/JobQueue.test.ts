@@ -144,6 +144,46 @@ for (const dialect of dialects) {
         }),
     );
 
+    live(
+      "wakes idle workers when a job queued for later comes due (another process's by the due time its NOTIFY carries)",
+      () =>
+        Effect.gen(function* () {
+          const queue = yield* JobQueue;
+          const db = yield* Database;
+          const kind = `due-${crypto.randomUUID()}`;
+          const startedAt: Array<number> = [];
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              yield* queue.worker({
+                pollMs: 60_000,
+                leaseMs: 5_000,
+                handlers: { [kind]: () => Effect.sync(() => void startedAt.push(Date.now())) },
+              });
+              yield* realSleep(300); // the worker's first poll is over; it now sleeps for a minute
+              // On PostgreSQL the job comes from another process (a second queue on its own pool):
+              // only its announcements reach this worker, and the job is not due when it is queued.
+              const enqueuer =
+                db.connectionUrl === undefined
+                  ? queue
+                  : Context.get(
+                      yield* Layer.build(
+                        JobQueue.layer.pipe(
+                          Layer.provide(
+                            Database.layer({ kind: "postgres", url: db.connectionUrl }, { migrate: false }),
+                          ),
+                        ),
+                      ),
+                      JobQueue,
+                    );
+              const runAt = new Date(Date.now() + 800);
+              const { id } = yield* Effect.orDie(enqueuer.enqueue({ kind, runAt }));
+              yield* eventually(statusOf(id), (j) => j.status === "completed", 5_000);
+              expect(startedAt[0]).toBeGreaterThanOrEqual(runAt.getTime());
+            }),
+          );
+        }),
+    );
+
     live("retries transient errors with their history, then completes", () =>
       Effect.gen(function* () {
         const queue = yield* JobQueue;

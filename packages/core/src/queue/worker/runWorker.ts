@@ -1,7 +1,7 @@
 import { Clock, type Context, Duration, Effect, FiberSet, Queue, Schedule, type Scope } from "effect";
 import type { DatabaseService } from "../../db/Database.ts";
 import type { JobWorker, WorkerOptions } from "../JobQueue.ts";
-import { listenForJobs } from "../JobWakeups.ts";
+import { listenForJobs, wakeWhenDue } from "../JobWakeups.ts";
 import type { RetryPolicy } from "../RetryPolicy.ts";
 import { onWallClock } from "../WallClock.ts";
 import { claimLoop } from "./claims.ts";
@@ -100,7 +100,9 @@ export const runWorker = (options: WorkerOptions, deps: WorkerDeps): Effect.Effe
     };
 
     if (db.connectionUrl !== undefined) {
-      yield* Effect.forkScoped(listenForJobs(db.connectionUrl, signal));
+      const scope = yield* Effect.scope;
+      // A job another process queued for later wakes this worker when it comes due.
+      yield* Effect.forkScoped(listenForJobs(db.connectionUrl, signal, (at) => wakeWhenDue(at, signal, scope)));
     }
     yield* repeatEvery(
       heartbeatOnce(db, state).pipe(
