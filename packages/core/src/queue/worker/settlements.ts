@@ -44,14 +44,16 @@ const logged = (message: string) => message.replace(/\s+/g, " ").slice(0, 300);
 /**
  * Logs how a job's attempt ended, once it is written: every attempt's outcome is in the log,
  * with the job's id, kind and attempt (also as annotations), and the error's tag and message
- * (never the payload, which may hold customer data).
+ * (never the payload, which may hold customer data). A completed attempt logs at debug: push
+ * drains complete every half second per busy entity, and at info they buried everything else;
+ * the jobs' history (`jobs.attempts`) and the metrics keep every one.
  */
 const logSettled = (job: RunningJob, settlement: store.Settlement, policy: Context.Tag.Service<RetryPolicy>) => {
   const what = `job ${job.id} (${job.kind}) attempt ${job.attempt}/${job.maxAttempts}`;
   const log = (() => {
     switch (settlement._tag) {
       case "Completed":
-        return Effect.logInfo(`${what}: completed`);
+        return Effect.logDebug(`${what}: completed`);
       case "Retry": {
         const error = `${settlement.error.tag}: ${logged(settlement.error.message)}`;
         const counted = settlement.infrastructure
