@@ -1,7 +1,7 @@
 import { describe, expect, it, layer } from "@effect/vitest";
 import { ConstraintViolation, Database } from "@tandem/core";
 import { dialects, testDatabaseLayer } from "@tandem/testkit";
-import { Effect, Exit, Fiber } from "effect";
+import { Deferred, Effect, Exit, Fiber } from "effect";
 import { sql } from "kysely";
 import { preparedAs } from "../../src/db/PreparedStatements.ts";
 
@@ -73,20 +73,30 @@ for (const dialect of dialects) {
       Effect.gen(function* () {
         const db = yield* Database;
         const id = crypto.randomUUID();
+        const inserted = yield* Deferred.make<void>();
+        const release = yield* Deferred.make<void>();
+        // The transaction stays open until the test releases it: no timing decides what is seen.
         const fiber = yield* db
           .transaction(
             Effect.gen(function* () {
               yield* db.query((k) => k.insertInto("tenants").values({ id, name: "slow" }).execute());
-              yield* realSleep(50);
+              yield* Deferred.succeed(inserted, undefined);
+              yield* Deferred.await(release);
             }),
           )
           .pipe(Effect.fork);
-        // On PGlite this waits for the transaction (one connection, queued); on
-        // Postgres it runs on another connection and cannot see uncommitted rows.
-        yield* realSleep(10);
-        const during = yield* db.query((k) => k.selectFrom("tenants").select("id").where("id", "=", id).execute());
+        yield* Deferred.await(inserted);
+        const read = db.query((k) => k.selectFrom("tenants").select("id").where("id", "=", id).execute());
+        // On Postgres the read runs on another connection while the transaction is open, and
+        // cannot see its uncommitted row. On PGlite (one connection) it queues behind the
+        // transaction, and sees the row once it commits.
+        const reading = yield* Effect.fork(read);
+        if (dialect === "pglite") yield* realSleep(20);
+        else yield* Fiber.await(reading);
+        yield* Deferred.succeed(release, undefined);
+        const during = yield* Fiber.join(reading);
         yield* Fiber.join(fiber);
-        const after = yield* db.query((k) => k.selectFrom("tenants").select("id").where("id", "=", id).execute());
+        const after = yield* read;
         expect(during.length).toBe(dialect === "pglite" ? 1 : 0);
         expect(after.length).toBe(1);
       }),
