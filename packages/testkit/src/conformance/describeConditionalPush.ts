@@ -1,17 +1,10 @@
 import type { AnyConnector } from "@tandem/connector-sdk";
-import {
-  Conflicts,
-  type EngineServices,
-  EntitySync,
-  Records,
-  type SyncTarget,
-  setConnectionSettings,
-} from "@tandem/core";
+import { type EngineServices, EntitySync, Records, type SyncTarget, setConnectionSettings } from "@tandem/core";
 import { Effect, Fiber, ManagedRuntime } from "effect";
 import type { HttpHandler } from "msw";
 import { setupServer } from "msw/node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createTestConnection, storedRecord, testEngineLayer } from "../engine.ts";
+import { conflictsOf, createTestConnection, storedRecord, testEngineLayer } from "../engine.ts";
 import { requestGate } from "../msw/requestGate.ts";
 
 /*
@@ -92,13 +85,6 @@ export interface ConditionalPushOptions {
   /** Tests of the caller's own, registered in the suite after its own. */
   readonly extraTests?: (suite: ConditionalPushSuite) => void;
 }
-
-/** The conflict audit rows of one record of the target's connection. */
-const conflictsOf = (target: SyncTarget, externalId: string) =>
-  Effect.map(
-    Effect.flatMap(Conflicts, (c) => c.list(target.tenantId, { connectionId: target.connectionId })),
-    (page) => page.items.filter((c) => c.externalId === externalId),
-  );
 
 /** Creating the suite's PostgreSQL database and its first connection may take a while on a loaded machine. */
 const timeout = 180_000;
