@@ -155,6 +155,15 @@ export const describeConditionalPush = (
         yield* engine.run({ ...target, mode: "push" });
       });
 
+    /** The one audit row a delete meeting the remote edit leaves, resolved by `rule`. */
+    const resolvedAgainstRemoteEdit = (rule: "edit-wins" | "delete-wins") =>
+      expect.objectContaining({
+        status: "resolved",
+        policy: `delete-against-edit:${rule}`,
+        local: { deleted: true },
+        remote: expect.objectContaining(edited.local),
+      });
+
     test("a local delete meeting a remote edit since the last pull: edit wins (default), restored, audited", () =>
       Effect.gen(function* () {
         const target = yield* setup();
@@ -169,14 +178,7 @@ export const describeConditionalPush = (
           data: edited.local,
         });
         expect((yield* storedRecord(target, b)).deletedAt).not.toBeNull();
-        expect(yield* auditOf(target, a)).toEqual([
-          expect.objectContaining({
-            status: "resolved",
-            policy: "delete-against-edit:edit-wins",
-            local: { deleted: true },
-            remote: expect.objectContaining(edited.local),
-          }),
-        ]);
+        expect(yield* auditOf(target, a)).toEqual([resolvedAgainstRemoteEdit("edit-wins")]);
         expect(yield* auditOf(target, b)).toEqual([]);
       }));
 
@@ -188,14 +190,7 @@ export const describeConditionalPush = (
         expect(fake.remote(a).deleted).toBe(true);
         expect(yield* storedRecord(target, a)).toMatchObject({ syncStatus: "synced" });
         expect((yield* storedRecord(target, a)).deletedAt).not.toBeNull();
-        expect(yield* auditOf(target, a)).toEqual([
-          expect.objectContaining({
-            status: "resolved",
-            policy: "delete-against-edit:delete-wins",
-            local: { deleted: true },
-            remote: expect.objectContaining(edited.local),
-          }),
-        ]);
+        expect(yield* auditOf(target, a)).toEqual([resolvedAgainstRemoteEdit("delete-wins")]);
       }));
 
     test("a local edit made while a push of the record is in flight is pushed next, not lost", () =>
