@@ -7,21 +7,12 @@ import {
   PUSH_DRAIN_JOB_KIND,
   RecordStore,
   Records,
-  SyncJobHandlers,
   type SyncTarget,
 } from "@tandem/core";
-import {
-  createHubSpotFake,
-  createTestConnection,
-  dialects,
-  hubSpotFakeToken,
-  hubSpotHandlers,
-  testEngineLayer,
-} from "@tandem/testkit";
+import { dialects, eventually, startQueueWorker, testEngineLayer } from "@tandem/testkit";
 import { Effect, TestServices } from "effect";
-import { setupServer } from "msw/node";
-import { afterAll, beforeAll } from "vitest";
 import hubspot from "../src/index.ts";
+import { hubSpotOverMsw } from "./support/hubSpotOverMsw.ts";
 
 /*
  * Local changes reach HubSpot by themselves: the test engine's queue worker runs (as a server's
@@ -29,14 +20,7 @@ import hubspot from "../src/index.ts";
  * clock; each test polls the fake until it holds the change, then checks the record store.
  */
 
-const baseUrl = "https://hubspot.outbox.test";
-const fake = createHubSpotFake({ baseUrl });
-const server = setupServer(...hubSpotHandlers(fake));
-beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
-afterAll(() => {
-  fake.close();
-  server.close();
-});
+const { fake, connect } = hubSpotOverMsw({ baseUrl: "https://hubspot.outbox.test" });
 
 /** HubSpot whose contacts wait a minute before a non-critical change is pushed: critical ones must not. */
 const slowHubspot = {
@@ -44,31 +28,6 @@ const slowHubspot = {
   name: "hubspot-slow-push",
   entities: { ...hubspot.entities, contacts: { ...hubspot.entities.contacts, pushIntervalMs: 60_000 } },
 };
-
-const setup = (connector = "hubspot") =>
-  Effect.gen(function* () {
-    fake.reset();
-    const ids = yield* createTestConnection(connector, { baseUrl, accessToken: hubSpotFakeToken });
-    return { ...ids, entity: "contacts" } satisfies SyncTarget;
-  });
-
-/** The queue's worker for this test's scope, as a server runs it (polling often: the suite is short). */
-const startWorker = Effect.gen(function* () {
-  const handlers = (yield* SyncJobHandlers).handlers;
-  return yield* (yield* JobQueue).worker({ handlers, pollMs: 100 });
-});
-
-/** Waits on the real clock until `check` holds (30 s at most). */
-const eventually = (what: string, check: () => boolean | Effect.Effect<boolean, unknown, any>) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const result = check();
-      if (typeof result === "boolean" ? result : yield* result) return;
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`not within 30 s: ${what}`);
-      yield* Effect.sleep("50 millis");
-    }
-  });
 
 /** The fake's write requests to one contact (or to the collection: a create). */
 const writesTo = (path: string, method: string) =>
@@ -105,10 +64,10 @@ for (const dialect of dialects) {
       Effect.gen(function* () {
         const engine = yield* EntitySync;
         const records = yield* Records;
-        const target = yield* setup();
+        const target = yield* connect();
         const [a, b] = fake.seedContacts(3);
         yield* engine.run({ ...target, mode: "full" });
-        yield* startWorker;
+        yield* startQueueWorker;
 
         const edited = yield* records.update(target.tenantId, {
           ...target,
@@ -171,10 +130,10 @@ for (const dialect of dialects) {
       Effect.gen(function* () {
         const engine = yield* EntitySync;
         const local = yield* LocalChanges;
-        const target = yield* setup();
+        const target = yield* connect();
         const [a] = fake.seedContacts(2);
         yield* engine.run({ ...target, mode: "full" });
-        yield* startWorker;
+        yield* startQueueWorker;
         // Within the interval (1 s here): submitted one after the other, well inside it.
         for (const title of ["First", "Second", "Third"]) {
           yield* local.update(target.tenantId, { ...target, externalId: a!.id, fields: { jobTitle: title } });
@@ -199,10 +158,10 @@ for (const dialect of dialects) {
         const engine = yield* EntitySync;
         const local = yield* LocalChanges;
         const queue = yield* JobQueue;
-        const target = yield* setup("hubspot-slow-push");
+        const target = yield* connect("hubspot-slow-push");
         const [a, b] = fake.seedContacts(2);
         yield* engine.run({ ...target, mode: "full" });
-        yield* startWorker;
+        yield* startQueueWorker;
 
         const minor = yield* local.update(target.tenantId, {
           ...target,
@@ -235,7 +194,7 @@ for (const dialect of dialects) {
       Effect.gen(function* () {
         const engine = yield* EntitySync;
         const local = yield* LocalChanges;
-        const target = yield* setup();
+        const target = yield* connect();
         const [a] = fake.seedContacts(1);
         yield* engine.run({ ...target, mode: "full" });
         // Every attempt of the policy's three answers 503.
@@ -244,7 +203,7 @@ for (const dialect of dialects) {
           { kind: "status", status: 503 },
           { kind: "status", status: 503 },
         );
-        yield* startWorker;
+        yield* startQueueWorker;
         yield* local.update(target.tenantId, { ...target, externalId: a!.id, fields: { jobTitle: "Stubborn" } });
 
         yield* eventually("a dead push", () =>
@@ -279,10 +238,10 @@ for (const dialect of dialects) {
       Effect.gen(function* () {
         const engine = yield* EntitySync;
         const local = yield* LocalChanges;
-        const target = yield* setup();
+        const target = yield* connect();
         const [a, b] = fake.seedContacts(2);
         yield* engine.run({ ...target, mode: "full" });
-        yield* startWorker;
+        yield* startQueueWorker;
         // b takes a's email: HubSpot answers 409 CONFLICT, never retried.
         const taken = a!.properties.email;
         yield* local.update(target.tenantId, { ...target, externalId: b!.id, fields: { email: taken, jobTitle: "x" } });
@@ -312,7 +271,7 @@ for (const dialect of dialects) {
       Effect.gen(function* () {
         const engine = yield* EntitySync;
         const local = yield* LocalChanges;
-        const target = yield* setup();
+        const target = yield* connect();
         const [a] = fake.seedContacts(1);
         yield* engine.run({ ...target, mode: "full" });
         const refusal = (fields: Record<string, unknown>) =>
@@ -344,8 +303,8 @@ for (const dialect of dialects) {
     test("get, update and delete by the host's id; a taken localId is refused", () =>
       Effect.gen(function* () {
         const records = yield* Records;
-        const target = yield* setup();
-        yield* startWorker;
+        const target = yield* connect();
+        yield* startQueueWorker;
         const created = yield* records.create(target.tenantId, {
           ...target,
           localId: "crm-7",
@@ -381,7 +340,7 @@ for (const dialect of dialects) {
       Effect.gen(function* () {
         const engine = yield* EntitySync;
         const local = yield* LocalChanges;
-        const target = yield* setup();
+        const target = yield* connect();
         const [a] = fake.seedContacts(1);
         yield* engine.run({ ...target, mode: "full" });
         // Edited on both sides before any push: the next pull opens a conflict (manual policy).
@@ -389,7 +348,7 @@ for (const dialect of dialects) {
         fake.store.update("contacts", a!.id, { jobtitle: "Remote" });
         yield* engine.run({ ...target, mode: "delta" });
         expect(yield* statusOf(target, { externalId: a!.id })).toBe("conflict");
-        yield* startWorker;
+        yield* startQueueWorker;
 
         const conflicts = yield* Conflicts;
         const open = (yield* conflicts.list(target.tenantId, { status: "open" })).items.find(
@@ -406,8 +365,8 @@ for (const dialect of dialects) {
     test("a record created and deleted before its create was pushed never reaches HubSpot", () =>
       Effect.gen(function* () {
         const records = yield* Records;
-        const target = yield* setup("hubspot-slow-push");
-        yield* startWorker;
+        const target = yield* connect("hubspot-slow-push");
+        yield* startQueueWorker;
         yield* records.create(target.tenantId, { ...target, localId: "tmp-1", fields: { firstName: "Fleeting" } });
         const deleted = yield* records.delete(target.tenantId, { ...target, localId: "tmp-1" });
         expect(deleted).toMatchObject({ syncStatus: "synced", externalId: null });

@@ -1,29 +1,18 @@
 import { expect, layer } from "@effect/vitest";
+import { Database, EntitySync, LocalChanges, Records, type SyncTarget, setConnectionSettings } from "@tandem/core";
 import {
-  Conflicts,
-  Database,
-  EntitySync,
-  JobQueue,
-  LocalChanges,
-  Records,
-  SyncJobHandlers,
-  type SyncTarget,
-  setConnectionSettings,
-} from "@tandem/core";
-import {
-  createHubSpotFake,
-  createTestConnection,
+  conflictsOf,
   dialects,
-  hubSpotFakeToken,
+  eventually,
   hubSpotHandlers,
+  startQueueWorker,
   storedRecord,
   testEngineLayer,
 } from "@tandem/testkit";
 import { Effect, TestServices } from "effect";
 import { delay, HttpResponse, http } from "msw";
-import { setupServer } from "msw/node";
-import { afterAll, beforeAll } from "vitest";
 import hubspot from "../src/index.ts";
+import { hubSpotOverMsw } from "./support/hubSpotOverMsw.ts";
 
 /*
  * Per-connection sync settings change what the engine does, over the HubSpot fake (MSW): a
@@ -33,10 +22,7 @@ import hubspot from "../src/index.ts";
  * rules, each leaving an audit row.
  */
 
-const baseUrl = "https://hubspot.settings.test";
 const llmUrl = "https://llm.settings.test/v1";
-const fake = createHubSpotFake({ baseUrl });
-
 /** What the mocked LLM answers next, and the authorization headers it saw. */
 const llmAnswer: () => Promise<Response> = async () => HttpResponse.json({});
 const llmAuth: Array<string | null> = [];
@@ -46,45 +32,10 @@ const llm = http.post(`${llmUrl}/chat/completions`, ({ request }) => {
 });
 const completion = (content: string) => HttpResponse.json({ choices: [{ message: { content } }] });
 
-const server = setupServer(...hubSpotHandlers(fake), llm);
-beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
-afterAll(() => {
-  fake.close();
-  server.close();
-});
-
-/** HubSpot whose contacts wait a minute before a non-critical change is pushed. */
-const setup = () =>
-  Effect.gen(function* () {
-    fake.reset();
-    const ids = yield* createTestConnection("hubspot", { baseUrl, accessToken: hubSpotFakeToken });
-    return { ...ids, entity: "contacts" } satisfies SyncTarget;
-  });
+const { fake, server, connect } = hubSpotOverMsw({ baseUrl: "https://hubspot.settings.test", handlers: [llm] });
 
 const settle = (target: SyncTarget, contacts: unknown) =>
   setConnectionSettings(target.tenantId, target.connectionId, { contacts });
-
-const startWorker = Effect.gen(function* () {
-  const handlers = (yield* SyncJobHandlers).handlers;
-  return yield* (yield* JobQueue).worker({ handlers, pollMs: 100 });
-});
-
-const eventually = (what: string, check: () => boolean | Effect.Effect<boolean, unknown, any>) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const result = check();
-      if (typeof result === "boolean" ? result : yield* result) return;
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`not within 30 s: ${what}`);
-      yield* Effect.sleep("50 millis");
-    }
-  });
-
-const conflictsOf = (target: SyncTarget, externalId: string) =>
-  Effect.map(
-    Effect.flatMap(Conflicts, (c) => c.list(target.tenantId, { connectionId: target.connectionId })),
-    (page) => page.items.filter((c) => c.externalId === externalId),
-  );
 
 const schedulesOf = (target: SyncTarget) =>
   Effect.flatMap(Database, (db) =>
@@ -118,7 +69,7 @@ for (const dialect of dialects)
       test("a disabled entity is neither pulled nor changed locally, and loses its schedules", () =>
         Effect.gen(function* () {
           const engine = yield* EntitySync;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a] = fake.seedContacts(2);
           yield* settle(target, { enabled: false });
           expect(yield* schedulesOf(target)).not.toContain("contacts:delta");
@@ -139,7 +90,7 @@ for (const dialect of dialects)
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const records = yield* Records;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a] = fake.seedContacts(1);
           yield* engine.run({ ...target, mode: "full" });
           yield* settle(target, { direction: "push" });
@@ -162,11 +113,11 @@ for (const dialect of dialects)
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const records = yield* Records;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a, b] = fake.seedContacts(2);
           yield* engine.run({ ...target, mode: "full" });
           yield* settle(target, { criticalFields: ["phone"], schedules: { pushIntervalMs: 600_000 } });
-          yield* startWorker;
+          yield* startQueueWorker;
           const slow = yield* records.update(target.tenantId, {
             ...target,
             externalId: a!.id,
@@ -193,7 +144,7 @@ for (const dialect of dialects)
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const local = yield* LocalChanges;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a] = fake.seedContacts(1);
           yield* engine.run({ ...target, mode: "full" });
           yield* settle(target, {
@@ -216,7 +167,7 @@ for (const dialect of dialects)
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const local = yield* LocalChanges;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a, b, c] = fake.seedContacts(3);
           yield* engine.run({ ...target, mode: "full" });
           yield* settle(target, {
@@ -270,7 +221,7 @@ for (const dialect of dialects)
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const records = yield* Records;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a] = fake.seedContacts(1);
           yield* engine.run({ ...target, mode: "full" });
           yield* records.update(target.tenantId, { ...target, externalId: a!.id, fields: { jobTitle: "Kept" } });
@@ -299,7 +250,7 @@ for (const dialect of dialects)
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const records = yield* Records;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a, b] = fake.seedContacts(40); // enough that one deletion is no mass deletion
           yield* engine.run({ ...target, mode: "full" });
           yield* records.update(target.tenantId, { ...target, externalId: a!.id, fields: { jobTitle: "Still here" } });
@@ -321,7 +272,7 @@ for (const dialect of dialects)
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const records = yield* Records;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a] = fake.seedContacts(1);
           yield* engine.run({ ...target, mode: "full" });
           yield* settle(target, { deleteAgainstEdit: "delete-wins" });
@@ -347,7 +298,7 @@ for (const dialect of dialects)
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const records = yield* Records;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a] = fake.seedContacts(1);
           yield* engine.run({ ...target, mode: "full" });
           yield* records.delete(target.tenantId, { ...target, externalId: a!.id });
@@ -373,7 +324,7 @@ for (const dialect of dialects)
         Effect.gen(function* () {
           const engine = yield* EntitySync;
           const records = yield* Records;
-          const target = yield* setup();
+          const target = yield* connect();
           const [a] = fake.seedContacts(1);
           yield* engine.run({ ...target, mode: "full" });
           yield* settle(target, { deleteAgainstEdit: "delete-wins" });

@@ -1,13 +1,16 @@
 import { randomBytes } from "node:crypto";
 import {
   type AnyConnector,
+  Conflicts,
   Connections,
   type Database,
   Engine,
   type EngineConfig,
   type EngineServices,
   EntitySync,
+  JobQueue,
   RecordStore,
+  SyncJobHandlers,
   type SyncMode,
   type SyncTarget,
   Tenants,
@@ -69,6 +72,21 @@ export const storedRecords = (target: SyncTarget) =>
 /** One stored record (soft-deleted ones included); a defect when there is none. */
 export const storedRecord = (target: SyncTarget, id: string) =>
   Effect.flatMap(RecordStore, (store) => store.get(target, id)).pipe(Effect.map(Option.getOrThrow));
+
+/** The conflict audit of one record of the target's connection (the first page: a test's few rows). */
+export const conflictsOf = (target: SyncTarget, externalId: string) =>
+  Effect.flatMap(Conflicts, (c) => c.list(target.tenantId, { connectionId: target.connectionId })).pipe(
+    Effect.map((page) => page.items.filter((c) => c.externalId === externalId)),
+  );
+
+/**
+ * The queue's worker with the sync job handlers, for the test's scope, as a server runs it
+ * (testEngineLayer does not start it); it polls often, the tests being short.
+ */
+export const startQueueWorker = Effect.gen(function* () {
+  const handlers = (yield* SyncJobHandlers).handlers;
+  return yield* (yield* JobQueue).worker({ handlers, pollMs: 100 });
+});
 
 /**
  * Runs a sync mode until it completes, as the job queue does after transient failures: each

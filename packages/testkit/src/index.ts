@@ -4,5 +4,6 @@ export * from "./connectorReads.ts";
 export * from "./databases.ts";
 export * from "./egress.ts";
 export * from "./engine.ts";
+export * from "./eventually.ts";
 export * from "./loopback.ts";
 export * from "./msw/index.ts";
