@@ -5,7 +5,7 @@ import {
   createBusinessCentralFake,
   createManualClock,
 } from "@tandem/testkit";
-import { describeConditionalPush } from "@tandem/testkit/conformance";
+import { describeConditionalPush } from "@tandem/testkit/engine-suites";
 import erp from "../src/index.ts";
 
 /*

@@ -1,6 +1,6 @@
 import { EntitySync, Records } from "@tandem/core";
 import { createHubSpotFake, createManualClock, hubSpotFakeToken, hubSpotHandlers, storedRecord } from "@tandem/testkit";
-import { describeConditionalPush } from "@tandem/testkit/conformance";
+import { describeConditionalPush } from "@tandem/testkit/engine-suites";
 import { Effect } from "effect";
 import { expect } from "vitest";
 import hubspot from "../src/index.ts";

@@ -1,5 +1,5 @@
 import { createManualClock, createSalesforceFake, salesforceFakeOAuthApp, salesforceHandlers } from "@tandem/testkit";
-import { describeConditionalPush } from "@tandem/testkit/conformance";
+import { describeConditionalPush } from "@tandem/testkit/engine-suites";
 import salesforce from "../src/index.ts";
 
 /*

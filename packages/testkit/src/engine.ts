@@ -15,7 +15,7 @@ import {
   type SyncTarget,
   Tenants,
 } from "@tandem/core";
-import { Chunk, Effect, Either, Layer, Option, Redacted, Stream } from "effect";
+import { Chunk, Effect, Either, Layer, Option, Redacted, type Scope, Stream } from "effect";
 import { type Dialect, testDatabaseLayer } from "./databases.ts";
 
 export interface TestEngineOptions<E, R = never, E2 = never> {
@@ -83,10 +83,12 @@ export const conflictsOf = (target: SyncTarget, externalId: string) =>
  * The queue's worker with the sync job handlers, for the test's scope, as a server runs it
  * (testEngineLayer does not start it); it polls often, the tests being short.
  */
-export const startQueueWorker = Effect.gen(function* () {
-  const handlers = (yield* SyncJobHandlers).handlers;
-  return yield* (yield* JobQueue).worker({ handlers, pollMs: 100 });
-});
+export const startQueueWorker: Effect.Effect<void, never, JobQueue | SyncJobHandlers | Scope.Scope> = Effect.gen(
+  function* () {
+    const handlers = (yield* SyncJobHandlers).handlers;
+    yield* (yield* JobQueue).worker({ handlers, pollMs: 100 });
+  },
+);
 
 /**
  * Runs a sync mode until it completes, as the job queue does after transient failures: each
