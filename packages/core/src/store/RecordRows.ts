@@ -404,7 +404,9 @@ export const writeLocalDelete = async (
  * happened locally since), and its answer becomes the record's data and base if the record is
  * still at `version`; a newer local change keeps its data and stays pending, with the answer as
  * base. A pull that stored the vendor's copy first (the webhook or delta echo of our own create)
- * left a second row under the vendor's id: that row goes, the created record keeps the id.
+ * left a second row under the vendor's id: that row goes, the created record keeps the id. A row
+ * under the vendor's id with a host id is never such a copy (a pull sets none): it is this record,
+ * linked to the vendor's by initial matching while its create was in flight, and it stays.
  */
 export const markCreated = async (
   k: Kysely<DB>,
@@ -415,7 +417,7 @@ export const markCreated = async (
   remote: IncomingRecord,
 ): Promise<StoredRecord | undefined> => {
   await sql`delete from records where ${inScope(scope)} and external_id = ${remote.externalId}
-              and not external_id_provisional`.execute(k);
+              and not external_id_provisional and local_id is null`.execute(k);
   const json = JSON.stringify(remote.data);
   const result = await sql<RawRow>`
               update records set external_id = ${remote.externalId}, external_id_provisional = false,
