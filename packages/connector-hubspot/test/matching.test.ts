@@ -6,9 +6,10 @@ import {
   dialects,
   hubSpotFakeToken,
   hubSpotHandlers,
+  requestGate,
   testEngineLayer,
 } from "@tandem/testkit";
-import { Effect, TestServices } from "effect";
+import { Effect, Fiber, TestServices } from "effect";
 import { setupServer } from "msw/node";
 import { afterAll, beforeAll } from "vitest";
 import hubspot from "../src/index.ts";
@@ -208,6 +209,51 @@ for (const dialect of dialects) {
           const all = yield* records.list(target.tenantId, { ...target, limit: 100 });
           expect(all.items).toHaveLength(1);
           expect(fake.store.get("contacts", ann.id)!.properties.phone).toBe("+1 555 0100");
+        }));
+
+      test("a drain that began before the first local create leaves it to a drain that matches first", () =>
+        Effect.gen(function* () {
+          const engine = yield* EntitySync;
+          const records = yield* Records;
+          const target = yield* setup;
+          const ann = contact({ email: "ann@example.com", firstname: "Ann" });
+          const vic = contact({ email: "vic@example.com", firstname: "Vic" });
+          yield* engine.run({ ...target, mode: "full" });
+          yield* records.update(target.tenantId, { ...target, externalId: ann.id, fields: { jobTitle: "Engineer" } });
+          // A drain of the edit, held at HubSpot's batch update: nothing was created locally when it
+          // began, so it ran no matching.
+          const gate = yield* Effect.acquireRelease(
+            Effect.sync(() => {
+              const held = requestGate("POST", /\/crm\/v3\/objects\/contacts\/batch\/update$/);
+              server.use(held.handler);
+              return held;
+            }),
+            (held) =>
+              Effect.sync(() => {
+                held.release();
+                server.resetHandlers();
+              }),
+          );
+          const first = yield* Effect.fork(engine.drain(target, { claimer: "drain-before", which: "all" }));
+          yield* Effect.promise(() => gate.arrived);
+          // The host creates Vic's record meanwhile. Before, the drain in flight took the create
+          // after its batch: HubSpot refused the duplicate email, and nothing linked the two.
+          yield* records.create(target.tenantId, { ...target, localId: "h-vic", fields: { email: "vic@example.com" } });
+          gate.release();
+          expect(yield* Fiber.join(first)).toMatchObject({ updated: 1, created: 0, errors: [] });
+          expect(yield* records.get(target.tenantId, { ...target, localId: "h-vic" })).toMatchObject({
+            externalId: null,
+            syncStatus: "pending",
+          });
+
+          // The next drain (the one the create queued) matches first: Vic's record is linked.
+          yield* engine.drain(target, { claimer: "drain-after", which: "all" });
+          expect(creates()).toHaveLength(0);
+          expect(yield* records.get(target.tenantId, { ...target, localId: "h-vic" })).toMatchObject({
+            externalId: vic.id,
+            syncStatus: "synced",
+          });
+          expect(fake.store.get("contacts", ann.id)!.properties.jobtitle).toBe("Engineer");
         }));
     },
   );

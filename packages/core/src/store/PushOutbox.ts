@@ -33,6 +33,11 @@ export interface ClaimInput {
   readonly drainStartedAt: Date;
   /** Entries this drain is writing already (claimed earlier, in flight): not claimed again. */
   readonly excluding?: ReadonlyArray<string>;
+  /**
+   * Whether entries that create records are claimed: only once the entity's initial matching is
+   * done (see sync/matching/initialMatch.ts); until then they wait for a drain that runs it.
+   */
+  readonly creates: boolean;
 }
 
 /** A claimed entry with its record as it is now (undefined: the record is gone). */
@@ -177,6 +182,7 @@ const makePushOutbox = Effect.gen(function* () {
           dueBy: input.which === "all" ? "all" : at,
           notAttemptedSince: input.drainStartedAt,
           excluding: input.excluding,
+          creates: input.creates,
         }),
       );
       const records = yield* run((k) =>

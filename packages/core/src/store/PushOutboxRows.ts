@@ -151,6 +151,8 @@ export interface ClaimOptions {
   readonly notAttemptedSince: Date;
   /** Entries the claiming drain is writing already (its earlier claims, still in flight): not taken again. */
   readonly excluding?: ReadonlyArray<string>;
+  /** Whether entries that create records are taken (false: they wait for a drain that may create). */
+  readonly creates: boolean;
 }
 
 /**
@@ -165,12 +167,13 @@ export const claimDue = async (
   const due = o.dueBy === "all" ? sql`` : sql`and due_at <= ${ts(o.dueBy)}`;
   const excluding =
     o.excluding === undefined || o.excluding.length === 0 ? sql`` : sql`and id <> all(${[...o.excluding]}::uuid[])`;
+  const creates = o.creates ? sql`` : sql`and operation <> 'create'`;
   const result = await sql<RawEntry>`
             with chosen as (
               select id from push_outbox
               where ${inScope(scope)} and status = 'pending' ${due}
                 and (claimed_until is null or claimed_until < ${ts(o.now)} or claimed_by = ${o.claimer})
-                and (last_attempt_at is null or last_attempt_at < ${ts(o.notAttemptedSince)}) ${excluding}
+                and (last_attempt_at is null or last_attempt_at < ${ts(o.notAttemptedSince)}) ${excluding} ${creates}
               order by critical desc, due_at, id
               limit ${o.limit}
               for update skip locked

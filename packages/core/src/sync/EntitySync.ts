@@ -157,8 +157,7 @@ const makeEntitySync = Effect.gen(function* () {
           case "reconcile":
             return yield* reconcile(pull, r, options);
           case "push":
-            yield* matchBeforeFirstPush(matchDeps, r);
-            return yield* push(pushDeps, r, `push-run:${randomUUID()}`);
+            return yield* push(pushDeps, r, `push-run:${randomUUID()}`, yield* matchBeforeFirstPush(matchDeps, r));
         }
       }),
     );
@@ -192,7 +191,7 @@ const makeEntitySync = Effect.gen(function* () {
         Effect.flatMap(resolveEntity(resolve, target), (r) =>
           // Records created locally are matched with the vendor's before the first is created.
           pushesRun(r)
-            ? Effect.zipRight(matchBeforeFirstPush(matchDeps, r), drain(pushDeps, r, options))
+            ? Effect.flatMap(matchBeforeFirstPush(matchDeps, r), (creates) => drain(pushDeps, r, { ...options, creates }))
             : Effect.succeed(skippedDrain),
         ),
       ),

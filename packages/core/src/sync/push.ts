@@ -3,7 +3,7 @@ import { type Context, Effect } from "effect";
 import type { RetryPolicy } from "../queue/RetryPolicy.ts";
 import type { PushOutbox } from "../store/PushOutbox.ts";
 import type { PullSettlementDeps } from "./PullSettlement.ts";
-import { type DrainOptions, type DrainResult, drainOutbox } from "./push/drainOutbox.ts";
+import { type DrainClaims, type DrainResult, drainOutbox } from "./push/drainOutbox.ts";
 import { type PushOptions, pushSettings } from "./push/PushConfig.ts";
 import { groupWrites } from "./push/pushWriter.ts";
 import { type ResolvedEntity, unsupported } from "./ResolvedEntity.ts";
@@ -23,17 +23,20 @@ export interface PushDeps {
 export const drain = (
   deps: PushDeps,
   r: ResolvedEntity,
-  options: DrainOptions,
+  options: DrainClaims,
 ): Effect.Effect<DrainResult, AuthExpired> => {
   const settings = pushSettings(deps.config, r.entity);
   return drainOutbox(deps, r, settings, groupWrites(settings.concurrency), options);
 };
 
-/** The `push` mode of a run: every pending local change of the entity, written now. */
-export const push = (deps: PushDeps, r: ResolvedEntity, claimer: string) =>
+/**
+ * The `push` mode of a run: every pending local change of the entity, written now (creates only
+ * when `creates`: the entity's initial matching is done).
+ */
+export const push = (deps: PushDeps, r: ResolvedEntity, claimer: string, creates: boolean) =>
   Effect.gen(function* () {
     if (r.entity.write === undefined) return yield* unsupported(r, "the entity has no write");
-    const result = yield* drain(deps, r, { claimer, which: "all" });
+    const result = yield* drain(deps, r, { claimer, which: "all", creates });
     return {
       created: result.created,
       updated: result.updated,

@@ -36,6 +36,7 @@ for (const dialect of dialects) {
             leaseMs: 60_000,
             which: "all",
             drainStartedAt: new Date(Date.now() - 1_000),
+            creates: true,
           });
           expect(claimed).toHaveLength(2);
           const of = (localId: string) => claimed.find((c) => c.record?.localId === localId)!;

@@ -72,18 +72,23 @@ const describe = (a: MatchPlan["ambiguous"][number]) =>
  * to the entity's conflict policy, recorded as a conflict). An ambiguous one is held, failed with
  * the candidates named, its push dead (listed for an operator to retry or discard). The rest are
  * created by the drain as usual. Later local creates are not matched again.
+ *
+ * Answers whether the drain may create records: true once matching is done. False when nothing
+ * was created locally yet; a create submitted while this drain runs then waits for the drain its
+ * submission queued, which matches first (this one may not write it: the matching could meet the
+ * vendor's copy of it while its create is in flight, and take that copy for a match).
  */
 export const matchBeforeFirstPush = (
   deps: InitialMatchDeps,
   r: ResolvedEntity,
   matchKey?: ReadonlyArray<string>,
-): Effect.Effect<MatchPlan | undefined, SyncRunError> =>
+): Effect.Effect<boolean, SyncRunError> =>
   Effect.gen(function* () {
     const cursor = yield* deps.store.cursor(r.scope);
-    if (cursor !== undefined && cursor.initialMatchedAt !== null) return undefined;
+    if (cursor !== undefined && cursor.initialMatchedAt !== null) return true;
     // Nothing created locally yet: the first local create is what a match waits for. Asked of
     // the outbox (pending changes only), not the records, so that drains of edits stay cheap.
-    if (!(yield* deps.outbox.hasPendingCreate(r.scope))) return undefined;
+    if (!(yield* deps.outbox.hasPendingCreate(r.scope))) return false;
     // Drains of one entity may run side by side: one matches while the others wait here, then
     // find it done, so none creates a record that is being matched.
     const key = initialMatchLockKey(r.scope.connectionId, r.scope.entity);
@@ -101,10 +106,10 @@ const matchUnderLock = (
   deps: InitialMatchDeps,
   r: ResolvedEntity,
   matchKey: ReadonlyArray<string> | undefined,
-): Effect.Effect<MatchPlan | undefined, SyncRunError> =>
+): Effect.Effect<boolean, SyncRunError> =>
   Effect.gen(function* () {
     const again = yield* deps.store.cursor(r.scope);
-    if (again !== undefined && again.initialMatchedAt !== null) return undefined;
+    if (again !== undefined && again.initialMatchedAt !== null) return true;
     const { plan } = yield* planInitialMatch(deps.store, r, matchKey).pipe(
       // A key the caller gave that names no field is refused before a drain ever runs.
       Effect.catchTag("InvalidInput", (e) => Effect.die(e)),
@@ -125,5 +130,5 @@ const matchUnderLock = (
       ambiguous: plan.ambiguous.length,
       toCreateRemotely: plan.toCreateRemotely.length,
     });
-    return plan;
+    return true;
   });

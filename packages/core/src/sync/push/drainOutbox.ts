@@ -28,6 +28,17 @@ export interface DrainOptions {
   readonly which: "due" | "all";
 }
 
+/** A drain's options, with what the entity's initial matching allows (see `matchBeforeFirstPush`). */
+export interface DrainClaims extends DrainOptions {
+  /**
+   * Whether records created locally are created at the vendor by this drain: only once initial
+   * matching is done. A drain that started before the entity's first local create would otherwise
+   * take that create, and the matching run for it could link the record to its own copy, just
+   * created. Left out, creates wait for the drain their submission queued, which matches first.
+   */
+  readonly creates: boolean;
+}
+
 /** What a drain did. */
 export interface DrainResult {
   readonly created: number;
@@ -288,7 +299,7 @@ export const drainOutbox = (
   r: ResolvedEntity,
   settings: PushSettings,
   writer: GroupWriter,
-  options: DrainOptions,
+  options: DrainClaims,
 ): Effect.Effect<DrainResult, AuthExpired> =>
   Effect.gen(function* () {
     const { outbox } = deps;
@@ -310,6 +321,7 @@ export const drainOutbox = (
         which: options.which,
         drainStartedAt: startedAt,
         excluding: [...inFlight],
+        creates: options.creates,
       });
       if (claimed.length === 0) {
         yield* free.release(1);
