@@ -191,7 +191,9 @@ const makeEntitySync = Effect.gen(function* () {
         Effect.flatMap(resolveEntity(resolve, target), (r) =>
           // Records created locally are matched with the vendor's before the first is created.
           pushesRun(r)
-            ? Effect.flatMap(matchBeforeFirstPush(matchDeps, r), (creates) => drain(pushDeps, r, { ...options, creates }))
+            ? Effect.flatMap(matchBeforeFirstPush(matchDeps, r), (creates) =>
+                drain(pushDeps, r, { ...options, creates }),
+              )
             : Effect.succeed(skippedDrain),
         ),
       ),
