@@ -1,6 +1,7 @@
 import {
   Conflict,
   type ConnectorError,
+  type EncodedRecord,
   type EntityWrite,
   InvalidRecord,
   NotFound,
@@ -11,14 +12,13 @@ import {
   writeInChunks,
   written,
 } from "@tandem/connector-sdk";
-import { Either } from "effect";
+import { Either, Schema } from "effect";
 import {
   archiveCrmObject,
   batchMaxInputs,
   type CrmObjectSpec,
   createCrmObject,
   decodeEnvelope,
-  decodeRecord,
   failureOf,
   type HubSpotContext,
   hubSpotRequest,
@@ -61,14 +61,14 @@ const decodeWire = (raw: unknown): Either.Either<CrmObjectWire, string> => {
   return checked.error === undefined ? Either.right(checked.ok) : Either.left(checked.error);
 };
 
-/** The decoded record of a wire object, or a success without one when it does not decode (it was written). */
+/**
+ * A written wire object's record in its encoded form, as reads yield it: the engine decodes it in
+ * one pass (decoding each here first, with Effect Schema, was the largest share of a batch push).
+ * A success without the record when the answer is not a CRM object (it was written all the same).
+ */
 const writtenRecord = <Rec, Encoded>(spec: CrmObjectSpec<Rec, Encoded>, id: string, raw: unknown): WriteResult<Rec> => {
-  try {
-    return written(id, decodeRecord(spec, raw, id));
-  } catch (error) {
-    if (error instanceof InvalidRecord) return written(id);
-    throw error;
-  }
+  const wire = decodeWire(raw);
+  return wire._tag === "Right" ? written(id, spec.toRecord(wire.right) as EncodedRecord) : written(id);
 };
 
 /** The value HubSpot stores for a written property: "" clears it (null), as the fake and HubSpot answer. */
@@ -321,12 +321,20 @@ export const archiveCrmObjects = <Rec, Encoded>(
     return chunk.map((input, i) => results[i] ?? written<Rec>(input.id));
   });
 
-/** A batch's only result as a single write's answer: the record, or the failure thrown. */
-const single = async <Rec>(results: Promise<ReadonlyArray<WriteResult<Rec>>>): Promise<Rec | undefined> => {
+/** A batch's only result as a single write's answer: the record decoded, or the failure thrown. */
+const single = async <Rec, Encoded>(
+  spec: CrmObjectSpec<Rec, Encoded>,
+  results: Promise<ReadonlyArray<WriteResult<Rec>>>,
+): Promise<Rec | undefined> => {
   const [result] = await results;
   if (result === undefined) throw new InvalidRecord({ message: "HubSpot answered no result" });
   if (!result.ok) throw result.error;
-  return result.record;
+  if (result.record === undefined) return undefined;
+  const decoded = Schema.decodeUnknownEither(spec.record)(result.record);
+  if (decoded._tag === "Left") {
+    throw new InvalidRecord({ message: decoded.left.message, externalId: result.externalId });
+  }
+  return decoded.right;
 };
 
 /**
@@ -342,6 +350,7 @@ export const crmObjectWrite = <Rec, Encoded>(
   update: async (ctx, id, changes, options) => {
     if (options?.ifVersion === undefined) return updateCrmObject(ctx, spec, id, toProperties(changes));
     const record = await single(
+      spec,
       updateCrmObjects(ctx, spec, [{ id, properties: toProperties(changes), ifVersion: options.ifVersion }]),
     );
     if (record === undefined)
@@ -350,7 +359,7 @@ export const crmObjectWrite = <Rec, Encoded>(
   },
   delete: async (ctx, id, options) => {
     if (options?.ifVersion === undefined) return archiveCrmObject(ctx, spec, id);
-    await single(archiveCrmObjects(ctx, spec, [{ id, ifVersion: options.ifVersion }]));
+    await single(spec, archiveCrmObjects(ctx, spec, [{ id, ifVersion: options.ifVersion }]));
   },
   conditional: true,
   batch: {

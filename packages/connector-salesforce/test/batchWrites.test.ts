@@ -88,7 +88,7 @@ describe("batch update", () => {
         externalId: seeded[i]!.Id,
         record: { phone: `+1 555 ${i}`, lastName: seeded[i]!.fields.LastName },
       });
-      expect(result.ok && result.record?.lastModifiedAt.getTime()).toBe(clock.now());
+      expect(result.ok && (result.record as Contact | undefined)?.lastModifiedAt.getTime()).toBe(clock.now());
     });
   });
 

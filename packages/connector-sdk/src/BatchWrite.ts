@@ -1,5 +1,6 @@
 import {
   type ConnectorError,
+  type EncodedRecord,
   isConnectorError,
   Unavailable,
   type WriteFailed,
@@ -13,8 +14,11 @@ import {
  * answers.
  */
 
-/** A success: the vendor's id and, where known, the whole record after the write. */
-export const written = <Rec>(externalId: string, record?: Rec): WriteSucceeded<Rec> =>
+/**
+ * A success: the vendor's id and, where known, the whole record after the write (in the entity's
+ * Type or its encoded form, see `WriteSucceeded.record`).
+ */
+export const written = <Rec>(externalId: string, record?: Rec | EncodedRecord): WriteSucceeded<Rec> =>
   record === undefined ? { ok: true, externalId } : { ok: true, externalId, record };
 
 /** A refusal, or an input that was not written. */

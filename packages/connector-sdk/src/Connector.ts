@@ -236,12 +236,18 @@ export interface WriteSucceeded<Rec> {
   /** The vendor's id of the record: for a create, the id it assigned. */
   readonly externalId: string;
   /**
-   * The whole record as the vendor has it after the write (decoded by the engine with the entity's
-   * schema, like what `get` returns). Undefined for deletes, and where the connector could not
-   * learn it: the engine then reads it with `get` or waits for the next pull.
+   * The whole record as the vendor has it after the write: in the entity's Type (`Rec`, what `get`
+   * returns), or in its encoded form, as reads yield records (`EncodedRecord`). The engine decodes
+   * either with the entity's schema; the encoded form in one pass, which is cheaper for the
+   * hundreds of answers of a batch (a record that does not decode fails its input as unreadable).
+   * Undefined for deletes, and where the connector could not learn it: the engine then reads it
+   * with `get` or waits for the next pull.
    */
-  readonly record?: Rec | undefined;
+  readonly record?: Rec | EncodedRecord | undefined;
 }
+
+/** A record in its encoded (JSON) form, as reads yield it and `records.data` stores it. */
+export type EncodedRecord = { readonly [field: string]: unknown };
 
 /** One input the vendor refused, or that was not written. */
 export interface WriteFailed {
