@@ -44,28 +44,34 @@ export interface RawRow {
   changed_at: unknown;
 }
 
-export const toStored = (row: RawRow): StoredRecord => ({
-  externalId: row.external_id,
-  localId: row.local_id,
-  provisional: row.external_id_provisional,
-  data: asObject(row.data) ?? {},
-  remoteUpdatedAt: asDate(row.remote_updated_at),
-  localUpdatedAt: asDate(row.local_updated_at),
-  base: asObject(row.base),
-  pendingChanges: asObject(row.pending_changes),
-  version: Number(row.version),
-  syncStatus: row.sync_status,
-  syncError: row.sync_error,
-  lastSyncedAt: asDate(row.last_synced_at),
-  deletedAt: asDate(row.deleted_at),
-  changeSeq: String(row.change_seq),
-  changeXid: row.change_xid,
-  changedAt: asDate(row.changed_at) ?? new Date(0),
-});
+export const toStored = (row: RawRow): StoredRecord => {
+  const data = asObject(row.data) ?? {};
+  return {
+    externalId: row.external_id,
+    localId: row.local_id,
+    provisional: row.external_id_provisional,
+    data,
+    remoteUpdatedAt: asDate(row.remote_updated_at),
+    localUpdatedAt: asDate(row.local_updated_at),
+    // Stored only while it differs from `data` (see `columns`): otherwise it is `data` itself.
+    base: asObject(row.base) ?? data,
+    pendingChanges: asObject(row.pending_changes),
+    version: Number(row.version),
+    syncStatus: row.sync_status,
+    syncError: row.sync_error,
+    lastSyncedAt: asDate(row.last_synced_at),
+    deletedAt: asDate(row.deleted_at),
+    changeSeq: String(row.change_seq),
+    changeXid: row.change_xid,
+    changedAt: asDate(row.changed_at) ?? new Date(0),
+  };
+};
 
-// `base` is stored only while it differs from `data` (see the records_write_path migration).
+// `base` is stored only while it differs from `data` (see the records_write_path migration), and
+// read as stored: `toStored` takes `data` for a null one, rather than the row carrying (and the
+// driver parsing) the whole record twice.
 export const columns = sql`external_id, local_id, external_id_provisional, data, remote_updated_at, local_updated_at,
-  coalesce(base, data) as base, pending_changes,
+  base, pending_changes,
   version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq,
   change_xid::text as change_xid, changed_at`;
 
@@ -269,13 +275,12 @@ const pushedRows = (pushed: ReadonlyArray<PushedRecord>) => {
  * a newer remote version keeps that one. The version moves, so a settlement computed against the
  * older base no longer applies.
  */
-const rebaseMoved = async (k: Kysely<DB>, at: string, scope: RecordScope, pushed: ReadonlyArray<PushedRecord>) => {
-  await sql`update records set data = v.pushed_data || coalesce(pending_changes, '{}'::jsonb), base = v.pushed_data,
+const rebaseMoved = (at: string, scope: RecordScope, v: RawBuilder<unknown>) =>
+  sql`update records set data = v.pushed_data || coalesce(pending_changes, '{}'::jsonb), base = v.pushed_data,
               remote_updated_at = v.pushed_at, version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
-            from ${pushedRows(pushed)}
+            from ${v}
             where ${inScope(scope)} and external_id = v.eid and version <> v.ver and sync_status = 'pending'
-              and (remote_updated_at is null or v.pushed_at is null or remote_updated_at <= v.pushed_at)`.execute(k);
-};
+              and (remote_updated_at is null or v.pushed_at is null or remote_updated_at <= v.pushed_at)`;
 
 /**
  * Stores what the remote answered to a push as data and base, if the record is still at `version`
@@ -298,14 +303,14 @@ export const markPushed = async (
               version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
             where ${inScope(scope)} and external_id = ${externalId} and version = ${version}`.execute(k);
   if (Number(result.numAffectedRows ?? 0) === 1) return true;
-  await rebaseMoved(k, at, scope, [{ externalId, version, remote }]);
+  await rebaseMoved(at, scope, pushedRows([{ externalId, version, remote }])).execute(k);
   return false;
 };
 
 /**
  * `markPushed` for many records (a batch's answers): each stored as data and base if it is still
  * at its `version`; one changed meanwhile keeps its change, rebased on the answer (`rebaseMoved`,
- * first: its version then no longer matches).
+ * in the same statement).
  */
 export const markPushedMany = async (
   k: Kysely<DB>,
@@ -314,12 +319,15 @@ export const markPushedMany = async (
   pushed: ReadonlyArray<PushedRecord>,
 ): Promise<void> => {
   if (pushed.length === 0) return;
-  await rebaseMoved(k, at, scope, pushed);
-  await sql`update records set
+  // One statement, the answers sent once: the records still at their version and the ones that
+  // moved (rebased) are disjoint, so the two updates never meet the same row.
+  await sql`with pushed as (select * from ${pushedRows(pushed)}),
+              rebased as (${rebaseMoved(at, scope, sql`pushed v`)})
+            update records set
               data = v.pushed_data, base = null, remote_updated_at = v.pushed_at,
               pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
               version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
-            from ${pushedRows(pushed)}
+            from pushed v
             where ${inScope(scope)} and external_id = v.eid and version = v.ver`.execute(k);
 };
 
