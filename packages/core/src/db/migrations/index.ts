@@ -19,6 +19,7 @@ import * as quarantinedDeletions from "./2026_12_06_0017_quarantined_deletions.t
 import * as pushOutbox from "./2026_12_06_0018_push_outbox.ts";
 import * as connectionSyncSettings from "./2026_12_06_0020_connection_sync_settings.ts";
 import * as initialMatching from "./2026_12_06_0021_initial_matching.ts";
+import * as pushOutboxClaimOrder from "./2026_12_06_0022_push_outbox_claim_order.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -46,4 +47,5 @@ export const migrations: Record<string, Migration> = {
   "2026_12_06_0018_push_outbox": pushOutbox,
   "2026_12_06_0020_connection_sync_settings": connectionSyncSettings,
   "2026_12_06_0021_initial_matching": initialMatching,
+  "2026_12_06_0022_push_outbox_claim_order": pushOutboxClaimOrder,
 };
