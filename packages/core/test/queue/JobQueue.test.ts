@@ -184,6 +184,36 @@ for (const dialect of dialects) {
         }),
     );
 
+    live("wakes its worker when a retried job's backoff is over, not at the next poll", () =>
+      Effect.gen(function* () {
+        const queue = yield* JobQueue;
+        const kind = `backoff-${crypto.randomUUID()}`;
+        const startedAt: Array<number> = [];
+        const { id } = yield* queue.enqueue({ kind });
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* queue.worker({
+              // The worker polls once a minute: only a wake-up can run the retry within seconds.
+              pollMs: 60_000,
+              leaseMs: 5_000,
+              handlers: {
+                [kind]: () =>
+                  Effect.suspend(() => {
+                    startedAt.push(Date.now());
+                    return startedAt.length === 1
+                      ? Effect.fail(new RateLimited({ message: "slow down", retryAfterMs: 600 }))
+                      : Effect.succeed({ ok: 1 });
+                  }),
+              },
+            });
+            yield* eventually(statusOf(id), (j) => j.status === "completed", 5_000);
+          }),
+        );
+        expect(startedAt).toHaveLength(2);
+        expect(startedAt[1]! - startedAt[0]!).toBeGreaterThanOrEqual(600);
+      }),
+    );
+
     live("retries transient errors with their history, then completes", () =>
       Effect.gen(function* () {
         const queue = yield* JobQueue;

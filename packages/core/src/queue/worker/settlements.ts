@@ -92,6 +92,11 @@ export const makeSettlements = (deps: {
   readonly leaseMs: number;
   /** Tells other processes that jobs became claimable (released ones). */
   readonly announce: Effect.Effect<void>;
+  /**
+   * Wakes workers when a job comes due (this process's on a timer, others' by a NOTIFY): a job
+   * retried after its backoff runs then, not at a worker's next poll (up to 2 s later).
+   */
+  readonly wakeAt: (at: Date) => Effect.Effect<void>;
 }): Effect.Effect<Settle, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { db, policy, workerId, leaseMs } = deps;
@@ -120,6 +125,13 @@ export const makeSettlements = (deps: {
           }
           // Released jobs (a shutdown) are claimable now, by other processes.
           if (batch.some((h) => h.settlement._tag === "Released")) yield* deps.announce;
+          if (settled !== null) {
+            const retries = new Set<number>();
+            for (const h of batch) {
+              if (h.settlement._tag === "Retry" && settled.has(h.job.id)) retries.add(h.settlement.runAt.getTime());
+            }
+            for (const at of retries) yield* deps.wakeAt(new Date(at));
+          }
           return batch.map(() => Exit.void);
         }),
     });
