@@ -46,11 +46,32 @@ const hubspotListingIdsOnly = {
   },
 };
 
-export const tandemEngineLayer = (database: DatabaseConfig, listing: ReconcileListing = "ids-and-times") =>
+/**
+ * The HubSpot connector whose contacts offer no batch writes: the engine writes each record alone
+ * (the push's per-record reference; HubSpot's conditional single update reads, then writes it).
+ */
+const hubspotWithoutBatchWrites = {
+  ...hubspot,
+  entities: {
+    ...hubspot.entities,
+    contacts: {
+      ...hubspot.entities.contacts,
+      write: { ...hubspot.entities.contacts.write!, batch: undefined },
+    },
+  },
+};
+
+/** Which HubSpot connector the engine has: as it is, or a variant (see ReconcileListing, hubspotWithoutBatchWrites). */
+export type BenchConnector = ReconcileListing | "no-batch-writes";
+
+const connectorFor = (variant: BenchConnector) =>
+  variant === "ids" ? hubspotListingIdsOnly : variant === "no-batch-writes" ? hubspotWithoutBatchWrites : hubspot;
+
+export const tandemEngineLayer = (database: DatabaseConfig, variant: BenchConnector = "ids-and-times") =>
   Engine.layer({
     database,
     secretKey: Redacted.make(benchSecretKey),
-    connectors: [listing === "ids" ? hubspotListingIdsOnly : hubspot],
+    connectors: [connectorFor(variant)],
     // The bench's source serves HubSpot on loopback, which the egress policy refuses by default.
     egress: loopbackEgressOptions,
   });
