@@ -39,12 +39,16 @@ export interface VendorSession {
   readonly reset: () => void;
   readonly close: () => Promise<void>;
 
+  /*
+   * A user's actions are asynchronous: an adapter may wait before one (Salesforce's modification
+   * times have a grain of one second) without stopping the scenarios running beside it.
+   */
   /** As a user in the vendor's UI: creates a record and returns its id. */
-  readonly create: (fields: VendorFields) => string;
+  readonly create: (fields: VendorFields) => Promise<string>;
   /** As a user in the vendor's UI: changes these fields. */
-  readonly edit: (id: string, fields: VendorFields) => void;
+  readonly edit: (id: string, fields: VendorFields) => Promise<void>;
   /** As a user in the vendor's UI: deletes (archives, recycles) the record. */
-  readonly remove: (id: string) => void;
+  readonly remove: (id: string) => Promise<void>;
   /** The live record's fields, normalized; undefined when it is deleted or never existed. */
   readonly read: (id: string) => VendorFields | undefined;
   /** The ids of the live records. */
@@ -74,7 +78,9 @@ export interface TwoWayVendor {
    * Fields a local create passes Tandem's validation with but the vendor refuses, per item, in a
    * batch (a taken unique value, say), and the vendor's message as a pattern.
    */
-  readonly refusedCreate: (session: VendorSession) => { readonly fields: VendorFields; readonly message: RegExp };
+  readonly refusedCreate: (
+    session: VendorSession,
+  ) => Promise<{ readonly fields: VendorFields; readonly message: RegExp }>;
   /**
    * Starts a fresh fake. The matrix starts one per scenario and runs scenarios side by side: with
    * transport "msw", each session's handlers must answer on an origin of its own.

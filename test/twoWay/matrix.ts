@@ -120,13 +120,13 @@ const deliver = async (w: World, id: string, kind: "change" | "delete") => {
 const bothChangeA = async (w: World, id: string, options: { localLast?: boolean; pulled?: boolean } = {}) => {
   await whilePaused(w, async () => {
     if (options.localLast) {
-      w.v.edit(id, { [w.a]: "Remote value" });
+      await w.v.edit(id, { [w.a]: "Remote value" });
       await later();
       await w.l.update(byId(id), { [w.a]: "Local value" });
     } else {
       await w.l.update(byId(id), { [w.a]: "Local value" });
       await later();
-      w.v.edit(id, { [w.a]: "Remote value" });
+      await w.v.edit(id, { [w.a]: "Remote value" });
     }
     if (options.pulled) await deliver(w, id, "change");
   });
@@ -175,7 +175,7 @@ const scenarios: Record<string, Scenario> = {
     expect(w.v.writes()).toEqual([{ kind: "create", ids: [stored.externalId] }]);
     // The vendor's later edit comes back to the same record, the host's id kept.
     await later();
-    w.v.edit(stored.externalId!, { [w.a]: "Edited there" });
+    await w.v.edit(stored.externalId!, { [w.a]: "Edited there" });
     await w.l.pull("delta");
     expect(await w.l.get({ localId: "host-create" })).toMatchObject({
       externalId: stored.externalId,
@@ -239,7 +239,7 @@ const scenarios: Record<string, Scenario> = {
   "a remote create arrives with the next delta": async (w) => {
     await w.seed(1);
     const fields = freshSample(w.vendor);
-    const id = w.v.create(fields);
+    const id = await w.v.create(fields);
     await w.l.pull("delta");
     expect(await localFields(w, byId(id))).toMatchObject(fields);
     expect(w.v.writes()).toEqual([]);
@@ -248,7 +248,7 @@ const scenarios: Record<string, Scenario> = {
   "a remote edit arrives with the next delta": async (w) => {
     const [x] = await w.seed(2);
     await later();
-    w.v.edit(x!, { [w.a]: "Edited there" });
+    await w.v.edit(x!, { [w.a]: "Edited there" });
     await w.l.pull("delta");
     expect((await localFields(w, byId(x!)))[w.a]).toBe("Edited there");
     expect((await w.l.get(byId(x!))).syncStatus).toBe("synced");
@@ -257,7 +257,7 @@ const scenarios: Record<string, Scenario> = {
   },
   "a remote delete arrives with its webhook": async (w) => {
     const [x] = await w.seed(2);
-    w.v.remove(x!);
+    await w.v.remove(x!);
     await deliver(w, x!, "delete");
     await w.l.quiet();
     expect((await w.l.get(byId(x!))).deletedAt).not.toBeNull();
@@ -273,7 +273,7 @@ const scenarios: Record<string, Scenario> = {
       async () => {
         await w.l.update(byId(x!), { [w.a]: "Local a" });
         await later();
-        w.v.edit(x!, { [w.b]: "Remote b" });
+        await w.v.edit(x!, { [w.b]: "Remote b" });
         await deliver(w, x!, "change");
       },
       async () => {
@@ -292,7 +292,7 @@ const scenarios: Record<string, Scenario> = {
       await w.l.update(byId(x!), { [w.a]: "Local a" });
       await later();
       // Not pulled: the push finds the vendor's record moved.
-      w.v.edit(x!, { [w.b]: "Remote b" });
+      await w.v.edit(x!, { [w.b]: "Remote b" });
     });
     expect(w.v.read(x!)).toMatchObject({ [w.a]: "Local a", [w.b]: "Remote b" });
     expect(await localFields(w, byId(x!))).toMatchObject({ [w.a]: "Local a", [w.b]: "Remote b" });
@@ -356,7 +356,7 @@ const scenarios: Record<string, Scenario> = {
     await whilePaused(w, async () => {
       await w.l.update(byId(x!), { [w.a]: "Local a", [w.b]: "Local b" });
       await later();
-      w.v.edit(x!, { [w.a]: "Remote a", [w.b]: "Remote b" });
+      await w.v.edit(x!, { [w.a]: "Remote a", [w.b]: "Remote b" });
     });
     expect(w.v.read(x!)).toMatchObject({ [w.a]: "Local a", [w.b]: "Remote b" });
     const row = await auditSays(w, x!, { status: "resolved", resolvedBy: "policy:source-priority" });
@@ -380,7 +380,7 @@ const scenarios: Record<string, Scenario> = {
     await bothChangeA(w, x!);
     const first = await auditSays(w, x!, { status: "open", fields: [w.a] });
     await later();
-    w.v.edit(x!, { [w.b]: "Remote b meanwhile" });
+    await w.v.edit(x!, { [w.b]: "Remote b meanwhile" });
     await deliver(w, x!, "change");
     await w.l.quiet();
     // The newer detection replaces the open one: a person decides against what the vendor has now.
@@ -403,7 +403,7 @@ const scenarios: Record<string, Scenario> = {
     await bothChangeA(w, x!);
     const row = await auditSays(w, x!, { status: "open", fields: [w.a] });
     await later();
-    w.v.edit(x!, { [w.b]: "Remote b meanwhile" });
+    await w.v.edit(x!, { [w.b]: "Remote b meanwhile" });
     await w.l.resolve(row.id, { choose: "local" });
     await w.l.quiet();
     expect(w.v.read(x!)).toMatchObject({ [w.a]: "Local value", [w.b]: "Remote b meanwhile" });
@@ -451,7 +451,7 @@ const scenarios: Record<string, Scenario> = {
     const x = (await w.l.get({ localId: "host-kept" })).externalId!;
     await whilePaused(w, async () => {
       await w.l.update({ localId: "host-kept" }, { [w.a]: "Kept edit" });
-      w.v.remove(x);
+      await w.v.remove(x);
       await deliver(w, x, "delete");
     });
     expect(w.v.read(x)).toBeUndefined();
@@ -476,7 +476,7 @@ const scenarios: Record<string, Scenario> = {
     await w.l.settings({ deleteAgainstEdit: "delete-wins" });
     await whilePaused(w, async () => {
       await w.l.update(byId(x!), { [w.a]: "Dropped edit" });
-      w.v.remove(x!);
+      await w.v.remove(x!);
       await deliver(w, x!, "delete");
     });
     expect((await w.l.get(byId(x!))).deletedAt).not.toBeNull();
@@ -489,7 +489,7 @@ const scenarios: Record<string, Scenario> = {
     await whilePaused(w, async () => {
       await w.l.remove(byId(x!));
       await later();
-      w.v.edit(x!, { [w.a]: "Remote edit" });
+      await w.v.edit(x!, { [w.a]: "Remote edit" });
       await deliver(w, x!, "change");
     });
     const restored = await w.l.get(byId(x!));
@@ -510,7 +510,7 @@ const scenarios: Record<string, Scenario> = {
     await whilePaused(w, async () => {
       await w.l.remove(byId(x!));
       await later();
-      w.v.edit(x!, { [w.a]: "Remote edit" });
+      await w.v.edit(x!, { [w.a]: "Remote edit" });
       await deliver(w, x!, "change");
     });
     expect(w.v.read(x!)).toBeUndefined();
@@ -521,15 +521,15 @@ const scenarios: Record<string, Scenario> = {
   // Webhooks and echoes.
   "out-of-order webhooks: the later state stands": async (w) => {
     const [x, y] = await w.seed(2);
-    w.v.edit(x!, { [w.a]: "First" });
+    await w.v.edit(x!, { [w.a]: "First" });
     const first = w.v.notification(x!, "change", w.l.webhookUrl);
     await later();
-    w.v.edit(x!, { [w.a]: "Second" });
+    await w.v.edit(x!, { [w.a]: "Second" });
     const second = w.v.notification(x!, "change", w.l.webhookUrl);
-    w.v.edit(y!, { [w.a]: "Before its deletion" });
+    await w.v.edit(y!, { [w.a]: "Before its deletion" });
     const change = w.v.notification(y!, "change", w.l.webhookUrl);
     await later();
-    w.v.remove(y!);
+    await w.v.remove(y!);
     const deletion = w.v.notification(y!, "delete", w.l.webhookUrl);
     for (const n of [second, deletion, first, change]) expect(await w.l.deliver(n)).toBeLessThan(300);
     await w.l.quiet();
@@ -564,7 +564,7 @@ const scenarios: Record<string, Scenario> = {
     // The first local create runs initial matching; the batch after it meets the vendor's refusal.
     await w.l.create("host-first", freshSample(w.vendor));
     await w.l.quiet();
-    const refused = w.vendor.refusedCreate(w.v);
+    const refused = await w.vendor.refusedCreate(w.v);
     // The refusal may need a record at the vendor (a taken unique value): the host pulls it too.
     await w.l.pull("delta");
     const before = w.v.writes().length;
@@ -607,7 +607,7 @@ const scenarios: Record<string, Scenario> = {
   ) => {
     const key = w.vendor.fields.matchKey;
     const [sx, sy, sz] = [freshSample(w.vendor), freshSample(w.vendor), freshSample(w.vendor)];
-    const [x, y, z] = [w.v.create(sx), w.v.create(sy), w.v.create(sz)];
+    const [x, y, z] = [await w.v.create(sx), await w.v.create(sy), await w.v.create(sz)];
     await w.l.settings({ conflictPolicy: { kind: "source-priority", default: "local" } });
     await w.l.pause();
     await w.l.create("h-x", { ...sx, [w.a]: "The host's a" });
@@ -626,7 +626,7 @@ const scenarios: Record<string, Scenario> = {
     ]);
     expect(plan.toCreateLocally.map((r) => r.externalId)).toEqual(expect.arrayContaining([z]));
     // By another key, several vendor records are candidates for one host record.
-    w.v.edit(y!, { [w.b]: sx[w.b] });
+    await w.v.edit(y!, { [w.b]: sx[w.b] });
     const byB = await w.l.plan([w.b]);
     const ambiguous = byB.ambiguous.find((r) => r.localId === "h-new");
     expect(ambiguous?.reason).toBe("vendor");
@@ -670,7 +670,8 @@ const runScenario = async (vendor: TwoWayVendor, side: LocalSide, msw: SetupServ
       b: vendor.fields.b,
       unlinked: new Set(),
       seed: async (n) => {
-        const ids = Array.from({ length: n }, () => v.create(freshSample(vendor)));
+        const ids: Array<string> = [];
+        for (let i = 0; i < n; i++) ids.push(await v.create(freshSample(vendor)));
         await l.pull("full");
         await l.quiet();
         // The scenario counts writes from here: a pull writes nothing.

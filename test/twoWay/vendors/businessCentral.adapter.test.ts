@@ -49,17 +49,17 @@ for (const transport of ["msw", "loopback"] as const satisfies ReadonlyArray<Ven
     it("a user's create, edit and delete are what the connector reads; the user's changes are no writes", async () => {
       v.reset();
       const sample = vendor.sample(1);
-      const id = v.create(sample);
+      const id = await v.create(sample);
       const read = (await items.get!(ctx, id)) as Item;
       expect(read).toMatchObject({ ...sample, id, gtin: null });
       expect(v.read(id)).toMatchObject({ ...sample, gtin: null, inventory: 0 });
-      v.edit(id, { displayName2: "Edited by a user", gtin: null });
+      await v.edit(id, { displayName2: "Edited by a user", gtin: null });
       const edited = (await items.get!(ctx, id)) as Item;
       expect(edited.displayName2).toBe("Edited by a user");
       expect(edited.updatedAt.getTime()).toBeGreaterThan(read.updatedAt.getTime());
       expect(edited.etag).not.toBe(read.etag);
       expect(v.liveIds()).toEqual([id]);
-      v.remove(id);
+      await v.remove(id);
       expect(v.read(id)).toBeUndefined();
       expect(v.liveIds()).toEqual([]);
       await expect(Promise.resolve(items.get!(ctx, id))).resolves.toBeNull();
@@ -68,7 +68,7 @@ for (const transport of ["msw", "loopback"] as const satisfies ReadonlyArray<Ven
 
     it("the connector's writes are counted per request, a $batch as one write with its ids", async () => {
       v.reset();
-      const [x, y] = [v.create(vendor.sample(2)), v.create(vendor.sample(3))];
+      const [x, y] = [await v.create(vendor.sample(2)), await v.create(vendor.sample(3))];
       await items.write!.create!(ctx, vendor.sample(4) as Partial<Item>);
       const batch = (await items.write!.batch!.create!(ctx, [
         { record: vendor.sample(5) as Partial<Item> },
@@ -100,7 +100,7 @@ for (const transport of ["msw", "loopback"] as const satisfies ReadonlyArray<Ven
 
     it("refusedCreate: BC refuses that operation of a $batch with its message, the others are created", async () => {
       v.reset();
-      const refused = vendor.refusedCreate(v);
+      const refused = await vendor.refusedCreate(v);
       const results = (await items.write!.batch!.create!(ctx, [
         { record: vendor.sample(7) as Partial<Item> },
         { record: refused.fields as Partial<Item> },
@@ -111,15 +111,15 @@ for (const transport of ["msw", "loopback"] as const satisfies ReadonlyArray<Ven
       expect(v.writes()).toEqual([{ kind: "create", ids: [results[0]!.ok && results[0]!.externalId] }]);
     });
 
-    it("notifications verify with the connection's client state and parse to the change, in the order built", () => {
+    it("notifications verify with the connection's client state and parse to the change, in the order built", async () => {
       v.reset();
-      const id = v.create(vendor.sample(8));
+      const id = await v.create(vendor.sample(8));
       const url = "https://tandem.test/webhooks/erp/conn";
-      v.edit(id, { displayName: "First" });
+      await v.edit(id, { displayName: "First" });
       const first = v.notification(id, "change", url);
-      v.edit(id, { displayName: "Second" });
+      await v.edit(id, { displayName: "Second" });
       const second = v.notification(id, "change", url);
-      v.remove(id);
+      await v.remove(id);
       const deletion = v.notification(id, "delete", url);
       const now = new Date();
       const parse = (n: typeof first) => {

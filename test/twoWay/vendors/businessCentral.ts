@@ -169,11 +169,11 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
       changedAt.clear();
     },
     close,
-    create: (fields) => succeed(fake.store.create("items", toProperties(fields))).id,
-    edit: (id, fields) => {
+    create: async (fields) => succeed(fake.store.create("items", toProperties(fields))).id,
+    edit: async (id, fields) => {
       succeed(fake.store.update("items", id, toProperties(fields)));
     },
-    remove: (id) => {
+    remove: async (id) => {
       if (!fake.store.remove("items", id)) throw new Error(`Business Central has no item ${id}`);
     },
     read: (id) => {
@@ -213,10 +213,13 @@ export const businessCentralVendor: TwoWayVendor = {
     displayName2: `Variant ${n}`,
     unitPrice: n + 0.5,
   }),
-  refusedCreate: (session) => {
+  refusedCreate: async (session) => {
     // A number BC already has: that operation of the $batch answers 400
     // Internal_EntityWithSameKeyExists, the others are created.
-    const taken = session.create({ number: `TAKEN-${++counter}-${Date.now() % 1_000_000}`, displayName: "Taken" });
+    const taken = await session.create({
+      number: `TAKEN-${++counter}-${Date.now() % 1_000_000}`,
+      displayName: "Taken",
+    });
     const number = session.read(taken)!.number;
     return { fields: { number, displayName: "Duplicate" }, message: /already exists/ };
   },

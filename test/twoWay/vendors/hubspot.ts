@@ -139,11 +139,13 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
       writes.length = 0;
     },
     close,
-    create: (fields) => outcome(fake.store.create("contacts", toProperties(fields))).id,
-    edit: (id, fields) => {
+    create: async (fields) => outcome(fake.store.create("contacts", toProperties(fields))).id,
+    edit: async (id, fields) => {
       outcome(fake.store.update("contacts", id, toProperties(fields)));
     },
-    remove: (id) => fake.store.archive("contacts", id),
+    remove: async (id) => {
+      fake.store.archive("contacts", id);
+    },
     read: (id) => {
       const object = fake.store.get("contacts", id);
       return object === undefined || object.archived ? undefined : fromProperties(object.properties);
@@ -193,10 +195,10 @@ export const hubspotVendor: TwoWayVendor = {
     jobTitle: `Title ${n}`,
     company: `Company ${n}`,
   }),
-  refusedCreate: (session) => {
+  refusedCreate: async (session) => {
     // An email HubSpot already has: one 409 CONFLICT for the whole batch/create, which the
     // connector splits so that only this record fails.
-    const taken = session.create({ email: `taken-${++counter}-${Date.now()}@example.com`, firstName: "Taken" });
+    const taken = await session.create({ email: `taken-${++counter}-${Date.now()}@example.com`, firstName: "Taken" });
     const email = session.read(taken)!.email;
     return { fields: { email, firstName: "Duplicate" }, message: /Contact already exists/ };
   },

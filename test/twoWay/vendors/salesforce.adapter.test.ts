@@ -59,11 +59,11 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [salesforce], config: {
           const target = { ...ids, entity: salesforceVendor.entity } satisfies SyncTarget;
 
           // A user's creates and edit: read back normalized; each later by a whole second.
-          const first = session.create(salesforceVendor.sample(1));
-          const second = session.create(salesforceVendor.sample(2));
+          const first = yield* Effect.promise(() => session.create(salesforceVendor.sample(1)));
+          const second = yield* Effect.promise(() => session.create(salesforceVendor.sample(2)));
           expect(session.read(first)).toEqual({ ...salesforceVendor.sample(1), accountId: null });
           expect(session.liveIds()).toEqual([first, second]);
-          session.edit(first, { phone: "+1 555 0000001" });
+          yield* Effect.promise(() => session.edit(first, { phone: "+1 555 0000001" }));
           expect(session.read(first)).toMatchObject({ phone: "+1 555 0000001", firstName: "First1" });
 
           // A pull sees them under the same field names.
@@ -76,7 +76,7 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [salesforce], config: {
 
           // The engine's writes: a local edit and two local creates, one refused per item.
           yield* records.update(target.tenantId, { ...target, externalId: second, fields: { firstName: "Local" } });
-          const refused = salesforceVendor.refusedCreate(session);
+          const refused = yield* Effect.promise(() => salesforceVendor.refusedCreate(session));
           yield* records.create(target.tenantId, { ...target, localId: "host-3", fields: salesforceVendor.sample(3) });
           yield* records.create(target.tenantId, { ...target, localId: "host-4", fields: refused.fields });
           const pushed = yield* engine.run({ ...target, mode: "push" });
@@ -92,7 +92,7 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [salesforce], config: {
           expect(writes.filter((w) => w.kind === "create")).toEqual([{ kind: "create", ids: [third] }]);
 
           // A change notification: verified, parsed, and the record it names synced.
-          session.edit(second, { phone: "+1 555 0000222" });
+          yield* Effect.promise(() => session.edit(second, { phone: "+1 555 0000222" }));
           const change = received(session.config, session.notification(second, "change", endpoint));
           expect(change.verified).toBe(true);
           expect(change.events).toEqual([expect.objectContaining({ externalId: second, entity: "contacts" })]);
@@ -104,7 +104,7 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [salesforce], config: {
           });
 
           // A deletion: Salesforce sends no notification of it, but one of the last change arrives late.
-          session.remove(second);
+          yield* Effect.promise(() => session.remove(second));
           expect(session.read(second)).toBeUndefined();
           expect(session.liveIds()).not.toContain(second);
           const late = received(session.config, session.notification(second, "delete", endpoint));
@@ -136,14 +136,14 @@ layer(testEngineLayer({ dialect: "postgres", connectors: [salesforce], config: {
         const records = yield* Records;
         const ids = yield* createTestConnection(salesforceVendor.connector, session.config);
         const target = { ...ids, entity: salesforceVendor.entity } satisfies SyncTarget;
-        const id = session.create(salesforceVendor.sample(1));
-        session.edit(id, { phone: "+1 555 0001111" });
+        const id = yield* Effect.promise(() => session.create(salesforceVendor.sample(1)));
+        yield* Effect.promise(() => session.edit(id, { phone: "+1 555 0001111" }));
         yield* engine.run({ ...target, mode: "full" });
         const pulled = (yield* storedRecord(target, id)).data as { createdAt: string; lastModifiedAt: string };
         const secondOf = (iso: string) => Math.floor(Date.parse(iso) / 1000);
         expect(secondOf(pulled.lastModifiedAt)).toBeGreaterThan(secondOf(pulled.createdAt));
         // Within the same wall-clock second as the pull, most likely: Salesforce's 412 needs the next one.
-        session.edit(id, { phone: "+1 555 0009999" });
+        yield* Effect.promise(() => session.edit(id, { phone: "+1 555 0009999" }));
         yield* records.update(target.tenantId, { ...target, externalId: id, fields: { firstName: "Local" } });
         yield* engine.run({ ...target, mode: "push" });
         yield* engine.run({ ...target, mode: "push" });

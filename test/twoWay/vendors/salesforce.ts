@@ -50,13 +50,14 @@ const toNormalized = (record: StoredSalesforceRecord): VendorFields =>
   Object.fromEntries(Object.entries(contactFields).map(([name, wire]) => [name, record.fields[wire] ?? null]));
 
 /**
- * Blocks until the wall clock reaches `ms`: the adapter's user actions are synchronous, so the
- * whole process waits (scenarios running beside it too). Rare: most edits come more than a second
- * after the record's last change; one run of the matrix (56 scenarios) waited 10 times, 4.4 s in all.
+ * Waits until the wall clock reaches `ms` (this scenario only: the others go on). Rare: most edits
+ * come more than a second after the record's last change; one run of the matrix (56 scenarios)
+ * waited 10 times, 4.4 s in all.
  */
-const blockUntil = (ms: number) => {
-  const cell = new Int32Array(new SharedArrayBuffer(4));
-  for (let left = ms - Date.now(); left > 0; left = ms - Date.now()) Atomics.wait(cell, 0, 0, left);
+const waitUntil = async (ms: number) => {
+  for (let left = ms - Date.now(); left > 0; left = ms - Date.now()) {
+    await new Promise((resolve) => setTimeout(resolve, left));
+  }
 };
 
 const second = (ms: number) => Math.floor(ms / 1000);
@@ -131,10 +132,10 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
   const { store } = fake;
 
   /** Before a user's change of `id`: the next whole second after the record's last change. */
-  const nextSecondAfter = (id: string) => {
+  const nextSecondAfter = async (id: string) => {
     const record = store.get("Contact", id);
     if (record === undefined) return;
-    blockUntil((second(Math.max(record.LastModifiedDate, record.SystemModstamp)) + 1) * 1000);
+    await waitUntil((second(Math.max(record.LastModifiedDate, record.SystemModstamp)) + 1) * 1000);
   };
   const outcome = (what: string, result: ReturnType<typeof store.create>) => {
     if ("errors" in result) throw new Error(`salesforce adapter: ${what}: ${JSON.stringify(result.errors)}`);
@@ -158,13 +159,13 @@ const start = async (transport: VendorTransport): Promise<VendorSession> => {
       fake.close();
       await served?.close();
     },
-    create: (fields) => outcome("create", store.create("Contact", toSalesforce(fields))).Id,
-    edit: (id, fields) => {
-      nextSecondAfter(id);
+    create: async (fields) => outcome("create", store.create("Contact", toSalesforce(fields))).Id,
+    edit: async (id, fields) => {
+      await nextSecondAfter(id);
       outcome(`edit ${id}`, store.update("Contact", id, toSalesforce(fields)));
     },
-    remove: (id) => {
-      nextSecondAfter(id);
+    remove: async (id) => {
+      await nextSecondAfter(id);
       outcome(`remove ${id}`, store.delete("Contact", id));
     },
     read: (id) => {
@@ -215,7 +216,7 @@ export const salesforceVendor: TwoWayVendor = {
     phone: `+1 555 ${String(n).padStart(7, "0")}`,
   }),
   // Tandem's schema takes any string as an email; Salesforce refuses a malformed one, per record.
-  refusedCreate: () => ({
+  refusedCreate: async () => ({
     fields: { firstName: "Refused", lastName: `Refused${++refused}`, email: `refused${refused}@nowhere` },
     message: /INVALID_EMAIL_ADDRESS|invalid email address/,
   }),
