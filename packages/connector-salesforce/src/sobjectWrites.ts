@@ -1,6 +1,7 @@
 import {
   Conflict,
   type ConnectorError,
+  type EncodedRecord,
   InvalidRecord,
   Unavailable,
   type WriteResult,
@@ -11,7 +12,6 @@ import {
 import {
   dataPath,
   decodeEnvelope,
-  decodeRecord,
   failureOf,
   ifUnmodifiedSince,
   type SalesforceContext,
@@ -22,6 +22,7 @@ import {
   CollectionResultsWire,
   CollectionRowsWire,
   CompositeResponseWire,
+  checkSObjectRow,
   parseSalesforceDateTime,
   salesforceIdPattern,
 } from "./wire.ts";
@@ -125,16 +126,16 @@ const retrieve = async <Rec, Encoded>(
   return rows;
 };
 
-/** The written record from a retrieve, or a success without it. */
+/**
+ * The written record from a retrieve, in its encoded form as reads yield it (the engine decodes it
+ * in one pass), or a success without it when the row is missing or malformed.
+ */
 const writtenRow = <Rec, Encoded>(spec: SObjectSpec<Rec, Encoded>, id: string, rows: Map<string, unknown>) => {
   const row = rows.get(id);
-  if (row === undefined) return written<Rec>(id);
-  try {
-    return written(id, decodeRecord(spec, row, id));
-  } catch (error) {
-    if (error instanceof InvalidRecord) return written<Rec>(id);
-    throw error;
-  }
+  const checked = row === undefined ? undefined : checkSObjectRow(row);
+  return checked !== undefined && "ok" in checked
+    ? written<Rec>(id, spec.toRecord(checked.ok) as EncodedRecord)
+    : written<Rec>(id);
 };
 
 /** Fills the successes of `results` (ids) with their retrieved records. */
