@@ -1,7 +1,7 @@
 import {
   AuthExpired,
   type ConnectorError,
-  InvalidRecord,
+  type EncodedRecord,
   NotFound,
   RateLimited,
   shapeMismatch,
@@ -16,7 +16,6 @@ import {
   apiRoot,
   type BusinessCentralContext,
   businessCentralRequest,
-  decodeEntity,
   type EntitySet,
   type EntitySpec,
   failureOf,
@@ -129,25 +128,27 @@ const operationFailure = (answer: OperationAnswer | undefined, externalId?: stri
   return failureOf(answer, externalId);
 };
 
-/** A written entity from an operation's body, or a success without it when it does not decode. */
+/**
+ * A written entity from an operation's body, in its encoded form as reads yield it (the engine
+ * decodes it in one pass), or a success without it when the body is not such an entity.
+ */
 const writtenEntity = <Rec extends { readonly id: string }, Encoded, Wire>(
   spec: EntitySpec<Rec, Encoded, Wire>,
   id: string | undefined,
   body: unknown,
 ): WriteResult<Rec> => {
-  try {
-    const record = decodeEntity(spec, body, id);
-    return written(record.id, record);
-  } catch (error) {
-    if (!(error instanceof InvalidRecord)) throw error;
-    const raw = (body as { id?: unknown } | null)?.id;
-    const externalId = id ?? (typeof raw === "string" ? raw : undefined);
-    return externalId === undefined
-      ? writeFailed(
-          new Unavailable({ message: `Business Central answered a created ${spec.entitySet} entity without an id` }),
-        )
-      : written<Rec>(externalId);
+  const wire = Schema.decodeUnknownEither(spec.wire)(body);
+  if (wire._tag === "Right") {
+    const encoded = spec.toRecord(wire.right) as EncodedRecord;
+    if (typeof encoded.id === "string" && encoded.id !== "") return written<Rec>(encoded.id, encoded);
   }
+  const raw = (body as { id?: unknown } | null)?.id;
+  const externalId = id ?? (typeof raw === "string" ? raw : undefined);
+  return externalId === undefined
+    ? writeFailed(
+        new Unavailable({ message: `Business Central answered a created ${spec.entitySet} entity without an id` }),
+      )
+    : written<Rec>(externalId);
 };
 
 /** Creates entities, 100 operations a `$batch`; each result is the entity BC answers (201). */
