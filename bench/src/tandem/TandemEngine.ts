@@ -28,38 +28,32 @@ export const benchRequestsPerSecond = 1_000_000;
  */
 export type ReconcileListing = "ids" | "ids-and-times";
 
-/** The HubSpot connector whose contacts list bare ids for reconciliation (see ReconcileListing). */
-const hubspotListingIdsOnly = {
+type Contacts = typeof hubspot.entities.contacts;
+
+/** The HubSpot connector with its contacts entity changed by `change` (the bench's variants). */
+const withContacts = (change: Partial<Contacts>) => ({
   ...hubspot,
-  entities: {
-    ...hubspot.entities,
-    contacts: {
-      ...hubspot.entities.contacts,
-      readIds: async function* (ctx: Parameters<NonNullable<typeof hubspot.entities.contacts.readIds>>[0]) {
-        for await (const page of hubspot.entities.contacts.readIds!(ctx) as AsyncIterable<
-          ReadonlyArray<string | ListedId>
-        >) {
-          yield page.map((entry) => (typeof entry === "string" ? entry : entry.id));
-        }
-      },
-    },
+  entities: { ...hubspot.entities, contacts: { ...hubspot.entities.contacts, ...change } },
+});
+
+/** The HubSpot connector whose contacts list bare ids for reconciliation (see ReconcileListing). */
+const hubspotListingIdsOnly = withContacts({
+  readIds: async function* (ctx: Parameters<NonNullable<Contacts["readIds"]>>[0]) {
+    for await (const page of hubspot.entities.contacts.readIds!(ctx) as AsyncIterable<
+      ReadonlyArray<string | ListedId>
+    >) {
+      yield page.map((entry) => (typeof entry === "string" ? entry : entry.id));
+    }
   },
-};
+});
 
 /**
  * The HubSpot connector whose contacts offer no batch writes: the engine writes each record alone
  * (the push's per-record reference; HubSpot's conditional single update reads, then writes it).
  */
-const hubspotWithoutBatchWrites = {
-  ...hubspot,
-  entities: {
-    ...hubspot.entities,
-    contacts: {
-      ...hubspot.entities.contacts,
-      write: { ...hubspot.entities.contacts.write!, batch: undefined },
-    },
-  },
-};
+const hubspotWithoutBatchWrites = withContacts({
+  write: { ...hubspot.entities.contacts.write!, batch: undefined },
+});
 
 /** Which HubSpot connector the engine has: as it is, or a variant (see ReconcileListing, hubspotWithoutBatchWrites). */
 export type BenchConnector = ReconcileListing | "no-batch-writes";

@@ -266,7 +266,7 @@ const makeJobQueue = Effect.gen(function* () {
     ),
     nudge: wake,
     worker: (options) =>
-      runWorker(options, { db, policy, reapExpiredLeases: reapExpired, prune, wakers, announce }).pipe(
+      runWorker(options, { db, policy, reapExpiredLeases: reapExpired, prune, wakers, announce, wakeAt }).pipe(
         Effect.withSpan("JobQueue.worker"),
       ),
   } satisfies JobQueueService;

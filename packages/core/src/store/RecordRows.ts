@@ -413,9 +413,8 @@ export const writeLocalDelete = async (
  * still at `version`; a newer local change keeps its data and stays pending, with the answer as
  * base. A pull that stored the vendor's copy first (the webhook or delta echo of our own create)
  * left a second row under the vendor's id: that row goes, the created record keeps the id. A row
- * under the vendor's id with a host id is never such a copy (a pull sets none): it is a host
- * record, and it stays. (Initial matching once linked this very record to its own copy while its
- * create was in flight; drains no longer write creates before matching, see `DrainClaims`.)
+ * under the vendor's id with a host id is never such a copy (a pull sets none): it is a host's
+ * record, and a settlement never deletes one.
  */
 export const markCreated = async (
   k: Kysely<DB>,

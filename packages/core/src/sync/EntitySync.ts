@@ -156,8 +156,10 @@ const makeEntitySync = Effect.gen(function* () {
             return yield* readFullOrDelta(pull, r, input.mode, options);
           case "reconcile":
             return yield* reconcile(pull, r, options);
-          case "push":
-            return yield* push(pushDeps, r, `push-run:${randomUUID()}`, yield* matchBeforeFirstPush(matchDeps, r));
+          case "push": {
+            const creates = yield* matchBeforeFirstPush(matchDeps, r);
+            return yield* push(pushDeps, r, `push-run:${randomUUID()}`, creates);
+          }
         }
       }),
     );

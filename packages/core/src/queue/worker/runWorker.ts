@@ -1,7 +1,7 @@
 import { Clock, type Context, Duration, Effect, FiberSet, Queue, Schedule, type Scope } from "effect";
 import type { DatabaseService } from "../../db/Database.ts";
 import type { JobWorker, WorkerOptions } from "../JobQueue.ts";
-import { listenForJobs, makeDueAnnouncer, wakeWhenDue } from "../JobWakeups.ts";
+import { listenForJobs, wakeWhenDue } from "../JobWakeups.ts";
 import type { RetryPolicy } from "../RetryPolicy.ts";
 import { onWallClock } from "../WallClock.ts";
 import { claimLoop } from "./claims.ts";
@@ -20,6 +20,8 @@ export interface WorkerDeps {
   readonly wakers: Set<Queue.Queue<void>>;
   /** Tells other processes that jobs became claimable (see makeJobAnnouncer). */
   readonly announce: Effect.Effect<void>;
+  /** Wakes every process's workers when a job comes due (JobQueue's, as for a job queued for later). */
+  readonly wakeAt: (at: Date) => Effect.Effect<void>;
 }
 
 /** Takes back expired leases; wakes the claimers (here and elsewhere) when there were any. */
@@ -81,15 +83,13 @@ export const runWorker = (options: WorkerOptions, deps: WorkerDeps): Effect.Effe
 
     // Made before the handlers' FiberSet, so its writer outlives every handler (finalizers run
     // in reverse order).
-    const workerScope = yield* Effect.scope;
-    const announceDue = makeDueAnnouncer(db);
     const settle = yield* makeSettlements({
       db,
       policy: deps.policy,
       workerId: settings.workerId,
       leaseMs: settings.leaseMs,
       announce: deps.announce,
-      wakeAt: (at) => Effect.zipRight(wakeWhenDue(at, signal, workerScope), announceDue(at)),
+      wakeAt: deps.wakeAt,
     });
     const state: WorkerState = {
       settings,
@@ -103,8 +103,9 @@ export const runWorker = (options: WorkerOptions, deps: WorkerDeps): Effect.Effe
     };
 
     if (db.connectionUrl !== undefined) {
+      const scope = yield* Effect.scope;
       // A job another process queued for later wakes this worker when it comes due.
-      yield* Effect.forkScoped(listenForJobs(db.connectionUrl, signal, (at) => wakeWhenDue(at, signal, workerScope)));
+      yield* Effect.forkScoped(listenForJobs(db.connectionUrl, signal, (at) => wakeWhenDue(at, signal, scope)));
     }
     yield* repeatEvery(
       heartbeatOnce(db, state).pipe(
