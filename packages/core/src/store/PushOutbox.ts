@@ -29,10 +29,11 @@ export interface ClaimInput {
   readonly leaseMs: number;
   /** `"due"`: entries due now; `"all"`: every pending entry (a push asked for now). */
   readonly which: "due" | "all";
-  /** When this drain started: entries it already attempted are left for the next one. */
+  /**
+   * When this drain started: entries it already attempted are left for the next one, and entries
+   * it claimed (in flight) are not claimed again; an earlier attempt's claims are taken back.
+   */
   readonly drainStartedAt: Date;
-  /** Entries this drain is writing already (claimed earlier, in flight): not claimed again. */
-  readonly excluding?: ReadonlyArray<string>;
   /**
    * Whether entries that create records are claimed: only once the entity's initial matching is
    * done (see sync/matching/initialMatch.ts); until then they wait for a drain that runs it.
@@ -181,7 +182,7 @@ const makePushOutbox = Effect.gen(function* () {
           limit: input.limit,
           dueBy: input.which === "all" ? "all" : at,
           notAttemptedSince: input.drainStartedAt,
-          excluding: input.excluding,
+          reclaimBefore: new Date(input.drainStartedAt.getTime() + input.leaseMs),
           creates: input.creates,
         }),
       );

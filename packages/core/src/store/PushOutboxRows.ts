@@ -149,8 +149,12 @@ export interface ClaimOptions {
   readonly dueBy: Date | "all";
   /** Entries attempted since then are left for a later drain: one drain writes each entry at most once. */
   readonly notAttemptedSince: Date;
-  /** Entries the claiming drain is writing already (its earlier claims, still in flight): not taken again. */
-  readonly excluding?: ReadonlyArray<string>;
+  /**
+   * The claimer's own claims that lapse before then are taken back: an earlier attempt of the
+   * same job made them, before this drain started (its lease is `until - now`). The claiming
+   * drain's own claims, in flight, lapse later: never taken twice.
+   */
+  readonly reclaimBefore: Date;
   /** Whether entries that create records are taken (false: they wait for a drain that may create). */
   readonly creates: boolean;
 }
@@ -165,21 +169,20 @@ export const claimDue = async (
   o: ClaimOptions,
 ): Promise<ReadonlyArray<OutboxEntry>> => {
   const due = o.dueBy === "all" ? sql`` : sql`and due_at <= ${ts(o.dueBy)}`;
-  const excluding =
-    o.excluding === undefined || o.excluding.length === 0 ? sql`` : sql`and id <> all(${[...o.excluding]}::uuid[])`;
   const creates = o.creates ? sql`` : sql`and operation <> 'create'`;
   const result = await sql<RawEntry>`
             with chosen as (
               select id from push_outbox
               where ${inScope(scope)} and status = 'pending' ${due}
-                and (claimed_until is null or claimed_until < ${ts(o.now)} or claimed_by = ${o.claimer})
-                and (last_attempt_at is null or last_attempt_at < ${ts(o.notAttemptedSince)}) ${excluding} ${creates}
+                and (claimed_until is null or claimed_until < ${ts(o.now)}
+                  or (claimed_by = ${o.claimer} and claimed_until < ${ts(o.reclaimBefore)}))
+                and (last_attempt_at is null or last_attempt_at < ${ts(o.notAttemptedSince)}) ${creates}
               order by critical desc, due_at, id
               limit ${o.limit}
               for update skip locked
             )
             update push_outbox p set claimed_by = ${o.claimer}, claimed_until = ${ts(o.until)}
-            from chosen where p.id = chosen.id
+            where p.id = any(array(select id from chosen))
             returning p.*`.execute(k);
   return result.rows.map(toEntry);
 };

@@ -1,6 +1,6 @@
 import { AuthExpired, isVersionConflict } from "@tandem/connector-sdk";
-import { versionOf } from "@tandem/connector-sdk/runtime";
-import { Clock, type Context, Effect, Fiber } from "effect";
+import { decodeRecord, versionOf } from "@tandem/connector-sdk/runtime";
+import { Clock, type Context, Effect, Either, Fiber } from "effect";
 import type { PushOperation } from "../../db/schema.ts";
 import type { RetryPolicy } from "../../queue/RetryPolicy.ts";
 import type { ClaimedEntry, PushOutbox, PushSettlement } from "../../store/PushOutbox.ts";
@@ -72,8 +72,12 @@ type Plan =
  * with it (a refused one goes by the delete-against-edit rule, see `mergeMoved`).
  */
 const baseVersion = (r: ResolvedEntity, record: StoredRecord): string | undefined => {
+  const base = record.base ?? record.data;
+  // A whole stored record: the entity's compiled codec reads it in one walk. Field by field is
+  // for a base the record schema no longer accepts as a whole (the connector changed since).
+  const decoded = decodeRecord(r.entity, base);
   try {
-    return versionOf(r.entity, decodeFields(r.entity, record.base ?? record.data));
+    return versionOf(r.entity, Either.isRight(decoded) ? decoded.right.record : decodeFields(r.entity, base));
   } catch {
     // A base the entity cannot read a version from: the write cannot be conditional.
     return undefined;
@@ -307,7 +311,8 @@ export const drainOutbox = (
     const tally: BatchTally = { counts: { create: 0, update: 0, delete: 0, unchanged: 0 }, errors: [], refused: false };
     const lanes = Math.max(1, settings.batchesInFlight);
     const free = yield* Effect.makeSemaphore(lanes);
-    const inFlight = new Set<string>();
+    /** Claimed batches not yet settled. */
+    let inFlight = 0;
     const batches: Array<Fiber.RuntimeFiber<void>> = [];
     /** Waits until no batch is in flight. */
     const settled = free.withPermits(lanes)(Effect.void);
@@ -320,25 +325,23 @@ export const drainOutbox = (
         leaseMs: settings.claimLeaseMs,
         which: options.which,
         drainStartedAt: startedAt,
-        excluding: [...inFlight],
         creates: options.creates,
       });
       if (claimed.length === 0) {
         yield* free.release(1);
-        if (inFlight.size === 0) break;
+        if (inFlight === 0) break;
         // What is in flight may hand entries back (changed while they were written): claim again
         // once it has settled; nothing then means the drain is done.
         yield* settled;
         continue;
       }
       claims++;
-      const ids = claimed.map((c) => c.entry.id);
-      for (const id of ids) inFlight.add(id);
+      inFlight++;
       const batch = writeClaimed(deps, r, settings, writer, options.claimer, claimed, tally).pipe(
         Effect.ensuring(
           Effect.zipRight(
             Effect.sync(() => {
-              for (const id of ids) inFlight.delete(id);
+              inFlight--;
             }),
             free.release(1),
           ),
