@@ -309,8 +309,9 @@ export const markPushed = async (
 
 /**
  * `markPushed` for many records (a batch's answers): each stored as data and base if it is still
- * at its `version`; one changed meanwhile keeps its change, rebased on the answer (`rebaseMoved`,
- * in the same statement).
+ * at its `version`; one changed meanwhile keeps its change, rebased on the answer (`rebaseMoved`).
+ * Run in the caller's transaction: the rebase, needed only when some record moved, then finds the
+ * records just stored synced and leaves them alone.
  */
 export const markPushedMany = async (
   k: Kysely<DB>,
@@ -319,16 +320,14 @@ export const markPushedMany = async (
   pushed: ReadonlyArray<PushedRecord>,
 ): Promise<void> => {
   if (pushed.length === 0) return;
-  // One statement, the answers sent once: the records still at their version and the ones that
-  // moved (rebased) are disjoint, so the two updates never meet the same row.
-  await sql`with pushed as (select * from ${pushedRows(pushed)}),
-              rebased as (${rebaseMoved(at, scope, sql`pushed v`)})
-            update records set
+  const rows = pushedRows(pushed);
+  const stored = await sql`update records set
               data = v.pushed_data, base = null, remote_updated_at = v.pushed_at,
               pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
               version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
-            from pushed v
+            from ${rows}
             where ${inScope(scope)} and external_id = v.eid and version = v.ver`.execute(k);
+  if (Number(stored.numAffectedRows ?? 0) < pushed.length) await rebaseMoved(at, scope, rows).execute(k);
 };
 
 /** Settles a held-back record (see `RecordStoreService.applyPulledSettlement`), if still at `version`. */
