@@ -20,6 +20,7 @@ import * as pushOutbox from "./2026_12_06_0018_push_outbox.ts";
 import * as connectionSyncSettings from "./2026_12_06_0020_connection_sync_settings.ts";
 import * as initialMatching from "./2026_12_06_0021_initial_matching.ts";
 import * as pushOutboxClaimOrder from "./2026_12_06_0022_push_outbox_claim_order.ts";
+import * as pushOutboxRoomForClaims from "./2026_12_06_0023_push_outbox_room_for_claims.ts";
 
 /**
  * Every migration, in order. Listed statically (not read from disk) so that the
@@ -48,4 +49,5 @@ export const migrations: Record<string, Migration> = {
   "2026_12_06_0020_connection_sync_settings": connectionSyncSettings,
   "2026_12_06_0021_initial_matching": initialMatching,
   "2026_12_06_0022_push_outbox_claim_order": pushOutboxClaimOrder,
+  "2026_12_06_0023_push_outbox_room_for_claims": pushOutboxRoomForClaims,
 };
