@@ -340,7 +340,7 @@ export const fuzzServer = async (options: {
       findings.push({
         target: label,
         status: 0,
-        reason: `no answer: ${String(error)}`,
+        reason: `no answer: ${String(error)} ${String((error as { cause?: unknown }).cause)}`,
         input: truncate(body, 300),
         body: "",
       });
