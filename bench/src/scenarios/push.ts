@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { defaultPushIntervalMs, EntitySync, JobQueue, RecordStore, Records, SyncJobHandlers } from "@tandem/core";
 import { hubSpotFakeToken } from "@tandem/testkit";
 import { Effect, Exit, ManagedRuntime, Scope } from "effect";
+import { type NaivePushWorker, startNaivePushWorker } from "../baselines/NaivePushWorker.ts";
 import { summarizeLatencies } from "../measure/Percentiles.ts";
 import { atLeast, atMost, ratio, type Scenario, type ScenarioContext, type ScenarioResult } from "../Scenario.ts";
 import { startHubSpotPushTarget } from "../source/HubSpotPushTarget.ts";
@@ -48,8 +49,11 @@ const path = (id: string) => `/crm/v3/objects/contacts/${id}`;
  * - **tandem batch**: 10,000 contacts edited locally (outbox entries, as `records.update` writes
  *   them), then one push drain: the engine's batch writes (HubSpot `batch/update`, 100 a request,
  *   each preceded by the connector's `batch/read` version check). Edits per second.
- * - **naive (baseline)**: one `PATCH /crm/v3/objects/contacts/{id}` per record, one at a time,
- *   over the same loopback, for the first 1,000 records. Edits per second.
+ * - **naive (baseline)**: the `sync-to-crm` worker of `shared/seeds/004` (`NaivePushWorker`):
+ *   per record, one `PATCH /crm/v3/objects/contacts/{id}` over the same loopback, then the
+ *   contact's row updated with its sync status, one record at a time, for the first 1,000
+ *   records. Edits per second. Its PATCHes alone, without the status updates, are a reference
+ *   (**patch_alone**): the most any one-request-per-record client gets from this fake.
  * - **latency**: the queue worker running as a server runs it, edits arriving through
  *   `records.update` at a steady 20 a second for 10 s, default push settings; each edit's latency
  *   is from the `records.update` call to the moment the fake stores the new value (the fake's
@@ -65,6 +69,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
   const runtime = ManagedRuntime.make(tandemEngineLayer(database));
   // The same engine and database, its HubSpot contacts without batch writes: each record alone.
   const perRecordRuntime = ManagedRuntime.make(tandemEngineLayer(database, "no-batch-writes"));
+  let naiveWorker: NaivePushWorker | undefined;
   try {
     ctx.log(`importing ${edits} contacts`);
     const config = benchHubSpotConfig({ sourceUrl: vendor.url, accessToken: hubSpotFakeToken, pageSize: 100 });
@@ -115,24 +120,38 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       return { ...(await enginePush(perRecordRuntime, label, contacts.slice(0, naiveRecords))), records: naiveRecords };
     };
 
-    // Baseline: one request per record, one at a time.
-    const patchEach = async (label: string, ids: ReadonlyArray<string>) => {
-      for (const id of ids) {
+    // Baseline: the example's sync-to-crm worker, one request and one status update per record.
+    naiveWorker = await startNaivePushWorker({
+      databaseUrl: await ctx.database("naive"),
+      vendorUrl: vendor.url,
+      accessToken: hubSpotFakeToken,
+      externalIds: contacts,
+    });
+    const naivePush = async (label: string, records: number) => {
+      ctx.log(`naive (${label}): ${records} contacts, a PATCH and a status update each`);
+      const ids = contacts.slice(0, records);
+      const started = performance.now();
+      const taken = await naiveWorker!.push(ids.map((id) => ({ externalId: id, jobTitle: `Naive ${label} ${id}` })));
+      const seconds = (performance.now() - started) / 1000;
+      if (taken !== records) throw new Error(`naive push: the vendor took ${taken} of ${records}`);
+      return { editsPerSecond: records / seconds, seconds, records };
+    };
+
+    // Reference: the naive worker's requests alone, without its status updates (HTTP, no database).
+    const patchOnly = async (label: string) => {
+      ctx.log(`PATCH alone (${label}): ${naiveRecords} PATCHes, one per record, no database`);
+      const started = performance.now();
+      for (const id of contacts.slice(0, naiveRecords)) {
         const response = await fetch(`${vendor.url}${path(id)}`, {
           method: "PATCH",
           headers: { authorization: `Bearer ${hubSpotFakeToken}`, "content-type": "application/json" },
-          body: JSON.stringify({ properties: { jobtitle: `Naive ${label} ${id}` } }),
+          body: JSON.stringify({ properties: { jobtitle: `Patch ${label} ${id}` } }),
         });
-        if (!response.ok) throw new Error(`naive PATCH ${id}: ${response.status}`);
+        if (!response.ok) throw new Error(`PATCH ${id}: ${response.status}`);
         await response.arrayBuffer();
       }
-    };
-    const naivePush = async (label: string, records: number) => {
-      ctx.log(`naive (${label}): ${records} PATCHes, one per record`);
-      const started = performance.now();
-      await patchEach(label, contacts.slice(0, records));
       const seconds = (performance.now() - started) / 1000;
-      return { editsPerSecond: records / seconds, seconds, records };
+      return { editsPerSecond: naiveRecords / seconds, seconds, records: naiveRecords };
     };
 
     // The floor: the requests Tandem's push sends (a batch/read, then a batch/update, of 100
@@ -237,6 +256,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
     const naiveWithLatency = await naivePush(`latency ${vendorLatencyMs} ms`, naiveRecordsWithLatency);
     await vendor.setLatency(0);
     const naive = (await warmMedian((label) => naivePush(label, naiveRecords), "loopback")).median;
+    const patchAlone = (await warmMedian(patchOnly, "loopback")).median;
     const bare = (await warmMedian(barePush, "loopback")).median;
 
     const latency = summarizeLatencies(latencies);
@@ -263,11 +283,13 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         latency: { p50Ms: latency.p50, p99Ms: latency.p99, maxMs: latency.max, samples: latency.count },
       },
       baselines: { naive, [`naive_vendor_latency_${vendorLatencyMs}ms`]: naiveWithLatency },
-      references: { bare_batch_requests: bare, tandem_without_batch_writes: perRecord },
+      references: { patch_alone: patchAlone, bare_batch_requests: bare, tandem_without_batch_writes: perRecord },
       ratios: {
         "tandem batch/naive one request per record (loopback)": speedup,
         "tandem first push (cold)/naive one request per record (loopback)": firstPushSpeedup,
         "bare batch requests (no engine, no database)/naive one request per record (loopback)": floorSpeedup,
+        "tandem batch/PATCH alone, no status update (loopback)": ratio(batch.editsPerSecond, patchAlone.editsPerSecond),
+        "naive/PATCH alone (loopback)": ratio(naive.editsPerSecond, patchAlone.editsPerSecond),
         "tandem batch/bare batch requests (loopback)": ratio(batch.editsPerSecond, bare.editsPerSecond),
         "tandem batch/tandem without batch writes (loopback)": ratio(batch.editsPerSecond, perRecord.editsPerSecond),
         [`tandem batch/naive one request per record (vendor latency ${vendorLatencyMs} ms)`]: speedupWithLatency,
@@ -287,7 +309,8 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
         `bare batch requests: the same batch/read + batch/update requests (${batchInputs} contacts each, ${bareConcurrency} in flight) from a bare loop with no engine and no database, the most any batching client gets from this fake on this machine`,
         `tandem wrote ${edits} edits in ${batch.batchUpdateRequests} batch/update requests (and ${batch.batchReadRequests} batch/read version checks: HubSpot has no conditional write), no single PATCH`,
         `tandem without batch writes: the same engine and database, HubSpot's contacts without write.batch, ${naiveRecords} records each written alone (a batch/read and a batch/update of that record: HubSpot's conditional update), 4 at a time`,
-        `naive wrote the first ${naiveRecords} records one PATCH at a time (${naiveRecordsWithLatency} with the vendor latency), with no database work at all; its rate is per record`,
+        `naive: the sync-to-crm worker of shared/seeds/004, for the first ${naiveRecords} records (${naiveRecordsWithLatency} with the vendor latency), one at a time: a PATCH, then the contact's row updated (sync_status, last_synced_at, sync_error; autocommit); its rate is per record`,
+        `PATCH alone: the naive worker's ${naiveRecords} PATCHes without its status updates (no database work at all), the most a one-request-per-record client gets from this fake`,
         `the vendor-latency runs add ${vendorLatencyMs} ms to every request the fake answers, on both sides (a real vendor's round trip is longer)`,
         `latency: ${latency.count} edits through records.update at ${trickleRate}/s, default push interval (${defaultPushIntervalMs} ms) and worker settings; each edit timed from the records.update call to the fake's write`,
       ],
@@ -295,6 +318,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
   } finally {
     await runtime.dispose();
     await perRecordRuntime.dispose();
+    await naiveWorker?.close();
     await vendor.close();
   }
 };
