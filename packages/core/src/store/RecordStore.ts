@@ -39,7 +39,11 @@ export interface StoredRecord {
   readonly data: Record<string, unknown>;
   readonly remoteUpdatedAt: Date | null;
   readonly localUpdatedAt: Date | null;
-  readonly base: Record<string, unknown> | null;
+  /**
+   * The last state both sides agreed on, the base of the next three-way merge: `data` itself
+   * while nothing is unpushed (the row stores it only while it differs, see `RecordRows.columns`).
+   */
+  readonly base: Record<string, unknown>;
   readonly pendingChanges: Record<string, unknown> | null;
   readonly version: number;
   readonly syncStatus: SyncStatus;

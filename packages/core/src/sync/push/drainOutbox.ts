@@ -67,12 +67,11 @@ type Plan =
 
 /**
  * The vendor's version of the record the local changes were made against: its `base` (the last
- * state both sides agreed on; null while that is `data` itself). Updates and deletes are written
- * only if the vendor's record is still at it: a delete must not take a remote edit it never saw
- * with it (a refused one goes by the delete-against-edit rule, see `mergeMoved`).
+ * state both sides agreed on). Updates and deletes are written only if the vendor's record is
+ * still at it: a delete must not take a remote edit it never saw with it (a refused one goes by the delete-against-edit rule, see `mergeMoved`).
  */
 const baseVersion = (r: ResolvedEntity, record: StoredRecord): string | undefined => {
-  const base = record.base ?? record.data;
+  const { base } = record;
   // A whole stored record: the entity's compiled codec reads it in one walk. Field by field is
   // for a base the record schema no longer accepts as a whole (the connector changed since).
   const decoded = decodeRecord(r.entity, base);
