@@ -21,16 +21,27 @@ export interface NaivePushWorker {
 
 const table = "bench_naive_push_contacts";
 
+/** Where the worker sends its requests, and as whom. */
+export interface PatchTarget {
+  readonly vendorUrl: string;
+  readonly accessToken: string;
+}
+
+/** The worker's one request: `PATCH /crm/v3/objects/contacts/{id}` with the edited property. */
+export const patchJobTitle = (target: PatchTarget, externalId: string, jobTitle: string): Promise<Response> =>
+  fetch(`${target.vendorUrl}/crm/v3/objects/contacts/${externalId}`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${target.accessToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ properties: { jobtitle: jobTitle } }),
+  });
+
 /**
  * Creates the example's contacts table, one row per vendor contact (local id `local-<n>`, sync
  * status `pending`, as the example's local edit leaves it), and answers the worker.
  */
-export const startNaivePushWorker = async (options: {
-  readonly databaseUrl: string;
-  readonly vendorUrl: string;
-  readonly accessToken: string;
-  readonly externalIds: ReadonlyArray<string>;
-}): Promise<NaivePushWorker> => {
+export const startNaivePushWorker = async (
+  options: PatchTarget & { readonly databaseUrl: string; readonly externalIds: ReadonlyArray<string> },
+): Promise<NaivePushWorker> => {
   const client = new pg.Client({ connectionString: options.databaseUrl });
   await client.connect();
   await client.query(`drop table if exists ${table}`);
@@ -54,11 +65,7 @@ export const startNaivePushWorker = async (options: {
     for (const contact of contacts) {
       const localId = localIdOf.get(contact.externalId);
       if (localId === undefined) throw new Error(`naive push: no local contact for ${contact.externalId}`);
-      const response = await fetch(`${options.vendorUrl}/crm/v3/objects/contacts/${contact.externalId}`, {
-        method: "PATCH",
-        headers: { authorization: `Bearer ${options.accessToken}`, "content-type": "application/json" },
-        body: JSON.stringify({ properties: { jobtitle: contact.jobTitle } }),
-      });
+      const response = await patchJobTitle(options, contact.externalId, contact.jobTitle);
       const answer = (await response.json()) as { readonly id?: string; readonly message?: string };
       if (response.ok) {
         await client.query(

@@ -2,7 +2,7 @@ import { performance } from "node:perf_hooks";
 import { defaultPushIntervalMs, EntitySync, JobQueue, RecordStore, Records, SyncJobHandlers } from "@tandem/core";
 import { hubSpotFakeToken } from "@tandem/testkit";
 import { Effect, Exit, ManagedRuntime, Scope } from "effect";
-import { type NaivePushWorker, startNaivePushWorker } from "../baselines/NaivePushWorker.ts";
+import { type NaivePushWorker, patchJobTitle, startNaivePushWorker } from "../baselines/NaivePushWorker.ts";
 import { summarizeLatencies } from "../measure/Percentiles.ts";
 import { atLeast, atMost, ratio, type Scenario, type ScenarioContext, type ScenarioResult } from "../Scenario.ts";
 import { startHubSpotPushTarget } from "../source/HubSpotPushTarget.ts";
@@ -40,8 +40,6 @@ const bareConcurrency = 4;
 /** The trickle of the latency run: edits per second, for this many seconds. */
 const trickleRate = 20;
 const trickleSeconds = 10;
-
-const path = (id: string) => `/crm/v3/objects/contacts/${id}`;
 
 /**
  * push: local edits written to the HubSpot fake (node:http on loopback), three ways.
@@ -121,17 +119,18 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
     };
 
     // Baseline: the example's sync-to-crm worker, one request and one status update per record.
-    naiveWorker = await startNaivePushWorker({
+    const patchTarget = { vendorUrl: vendor.url, accessToken: hubSpotFakeToken };
+    const worker = await startNaivePushWorker({
+      ...patchTarget,
       databaseUrl: await ctx.database("naive"),
-      vendorUrl: vendor.url,
-      accessToken: hubSpotFakeToken,
       externalIds: contacts,
     });
+    naiveWorker = worker;
     const naivePush = async (label: string, records: number) => {
       ctx.log(`naive (${label}): ${records} contacts, a PATCH and a status update each`);
       const ids = contacts.slice(0, records);
       const started = performance.now();
-      const taken = await naiveWorker!.push(ids.map((id) => ({ externalId: id, jobTitle: `Naive ${label} ${id}` })));
+      const taken = await worker.push(ids.map((id) => ({ externalId: id, jobTitle: `Naive ${label} ${id}` })));
       const seconds = (performance.now() - started) / 1000;
       if (taken !== records) throw new Error(`naive push: the vendor took ${taken} of ${records}`);
       return { editsPerSecond: records / seconds, seconds, records };
@@ -142,11 +141,7 @@ const run = async (ctx: ScenarioContext): Promise<ScenarioResult> => {
       ctx.log(`PATCH alone (${label}): ${naiveRecords} PATCHes, one per record, no database`);
       const started = performance.now();
       for (const id of contacts.slice(0, naiveRecords)) {
-        const response = await fetch(`${vendor.url}${path(id)}`, {
-          method: "PATCH",
-          headers: { authorization: `Bearer ${hubSpotFakeToken}`, "content-type": "application/json" },
-          body: JSON.stringify({ properties: { jobtitle: `Patch ${label} ${id}` } }),
-        });
+        const response = await patchJobTitle(patchTarget, id, `Patch ${label} ${id}`);
         if (!response.ok) throw new Error(`PATCH ${id}: ${response.status}`);
         await response.arrayBuffer();
       }
