@@ -4,6 +4,7 @@ import { Clock, Context, Effect, Layer, type Stream } from "effect";
 import { ConnectorCredentials } from "../connector/ConnectorCredentials.ts";
 import { RateBudgets } from "../connector/RateBudgets.ts";
 import { Database } from "../db/Database.ts";
+import { refreshPlannerStatistics } from "../db/PlannerStatistics.ts";
 import { InvalidInput, type ResourceNotFound } from "../errors/Errors.ts";
 import { Locks } from "../queue/Locks.ts";
 import { RetryPolicy } from "../queue/RetryPolicy.ts";
@@ -153,7 +154,9 @@ const makeEntitySync = Effect.gen(function* () {
         switch (input.mode) {
           case "full":
           case "delta":
-            return yield* readFullOrDelta(pull, r, input.mode, options);
+            // A first import fills the records in bulk: the reads that follow are planned from
+            // statistics that know it (see PlannerStatistics).
+            return yield* Effect.tap(readFullOrDelta(pull, r, input.mode, options), () => refreshPlannerStatistics(db));
           case "reconcile":
             return yield* reconcile(pull, r, options);
           case "push": {
@@ -185,7 +188,9 @@ const makeEntitySync = Effect.gen(function* () {
       ),
     ),
     importRecords: Effect.fn("EntitySync.importRecords")((target, records, options = {}) =>
-      importRecords({ db, store, connections }, target, records, options),
+      importRecords({ db, store, connections }, target, records, options).pipe(
+        Effect.tap(() => refreshPlannerStatistics(db)),
+      ),
     ),
     export: (target, format, options) => store.export(target, format, options),
     drain: Effect.fn("EntitySync.drain")((target, options) =>

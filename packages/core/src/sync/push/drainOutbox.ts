@@ -1,6 +1,7 @@
 import { AuthExpired, isVersionConflict } from "@tandem/connector-sdk";
 import { decodeRecord, versionOf } from "@tandem/connector-sdk/runtime";
 import { Clock, type Context, Effect, Either, Fiber } from "effect";
+import { refreshPlannerStatistics } from "../../db/PlannerStatistics.ts";
 import type { PushOperation } from "../../db/schema.ts";
 import type { RetryPolicy } from "../../queue/RetryPolicy.ts";
 import type { ClaimedEntry, PushOutbox, PushSettlement } from "../../store/PushOutbox.ts";
@@ -306,6 +307,9 @@ export const drainOutbox = (
 ): Effect.Effect<DrainResult, AuthExpired> =>
   Effect.gen(function* () {
     const { outbox } = deps;
+    // Claims, and the reads of their records, are planned from statistics that know how many
+    // there are: a bulk of local changes, or a first import, may have just grown them.
+    yield* refreshPlannerStatistics(deps.pull.db);
     const startedAt = new Date(yield* Clock.currentTimeMillis);
     const tally: BatchTally = { counts: { create: 0, update: 0, delete: 0, unchanged: 0 }, errors: [], refused: false };
     const lanes = Math.max(1, settings.batchesInFlight);
