@@ -12,13 +12,13 @@ import {
 import { type PushSettlement, settlePush, settlePushes } from "./outbox/pushSettlement.ts";
 import type { OutboxEntry } from "./PushOutboxRows.ts";
 import * as outbox from "./PushOutboxRows.ts";
-import { recordsByExternalIds } from "./RecordReads.ts";
 import * as rows from "./RecordRows.ts";
 import type { RecordScope, StoredRecord } from "./RecordStore.ts";
 
 export type { AppliedChange, ChangeTiming } from "./outbox/localChanges.ts";
 export type { PushSettlement } from "./outbox/pushSettlement.ts";
-export type { OutboxEntry } from "./PushOutboxRows.ts";
+export type { ClaimedOutboxEntry, OutboxEntry } from "./PushOutboxRows.ts";
+export type { PushRecord } from "./RecordRows.ts";
 
 /** What a drain claims (see `PushOutboxService.claim`). */
 export interface ClaimInput {
@@ -42,10 +42,7 @@ export interface ClaimInput {
 }
 
 /** A claimed entry with its record as it is now (undefined: the record is gone). */
-export interface ClaimedEntry {
-  readonly entry: OutboxEntry;
-  readonly record: StoredRecord | undefined;
-}
+export type ClaimedEntry = outbox.ClaimedRow;
 
 /** The push outbox's operations; see PushOutbox. */
 export interface PushOutboxService {
@@ -174,7 +171,7 @@ const makePushOutbox = Effect.gen(function* () {
     }),
     claim: Effect.fn("PushOutbox.claim")(function* (scope, input) {
       const at = yield* now;
-      const entries = yield* run((k) =>
+      return yield* run((k) =>
         outbox.claimDue(k, scope, {
           claimer: input.claimer,
           now: at,
@@ -186,15 +183,6 @@ const makePushOutbox = Effect.gen(function* () {
           creates: input.creates,
         }),
       );
-      const records = yield* run((k) =>
-        recordsByExternalIds(
-          k,
-          scope,
-          entries.map((e) => e.externalId),
-        ),
-      );
-      const byId = new Map(records.map((r) => [r.externalId, r]));
-      return entries.map((entry) => ({ entry, record: byId.get(entry.externalId) }));
     }),
     settle: Effect.fn("PushOutbox.settle")(function* (scope, settlement) {
       return yield* settlePush(db, scope, settlement, yield* now);

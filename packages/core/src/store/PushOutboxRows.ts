@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type Kysely, sql } from "kysely";
 import type { DB, PushOperation } from "../db/schema.ts";
 import { asDate } from "./columnValues.ts";
+import { type PushRecord, pushRecordColumns, type RawPushRecord, toPushRecord } from "./RecordRows.ts";
 import type { RecordScope } from "./RecordStore.ts";
 
 /**
@@ -159,18 +160,29 @@ export interface ClaimOptions {
   readonly creates: boolean;
 }
 
+/** A claimed entry: what a drain writes and settles it by. */
+export type ClaimedOutboxEntry = Pick<OutboxEntry, "id" | "externalId" | "operation" | "revision" | "attempts">;
+
+/** A claimed entry with its record as it is now (undefined: the record is gone). */
+export interface ClaimedRow {
+  readonly entry: ClaimedOutboxEntry;
+  readonly record: PushRecord | undefined;
+}
+
 /**
  * Claims up to `limit` pending entries of the scope, critical ones first, then by due time; skips
- * entries another drain holds (`FOR UPDATE SKIP LOCKED`, and unexpired claims).
+ * entries another drain holds (`FOR UPDATE SKIP LOCKED`, and unexpired claims). Answers each with
+ * its record, read by the same statement (a claim is one round trip, and its rows only what a
+ * push uses: see `PushRecord`).
  */
 export const claimDue = async (
   k: Kysely<DB>,
   scope: RecordScope,
   o: ClaimOptions,
-): Promise<ReadonlyArray<OutboxEntry>> => {
+): Promise<ReadonlyArray<ClaimedRow>> => {
   const due = o.dueBy === "all" ? sql`` : sql`and due_at <= ${ts(o.dueBy)}`;
   const creates = o.creates ? sql`` : sql`and operation <> 'create'`;
-  const result = await sql<RawEntry>`
+  const result = await sql<RawClaimed>`
             with chosen as (
               select id from push_outbox
               where ${inScope(scope)} and status = 'pending' ${due}
@@ -180,12 +192,34 @@ export const claimDue = async (
               order by critical desc, due_at, id
               limit ${o.limit}
               for update skip locked
+            ), claimed as (
+              update push_outbox p set claimed_by = ${o.claimer}, claimed_until = ${ts(o.until)}
+              where p.id = any(array(select id from chosen))
+              returning p.id, p.external_id, p.operation, p.revision, p.attempts
             )
-            update push_outbox p set claimed_by = ${o.claimer}, claimed_until = ${ts(o.until)}
-            where p.id = any(array(select id from chosen))
-            returning p.*`.execute(k);
-  return result.rows.map(toEntry);
+            select c.id, c.external_id, c.operation, c.revision, c.attempts, ${pushRecordColumns}
+            from claimed c left join records r
+              on r.connection_id = ${scope.connectionId}::uuid and r.entity = ${scope.entity}
+                and r.tenant_id = ${scope.tenantId}::uuid and r.external_id = c.external_id`.execute(k);
+  return result.rows.map((row) => ({
+    entry: {
+      id: row.id,
+      externalId: row.external_id,
+      operation: row.operation,
+      revision: Number(row.revision),
+      attempts: Number(row.attempts),
+    },
+    record: toPushRecord(row),
+  }));
 };
+
+interface RawClaimed extends RawPushRecord {
+  id: string;
+  external_id: string;
+  operation: PushOperation;
+  revision: number | string;
+  attempts: number | string;
+}
 
 /**
  * The entry was pushed at `revision`: removed, unless a change came in meanwhile (a newer

@@ -75,6 +75,63 @@ export const columns = sql`external_id, local_id, external_id_provisional, data,
   version, sync_status, sync_error, last_synced_at, deleted_at, change_seq::text as change_seq,
   change_xid::text as change_xid, changed_at`;
 
+/**
+ * A record as a push reads it beside its claimed outbox entry: only what the push plans and
+ * settles with. A claim reads a thousand of these at a time, so the row leaves out what a push
+ * never looks at (timestamps, the feed position) and carries each record's document once.
+ */
+export interface PushRecord {
+  readonly externalId: string;
+  readonly localId: string | null;
+  /** Created locally and not yet at the vendor: its push is a create of `data`. */
+  readonly provisional: boolean;
+  /** The record's data, read only while it is provisional (what its create sends); null otherwise. */
+  readonly data: Record<string, unknown> | null;
+  /** The last state both sides agreed on: what the vendor holds at the version a write is conditional on. */
+  readonly base: Record<string, unknown>;
+  readonly pendingChanges: Record<string, unknown> | null;
+  readonly version: number;
+  readonly syncStatus: SyncStatus;
+  /** Deleted locally (a push deletes it at the vendor) or remotely. */
+  readonly deleted: boolean;
+}
+
+/** `PushRecord`'s columns of the records row aliased `r`, each prefixed `r_` (they sit beside an entry's). */
+export const pushRecordColumns = sql`r.external_id as r_external_id, r.local_id as r_local_id,
+  r.external_id_provisional as r_provisional,
+  case when r.external_id_provisional then r.data end as r_data,
+  coalesce(r.base, r.data) as r_base, r.pending_changes as r_pending_changes, r.version as r_version,
+  r.sync_status as r_sync_status, r.deleted_at is not null as r_deleted`;
+
+/** A row as `pushRecordColumns` selects it (all null where the record is gone). */
+export interface RawPushRecord {
+  r_external_id: string | null;
+  r_local_id: string | null;
+  r_provisional: boolean;
+  r_data: unknown;
+  r_base: unknown;
+  r_pending_changes: unknown;
+  r_version: number | string;
+  r_sync_status: SyncStatus;
+  r_deleted: boolean;
+}
+
+/** The record of a `pushRecordColumns` row; undefined where the record is gone. */
+export const toPushRecord = (row: RawPushRecord): PushRecord | undefined =>
+  row.r_external_id === null
+    ? undefined
+    : {
+        externalId: row.r_external_id,
+        localId: row.r_local_id,
+        provisional: row.r_provisional,
+        data: asObject(row.r_data),
+        base: asObject(row.r_base) ?? {},
+        pendingChanges: asObject(row.r_pending_changes),
+        version: Number(row.r_version),
+        syncStatus: row.r_sync_status,
+        deleted: row.r_deleted,
+      };
+
 /** The records of one entity of one connection. */
 export const inScope = (s: RecordScope) =>
   sql`connection_id = ${s.connectionId}::uuid and entity = ${s.entity} and tenant_id = ${s.tenantId}::uuid`;

@@ -1,25 +1,26 @@
 import { Effect } from "effect";
 import type { DatabaseService } from "../../db/Database.ts";
-import type { OutboxEntry } from "../PushOutboxRows.ts";
+import type { ClaimedOutboxEntry } from "../PushOutboxRows.ts";
 import * as outbox from "../PushOutboxRows.ts";
+import type { PushRecord } from "../RecordRows.ts";
 import * as rows from "../RecordRows.ts";
-import type { IncomingRecord, RecordScope, StoredRecord } from "../RecordStore.ts";
+import type { IncomingRecord, RecordScope } from "../RecordStore.ts";
 
 /** How one claimed outbox entry's push ended, as the drain settles it. */
 export type PushSettlement =
   /** The vendor took the write; `remote` is its answer (the record as it now is), none for a delete. */
   | {
       readonly _tag: "Written";
-      readonly entry: OutboxEntry;
-      readonly record: StoredRecord;
+      readonly entry: ClaimedOutboxEntry;
+      readonly record: PushRecord;
       readonly operation: "create" | "update" | "delete";
       readonly remote: IncomingRecord | undefined;
     }
   /** The write failed: retried at `retryAt`, or given up (dead) when there is none. */
   | {
       readonly _tag: "Failed";
-      readonly entry: OutboxEntry;
-      readonly record: StoredRecord;
+      readonly entry: ClaimedOutboxEntry;
+      readonly record: PushRecord;
       readonly error: string;
       readonly retryAt: Date | undefined;
     }
@@ -30,8 +31,8 @@ export type PushSettlement =
    */
   | {
       readonly _tag: "Nothing";
-      readonly entry: OutboxEntry;
-      readonly settleRecord?: StoredRecord | undefined;
+      readonly entry: ClaimedOutboxEntry;
+      readonly settleRecord?: PushRecord | undefined;
     };
 
 /**

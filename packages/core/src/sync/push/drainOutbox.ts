@@ -4,8 +4,7 @@ import { Clock, type Context, Effect, Either, Fiber } from "effect";
 import { refreshPlannerStatistics } from "../../db/PlannerStatistics.ts";
 import type { PushOperation } from "../../db/schema.ts";
 import type { RetryPolicy } from "../../queue/RetryPolicy.ts";
-import type { ClaimedEntry, PushOutbox, PushSettlement } from "../../store/PushOutbox.ts";
-import type { StoredRecord } from "../../store/RecordStore.ts";
+import type { ClaimedEntry, PushOutbox, PushRecord, PushSettlement } from "../../store/PushOutbox.ts";
 import { fetchAndStore } from "../fetchByIds.ts";
 import { type PullSettlementDeps, toIncoming } from "../PullSettlement.ts";
 import type { ResolvedEntity } from "../ResolvedEntity.ts";
@@ -71,7 +70,7 @@ type Plan =
  * state both sides agreed on). Updates and deletes are written only if the vendor's record is
  * still at it: a delete must not take a remote edit it never saw with it (a refused one goes by the delete-against-edit rule, see `mergeMoved`).
  */
-const baseVersion = (r: ResolvedEntity, record: StoredRecord): string | undefined => {
+const baseVersion = (r: ResolvedEntity, record: PushRecord): string | undefined => {
   const { base } = record;
   // A whole stored record: the entity's compiled codec reads it in one walk. Field by field is
   // for a base the record schema no longer accepts as a whole (the connector changed since).
@@ -96,13 +95,16 @@ const plan = (r: ResolvedEntity, claimed: ClaimedEntry): Plan => {
   }
   if (record.provisional) {
     // Deleted locally while its create was being written, and that create failed: nothing to do.
-    if (record.deletedAt !== null) {
+    if (record.deleted) {
       return { _tag: "Nothing", settlement: { _tag: "Nothing", entry, settleRecord: record } };
     }
-    const item = { externalId: record.externalId, fields: writableOnly(r.entity, decodeFields(r.entity, record.data)) };
+    const item = {
+      externalId: record.externalId,
+      fields: writableOnly(r.entity, decodeFields(r.entity, record.data ?? record.base)),
+    };
     return { _tag: "Write", claimed, operation: "create", item };
   }
-  if (record.deletedAt !== null) {
+  if (record.deleted) {
     if (record.syncStatus !== "pending") return { _tag: "Nothing", settlement: { _tag: "Nothing", entry } };
     const item = { externalId: record.externalId, fields: {}, ifVersion: baseVersion(r, record) };
     return { _tag: "Write", claimed, operation: "delete", item };
@@ -146,7 +148,7 @@ const settlementOf = (
       if (write.operation === "create" && outcome.externalId !== undefined) {
         // Created, its record neither answered nor read back: it takes the vendor's id with the
         // data it was created with, and the next pull brings the vendor's copy.
-        const remote = { externalId: outcome.externalId, data: record.data, remoteUpdatedAt: null };
+        const remote = { externalId: outcome.externalId, data: record.data ?? record.base, remoteUpdatedAt: null };
         return { _tag: "Written", entry, record, operation: "create", remote } as const;
       }
       if (write.operation === "create") {
