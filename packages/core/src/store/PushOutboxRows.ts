@@ -243,19 +243,17 @@ export const settlePushed = async (
             where id = ${id}::uuid and revision <> ${revision}`.execute(k);
 };
 
-/** `settlePushed` (without `createdAs`) for many entries in one statement. */
-export const settlePushedMany = async (
-  k: Kysely<DB>,
-  entries: ReadonlyArray<{ readonly id: string; readonly revision: number }>,
-): Promise<void> => {
-  if (entries.length === 0) return;
-  const rows = JSON.stringify(entries.map((e) => ({ entry_id: e.id, pushed_revision: e.revision })));
-  await sql`
-            with v as (select * from jsonb_to_recordset(${rows}::jsonb) as v(entry_id uuid, pushed_revision integer)),
-            gone as (delete from push_outbox using v where id = v.entry_id and revision = v.pushed_revision returning 1)
-            update push_outbox set ${unclaimed}
-            from v where id = v.entry_id and revision <> v.pushed_revision`.execute(k);
-};
+/**
+ * `settlePushed` (without `createdAs`) for many entries, as the CTEs `gone` and `kept` of a
+ * statement whose CTE `v` holds one row per entry (`entry_id`, `pushed_revision`).
+ */
+export const settlePushedManyCtes = sql`gone as (
+              delete from push_outbox using v where id = v.entry_id and revision = v.pushed_revision returning 1
+            ), kept as (
+              update push_outbox set ${unclaimed}
+              from v where id = v.entry_id and revision <> v.pushed_revision
+              returning 1
+            )`;
 
 /** A failed attempt the retry policy retries: due again at `retryAt`, the error kept. */
 export const scheduleRetry = async (

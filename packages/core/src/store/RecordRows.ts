@@ -310,15 +310,8 @@ export interface PushedRecord {
 }
 
 /** `pushed` as rows `v(eid, ver, pushed_data, pushed_at)`, one parameter for the whole batch. */
-const pushedRows = (pushed: ReadonlyArray<PushedRecord>) => {
-  const rows = pushed.map((p) => ({
-    eid: p.externalId,
-    ver: p.version,
-    pushed_data: p.remote.data,
-    pushed_at: p.remote.remoteUpdatedAt?.toISOString() ?? null,
-  }));
-  return sql`jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(eid text, ver integer, pushed_data jsonb, pushed_at timestamptz)`;
-};
+const pushedRows = (pushed: ReadonlyArray<PushedRecord>) =>
+  sql`jsonb_to_recordset(${JSON.stringify(pushed.map(pushedRecordsRow))}::jsonb) as v(${pushedRecordsColumns})`;
 
 /**
  * The records among `pushed` changed locally while their write was in flight (their version moved
@@ -365,27 +358,37 @@ export const markPushed = async (
 };
 
 /**
- * `markPushed` for many records (a batch's answers): each stored as data and base if it is still
- * at its `version`; one changed meanwhile keeps its change, rebased on the answer (`rebaseMoved`).
- * Run in the caller's transaction: the rebase, needed only when some record moved, then finds the
- * records just stored synced and leaves them alone.
+ * `markPushed` for many records (a batch's answers), as the CTEs `stored` and `rebased` of a
+ * statement whose CTE `v` holds one row per record (`pushedRecordsRow`): each record still at its
+ * `version` is stored with the answer as data and base; one changed meanwhile keeps its change,
+ * rebased on the answer (`rebaseMoved`). The rebase looks only at the rows `stored` did not take
+ * (CTEs of one statement do not see each other's writes, only what they return), so in the common
+ * case it reads no record at all.
  */
-export const markPushedMany = async (
-  k: Kysely<DB>,
-  at: string,
-  scope: RecordScope,
-  pushed: ReadonlyArray<PushedRecord>,
-): Promise<void> => {
-  if (pushed.length === 0) return;
-  const rows = pushedRows(pushed);
-  const stored = await sql`update records set
-              data = v.pushed_data, base = null, remote_updated_at = v.pushed_at,
-              pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
-              version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
-            from ${rows}
-            where ${inScope(scope)} and external_id = v.eid and version = v.ver`.execute(k);
-  if (Number(stored.numAffectedRows ?? 0) < pushed.length) await rebaseMoved(at, scope, rows).execute(k);
-};
+export const markPushedManyCtes = (at: string, scope: RecordScope) =>
+  sql`stored as (
+              update records set
+                data = v.pushed_data, base = null, remote_updated_at = v.pushed_at,
+                pending_changes = null, sync_status = 'synced', sync_error = null, last_synced_at = ${at}::timestamptz,
+                version = version + 1, ${newChange}, changed_at = ${at}::timestamptz
+              from v
+              where ${inScope(scope)} and external_id = v.eid and version = v.ver
+              returning records.external_id
+            ), rebased as (
+              ${rebaseMoved(at, scope, sql`(select * from v where not exists (select 1 from stored where stored.external_id = v.eid)) as v`)}
+              returning 1
+            )`;
+
+/** One record's row of `markPushedManyCtes`'s input `v`. */
+export const pushedRecordsRow = (p: PushedRecord) => ({
+  eid: p.externalId,
+  ver: p.version,
+  pushed_data: p.remote.data,
+  pushed_at: p.remote.remoteUpdatedAt?.toISOString() ?? null,
+});
+
+/** The columns of `markPushedManyCtes`'s input, for `jsonb_to_recordset`. */
+export const pushedRecordsColumns = sql`eid text, ver integer, pushed_data jsonb, pushed_at timestamptz`;
 
 /** Settles a held-back record (see `RecordStoreService.applyPulledSettlement`), if still at `version`. */
 export const applyPulledSettlement = async (

@@ -1,4 +1,5 @@
 import { Effect } from "effect";
+import { sql } from "kysely";
 import type { DatabaseService } from "../../db/Database.ts";
 import type { ClaimedOutboxEntry } from "../PushOutboxRows.ts";
 import * as outbox from "../PushOutboxRows.ts";
@@ -36,8 +37,8 @@ export type PushSettlement =
     };
 
 /**
- * Settles many entries: the updates the vendor took (the bulk of a batch push) in two statements
- * and one transaction, the rest one by one (`settlePush`). Same outcome as settling each alone.
+ * Settles many entries: the updates the vendor took (the bulk of a batch push) in one statement,
+ * the rest one by one (`settlePush`). Same outcome as settling each alone.
  */
 export const settlePushes = (
   db: DatabaseService,
@@ -53,25 +54,21 @@ export const settlePushes = (
     );
     const rest = settlements.filter((s) => !updated.includes(s as Updated));
     if (updated.length > 0) {
-      const iso = at.toISOString();
+      // One statement, so one implicit transaction: the records and their entries settle together.
+      const input = JSON.stringify(
+        updated.map((s) => ({
+          ...rows.pushedRecordsRow({ externalId: s.record.externalId, version: s.record.version, remote: s.remote }),
+          entry_id: s.entry.id,
+          pushed_revision: s.entry.revision,
+        })),
+      );
       yield* db
-        .transaction(
-          Effect.gen(function* () {
-            yield* db.query((k) =>
-              rows.markPushedMany(
-                k,
-                iso,
-                scope,
-                updated.map((s) => ({ externalId: s.record.externalId, version: s.record.version, remote: s.remote })),
-              ),
-            );
-            yield* db.query((k) =>
-              outbox.settlePushedMany(
-                k,
-                updated.map((s) => ({ id: s.entry.id, revision: s.entry.revision })),
-              ),
-            );
-          }),
+        .query((k) =>
+          sql`with v as (
+                select * from jsonb_to_recordset(${input}::jsonb)
+                  as v(${rows.pushedRecordsColumns}, entry_id uuid, pushed_revision integer)
+              ), ${rows.markPushedManyCtes(at.toISOString(), scope)}, ${outbox.settlePushedManyCtes}
+              select 1`.execute(k),
         )
         .pipe(Effect.orDie);
     }
