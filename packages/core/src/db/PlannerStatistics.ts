@@ -28,7 +28,10 @@ const watched = ["records", "push_outbox"] as const;
 /** Pages (8 kB) a table must fill before its statistics are worth a refresh here: some 1,000 to 2,000 records. */
 const minimumPages = 128;
 
-/** Analyzes each watched table that needs it (see above). Answers the tables analyzed. */
+/**
+ * Analyzes each watched table that needs it (see above), unless another session is analyzing it
+ * for the same reason. Answers the tables analyzed. Run it in a transaction.
+ */
 export const refreshGrownTables = async (k: Kysely<DB>): Promise<ReadonlyArray<string>> => {
   const { rows } = await sql<{ table: string }>`
     select c.relname as table
@@ -36,19 +39,26 @@ export const refreshGrownTables = async (k: Kysely<DB>): Promise<ReadonlyArray<s
     where c.oid = any(array[${sql.join(watched.map((t) => sql`to_regclass(${t})`))}]::oid[])
       and pg_relation_size(c.oid) >= ${minimumPages}::bigint * current_setting('block_size')::int
       and (c.reltuples < 0 or coalesce(s.n_live_tup, 0) > 2 * greatest(c.reltuples, 1))`.execute(k);
+  const analyzed: Array<string> = [];
   for (const { table } of rows) {
+    // Drains of many entities start together after an import: one of them analyzes, the others
+    // go on (the lock is the transaction's: see `refreshPlannerStatistics`).
+    const { rows: lock } = await sql<{ taken: boolean }>`
+      select pg_try_advisory_xact_lock(hashtext(${`tandem:analyze:${table}`})) as taken`.execute(k);
+    if (lock[0]?.taken !== true) continue;
     // The name is one of `watched` (looked up by oid above), never input.
     await sql`analyze ${sql.table(table)}`.execute(k);
+    analyzed.push(table);
   }
-  return rows.map((r) => r.table);
+  return analyzed;
 };
 
 /**
- * `refreshGrownTables` on the pool (or the current transaction). A refresh that fails is logged
+ * `refreshGrownTables` in a transaction (the current one, if any). A refresh that fails is logged
  * and never the caller's failure: statistics only make statements faster.
  */
 export const refreshPlannerStatistics = (db: DatabaseService): Effect.Effect<void> =>
-  db.query(refreshGrownTables).pipe(
+  db.transaction(db.query(refreshGrownTables)).pipe(
     Effect.tap((analyzed) =>
       analyzed.length === 0 ? Effect.void : Effect.logDebug(`planner statistics refreshed: ${analyzed.join(", ")}`),
     ),
