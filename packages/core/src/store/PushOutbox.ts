@@ -10,14 +10,14 @@ import {
   editLocalRecord,
 } from "./outbox/localChanges.ts";
 import { type PushSettlement, settlePush, settlePushes } from "./outbox/pushSettlement.ts";
-import type { OutboxEntry } from "./PushOutboxRows.ts";
+import type { ClaimedEntry, OutboxEntry } from "./PushOutboxRows.ts";
 import * as outbox from "./PushOutboxRows.ts";
 import * as rows from "./RecordRows.ts";
 import type { RecordScope, StoredRecord } from "./RecordStore.ts";
 
 export type { AppliedChange, ChangeTiming } from "./outbox/localChanges.ts";
 export type { PushSettlement } from "./outbox/pushSettlement.ts";
-export type { ClaimedOutboxEntry, OutboxEntry } from "./PushOutboxRows.ts";
+export type { ClaimedEntry, ClaimedOutboxEntry, OutboxEntry } from "./PushOutboxRows.ts";
 export type { PushRecord } from "./RecordRows.ts";
 
 /** What a drain claims (see `PushOutboxService.claim`). */
@@ -40,9 +40,6 @@ export interface ClaimInput {
    */
   readonly creates: boolean;
 }
-
-/** A claimed entry with its record as it is now (undefined: the record is gone). */
-export type ClaimedEntry = outbox.ClaimedRow;
 
 /** The push outbox's operations; see PushOutbox. */
 export interface PushOutboxService {

@@ -164,7 +164,7 @@ export interface ClaimOptions {
 export type ClaimedOutboxEntry = Pick<OutboxEntry, "id" | "externalId" | "operation" | "revision" | "attempts">;
 
 /** A claimed entry with its record as it is now (undefined: the record is gone). */
-export interface ClaimedRow {
+export interface ClaimedEntry {
   readonly entry: ClaimedOutboxEntry;
   readonly record: PushRecord | undefined;
 }
@@ -179,7 +179,7 @@ export const claimDue = async (
   k: Kysely<DB>,
   scope: RecordScope,
   o: ClaimOptions,
-): Promise<ReadonlyArray<ClaimedRow>> => {
+): Promise<ReadonlyArray<ClaimedEntry>> => {
   const due = o.dueBy === "all" ? sql`` : sql`and due_at <= ${ts(o.dueBy)}`;
   const creates = o.creates ? sql`` : sql`and operation <> 'create'`;
   const result = await sql<RawClaimed>`

@@ -32,18 +32,6 @@ export const getRecordByLocalId = async (
   return row === undefined ? undefined : toStored(row);
 };
 
-/** The records of `externalIds` that exist (deleted or not), in no particular order. */
-export const recordsByExternalIds = async (
-  k: Kysely<DB>,
-  scope: RecordScope,
-  externalIds: ReadonlyArray<string>,
-): Promise<ReadonlyArray<StoredRecord>> => {
-  if (externalIds.length === 0) return [];
-  const result = await sql<RawRow>`select ${columns} from records
-            where ${inScope(scope)} and external_id = any(${[...externalIds]}::text[])`.execute(k);
-  return result.rows.map(toStored);
-};
-
 /** How many live (not deleted) records the scope holds. */
 export const countLive = async (k: Kysely<DB>, scope: RecordScope): Promise<number> => {
   const result = await sql<{
