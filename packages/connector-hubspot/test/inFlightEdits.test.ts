@@ -1,18 +1,9 @@
 import { expect, layer } from "@effect/vitest";
-import { Conflicts, EntitySync, Records, type SyncTarget } from "@tandem/core";
-import {
-  createHubSpotFake,
-  createTestConnection,
-  dialects,
-  hubSpotFakeToken,
-  hubSpotHandlers,
-  requestGate,
-  testEngineLayer,
-} from "@tandem/testkit";
+import { Conflicts, EntitySync, Records } from "@tandem/core";
+import { dialects, requestGate, testEngineLayer } from "@tandem/testkit";
 import { Effect, Fiber, TestServices } from "effect";
-import { setupServer } from "msw/node";
-import { afterAll, beforeAll } from "vitest";
 import hubspot from "../src/index.ts";
+import { hubSpotOverMsw } from "./support/hubSpotOverMsw.ts";
 
 /*
  * A record edited locally while the batch that pushes its previous edit is at HubSpot. The batch's
@@ -22,14 +13,7 @@ import hubspot from "../src/index.ts";
  * without a conflict.
  */
 
-const baseUrl = "https://hubspot.in-flight.test";
-const fake = createHubSpotFake({ baseUrl });
-const server = setupServer(...hubSpotHandlers(fake));
-beforeAll(() => server.listen({ onUnhandledFrame: "error" }));
-afterAll(() => {
-  fake.close();
-  server.close();
-});
+const { fake, server, connect } = hubSpotOverMsw({ baseUrl: "https://hubspot.in-flight.test" });
 
 const live = TestServices.provideLive;
 
@@ -41,12 +25,10 @@ for (const dialect of dialects) {
         live(
           Effect.scoped(
             Effect.gen(function* () {
-              fake.reset();
               const engine = yield* EntitySync;
               const records = yield* Records;
               const conflicts = yield* Conflicts;
-              const ids = yield* createTestConnection("hubspot", { baseUrl, accessToken: hubSpotFakeToken });
-              const target = { ...ids, entity: "contacts" } satisfies SyncTarget;
+              const target = yield* connect();
               const contacts = ["ann", "bob", "cat"].map((name) => {
                 const created = fake.store.create("contacts", { email: `${name}@example.com`, firstname: name });
                 if ("failure" in created) throw new Error(created.failure.message);
